@@ -1,0 +1,51 @@
+# pshm - the commands the README names. Builds go through CMake into build/.
+PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+export PYTHON
+
+.PHONY: all build test test-c test-py demo asan tsan bench install clean deps help
+
+all: build
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/deps.sh
+
+# Every test: C unit and multi-process tests, CLI golden tests, Python interop,
+# install (pkg-config and find_package) and the POSIX fallback build.
+test: deps build
+	@$(MAKE) --no-print-directory test-c test-py BUILD=$(BUILD)
+	@scripts/test-install.sh $(BUILD)
+
+test-c:
+	@cd $(BUILD) && ctest --output-on-failure -j 1
+
+test-py:
+	@PSHM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli tests/python
+
+demo: build
+	@examples/demo.sh $(BUILD)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps
+	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DPSHM_SANITIZE=address,undefined"
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1
+	@PSHM_BUILD=$(abspath build-asan) PSHM_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+		ASAN_OPTIONS=detect_leaks=0 $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli tests/python
+
+bench: build
+	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b" || exit 1; done
+
+install: build
+	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz build-posix
+
+help:
+	@echo "make [build] | test | demo | asan | bench | install [PREFIX=dir] | clean"

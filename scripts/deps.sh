@@ -1,0 +1,33 @@
+#!/bin/sh
+# deps.sh - make sure what the tests need is installed (Debian 12).
+# As root it installs with apt-get; otherwise it prints the exact command.
+set -eu
+PYTHON=${PYTHON:-/usr/bin/python3}
+need=""
+command -v cmake >/dev/null 2>&1 || need="$need cmake"
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+[ -x "$PYTHON" ] || need="$need python3"
+if [ -x "$PYTHON" ]; then
+    "$PYTHON" -c 'import numpy' >/dev/null 2>&1 || need="$need python3-numpy"
+    "$PYTHON" -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
+    "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+        >/dev/null 2>&1 || need="$need python3-dev"
+fi
+for extra in "$@"; do
+    case "$extra" in
+    clang) command -v clang >/dev/null 2>&1 || need="$need clang" ;;
+    libfuzzer) [ -n "$(find /usr/lib/llvm-*/lib/clang -name 'libclang_rt.fuzzer*.a' 2>/dev/null | head -n 1)" ] || need="$need libclang-rt-dev" ;;
+    esac
+done
+[ -z "$need" ] && exit 0
+cmd="apt-get install -y --no-install-recommends$need"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    $cmd >/dev/null
+else
+    echo "deps: missing$need; run as root:" >&2
+    echo "  apt-get update && $cmd" >&2
+    exit 1
+fi

@@ -1,0 +1,793 @@
+/*
+ * block.c - named blocks and their lifetimes.
+ *
+ * A block is a raw POSIX shared-memory object: nothing is stored inside it,
+ * so CPython and any other POSIX program see exactly the user's bytes. What
+ * pshm needs to know about a block lives beside the bytes:
+ *   - the lifetime record, an xattr "pshm1 <lifetime> <pid> <starttime>";
+ *   - the hold lock, a shared OFD lock on a byte far past the end, held by
+ *     each AUTO handle and by an OWNED block's creator. The kernel drops it
+ *     when the holder closes or dies, so "no lock" means "no live holder".
+ *
+ * Removal protocol (last closer, owner, stale-block collector): take the
+ * hold byte exclusively without waiting (failure means someone still holds
+ * it), check that the name still refers to our inode, unlink, then close.
+ * An attacher takes the hold byte shared, waiting, and only then checks that
+ * the name still refers to the inode it opened; if a remover got there
+ * first, the check fails and the attacher retries. So a name is never
+ * removed under a holder, and a holder never keeps a removed name.
+ */
+#include "os/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RETRIES 64
+
+struct pshm_block {
+    void *data;
+    size_t size;
+    int fd;
+    pshm_lifetime lifetime;
+    int readonly;
+    int created;
+    int holding;       /* this handle's description holds the hold byte */
+    pid_t pid;         /* process that made the handle; a forked copy ends no lifetime */
+    struct pshm_block *prev, *next;
+    char name[PSHM_NAME_MAX + 1];
+};
+
+/* ---------------------------------------------------------------- names */
+
+int pshm_name_check(const char *name, size_t len)
+{
+    if (name && len > 0 && name[0] == '/')
+        name++, len--;
+    if (!name || len == 0)
+        return -PSHM_ENAME_EMPTY;
+    if (memchr(name, '\0', len))
+        return -PSHM_ENAME_NUL;
+    if (memchr(name, '/', len))
+        return -PSHM_ENAME_SLASH;
+    if (len > PSHM_NAME_MAX)
+        return -PSHM_ENAME_LONG;
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+        return -PSHM_ENAME_DOT;
+    return 0;
+}
+
+int pshm__name_norm(const char *name, char *out)
+{
+    size_t len;
+    int r;
+
+    if (!name)
+        return -PSHM_ENAME_EMPTY;
+    /* Bounded scan: a name longer than the limit is reported, not read to its end. */
+    len = strnlen(name, PSHM_NAME_MAX + 2);
+    r = pshm_name_check(name, len);
+    if (r != 0)
+        return r;
+    if (name[0] == '/')
+        name++, len--;
+    memcpy(out, name, len);
+    out[len] = 0;
+    return 0;
+}
+
+const char *pshm_lifetime_name(pshm_lifetime lt)
+{
+    switch (lt) {
+    case PSHM_PERSIST: return "persist";
+    case PSHM_AUTO: return "auto";
+    case PSHM_OWNED: return "owned";
+    }
+    return "unknown";
+}
+
+/* ------------------------------------------------------- lifetime record */
+
+typedef struct mark {
+    pshm_lifetime lifetime;
+    long pid;
+    uint64_t start;
+} mark;
+
+static void mark_format(char *out, size_t cap, pshm_lifetime lt)
+{
+    uint64_t start = 0;
+    long pid = (long)getpid();
+
+    (void)pshm__os_proc_start(pid, &start);
+    snprintf(out, cap, "pshm1 %s %ld %" PRIu64, pshm_lifetime_name(lt), pid, start);
+}
+
+static int parse_u64(const char **p, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *s = *p;
+
+    if (s == end || *s < '0' || *s > '9')
+        return -1;
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+/* The record is read from the file system, where anyone with write access
+ * may have put anything: accept exactly what mark_format writes. */
+static int mark_parse(const char *buf, size_t n, mark *m)
+{
+    static const char *const words[] = {"persist ", "auto ", "owned "};
+    const char *p = buf, *end = buf + n;
+    uint64_t pid;
+    size_t i;
+
+    if (n < 6 || memcmp(p, "pshm1 ", 6) != 0)
+        return -1;
+    p += 6;
+    for (i = 0; i < 3; i++) {
+        size_t w = strlen(words[i]);
+        if ((size_t)(end - p) >= w && memcmp(p, words[i], w) == 0) {
+            p += w;
+            break;
+        }
+    }
+    if (i == 3)
+        return -1;
+    if (parse_u64(&p, end, &pid) != 0 || pid == 0 || pid > INT32_MAX)
+        return -1;
+    if (p == end || *p++ != ' ')
+        return -1;
+    if (parse_u64(&p, end, &m->start) != 0 || p != end)
+        return -1;
+    m->lifetime = (pshm_lifetime)i;
+    m->pid = (long)pid;
+    return 0;
+}
+
+/* The object's record, or PERSIST with pid 0 for raw and foreign objects. */
+static int mark_read(int fd, mark *m)
+{
+    char buf[128];
+    int n = pshm__os_mark_get(fd, buf, sizeof buf);
+
+    memset(m, 0, sizeof *m);
+    m->lifetime = PSHM_PERSIST;
+    if (n < 0 || mark_parse(buf, (size_t)n, m) != 0) {
+        memset(m, 0, sizeof *m);
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------- registry */
+
+/* Handles still open at exit() end their lifetimes there: a normal exit
+ * cleans up at once, like a close. The memory is left mapped: other threads
+ * may still be running while exit handlers do. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static pshm_block *reg_head;
+
+static int end_lifetime(pshm_block *b);
+
+static void reg_atexit(void)
+{
+    PSHM__CHECK(pthread_mutex_lock(&reg_lock));
+    for (pshm_block *b = reg_head; b; b = b->next)
+        (void)end_lifetime(b);
+    PSHM__CHECK(pthread_mutex_unlock(&reg_lock));
+}
+
+static void reg_init(void)
+{
+    (void)atexit(reg_atexit);
+}
+
+static void reg_add(pshm_block *b)
+{
+    (void)pthread_once(&reg_once, reg_init);
+    PSHM__CHECK(pthread_mutex_lock(&reg_lock));
+    b->prev = NULL;
+    b->next = reg_head;
+    if (reg_head)
+        reg_head->prev = b;
+    reg_head = b;
+    PSHM__CHECK(pthread_mutex_unlock(&reg_lock));
+}
+
+static void reg_remove(pshm_block *b)
+{
+    PSHM__CHECK(pthread_mutex_lock(&reg_lock));
+    if (b->prev)
+        b->prev->next = b->next;
+    else if (reg_head == b)
+        reg_head = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    b->prev = b->next = NULL;
+    PSHM__CHECK(pthread_mutex_unlock(&reg_lock));
+}
+
+/* -------------------------------------------------------------- removal */
+
+/*
+ * Remove `name` if it still refers to the object open as fd and nobody holds
+ * it. fd must be open read-write. Returns 0 if removed (or already gone),
+ * 1 if a holder appeared (the object is live after all), -errno otherwise.
+ * On success fd keeps the exclusive hold until it is closed, so attachers
+ * that opened the old inode wait, then see the name gone.
+ */
+static int remove_unheld(const char *name, int fd)
+{
+    int r = pshm__os_hold_lock(fd, 'w', 0);
+
+    if (r == -EAGAIN)
+        return 1;
+    if (r != 0)
+        return r;
+    if (!pshm__os_same(name, fd))
+        return 0;
+    r = pshm__os_unlink(name);
+    return r == -ENOENT ? 0 : r;
+}
+
+/*
+ * If `name` is a stale AUTO/OWNED object (marked, no holder), remove it.
+ * Returns 1 if it was removed, 0 if it is live or not ours to judge, -errno
+ * if it is stale but could not be removed.
+ */
+static int collect_if_stale(const char *name)
+{
+    mark m;
+    int fd, r;
+
+    r = pshm__os_open(name, 1, &fd);
+    if (r != 0)
+        return r == -ENOENT ? 1 : r;
+    r = 0;
+    if (mark_read(fd, &m) && m.lifetime != PSHM_PERSIST && pshm__os_hold_query(fd) == 0)
+        r = remove_unheld(name, fd) == 0 ? 1 : 0;
+    close(fd);
+    return r;
+}
+
+static int end_lifetime(pshm_block *b)
+{
+    int r;
+
+    if (b->pid != getpid())
+        return 0; /* a forked child's copy of the handle */
+    if (!(b->lifetime == PSHM_AUTO && b->holding) &&
+        !(b->lifetime == PSHM_OWNED && b->created && b->holding))
+        return 0;
+    b->holding = 0;
+    r = pshm__os_hold_lock(b->fd, 'w', 0);
+    if (r == -EAGAIN)
+        return 0; /* another holder lives: the block stays */
+    if (r != 0)
+        return r; /* e.g. a read-only descriptor: the block goes at gc */
+    if (!pshm__os_same(b->name, b->fd))
+        return 0;
+    r = pshm__os_unlink(b->name);
+    return r == -ENOENT ? 0 : r;
+}
+
+/* ------------------------------------------------------------- mapping */
+
+typedef struct opts {
+    unsigned mode;
+    pshm_lifetime lifetime;
+    int readonly, open_existing, prefault, huge_pages, sparse;
+} opts;
+
+static int read_opts(const pshm_block_options *o, opts *out)
+{
+    pshm_block_options d;
+
+    pshm_block_options_init(&d);
+    if (!o)
+        o = &d;
+    if (o->struct_size < offsetof(pshm_block_options, mode) + sizeof o->mode)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->mode = o->mode;
+#define TAKE(f)                                                                 \
+    if (PSHM__HAS_FIELD(o, pshm_block_options, f))                              \
+        out->f = o->f;
+    TAKE(lifetime)
+    TAKE(readonly)
+    TAKE(open_existing)
+    TAKE(prefault)
+    TAKE(huge_pages)
+    TAKE(sparse)
+#undef TAKE
+    if (out->mode & ~07777u)
+        return -EINVAL;
+    if (out->lifetime != PSHM_PERSIST && out->lifetime != PSHM_AUTO &&
+        out->lifetime != PSHM_OWNED)
+        return -EINVAL;
+    if (out->huge_pages)
+        return pshm__os_huge_available();
+    return 0;
+}
+
+static int map_block(pshm_block *b, const opts *o)
+{
+    int prot = b->readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+    int flags = MAP_SHARED;
+
+    if (o->prefault)
+        flags |= MAP_POPULATE;
+    b->data = mmap(NULL, b->size, prot, flags, b->fd, 0);
+    if (b->data == MAP_FAILED) {
+        b->data = NULL;
+        return errno ? -errno : -ENOMEM;
+    }
+    if (o->huge_pages) {
+        int r = pshm__os_huge_advise(b->data, b->size);
+        if (r != 0) {
+            munmap(b->data, b->size);
+            b->data = NULL;
+            return r;
+        }
+    }
+    return 0;
+}
+
+static pshm_block *block_new(const char *name, int fd)
+{
+    pshm_block *b = calloc(1, sizeof *b);
+
+    if (!b)
+        return NULL;
+    b->fd = fd;
+    b->pid = getpid();
+    snprintf(b->name, sizeof b->name, "%s", name);
+    return b;
+}
+
+/* ------------------------------------------------------------- create */
+
+static int try_create(const char *name, size_t size, const opts *o, pshm_block **out)
+{
+    char rec[96];
+    int fd, r;
+    pshm_block *b;
+
+    mark_format(rec, sizeof rec, o->lifetime);
+    r = pshm__os_create(name, o->mode, size, !o->sparse, rec, o->lifetime != PSHM_PERSIST,
+                        o->lifetime != PSHM_PERSIST, &fd);
+    if (r != 0)
+        return r;
+    b = block_new(name, fd);
+    if (!b) {
+        r = -ENOMEM;
+        goto fail_named;
+    }
+    b->size = size;
+    b->lifetime = o->lifetime;
+    b->created = 1;
+    b->holding = o->lifetime != PSHM_PERSIST;
+    r = map_block(b, o);
+    if (r != 0)
+        goto fail_block;
+    reg_add(b);
+    *out = b;
+    return 0;
+fail_block:
+    free(b);
+fail_named:
+    /* The name is already published: take it back before anyone relies on it. */
+    if (pshm__os_same(name, fd))
+        (void)pshm__os_unlink(name);
+    close(fd);
+    return r;
+}
+
+static int random_name(char *out)
+{
+    unsigned char rnd[8];
+    int r = pshm__os_random(rnd, sizeof rnd);
+
+    if (r != 0)
+        return r;
+    /* CPython's style (psm_ + hex), with 64 random bits instead of 32. */
+    snprintf(out, PSHM_NAME_MAX + 1, "psm_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    return 0;
+}
+
+static int do_open(const char *name, const opts *o, pshm_block **out);
+
+int pshm_block_create(const char *name, size_t size, const pshm_block_options *opt,
+                      pshm_block **out)
+{
+    char nm[PSHM_NAME_MAX + 1];
+    opts o;
+    int r;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    r = read_opts(opt, &o);
+    if (r != 0)
+        return r;
+    if (name) {
+        r = pshm__name_norm(name, nm);
+        if (r != 0)
+            return r;
+    }
+    if (size == 0)
+        return -EINVAL;
+    for (int i = 0; i < RETRIES; i++) {
+        if (!name) {
+            r = random_name(nm);
+            if (r != 0)
+                return r;
+        }
+        r = try_create(nm, size, &o, out);
+        if (r != -EEXIST)
+            return r;
+        if (!name)
+            continue; /* a random name collided: draw another */
+        if (o.open_existing) {
+            r = do_open(nm, &o, out);
+            if (r != -ENOENT && r != -PSHM_ESTALE)
+                return r;
+            continue; /* it vanished between our create and open: create again */
+        }
+        r = collect_if_stale(nm);
+        if (r <= 0)
+            return -EEXIST;
+    }
+    return -EEXIST;
+}
+
+/* --------------------------------------------------------------- open */
+
+/* For an AUTO block opened read-only, a read-write descriptor (if we may)
+ * lets the last closer take the exclusive hold and remove the name. */
+static void upgrade_fd(const char *name, int *fd)
+{
+    int wfd;
+
+    if (pshm__os_open(name, 1, &wfd) != 0)
+        return;
+    if (!pshm__os_same(name, wfd)) {
+        close(wfd);
+        return;
+    }
+    close(*fd);
+    *fd = wfd;
+}
+
+static int do_open(const char *name, const opts *o, pshm_block **out)
+{
+    for (int i = 0; i < RETRIES; i++) {
+        struct stat st;
+        mark m;
+        int fd, r, holding = 0;
+
+        r = pshm__os_open(name, !o->readonly, &fd);
+        if (r != 0)
+            return r;
+        mark_read(fd, &m);
+        if (m.lifetime != PSHM_PERSIST) {
+            if (o->readonly && m.lifetime == PSHM_AUTO)
+                upgrade_fd(name, &fd);
+            if (pshm__os_hold_query(fd) == 0) {
+                /* Every holder is gone: the block is stale. Collect it if we may. */
+                int wfd = fd;
+                if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR && pshm__os_open(name, 1, &wfd) != 0)
+                    wfd = -1;
+                r = wfd >= 0 ? remove_unheld(name, wfd) : 0;
+                if (wfd >= 0 && wfd != fd)
+                    close(wfd);
+                close(fd);
+                if (r == 1)
+                    continue; /* someone attached meanwhile: it lives, open again */
+                return -PSHM_ESTALE;
+            }
+            if (m.lifetime == PSHM_AUTO) {
+                r = pshm__os_hold_lock(fd, 'r', 1);
+                if (r != 0) {
+                    close(fd);
+                    return r;
+                }
+                if (!pshm__os_same(name, fd)) {
+                    close(fd); /* removed while we waited: look again */
+                    continue;
+                }
+                holding = 1;
+            }
+        }
+        if (fstat(fd, &st) != 0) {
+            r = -errno;
+            close(fd);
+            return r;
+        }
+        if (st.st_size == 0 || (uint64_t)st.st_size > SIZE_MAX) {
+            /* An AUTO handle that maps nothing would still be a holder: drop it. */
+            close(fd);
+            return st.st_size == 0 ? -PSHM_EEMPTY : -EFBIG;
+        }
+        pshm_block *b = block_new(name, fd);
+        if (!b) {
+            close(fd);
+            return -ENOMEM;
+        }
+        b->size = (size_t)st.st_size;
+        b->lifetime = m.lifetime;
+        b->readonly = o->readonly;
+        b->holding = holding;
+        r = map_block(b, o);
+        if (r != 0) {
+            free(b);
+            close(fd);
+            return r;
+        }
+        reg_add(b);
+        *out = b;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+int pshm_block_open(const char *name, const pshm_block_options *opt, pshm_block **out)
+{
+    char nm[PSHM_NAME_MAX + 1];
+    opts o;
+    int r;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    r = read_opts(opt, &o);
+    if (r != 0)
+        return r;
+    r = pshm__name_norm(name, nm);
+    if (r != 0)
+        return r;
+    return do_open(nm, &o, out);
+}
+
+/* -------------------------------------------------------------- close */
+
+int pshm_block_close(pshm_block *b)
+{
+    int r;
+
+    if (!b)
+        return 0;
+    reg_remove(b);
+    if (b->data)
+        munmap(b->data, b->size);
+    r = end_lifetime(b);
+    close(b->fd); /* releases the hold byte, shared or exclusive */
+    free(b);
+    return r;
+}
+
+int pshm_block_unlink(pshm_block *b)
+{
+    if (!b)
+        return -EINVAL;
+    if (!pshm__os_same(b->name, b->fd))
+        return -ENOENT;
+    return pshm__os_unlink(b->name);
+}
+
+int pshm_unlink(const char *name)
+{
+    char nm[PSHM_NAME_MAX + 1];
+    int r = pshm__name_norm(name, nm);
+
+    return r != 0 ? r : pshm__os_unlink(nm);
+}
+
+void *pshm_block_data(const pshm_block *b) { return b ? b->data : NULL; }
+size_t pshm_block_size(const pshm_block *b) { return b ? b->size : 0; }
+const char *pshm_block_name(const pshm_block *b) { return b ? b->name : NULL; }
+pshm_lifetime pshm_block_lifetime(const pshm_block *b) { return b ? b->lifetime : PSHM_PERSIST; }
+int pshm_block_readonly(const pshm_block *b) { return b ? b->readonly : 0; }
+int pshm_block_created(const pshm_block *b) { return b ? b->created : 0; }
+int pshm_block_fd(const pshm_block *b) { return b ? b->fd : -1; }
+
+/* --------------------------------------------------------- inspection */
+
+static int fill_info(const char *name, pshm_info *info, uint64_t *ino)
+{
+    struct stat st;
+    mark m;
+    int fd, r;
+
+    memset(info, 0, sizeof *info);
+    r = pshm__os_stat(name, &st);
+    if (r != 0)
+        return r;
+    if (!S_ISREG(st.st_mode))
+        return -ENOENT;
+    snprintf(info->name, sizeof info->name, "%s", name);
+    info->size = (uint64_t)st.st_size;
+    info->mode = (unsigned)(st.st_mode & 07777);
+    info->uid = (unsigned)st.st_uid;
+    info->gid = (unsigned)st.st_gid;
+    info->mtime = (int64_t)st.st_mtime;
+    info->lifetime = PSHM_PERSIST;
+    info->creator_alive = -1;
+    info->holders = -1;
+    info->nmapped = -1;
+    *ino = (uint64_t)st.st_ino;
+    if (pshm__os_open(name, 0, &fd) != 0)
+        return 0; /* not readable by us: what stat tells is all we know */
+    if (mark_read(fd, &m)) {
+        info->marked = 1;
+        info->lifetime = m.lifetime;
+        info->creator_pid = m.pid;
+        r = pshm__os_proc_alive(m.pid, m.start);
+        info->creator_alive = r < 0 ? -1 : r;
+        if (m.lifetime != PSHM_PERSIST) {
+            r = pshm__os_hold_query(fd);
+            info->holders = r < 0 ? -1 : r;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+int pshm_block_stat(const char *name, pshm_info *out)
+{
+    char nm[PSHM_NAME_MAX + 1];
+    uint64_t ino;
+    int r, n;
+
+    if (!out)
+        return -EINVAL;
+    r = pshm__name_norm(name, nm);
+    if (r != 0)
+        return r;
+    r = fill_info(nm, out, &ino);
+    if (r != 0)
+        return r;
+    if (pshm__os_count_mappers(&ino, 1, &n) == 0)
+        out->nmapped = n;
+    return 0;
+}
+
+typedef struct scan {
+    pshm_info *infos;
+    uint64_t *inos;
+    size_t n, cap;
+} scan;
+
+static int scan_one(const char *name, void *ud)
+{
+    scan *s = ud;
+
+    if (pshm_name_check(name, strlen(name)) != 0)
+        return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        pshm_info *ni = realloc(s->infos, cap * sizeof *ni);
+        if (!ni)
+            return -ENOMEM;
+        s->infos = ni;
+        uint64_t *nn = realloc(s->inos, cap * sizeof *nn);
+        if (!nn)
+            return -ENOMEM;
+        s->inos = nn;
+        s->cap = cap;
+    }
+    if (fill_info(name, &s->infos[s->n], &s->inos[s->n]) == 0)
+        s->n++;
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const pshm_info *)a)->name, ((const pshm_info *)b)->name);
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Mapper counts for every entry: one pass over /proc for the whole table. */
+static void scan_count(scan *s)
+{
+    uint64_t *sorted = malloc((s->n ? s->n : 1) * sizeof *sorted);
+    int *counts = malloc((s->n ? s->n : 1) * sizeof *counts);
+
+    if (sorted && counts) {
+        memcpy(sorted, s->inos, s->n * sizeof *sorted);
+        qsort(sorted, s->n, sizeof *sorted, cmp_ino);
+        if (pshm__os_count_mappers(sorted, s->n, counts) == 0) {
+            for (size_t i = 0; i < s->n; i++) {
+                uint64_t *hit = bsearch(&s->inos[i], sorted, s->n, sizeof *sorted, cmp_ino);
+                s->infos[i].nmapped = counts[hit - sorted];
+            }
+        }
+    }
+    free(sorted);
+    free(counts);
+}
+
+int pshm_block_scan(pshm_info **out, size_t *count)
+{
+    scan s = {0};
+    int r;
+
+    if (!out || !count)
+        return -EINVAL;
+    *out = NULL;
+    *count = 0;
+    r = pshm__os_list(scan_one, &s);
+    if (r != 0) {
+        free(s.infos);
+        free(s.inos);
+        return r;
+    }
+    scan_count(&s);
+    free(s.inos);
+    if (s.n)
+        qsort(s.infos, s.n, sizeof *s.infos, cmp_name);
+    if (!s.infos) {
+        s.infos = calloc(1, sizeof *s.infos); /* a non-NULL array, even empty */
+        if (!s.infos)
+            return -ENOMEM;
+    }
+    *out = s.infos;
+    *count = s.n;
+    return 0;
+}
+
+void pshm_block_scan_free(pshm_info *infos)
+{
+    free(infos);
+}
+
+int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud)
+{
+    pshm_info *infos;
+    size_t n;
+    int r, removed = 0;
+
+    r = pshm_block_scan(&infos, &n);
+    if (r != 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        const pshm_info *in = &infos[i];
+        if (!in->marked || in->lifetime == PSHM_PERSIST || in->holders != 0)
+            continue;
+        if (dry_run) {
+            removed++;
+            if (cb)
+                cb(in, 0, ud);
+            continue;
+        }
+        r = collect_if_stale(in->name);
+        if (r == 1)
+            removed++;
+        if (cb && r != 0)
+            cb(in, r == 1 ? 0 : r, ud);
+    }
+    pshm_block_scan_free(infos);
+    return removed;
+}

@@ -1,0 +1,37 @@
+/* internal.h - what the library's files share and the world does not see. */
+#ifndef PSHM_INTERNAL_H
+#define PSHM_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "pshm.h"
+
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define PSHM__HIDDEN __attribute__((visibility("hidden")))
+#else
+#define PSHM__HIDDEN
+#endif
+
+/* Impossible failures abort loudly rather than corrupt shared state. */
+PSHM__HIDDEN void pshm__panic(const char *what, int err) __attribute__((noreturn));
+#define PSHM__CHECK(expr)                                                       \
+    do {                                                                        \
+        int pshm__rc_ = (expr);                                                 \
+        if (pshm__rc_ != 0)                                                     \
+            pshm__panic(#expr, pshm__rc_);                                      \
+    } while (0)
+
+/* Does `o` (a caller's options struct of o->struct_size bytes) carry field f? */
+#define PSHM__HAS_FIELD(o, type, f)                                             \
+    ((o)->struct_size >= offsetof(type, f) + sizeof((o)->f))
+
+/*
+ * Normalise a user name: drop one leading '/', validate, copy into out
+ * (PSHM_NAME_MAX + 1 bytes). Returns 0 or -PSHM_ENAME_*.
+ */
+PSHM__HIDDEN int pshm__name_norm(const char *name, char *out);
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * linux.c - the platform layer on Linux. POSIX shared memory on Linux is a
+ * tmpfs mounted at /dev/shm (glibc's shm_open opens files there), which lets
+ * pshm use file operations shm_open cannot express: O_TMPFILE + linkat to
+ * publish a name only once the object is complete, extended attributes for
+ * the lifetime record, and OFD locks as the kernel's witness of liveness.
+ */
+#include "os.h"
+
+#if defined(__linux__) && !defined(PSHM_FORCE_POSIX)
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define SHM_DIR "/dev/shm"
+#define PATH_CAP (sizeof SHM_DIR + 1 + PSHM_NAME_MAX + 1)
+
+/* The hold byte: far past the end of any block, so locking it never touches data. */
+#define HOLD_OFFSET ((off_t)0x7fffffff00000000LL)
+
+static void shm_path(char *out, const char *name)
+{
+    snprintf(out, PATH_CAP, SHM_DIR "/%s", name);
+}
+
+static int neg_errno(void)
+{
+    return errno ? -errno : -EIO;
+}
+
+static int eintr_close(int fd)
+{
+    /* On Linux the descriptor is released even when close reports EINTR. */
+    return close(fd);
+}
+
+int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
+                    const char *mark, int need_mark, int hold, int *fd_out)
+{
+    char path[PATH_CAP], proc[64];
+    int fd, r;
+
+    *fd_out = -1;
+    if (size > (uint64_t)INT64_MAX)
+        return -EFBIG;
+    fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+    if (fd < 0)
+        return neg_errno();
+    if (ftruncate(fd, (off_t)size) != 0) {
+        r = neg_errno();
+        goto fail;
+    }
+    if (reserve) {
+        /* posix_fallocate returns the error rather than setting errno. */
+        r = posix_fallocate(fd, 0, (off_t)size);
+        if (r != 0) {
+            r = -r;
+            goto fail;
+        }
+    }
+    if (mark) {
+        r = pshm__os_mark_set(fd, mark, strlen(mark));
+        if (r != 0 && (need_mark || r != -PSHM_ENOMARK))
+            goto fail;
+    }
+    if (hold) {
+        r = pshm__os_hold_lock(fd, 'r', 0);
+        if (r != 0)
+            goto fail;
+    }
+    /* linkat through /proc needs no privilege, unlike AT_EMPTY_PATH. It fails
+     * with EEXIST when the name is taken: exactly one creator wins. */
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    shm_path(path, name);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
+        r = neg_errno();
+        goto fail;
+    }
+    *fd_out = fd;
+    return 0;
+fail:
+    eintr_close(fd); /* the unnamed inode dies with its last descriptor */
+    return r;
+}
+
+int pshm__os_open(const char *name, int rdwr, int *fd_out)
+{
+    char path[PATH_CAP];
+    int fd;
+
+    shm_path(path, name);
+    fd = open(path, (rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        *fd_out = -1;
+        return errno == ELOOP ? -ENOENT : neg_errno();
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int pshm__os_unlink(const char *name)
+{
+    char path[PATH_CAP];
+
+    shm_path(path, name);
+    return unlink(path) == 0 ? 0 : neg_errno();
+}
+
+int pshm__os_stat(const char *name, struct stat *st)
+{
+    char path[PATH_CAP];
+
+    shm_path(path, name);
+    return lstat(path, st) == 0 ? 0 : neg_errno();
+}
+
+int pshm__os_same(const char *name, int fd)
+{
+    struct stat a, b;
+
+    if (fstat(fd, &a) != 0 || pshm__os_stat(name, &b) != 0)
+        return 0;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* user.* xattrs on tmpfs arrived in Linux 6.6; root can use trusted.* anywhere. */
+static const char *const mark_keys[] = {"user.pshm", "trusted.pshm"};
+
+int pshm__os_mark_set(int fd, const char *rec, size_t len)
+{
+    for (size_t i = 0; i < sizeof mark_keys / sizeof *mark_keys; i++) {
+        if (fsetxattr(fd, mark_keys[i], rec, len, 0) == 0)
+            return 0;
+        if (errno != EOPNOTSUPP && errno != EPERM && errno != EACCES)
+            return neg_errno();
+    }
+    return -PSHM_ENOMARK;
+}
+
+int pshm__os_mark_get(int fd, char *buf, size_t cap)
+{
+    for (size_t i = 0; i < sizeof mark_keys / sizeof *mark_keys; i++) {
+        ssize_t n = fgetxattr(fd, mark_keys[i], buf, cap);
+        if (n >= 0)
+            return (int)n;
+        if (errno == ERANGE)
+            return -PSHM_EBADFORMAT; /* longer than any record we write */
+    }
+    return -ENODATA;
+}
+
+static struct flock hold_flock(short type)
+{
+    struct flock fl;
+
+    memset(&fl, 0, sizeof fl); /* OFD locks require l_pid == 0 */
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = HOLD_OFFSET;
+    fl.l_len = 1;
+    return fl;
+}
+
+int pshm__os_hold_lock(int fd, char type, int wait)
+{
+    struct flock fl = hold_flock(type == 'w' ? F_WRLCK : F_RDLCK);
+
+    for (;;) {
+        if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno == EACCES)
+            return -EAGAIN; /* POSIX lets a busy lock report EACCES */
+        return neg_errno();
+    }
+}
+
+int pshm__os_hold_unlock(int fd)
+{
+    struct flock fl = hold_flock(F_UNLCK);
+
+    return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : neg_errno();
+}
+
+int pshm__os_hold_query(int fd)
+{
+    struct flock fl = hold_flock(F_WRLCK);
+
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        return neg_errno();
+    return fl.l_type != F_UNLCK;
+}
+
+int pshm__os_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return neg_errno();
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+int pshm__os_proc_start(long pid, uint64_t *start)
+{
+    char path[64], buf[1024];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return neg_errno();
+    n = read(fd, buf, sizeof buf - 1);
+    eintr_close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = 0;
+    /* The command name may hold spaces and parentheses: fields count from the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -EIO;
+    p++;
+    /* after ')' come field 3 (state) ... field 22 (starttime) */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -EIO;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p + 1, &end, 10);
+    if (errno || end == p + 1)
+        return -EIO;
+    *start = v;
+    return 0;
+}
+
+int pshm__os_proc_alive(long pid, uint64_t start)
+{
+    uint64_t now;
+    int r;
+
+    if (pid <= 0)
+        return -EINVAL;
+    r = pshm__os_proc_start(pid, &now);
+    if (r == -ENOENT || r == -ESRCH)
+        return 0;
+    if (r != 0)
+        return r;
+    return now == start;
+}
+
+static int read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return neg_errno();
+    n = read(fd, buf, cap - 1);
+    eintr_close(fd);
+    if (n < 0)
+        return -EIO;
+    buf[n] = 0;
+    return 0;
+}
+
+int pshm__os_huge_available(void)
+{
+    char buf[8192];
+
+    /* "force" backs every shmem mapping with huge pages; "deny" none. */
+    if (read_small("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf, sizeof buf) != 0)
+        return -PSHM_ENOHUGE;
+    if (strstr(buf, "[force]"))
+        return 0;
+    if (strstr(buf, "[deny]"))
+        return -PSHM_ENOHUGE;
+    /* Otherwise the tmpfs mount option huge= decides for files in /dev/shm. */
+    FILE *f = fopen("/proc/self/mounts", "re");
+    if (!f)
+        return -PSHM_ENOHUGE;
+    int ok = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        char dev[256], dir[256], type[64], opts[4096];
+        if (sscanf(buf, "%255s %255s %63s %4095s", dev, dir, type, opts) != 4)
+            continue;
+        if (strcmp(dir, SHM_DIR) != 0)
+            continue;
+        /* the last mount over /dev/shm wins */
+        ok = strstr(opts, "huge=always") || strstr(opts, "huge=within_size") ||
+             strstr(opts, "huge=advise");
+    }
+    fclose(f);
+    return ok ? 0 : -PSHM_ENOHUGE;
+}
+
+int pshm__os_huge_advise(void *addr, size_t len)
+{
+    return madvise(addr, len, MADV_HUGEPAGE) == 0 ? 0 : neg_errno();
+}
+
+int pshm__os_list(int (*fn)(const char *name, void *ud), void *ud)
+{
+    DIR *d = opendir(SHM_DIR);
+    struct dirent *e;
+    int r = 0;
+
+    if (!d)
+        return neg_errno();
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+            continue;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        r = fn(e->d_name, ud);
+        if (r != 0)
+            break;
+    }
+    closedir(d);
+    return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* One process's maps: add 1 to counts[i] for each distinct listed inode it maps. */
+static void count_one(const char *pid, const uint64_t *inodes, size_t n, int *counts,
+                      uint64_t *seen, size_t seen_cap)
+{
+    char path[320], line[PATH_MAX + 256];
+    size_t nseen = 0;
+
+    snprintf(path, sizeof path, "/proc/%s/maps", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, " " SHM_DIR "/");
+        unsigned long long ino;
+        if (!p)
+            continue;
+        /* addr perms offset dev inode path */
+        if (sscanf(line, "%*s %*s %*s %*s %llu", &ino) != 1)
+            continue;
+        const uint64_t key = ino;
+        const uint64_t *hit = bsearch(&key, inodes, n, sizeof *inodes, cmp_u64);
+        if (!hit)
+            continue;
+        size_t k;
+        for (k = 0; k < nseen && seen[k] != key; k++)
+            ;
+        if (k < nseen)
+            continue;
+        if (nseen < seen_cap)
+            seen[nseen++] = key;
+        counts[hit - inodes]++;
+    }
+    fclose(f);
+}
+
+int pshm__os_count_mappers(const uint64_t *inodes, size_t n, int *counts)
+{
+    uint64_t seen[256];
+    DIR *d;
+    struct dirent *e;
+
+    memset(counts, 0, n * sizeof *counts);
+    if (n == 0)
+        return 0;
+    d = opendir("/proc");
+    if (!d)
+        return neg_errno();
+    while ((e = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        count_one(e->d_name, inodes, n, counts, seen, sizeof seen / sizeof *seen);
+    }
+    closedir(d);
+    return 0;
+}
+
+#endif /* __linux__ */

@@ -1,0 +1,74 @@
+/*
+ * os.h - the platform layer under the library. Linux (linux.c) is the real
+ * implementation; posix.c is a portable fallback that keeps compiling and
+ * offers PERSIST blocks only.
+ *
+ * Names passed here are already normalised (no leading slash, validated).
+ * Every function returns 0 (or a count) on success and -errno on failure.
+ */
+#ifndef PSHM_OS_H
+#define PSHM_OS_H
+
+#include "../internal.h"
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/*
+ * Create an object of `size` bytes and give it `name` only when it is fully
+ * made: sized, reserved (posix_fallocate, unless !reserve), marked with the
+ * xattr record `mark` (unless NULL; a record the system cannot store is an
+ * error only if `need_mark`) and, if `hold`, with this descriptor's shared
+ * hold lock taken. Returns the descriptor in *fd (O_RDWR, CLOEXEC).
+ * -EEXIST if the name is taken; nothing is left behind on any failure.
+ */
+PSHM__HIDDEN int pshm__os_create(const char *name, unsigned mode, uint64_t size,
+                                 int reserve, const char *mark, int need_mark, int hold,
+                                 int *fd);
+
+/* Open an existing object. */
+PSHM__HIDDEN int pshm__os_open(const char *name, int rdwr, int *fd);
+PSHM__HIDDEN int pshm__os_unlink(const char *name);
+PSHM__HIDDEN int pshm__os_stat(const char *name, struct stat *st);
+
+/* 1 if `name` still refers to the object open as fd, 0 if not (or gone). */
+PSHM__HIDDEN int pshm__os_same(const char *name, int fd);
+
+/* The lifetime record: set on fd, read from fd into buf (returns length). */
+PSHM__HIDDEN int pshm__os_mark_set(int fd, const char *rec, size_t len);
+PSHM__HIDDEN int pshm__os_mark_get(int fd, char *buf, size_t cap);
+
+/*
+ * The hold lock: one byte far past any block's end, locked through an open
+ * file description (OFD lock), so the kernel drops it when the last
+ * descriptor of that description is closed, including at process death.
+ * lock: type is 'r' (shared) or 'w' (exclusive); wait blocks. -EAGAIN if
+ * busy without wait. query: 1 if another description holds any lock on the
+ * byte, 0 if none.
+ */
+PSHM__HIDDEN int pshm__os_hold_lock(int fd, char type, int wait);
+PSHM__HIDDEN int pshm__os_hold_unlock(int fd);
+PSHM__HIDDEN int pshm__os_hold_query(int fd);
+
+PSHM__HIDDEN int pshm__os_random(void *buf, size_t n);
+
+/* Start time of a process (clock ticks since boot), to tell a reused pid. */
+PSHM__HIDDEN int pshm__os_proc_start(long pid, uint64_t *start);
+/* 1 if pid lives and started at `start`, 0 if not, -errno if unknown. */
+PSHM__HIDDEN int pshm__os_proc_alive(long pid, uint64_t start);
+
+/* 0 if transparent huge pages can back shared memory here, else -PSHM_ENOHUGE. */
+PSHM__HIDDEN int pshm__os_huge_available(void);
+PSHM__HIDDEN int pshm__os_huge_advise(void *addr, size_t len);
+
+/* Call fn(name, ud) for each regular object in the shared-memory directory. */
+PSHM__HIDDEN int pshm__os_list(int (*fn)(const char *name, void *ud), void *ud);
+
+/*
+ * For each inode in `inodes` (sorted ascending, n entries), count the
+ * processes that map it (one per process); -errno if /proc is unreadable.
+ */
+PSHM__HIDDEN int pshm__os_count_mappers(const uint64_t *inodes, size_t n, int *counts);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * posix.c - portable fallback over shm_open, for systems other than Linux
+ * (and Linux built with -DPSHM_FORCE_POSIX, which CI does to keep this
+ * compiling). It offers PERSIST blocks: without a way to create an object
+ * unnamed, nor extended attributes on shared-memory objects, the AUTO and
+ * OWNED lifetimes report -PSHM_ENOMARK and a block is visible at size 0
+ * for a moment while it is created, as with CPython.
+ */
+#include "os.h"
+
+#if !defined(__linux__) || defined(PSHM_FORCE_POSIX)
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void posix_name(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "/%s", name);
+}
+
+static int neg_errno(void)
+{
+    return errno ? -errno : -EIO;
+}
+
+int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
+                    const char *mark, int need_mark, int hold, int *fd_out)
+{
+    char n[PSHM_NAME_MAX + 2];
+    int fd, r;
+
+    (void)hold, (void)mark;
+    *fd_out = -1;
+    if (need_mark)
+        return -PSHM_ENOMARK;
+    posix_name(n, sizeof n, name);
+    fd = shm_open(n, O_CREAT | O_EXCL | O_RDWR, (mode_t)mode);
+    if (fd < 0)
+        return neg_errno();
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (ftruncate(fd, (off_t)size) != 0) {
+        r = neg_errno();
+        goto fail;
+    }
+    if (reserve) {
+        r = posix_fallocate(fd, 0, (off_t)size);
+        /* some systems cannot reserve shared memory: that is not an error */
+        if (r != 0 && r != EINVAL && r != EOPNOTSUPP && r != ENODEV) {
+            r = -r;
+            goto fail;
+        }
+    }
+    *fd_out = fd;
+    return 0;
+fail:
+    close(fd);
+    shm_unlink(n);
+    return r;
+}
+
+int pshm__os_open(const char *name, int rdwr, int *fd_out)
+{
+    char n[PSHM_NAME_MAX + 2];
+    int fd;
+
+    posix_name(n, sizeof n, name);
+    fd = shm_open(n, rdwr ? O_RDWR : O_RDONLY, 0);
+    if (fd < 0) {
+        *fd_out = -1;
+        return neg_errno();
+    }
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    *fd_out = fd;
+    return 0;
+}
+
+int pshm__os_unlink(const char *name)
+{
+    char n[PSHM_NAME_MAX + 2];
+
+    posix_name(n, sizeof n, name);
+    return shm_unlink(n) == 0 ? 0 : neg_errno();
+}
+
+int pshm__os_stat(const char *name, struct stat *st)
+{
+    int fd, r;
+
+    r = pshm__os_open(name, 0, &fd);
+    if (r != 0)
+        return r;
+    r = fstat(fd, st) == 0 ? 0 : neg_errno();
+    close(fd);
+    return r;
+}
+
+int pshm__os_same(const char *name, int fd)
+{
+    struct stat a, b;
+
+    if (fstat(fd, &a) != 0 || pshm__os_stat(name, &b) != 0)
+        return 0;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int pshm__os_mark_set(int fd, const char *rec, size_t len)
+{
+    (void)fd, (void)rec, (void)len;
+    return -PSHM_ENOMARK;
+}
+
+int pshm__os_mark_get(int fd, char *buf, size_t cap)
+{
+    (void)fd, (void)buf, (void)cap;
+    return -ENODATA;
+}
+
+int pshm__os_hold_lock(int fd, char type, int wait)
+{
+    (void)fd, (void)type, (void)wait;
+    return 0;
+}
+
+int pshm__os_hold_unlock(int fd)
+{
+    (void)fd;
+    return 0;
+}
+
+int pshm__os_hold_query(int fd)
+{
+    (void)fd;
+    return 1;
+}
+
+int pshm__os_random(void *buf, size_t n)
+{
+#if defined(__APPLE__) || defined(__OpenBSD__) || defined(__FreeBSD__)
+    arc4random_buf(buf, n);
+    return 0;
+#else
+    int fd = open("/dev/urandom", O_RDONLY);
+    unsigned char *p = buf;
+    if (fd < 0)
+        return neg_errno();
+    while (n > 0) {
+        ssize_t got = read(fd, p, n);
+        if (got <= 0) {
+            close(fd);
+            return -EIO;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    close(fd);
+    return 0;
+#endif
+}
+
+int pshm__os_proc_start(long pid, uint64_t *start)
+{
+    (void)pid;
+    *start = 0;
+    return 0;
+}
+
+int pshm__os_proc_alive(long pid, uint64_t start)
+{
+    (void)start;
+    if (pid <= 0)
+        return -EINVAL;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int pshm__os_huge_available(void)
+{
+    return -PSHM_ENOHUGE;
+}
+
+int pshm__os_huge_advise(void *addr, size_t len)
+{
+    (void)addr, (void)len;
+    return -PSHM_ENOHUGE;
+}
+
+int pshm__os_list(int (*fn)(const char *name, void *ud), void *ud)
+{
+    (void)fn, (void)ud;
+    return -ENOTSUP; /* POSIX offers no way to enumerate shared-memory objects */
+}
+
+int pshm__os_count_mappers(const uint64_t *inodes, size_t n, int *counts)
+{
+    (void)inodes;
+    for (size_t i = 0; i < n; i++)
+        counts[i] = -1;
+    return -ENOTSUP;
+}
+
+#endif

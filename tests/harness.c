@@ -1,0 +1,315 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TESTS 512
+#define SKIP_CODE 77
+
+static struct {
+    const char *name;
+    th_test_fn fn;
+    int timeout_s;
+} tests[MAX_TESTS];
+static int ntests;
+
+static struct {
+    const char *name;
+    th_helper_fn fn;
+} helpers[MAX_TESTS];
+static int nhelpers;
+
+static char self_path[PATH_MAX];
+static char bin_dir[PATH_MAX];
+
+void th_register(const char *name, th_test_fn fn, int timeout_s)
+{
+    if (ntests == MAX_TESTS)
+        abort();
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    tests[ntests].timeout_s = timeout_s;
+    ntests++;
+}
+
+void th_register_helper(const char *name, th_helper_fn fn)
+{
+    if (nhelpers == MAX_TESTS)
+        abort();
+    helpers[nhelpers].name = name;
+    helpers[nhelpers].fn = fn;
+    nhelpers++;
+}
+
+void th_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "    %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    _exit(1);
+}
+
+void th_skip(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "    skipped: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    _exit(SKIP_CODE);
+}
+
+static pid_t test_pid; /* the process running the current test */
+
+const char *th_name(const char *tag)
+{
+    static char bufs[16][128];
+    static int next;
+    char *b = bufs[next++ % 16];
+
+    snprintf(b, 128, "pshmt_%ld_%s", (long)test_pid, tag);
+    return b;
+}
+
+int th_exists(const char *name)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    return lstat(path, &st) == 0;
+}
+
+const char *th_self(void) { return self_path; }
+const char *th_bindir(void) { return bin_dir; }
+
+pid_t th_spawn(const char *helper, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    va_list ap;
+
+    argv[argc++] = self_path;
+    argv[argc++] = (char *)"--helper";
+    argv[argc++] = (char *)helper;
+    va_start(ap, helper);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 62;)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        th_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        char env[64];
+        snprintf(env, sizeof env, "PSHM_TEST_PID=%ld", (long)test_pid);
+        putenv(env);
+        execv(self_path, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+pid_t th_fork(int (*fn)(void *), void *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        th_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(fn(arg));
+    return pid;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void th_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int th_wait(pid_t pid, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    int st;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0)
+            th_fail(__FILE__, __LINE__, "waitpid(%ld): %s", (long)pid, strerror(errno));
+        if (now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            th_fail(__FILE__, __LINE__, "child %ld did not finish in %d ms", (long)pid,
+                    timeout_ms);
+        }
+        th_sleep_ms(2);
+    }
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return 128 + WTERMSIG(st);
+}
+
+int th_until(int (*cond)(void *), void *arg, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+
+    while (!cond(arg)) {
+        if (now_ms() > end)
+            return 0;
+        th_sleep_ms(2);
+    }
+    return 1;
+}
+
+/* Objects a test left behind in /dev/shm: removed, and the test fails. */
+static int sweep(pid_t pid, int report)
+{
+    char prefix[64], path[PATH_MAX];
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return 0;
+    snprintf(prefix, sizeof prefix, "pshmt_%ld_", (long)pid);
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (report)
+            fprintf(stderr, "    left behind: /dev/shm/%s\n", e->d_name);
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        unlink(path);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int run_one(int i)
+{
+    long long t0 = now_ms();
+    int st, code;
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        test_pid = getpid();
+        tests[i].fn();
+        fflush(NULL);
+        _exit(0);
+    }
+    setpgid(pid, pid);
+    long long end = t0 + (long long)tests[i].timeout_s * 1000;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (now_ms() > end) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fprintf(stderr, "    timed out after %d s\n", tests[i].timeout_s);
+            st = -1;
+            break;
+        }
+        th_sleep_ms(1);
+    }
+    kill(-pid, SIGKILL); /* helpers the test left running */
+    if (st == -1)
+        code = 1;
+    else if (WIFEXITED(st))
+        code = WEXITSTATUS(st);
+    else {
+        fprintf(stderr, "    killed by signal %d (%s)\n", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        code = 1;
+    }
+    th_sleep_ms(0);
+    /* give killed helpers a moment, then look for leftovers */
+    if (sweep(pid, code == 0) > 0 && code == 0)
+        code = 1;
+    printf("%-4s %s (%lld ms)\n", code == 0 ? "ok" : code == SKIP_CODE ? "skip" : "FAIL",
+           tests[i].name, now_ms() - t0);
+    fflush(stdout);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    if (n > 0) {
+        self_path[n] = 0;
+    } else {
+        snprintf(self_path, sizeof self_path, "%s", argv[0]);
+    }
+    snprintf(bin_dir, sizeof bin_dir, "%s", self_path);
+    char *slash = strrchr(bin_dir, '/');
+    if (slash)
+        *slash = 0;
+    /* tests live in build/tests; the CLI in build/ */
+    if (strlen(bin_dir) > 6 && strcmp(bin_dir + strlen(bin_dir) - 6, "/tests") == 0)
+        bin_dir[strlen(bin_dir) - 6] = 0;
+
+    if (argc >= 3 && strcmp(argv[1], "--helper") == 0) {
+        const char *tp = getenv("PSHM_TEST_PID");
+        test_pid = tp ? (pid_t)atol(tp) : getpid();
+        for (int i = 0; i < nhelpers; i++)
+            if (strcmp(helpers[i].name, argv[2]) == 0)
+                return helpers[i].fn(argc - 3, argv + 3);
+        fprintf(stderr, "no helper %s\n", argv[2]);
+        return 127;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < ntests; i++)
+            printf("%s\n", tests[i].name);
+        return 0;
+    }
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < ntests; i++) {
+        int want = argc < 2;
+        for (int a = 1; a < argc && !want; a++)
+            want = strcmp(argv[a], tests[i].name) == 0;
+        if (!want)
+            continue;
+        int code = run_one(i);
+        if (code == 0)
+            passed++;
+        else if (code == SKIP_CODE)
+            skipped++;
+        else
+            failed++;
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,100 @@
+/*
+ * harness.h - every test runs in its own process (and process group) with a
+ * timeout, so a crash or a deadlock fails one test instead of the run.
+ * Multi-process helpers live in the same binary and are started by name
+ * (th_spawn), or forked (th_fork). A test that leaves an object named with
+ * its prefix in /dev/shm fails.
+ *
+ *   TEST(name) { CHECK(x); CHECK_OK(pshm_call(...)); CHECK_ERR(call, -ENOENT); }
+ *   HELPER(name) { ... return exit_code; }   // argc/argv are the extra args
+ */
+#ifndef PSHM_TEST_HARNESS_H
+#define PSHM_TEST_HARNESS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "pshm.h"
+
+typedef void (*th_test_fn)(void);
+typedef int (*th_helper_fn)(int argc, char **argv);
+
+void th_register(const char *name, th_test_fn fn, int timeout_s);
+void th_register_helper(const char *name, th_helper_fn fn);
+
+#define TEST_TIMEOUT(name, secs)                                                \
+    static void test_##name(void);                                              \
+    __attribute__((constructor)) static void th_reg_##name(void)                \
+    {                                                                           \
+        th_register(#name, test_##name, secs);                                  \
+    }                                                                           \
+    static void test_##name(void)
+#define TEST(name) TEST_TIMEOUT(name, 30)
+
+#define HELPER(name)                                                            \
+    static int helper_##name(int argc, char **argv);                            \
+    __attribute__((constructor)) static void th_regh_##name(void)               \
+    {                                                                           \
+        th_register_helper(#name, helper_##name);                               \
+    }                                                                           \
+    static int helper_##name(int argc, char **argv)
+
+void th_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+/* Skip the running test with a reason; a skip never counts as a pass. */
+void th_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+#define CHECK(cond)                                                             \
+    do {                                                                        \
+        if (!(cond))                                                            \
+            th_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                    \
+    } while (0)
+#define CHECK_EQ(a, b)                                                          \
+    do {                                                                        \
+        long long th_a_ = (long long)(a), th_b_ = (long long)(b);               \
+        if (th_a_ != th_b_)                                                     \
+            th_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, th_a_, th_b_); \
+    } while (0)
+#define CHECK_STR(a, b)                                                         \
+    do {                                                                        \
+        const char *th_a_ = (a), *th_b_ = (b);                                  \
+        if (!th_a_ || !th_b_ || strcmp(th_a_, th_b_) != 0)                      \
+            th_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,    \
+                    th_a_ ? th_a_ : "(null)", th_b_ ? th_b_ : "(null)");        \
+    } while (0)
+/* expr returns an int code; expect exactly `want` (0, -errno or -PSHM_E*). */
+#define CHECK_ERR(expr, want)                                                   \
+    do {                                                                        \
+        int th_r_ = (expr), th_w_ = (want);                                     \
+        if (th_r_ != th_w_)                                                     \
+            th_fail(__FILE__, __LINE__, "%s: got %s (%d), want %s (%d)", #expr,  \
+                    pshm_errname(th_r_), th_r_, pshm_errname(th_w_), th_w_);     \
+    } while (0)
+#define CHECK_OK(expr) CHECK_ERR(expr, 0)
+
+/* A name unique to this test process: "pshmt_<pid>_<tag>". */
+const char *th_name(const char *tag);
+/* 1 if /dev/shm/<name> exists. */
+int th_exists(const char *name);
+
+/* Start a helper of this binary by name in a new process (fork + exec). */
+pid_t th_spawn(const char *helper, ...); /* NULL-terminated string args */
+/* Fork a child running fn(arg); the child exits with fn's return. */
+pid_t th_fork(int (*fn)(void *), void *arg);
+/* Wait for a child (at most timeout_ms); returns its exit code, 128+signal
+ * if killed, or fails the test on timeout. */
+int th_wait(pid_t pid, int timeout_ms);
+/* Wait until cond() is true, polling every ms, at most timeout_ms. */
+int th_until(int (*cond)(void *), void *arg, int timeout_ms);
+void th_sleep_ms(int ms);
+
+/* Path of this test binary; the build directory (where the CLI lives). */
+const char *th_self(void);
+const char *th_bindir(void);
+
+#endif

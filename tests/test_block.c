@@ -1,0 +1,632 @@
+/* test_block.c - blocks: create, attach, close, unlink, names, lifetimes. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pshm_block *create_opts(const char *name, size_t size, pshm_lifetime lt)
+{
+    pshm_block_options o;
+    pshm_block *b = NULL;
+
+    pshm_block_options_init(&o);
+    o.lifetime = lt;
+    CHECK_OK(pshm_block_create(name, size, &o, &b));
+    CHECK(b != NULL);
+    return b;
+}
+
+TEST(create_open_close_unlink)
+{
+    const char *name = th_name("basic");
+    pshm_block *b = NULL, *a = NULL;
+
+    CHECK_OK(pshm_block_create(name, 4096, NULL, &b));
+    CHECK_STR(pshm_block_name(b), name);
+    CHECK_EQ(pshm_block_size(b), 4096);
+    CHECK_EQ(pshm_block_lifetime(b), PSHM_PERSIST);
+    CHECK_EQ(pshm_block_created(b), 1);
+    unsigned char *p = pshm_block_data(b);
+    for (int i = 0; i < 4096; i++)
+        CHECK_EQ(p[i], 0);
+    memcpy(p, "hello", 6);
+
+    CHECK_OK(pshm_block_open(name, NULL, &a));
+    CHECK_EQ(pshm_block_size(a), 4096);
+    CHECK_EQ(pshm_block_created(a), 0);
+    CHECK_STR((char *)pshm_block_data(a), "hello");
+    CHECK(pshm_block_data(a) != pshm_block_data(b));
+    CHECK_OK(pshm_block_close(a));
+
+    CHECK(th_exists(name));
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK(!th_exists(name));
+    CHECK_ERR(pshm_block_unlink(b), -ENOENT);
+    CHECK_STR((char *)pshm_block_data(b), "hello"); /* mapping outlives the name */
+    CHECK_OK(pshm_block_close(b));
+    CHECK_OK(pshm_block_close(NULL));
+    CHECK_ERR(pshm_block_open(name, NULL, &a), -ENOENT);
+    CHECK(a == NULL);
+}
+
+TEST(leading_slash_is_the_same_name)
+{
+    const char *name = th_name("slash");
+    char slashed[300];
+    pshm_block *b = NULL, *a = NULL;
+
+    snprintf(slashed, sizeof slashed, "/%s", name);
+    CHECK_OK(pshm_block_create(slashed, 100, NULL, &b));
+    CHECK_STR(pshm_block_name(b), name);
+    CHECK(th_exists(name));
+    CHECK_OK(pshm_block_open(name, NULL, &a));
+    CHECK_EQ(pshm_block_size(a), 100);
+    CHECK_OK(pshm_block_close(a));
+    CHECK_OK(pshm_unlink(slashed));
+    CHECK_OK(pshm_block_close(b));
+}
+
+TEST(bad_names_each_have_their_code)
+{
+    pshm_block *b = (pshm_block *)1;
+    char long_name[PSHM_NAME_MAX + 2];
+
+    CHECK_ERR(pshm_block_create("", 10, NULL, &b), -PSHM_ENAME_EMPTY);
+    CHECK(b == NULL);
+    CHECK_ERR(pshm_block_create("/", 10, NULL, &b), -PSHM_ENAME_EMPTY);
+    CHECK_ERR(pshm_block_open(NULL, NULL, &b), -PSHM_ENAME_EMPTY);
+    CHECK_ERR(pshm_block_create("a/b", 10, NULL, &b), -PSHM_ENAME_SLASH);
+    CHECK_ERR(pshm_block_create("//a", 10, NULL, &b), -PSHM_ENAME_SLASH);
+    CHECK_ERR(pshm_block_create(".", 10, NULL, &b), -PSHM_ENAME_DOT);
+    CHECK_ERR(pshm_block_open("/..", NULL, &b), -PSHM_ENAME_DOT);
+    CHECK_ERR(pshm_name_check("ab\0c", 4), -PSHM_ENAME_NUL);
+    CHECK_OK(pshm_name_check("abc", 3));
+    memset(long_name, 'x', sizeof long_name);
+    long_name[PSHM_NAME_MAX + 1] = 0;
+    CHECK_ERR(pshm_block_create(long_name, 10, NULL, &b), -PSHM_ENAME_LONG);
+    CHECK_ERR(pshm_unlink(long_name), -PSHM_ENAME_LONG);
+    CHECK(b == NULL);
+    /* each code has its own message and name */
+    CHECK(strcmp(pshm_strerror(-PSHM_ENAME_EMPTY), pshm_strerror(-PSHM_ENAME_SLASH)) != 0);
+    CHECK_STR(pshm_errname(-PSHM_ENAME_LONG), "PSHM_ENAME_LONG");
+    CHECK_STR(pshm_errname(-ENOENT), "ENOENT");
+    CHECK_STR(pshm_errname(0), "OK");
+    CHECK_STR(pshm_strerror(-ENOENT), "No such file or directory");
+    CHECK_STR(pshm_strerror(-999999), "unknown error");
+}
+
+TEST(longest_name_works)
+{
+    char name[PSHM_NAME_MAX + 1];
+    pshm_block *b = NULL;
+
+    snprintf(name, sizeof name, "%s", th_name("long"));
+    size_t n = strlen(name);
+    memset(name + n, 'y', PSHM_NAME_MAX - n);
+    name[PSHM_NAME_MAX] = 0;
+    CHECK_OK(pshm_block_create(name, 10, NULL, &b));
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+}
+
+TEST(bad_sizes_and_options)
+{
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    const char *name = th_name("opts");
+
+    CHECK_ERR(pshm_block_create(name, 0, NULL, &b), -EINVAL);
+    pshm_block_options_init(&o);
+    o.lifetime = (pshm_lifetime)7;
+    CHECK_ERR(pshm_block_create(name, 10, &o, &b), -EINVAL);
+    pshm_block_options_init(&o);
+    o.mode = 0100000;
+    CHECK_ERR(pshm_block_create(name, 10, &o, &b), -EINVAL);
+    CHECK_ERR(pshm_block_create(name, 10, NULL, NULL), -EINVAL);
+    CHECK(!th_exists(name));
+}
+
+TEST(exists_and_open_existing)
+{
+    const char *name = th_name("excl");
+    pshm_block_options o;
+    pshm_block *b = NULL, *c = NULL;
+
+    CHECK_OK(pshm_block_create(name, 64, NULL, &b));
+    CHECK_ERR(pshm_block_create(name, 64, NULL, &c), -EEXIST);
+    CHECK(c == NULL);
+    pshm_block_options_init(&o);
+    o.open_existing = 1;
+    CHECK_OK(pshm_block_create(name, 999, &o, &c));
+    CHECK_EQ(pshm_block_created(c), 0);
+    CHECK_EQ(pshm_block_size(c), 64);
+    CHECK_OK(pshm_block_close(c));
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+    /* open_existing creates when absent */
+    CHECK_OK(pshm_block_create(name, 32, &o, &c));
+    CHECK_EQ(pshm_block_created(c), 1);
+    CHECK_EQ(pshm_block_size(c), 32);
+    CHECK_OK(pshm_block_unlink(c));
+    CHECK_OK(pshm_block_close(c));
+}
+
+TEST(random_names)
+{
+    pshm_block *a = NULL, *b = NULL;
+
+    CHECK_OK(pshm_block_create(NULL, 16, NULL, &a));
+    CHECK_OK(pshm_block_create(NULL, 16, NULL, &b));
+    const char *na = pshm_block_name(a);
+    CHECK_EQ(strlen(na), 20);
+    CHECK(strncmp(na, "psm_", 4) == 0);
+    for (int i = 4; i < 20; i++)
+        CHECK(strchr("0123456789abcdef", na[i]) != NULL);
+    CHECK(strcmp(na, pshm_block_name(b)) != 0);
+    CHECK(th_exists(na));
+    CHECK_OK(pshm_block_unlink(a));
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(a));
+    CHECK_OK(pshm_block_close(b));
+}
+
+TEST(mode_and_readonly)
+{
+    const char *name = th_name("ro");
+    pshm_block_options o;
+    pshm_block *b = NULL, *r = NULL;
+    struct stat st;
+    char path[300];
+
+    pshm_block_options_init(&o);
+    o.mode = 0640;
+    mode_t old = umask(0);
+    CHECK_OK(pshm_block_create(name, 4096, &o, &b));
+    umask(old);
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    CHECK_OK(stat(path, &st));
+    CHECK_EQ(st.st_mode & 07777, 0640);
+    ((char *)pshm_block_data(b))[0] = 'x';
+    pshm_block_options_init(&o);
+    o.readonly = 1;
+    CHECK_OK(pshm_block_open(name, &o, &r));
+    CHECK_EQ(pshm_block_readonly(r), 1);
+    CHECK_EQ(((char *)pshm_block_data(r))[0], 'x');
+    /* a write through a read-only mapping faults */
+    pid_t pid = fork();
+    if (pid == 0) {
+        ((volatile char *)pshm_block_data(r))[0] = 'y';
+        _exit(0);
+    }
+    CHECK_EQ(th_wait(pid, 5000), 128 + SIGSEGV);
+    CHECK_EQ(((char *)pshm_block_data(b))[0], 'x');
+    CHECK_OK(pshm_block_close(r));
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+}
+
+TEST(prefault_and_sparse)
+{
+    const char *name = th_name("pf");
+    pshm_block_options o;
+    pshm_block *b = NULL;
+
+    pshm_block_options_init(&o);
+    o.prefault = 1;
+    o.sparse = 1;
+    CHECK_OK(pshm_block_create(name, 1 << 20, &o, &b));
+    unsigned char vec[256];
+    CHECK_OK(mincore(pshm_block_data(b), 1 << 20, vec));
+    for (int i = 0; i < 256; i++)
+        CHECK(vec[i] & 1);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+}
+
+TEST(huge_pages_clear_error)
+{
+    const char *name = th_name("huge");
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    char buf[512] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+    }
+    pshm_block_options_init(&o);
+    o.huge_pages = 1;
+    int r = pshm_block_create(name, 4 << 20, &o, &b);
+    if (strstr(buf, "[deny]") || !f) {
+        CHECK_ERR(r, -PSHM_ENOHUGE);
+    } else if (strstr(buf, "[force]")) {
+        CHECK_OK(r);
+    } else {
+        CHECK(r == 0 || r == -PSHM_ENOHUGE);
+    }
+    if (r == 0) {
+        CHECK_OK(pshm_block_unlink(b));
+        CHECK_OK(pshm_block_close(b));
+    } else {
+        CHECK(b == NULL);
+        CHECK(!th_exists(name));
+    }
+}
+
+TEST(empty_object_is_an_error)
+{
+    const char *name = th_name("empty");
+    char path[300];
+    pshm_block *b = NULL;
+
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_ERR(pshm_block_open(name, NULL, &b), -PSHM_EEMPTY);
+    CHECK(b == NULL);
+    CHECK_OK(pshm_unlink(name));
+}
+
+/* ------------------------------------------------------ across processes */
+
+HELPER(attach_write)
+{
+    /* argv: name, text; attach, check size, write text at 0 */
+    pshm_block *b = NULL;
+    int r = pshm_block_open(argv[0], NULL, &b);
+    if (r != 0)
+        return 10;
+    memcpy(pshm_block_data(b), argv[1], strlen(argv[1]) + 1);
+    return pshm_block_close(b) == 0 ? 0 : 11;
+}
+
+TEST(attach_in_another_process)
+{
+    const char *name = th_name("xproc");
+    pshm_block *b = NULL;
+
+    CHECK_OK(pshm_block_create(name, 8192, NULL, &b));
+    CHECK_EQ(th_wait(th_spawn("attach_write", name, "from child", NULL), 10000), 0);
+    CHECK_STR((char *)pshm_block_data(b), "from child");
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+    CHECK_EQ(th_wait(th_spawn("attach_write", name, "x", NULL), 10000), 10);
+}
+
+HELPER(race_create)
+{
+    pshm_block *b = NULL;
+    int r = pshm_block_create(argv[0], 4096, NULL, &b);
+    if (r == 0) {
+        memset(pshm_block_data(b), 0xab, 4096);
+        pshm_block_close(b);
+        return 0;
+    }
+    return r == -EEXIST ? 1 : 2;
+}
+
+TEST(racing_creators_one_wins)
+{
+    const char *name = th_name("race");
+    enum { N = 16 };
+    pid_t pids[N];
+    int wins = 0, exists = 0;
+
+    for (int round = 0; round < 5; round++) {
+        wins = exists = 0;
+        for (int i = 0; i < N; i++)
+            pids[i] = th_spawn("race_create", name, NULL);
+        for (int i = 0; i < N; i++) {
+            int c = th_wait(pids[i], 20000);
+            wins += c == 0;
+            exists += c == 1;
+        }
+        CHECK_EQ(wins, 1);
+        CHECK_EQ(exists, N - 1);
+        pshm_block *b = NULL;
+        CHECK_OK(pshm_block_open(name, NULL, &b));
+        CHECK_EQ(pshm_block_size(b), 4096); /* never seen half made */
+        CHECK_EQ(((unsigned char *)pshm_block_data(b))[4095], 0xab);
+        CHECK_OK(pshm_block_unlink(b));
+        CHECK_OK(pshm_block_close(b));
+    }
+}
+
+/* ------------------------------------------------------------- lifetimes */
+
+HELPER(hold)
+{
+    /* argv: name, create|open, lifetime, then waits for SIGTERM/SIGKILL or
+     * "exit" mode: argv[3] == "exit" closes nothing and exits normally. */
+    pshm_block *b = NULL;
+    int r;
+
+    if (strcmp(argv[1], "create") == 0) {
+        pshm_block_options o;
+        pshm_block_options_init(&o);
+        o.lifetime = (pshm_lifetime)atoi(argv[2]);
+        r = pshm_block_create(argv[0], 4096, &o, &b);
+    } else {
+        r = pshm_block_open(argv[0], NULL, &b);
+    }
+    if (r != 0)
+        return 20;
+    __atomic_add_fetch((int *)pshm_block_data(b), 1, __ATOMIC_SEQ_CST); /* one more ready */
+    if (argc > 3 && strcmp(argv[3], "exit") == 0)
+        return 0; /* normal exit without close: the atexit hook runs */
+    if (argc > 3 && strcmp(argv[3], "close") == 0)
+        return pshm_block_close(b) == 0 ? 0 : 21;
+    for (;;)
+        pause();
+}
+
+typedef struct want {
+    const char *name;
+    int count;
+} want;
+
+/* The holders started so far have all attached (each adds 1 at offset 0). */
+static int ready_n(void *arg)
+{
+    want *w = arg;
+    pshm_block *b = NULL;
+    int ok = pshm_block_open(w->name, NULL, &b) == 0 &&
+             __atomic_load_n((int *)pshm_block_data(b), __ATOMIC_SEQ_CST) == w->count;
+    pshm_block_close(b);
+    return ok;
+}
+
+static int ready(void *arg)
+{
+    want w = {arg, 1};
+    return ready_n(&w);
+}
+
+static int exists_cond(void *arg) { return th_exists(arg); }
+
+static pid_t start_holder(const char *name, const char *how, pshm_lifetime lt, const char *end)
+{
+    char lts[8];
+    snprintf(lts, sizeof lts, "%d", (int)lt);
+    pid_t pid = th_spawn("hold", name, how, lts, end, NULL);
+    if (strcmp(how, "create") == 0 && strcmp(end, "wait") == 0)
+        CHECK(th_until(exists_cond, (void *)name, 10000));
+    return pid;
+}
+
+static void kill_wait(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    CHECK_EQ(th_wait(pid, 10000), 128 + SIGKILL);
+}
+
+TEST(auto_unlinked_by_last_close)
+{
+    const char *name = th_name("auto");
+    pshm_block *b = create_opts(name, 4096, PSHM_AUTO), *a = NULL, *c = NULL;
+
+    CHECK_EQ(pshm_block_lifetime(b), PSHM_AUTO);
+    CHECK_OK(pshm_block_open(name, NULL, &a));
+    CHECK_EQ(pshm_block_lifetime(a), PSHM_AUTO);
+    CHECK_OK(pshm_block_close(b)); /* creator closes first: a still holds */
+    CHECK(th_exists(name));
+    CHECK_OK(pshm_block_open(name, NULL, &c));
+    CHECK_OK(pshm_block_close(c));
+    CHECK(th_exists(name));
+    CHECK_OK(pshm_block_close(a));
+    CHECK(!th_exists(name));
+}
+
+TEST(auto_attacher_exits_creator_keeps_it)
+{
+    const char *name = th_name("autoatt");
+    pshm_block *b = create_opts(name, 4096, PSHM_AUTO);
+
+    pid_t p = start_holder(name, "open", PSHM_AUTO, "close");
+    CHECK_EQ(th_wait(p, 10000), 0);
+    p = start_holder(name, "open", PSHM_AUTO, "exit");
+    CHECK_EQ(th_wait(p, 10000), 0);
+    p = start_holder(name, "open", PSHM_AUTO, "wait");
+    want three = {name, 3};
+    CHECK(th_until(ready_n, &three, 10000));
+    kill_wait(p);
+    CHECK(th_exists(name));
+    pshm_info info;
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.holders, 1);
+    CHECK_OK(pshm_block_close(b));
+    CHECK(!th_exists(name));
+}
+
+TEST(auto_normal_exit_of_creator)
+{
+    const char *name = th_name("autoexit");
+    pid_t p = start_holder(name, "create", PSHM_AUTO, "exit");
+    CHECK_EQ(th_wait(p, 10000), 0);
+    CHECK(!th_exists(name));
+}
+
+TEST(auto_sigkill_of_every_holder_then_gc)
+{
+    const char *name = th_name("autokill");
+    pid_t c = start_holder(name, "create", PSHM_AUTO, "wait");
+    CHECK(th_until(ready, (void *)name, 10000));
+    pid_t a = start_holder(name, "open", PSHM_AUTO, "wait");
+    want two = {name, 2};
+    CHECK(th_until(ready_n, &two, 10000));
+    kill_wait(c);
+    CHECK(th_exists(name));
+    pshm_info info;
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.holders, 1);
+    CHECK_EQ(info.creator_alive, 0);
+    kill_wait(a);
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.marked, 1);
+    CHECK_EQ(info.lifetime, PSHM_AUTO);
+    CHECK_EQ(info.holders, 0);
+    CHECK(th_exists(name)); /* stat does not collect */
+    CHECK(pshm_block_gc(1, NULL, NULL) >= 1);
+    CHECK(th_exists(name)); /* dry run */
+    CHECK(pshm_block_gc(0, NULL, NULL) >= 1);
+    CHECK(!th_exists(name));
+}
+
+TEST(stale_block_removed_by_next_open_and_create)
+{
+    const char *name = th_name("stale");
+    pshm_block *b = NULL;
+
+    pid_t c = start_holder(name, "create", PSHM_AUTO, "wait");
+    CHECK(th_until(ready, (void *)name, 10000));
+    kill_wait(c);
+    CHECK(th_exists(name));
+    CHECK_ERR(pshm_block_open(name, NULL, &b), -PSHM_ESTALE);
+    CHECK(!th_exists(name));
+
+    c = start_holder(name, "create", PSHM_OWNED, "wait");
+    CHECK(th_until(ready, (void *)name, 10000));
+    kill_wait(c);
+    CHECK(th_exists(name));
+    b = create_opts(name, 128, PSHM_PERSIST); /* create replaces a stale name */
+    CHECK_EQ(pshm_block_size(b), 128);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+}
+
+TEST(owned_goes_with_its_creator)
+{
+    const char *name = th_name("owned");
+    pshm_block *a = NULL;
+
+    /* close */
+    pshm_block *b = create_opts(name, 4096, PSHM_OWNED);
+    CHECK_OK(pshm_block_open(name, NULL, &a));
+    CHECK_EQ(pshm_block_lifetime(a), PSHM_OWNED);
+    CHECK_OK(pshm_block_close(a)); /* attacher never unlinks */
+    CHECK(th_exists(name));
+    CHECK_OK(pshm_block_open(name, NULL, &a));
+    CHECK_OK(pshm_block_close(b)); /* creator does, even with an attacher */
+    CHECK(!th_exists(name));
+    CHECK_OK(pshm_block_close(a));
+
+    /* normal exit */
+    pid_t p = start_holder(name, "create", PSHM_OWNED, "exit");
+    CHECK_EQ(th_wait(p, 10000), 0);
+    CHECK(!th_exists(name));
+
+    /* SIGKILL: stale at once, collected by gc */
+    p = start_holder(name, "create", PSHM_OWNED, "wait");
+    CHECK(th_until(ready, (void *)name, 10000));
+    pid_t att = start_holder(name, "open", PSHM_OWNED, "wait");
+    want two = {name, 2};
+    CHECK(th_until(ready_n, &two, 10000));
+    kill_wait(p);
+    pshm_info info;
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.holders, 0); /* the live attacher does not count */
+    CHECK(pshm_block_gc(0, NULL, NULL) >= 1);
+    CHECK(!th_exists(name));
+    kill_wait(att);
+}
+
+TEST(persist_outlives_everyone)
+{
+    const char *name = th_name("persist");
+    pid_t p = start_holder(name, "create", PSHM_PERSIST, "wait");
+    CHECK(th_until(ready, (void *)name, 10000));
+    kill_wait(p);
+    CHECK(pshm_block_gc(0, NULL, NULL) >= 0);
+    CHECK(th_exists(name));
+    pshm_info info;
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.lifetime, PSHM_PERSIST);
+    CHECK_EQ(info.holders, -1);
+    CHECK_OK(pshm_unlink(name));
+}
+
+TEST(forked_child_close_ends_no_lifetime)
+{
+    const char *name = th_name("fork");
+    pshm_block *b = create_opts(name, 4096, PSHM_OWNED);
+
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(pshm_block_close(b) == 0 && th_exists(name) ? 0 : 1);
+    CHECK_EQ(th_wait(pid, 5000), 0);
+    CHECK(th_exists(name));
+    CHECK_OK(pshm_block_close(b));
+    CHECK(!th_exists(name));
+}
+
+static int last_closer_race(void *arg)
+{
+    /* attach and close repeatedly while the parent does the same */
+    for (int i = 0; i < 300; i++) {
+        pshm_block *b = NULL;
+        pshm_block_options o;
+        pshm_block_options_init(&o);
+        o.lifetime = PSHM_AUTO;
+        o.open_existing = 1;
+        if (pshm_block_create(arg, 4096, &o, &b) != 0)
+            return 1;
+        ((volatile char *)pshm_block_data(b))[0]++;
+        if (pshm_block_close(b) != 0)
+            return 2;
+    }
+    return 0;
+}
+
+TEST(auto_last_closer_races_new_attacher)
+{
+    const char *name = th_name("autorace");
+    pid_t a = th_fork(last_closer_race, (void *)name);
+    pid_t b = th_fork(last_closer_race, (void *)name);
+    CHECK_EQ(last_closer_race((void *)name), 0);
+    CHECK_EQ(th_wait(a, 20000), 0);
+    CHECK_EQ(th_wait(b, 20000), 0);
+    CHECK(!th_exists(name)); /* whoever closed last removed it */
+}
+
+TEST(lifetime_record_shown_by_stat)
+{
+    const char *name = th_name("stat");
+    pshm_block *b = create_opts(name, 5000, PSHM_AUTO);
+    pshm_info info;
+
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_STR(info.name, name);
+    CHECK_EQ(info.size, 5000);
+    CHECK_EQ(info.marked, 1);
+    CHECK_EQ(info.lifetime, PSHM_AUTO);
+    CHECK_EQ(info.creator_pid, getpid());
+    CHECK_EQ(info.creator_alive, 1);
+    CHECK_EQ(info.holders, 1);
+    CHECK_EQ(info.nmapped, 1);
+    CHECK_EQ(info.uid, getuid());
+
+    pshm_info *all = NULL;
+    size_t n = 0, found = 0;
+    CHECK_OK(pshm_block_scan(&all, &n));
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            CHECK(strcmp(all[i - 1].name, all[i].name) < 0);
+        if (strcmp(all[i].name, name) == 0) {
+            found++;
+            CHECK_EQ(all[i].nmapped, 1);
+            CHECK_EQ(all[i].lifetime, PSHM_AUTO);
+        }
+    }
+    CHECK_EQ(found, 1);
+    pshm_block_scan_free(all);
+    CHECK_OK(pshm_block_close(b));
+    CHECK_ERR(pshm_block_stat(name, &info), -ENOENT);
+}

@@ -1,0 +1,2 @@
+#include "pshm.h"
+int main(void) { return 0; }
