@@ -5,13 +5,13 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 export PYTHON
 
-.PHONY: all build test test-c test-py demo asan tsan bench install clean deps help
+.PHONY: all build test test-c test-py demo asan tsan fuzz fuzz-build fuzz-smoke bench install clean deps help
 
 all: build
 
 build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 deps:
 	@scripts/deps.sh
@@ -21,6 +21,7 @@ deps:
 test: deps build
 	@$(MAKE) --no-print-directory test-c test-py BUILD=$(BUILD)
 	@scripts/test-install.sh $(BUILD)
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 test-c:
 	@cd $(BUILD) && ctest --output-on-failure -j 1
@@ -37,6 +38,25 @@ asan: deps
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1
 	@PSHM_BUILD=$(abspath build-asan) PSHM_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0 $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli tests/python
+
+# The whole C suite under ThreadSanitizer.
+tsan: deps
+	@$(MAKE) --no-print-directory build BUILD=build-tsan CC=clang CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DPSHM_SANITIZE=thread"
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j 1
+
+# libFuzzer over every parser of shared bytes: FUZZ_SECONDS per target
+# (make test runs each for a few seconds; `make fuzz` for a minute).
+FUZZ_SECONDS ?= 60
+fuzz-build:
+	@scripts/deps.sh clang libfuzzer
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSHM_FUZZ=ON -DPSHM_TESTS=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+fuzz: fuzz-build
+	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@scripts/fuzz.sh build-fuzz 5
 
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b" || exit 1; done

@@ -67,12 +67,13 @@ extern "C" {
 /* ======================================================================== */
 
 /*
- * The pshm codes. X(NAME, value, message). Values are stable across versions;
- * they sit far above any errno value, so -errno and -PSHM_* never collide.
- * Ranges: 1000-1019 names and blocks, 1020-1039 ShareableList, 1040-1059
- * arrays, 1060-1079 synchronisation, 1080-1099 queues.
+ * The pshm codes, one X-macro table per module: X(NAME, value, message).
+ * Values are stable across versions; they sit far above any errno value, so
+ * -errno and -PSHM_* never collide. Ranges: 1000-1019 names and blocks,
+ * 1020-1039 ShareableList, 1040-1059 arrays, 1060-1079 synchronisation,
+ * 1080-1099 queues.
  */
-#define PSHM_ERRNO_MAP(X)                                                       \
+#define PSHM_ERRNO_MAP_BLOCK(X)                                                 \
     X(ENAME_EMPTY, 1000, "name is empty")                                       \
     X(ENAME_SLASH, 1001, "name contains '/' after the optional leading one")    \
     X(ENAME_NUL, 1002, "name contains a NUL byte")                              \
@@ -89,6 +90,26 @@ extern "C" {
     X(ENOTRECOVERABLE, 1013, "state is not recoverable")                        \
     X(ECLOSED, 1014, "closed by the other side")                                \
     X(ESTALE, 1015, "every holder of the block died; it has been removed")
+
+/* ---- ShareableList codes (list.c), 1020-1039 ---- */
+#define PSHM_ERRNO_MAP_LIST(X)
+
+/* ---- array codes (array.c), 1040-1059 ---- */
+#define PSHM_ERRNO_MAP_ARRAY(X)
+
+/* ---- synchronisation codes (sync.c), 1060-1079 ---- */
+#define PSHM_ERRNO_MAP_SYNC(X)
+
+/* ---- queue codes (queue.c), 1080-1099 ---- */
+#define PSHM_ERRNO_MAP_QUEUE(X)
+
+/* All codes. */
+#define PSHM_ERRNO_MAP(X)                                                       \
+    PSHM_ERRNO_MAP_BLOCK(X)                                                     \
+    PSHM_ERRNO_MAP_LIST(X)                                                      \
+    PSHM_ERRNO_MAP_ARRAY(X)                                                     \
+    PSHM_ERRNO_MAP_SYNC(X)                                                      \
+    PSHM_ERRNO_MAP_QUEUE(X)
 
 /* Negative return values: return -PSHM_ENAME_EMPTY, etc. */
 enum pshm_errno {
@@ -305,6 +326,34 @@ PSHM_API void pshm_block_scan_free(pshm_info *infos);
  */
 typedef void (*pshm_gc_cb)(const pshm_info *info, int err, void *ud);
 PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
+
+/* ======================================================================== */
+/* ShareableList (list.c): CPython's ShareableList, byte for byte           */
+/* ======================================================================== */
+
+/* (section: list) */
+
+
+/* ======================================================================== */
+/* Arrays (array.c): typed n-dimensional arrays in numpy's .npy format      */
+/* ======================================================================== */
+
+/* (section: array) */
+
+
+/* ======================================================================== */
+/* Synchronisation (sync.c): locks, semaphores, events, barriers            */
+/* ======================================================================== */
+
+/* (section: sync) */
+
+
+/* ======================================================================== */
+/* Queues (queue.c): zero-copy message queues                               */
+/* ======================================================================== */
+
+/* (section: queue) */
+
 
 #ifdef __cplusplus
 }
