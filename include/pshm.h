@@ -327,6 +327,14 @@ PSHM_API void pshm_block_scan_free(pshm_info *infos);
 typedef void (*pshm_gc_cb)(const pshm_info *info, int err, void *ud);
 PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
 
+/*
+ * pshm_block_collect: garbage-collect one name: remove it if it is a stale
+ * AUTO/OWNED object. Returns 1 if removed, 0 if it is not stale (live,
+ * PERSIST or foreign: left alone), -PSHM_ENAME_*, -ENOENT, or -EACCES/-EPERM
+ * if it is stale but not ours to remove.
+ */
+PSHM_API int pshm_block_collect(const char *name);
+
 /* ======================================================================== */
 /* ShareableList (list.c): CPython's ShareableList, byte for byte           */
 /* ======================================================================== */

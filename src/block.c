@@ -249,7 +249,7 @@ static int remove_unheld(const char *name, int fd)
 /*
  * If `name` is a stale AUTO/OWNED object (marked, no holder), remove it.
  * Returns 1 if it was removed, 0 if it is live or not ours to judge, -errno
- * if it is stale but could not be removed.
+ * (-ENOENT: no such name) otherwise.
  */
 static int collect_if_stale(const char *name)
 {
@@ -257,13 +257,32 @@ static int collect_if_stale(const char *name)
     int fd, r;
 
     r = pshm__os_open(name, 1, &fd);
+    if (r == -EACCES || r == -EPERM) {
+        /* Not writable by us: we can still tell a stale block and say so. */
+        if (pshm__os_open(name, 0, &fd) != 0)
+            return r;
+        int stale = mark_read(fd, &m) && m.lifetime != PSHM_PERSIST &&
+                    pshm__os_hold_query(fd) == 0;
+        close(fd);
+        return stale ? r : 0;
+    }
     if (r != 0)
-        return r == -ENOENT ? 1 : r;
+        return r;
     r = 0;
-    if (mark_read(fd, &m) && m.lifetime != PSHM_PERSIST && pshm__os_hold_query(fd) == 0)
-        r = remove_unheld(name, fd) == 0 ? 1 : 0;
+    if (mark_read(fd, &m) && m.lifetime != PSHM_PERSIST && pshm__os_hold_query(fd) == 0) {
+        r = remove_unheld(name, fd);
+        r = r == 0 ? 1 : r == 1 ? 0 : r;
+    }
     close(fd);
     return r;
+}
+
+int pshm_block_collect(const char *name)
+{
+    char nm[PSHM_NAME_MAX + 1];
+    int r = pshm__name_norm(name, nm);
+
+    return r != 0 ? r : collect_if_stale(nm);
 }
 
 static int end_lifetime(pshm_block *b)
@@ -452,8 +471,8 @@ int pshm_block_create(const char *name, size_t size, const pshm_block_options *o
             continue; /* it vanished between our create and open: create again */
         }
         r = collect_if_stale(nm);
-        if (r <= 0)
-            return -EEXIST;
+        if (r != 1 && r != -ENOENT)
+            return -EEXIST; /* live, or stale but not ours to remove */
     }
     return -EEXIST;
 }
@@ -785,7 +804,7 @@ int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud)
         r = collect_if_stale(in->name);
         if (r == 1)
             removed++;
-        if (cb && r != 0)
+        if (cb && r != 0 && r != -ENOENT)
             cb(in, r == 1 ? 0 : r, ud);
     }
     pshm_block_scan_free(infos);

@@ -1,6 +1,7 @@
 /* test_block.c - blocks: create, attach, close, unlink, names, lifetimes. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -533,8 +534,9 @@ TEST(owned_goes_with_its_creator)
     pshm_info info;
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_EQ(info.holders, 0); /* the live attacher does not count */
-    CHECK(pshm_block_gc(0, NULL, NULL) >= 1);
+    CHECK_EQ(pshm_block_collect(name), 1);
     CHECK(!th_exists(name));
+    CHECK_ERR(pshm_block_collect(name), -ENOENT);
     kill_wait(att);
 }
 
@@ -544,6 +546,7 @@ TEST(persist_outlives_everyone)
     pid_t p = start_holder(name, "create", PSHM_PERSIST, "wait");
     CHECK(th_until(ready, (void *)name, 10000));
     kill_wait(p);
+    CHECK_EQ(pshm_block_collect(name), 0); /* persist is never collected */
     CHECK(pshm_block_gc(0, NULL, NULL) >= 0);
     CHECK(th_exists(name));
     pshm_info info;
@@ -629,4 +632,69 @@ TEST(lifetime_record_shown_by_stat)
     pshm_block_scan_free(all);
     CHECK_OK(pshm_block_close(b));
     CHECK_ERR(pshm_block_stat(name, &info), -ENOENT);
+}
+
+/* ------------------------------------------------- ENOSPC, never SIGBUS */
+
+#include <sched.h>
+#include <sys/mount.h>
+
+static int count_entries(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+TEST(full_shm_is_enospc_at_create)
+{
+    /* A 1 MiB tmpfs over /dev/shm in a private mount namespace. */
+    if (unshare(CLONE_NEWNS) != 0)
+        th_skip("unshare(CLONE_NEWNS): %s (needs root or CAP_SYS_ADMIN)", strerror(errno));
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        th_skip("making mounts private: %s", strerror(errno));
+    if (mount("pshmtest", "/dev/shm", "tmpfs", 0, "size=1m") != 0)
+        th_skip("mounting a small tmpfs on /dev/shm: %s", strerror(errno));
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+
+    pshm_block *b = NULL;
+    CHECK_ERR(pshm_block_create("big", 4 << 20, NULL, &b), -ENOSPC);
+    CHECK(b == NULL);
+    CHECK_EQ(count_entries("/dev/shm"), 0); /* nothing left behind */
+    pshm_block_options o;
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    CHECK_ERR(pshm_block_create(NULL, 2 << 20, &o, &b), -ENOSPC);
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+
+    /* What fits, fits: and is really there. */
+    CHECK_OK(pshm_block_create("fits", 512 << 10, NULL, &b));
+    memset(pshm_block_data(b), 0x5a, 512 << 10);
+    /* The rest of the tmpfs is now too small for another 768 KiB. */
+    pshm_block *c = NULL;
+    CHECK_ERR(pshm_block_create("more", 768 << 10, NULL, &c), -ENOSPC);
+    CHECK_EQ(count_entries("/dev/shm"), 1);
+
+    /* Why reserving matters: a sparse block over-commits, and the write that
+     * finds no memory is a SIGBUS. */
+    o.lifetime = PSHM_PERSIST;
+    o.sparse = 1;
+    CHECK_OK(pshm_block_create("sparse", 4 << 20, &o, &c));
+    pid_t pid = fork();
+    if (pid == 0) {
+        memset(pshm_block_data(c), 1, 4 << 20);
+        _exit(0);
+    }
+    CHECK_EQ(th_wait(pid, 10000), 128 + SIGBUS);
+    CHECK_OK(pshm_block_unlink(c));
+    CHECK_OK(pshm_block_close(c));
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+    CHECK_EQ(count_entries("/dev/shm"), 0);
 }

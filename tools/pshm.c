@@ -463,10 +463,11 @@ static int cmd_rm(int argc, char **argv)
 
 static void help_gc(FILE *o)
 {
-    fputs("usage: pshm gc [--dry-run]\n\n"
+    fputs("usage: pshm gc [--dry-run] [NAME...]\n\n"
           "Remove auto and owned blocks whose holders are all dead (after a\n"
-          "SIGKILL nothing else removes them). Persist and foreign objects are\n"
-          "never touched. Prints each name removed; --dry-run only prints.\n", o);
+          "SIGKILL nothing else removes them): every such block, or only the\n"
+          "NAMEs given. Persist and foreign objects are never touched. Prints\n"
+          "each name removed; --dry-run only prints what it would remove.\n", o);
 }
 
 static void gc_print(const pshm_info *in, int err, void *ud)
@@ -478,16 +479,44 @@ static void gc_print(const pshm_info *in, int err, void *ud)
         printf("%s %s\n", *dry ? "would remove" : "removed", in->name);
 }
 
+static int gc_names(int dry, int argc, char **argv)
+{
+    int rc = CLI_OK;
+
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-')
+            continue;
+        pshm_info in;
+        int r = pshm_block_stat(argv[i], &in);
+        if (r != 0) {
+            rc = cli_fail(argv[i], r);
+            continue;
+        }
+        if (!in.marked || in.lifetime == PSHM_PERSIST || in.holders != 0)
+            continue; /* not stale: nothing to do, and not an error */
+        r = dry ? 1 : pshm_block_collect(argv[i]);
+        if (r == 1)
+            gc_print(&in, 0, &dry);
+        else if (r < 0 && r != -ENOENT)
+            rc = cli_fail(argv[i], r);
+    }
+    return rc;
+}
+
 static int cmd_gc(int argc, char **argv)
 {
-    int dry = 0;
+    int dry = 0, names = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dry-run") == 0 || strcmp(argv[i], "-n") == 0)
             dry = 1;
+        else if (argv[i][0] == '-')
+            return cli_usage("gc: unknown option '%s'", argv[i]);
         else
-            return cli_usage("gc: unexpected argument '%s'", argv[i]);
+            names++;
     }
+    if (names)
+        return gc_names(dry, argc, argv);
     int r = pshm_block_gc(dry, gc_print, &dry);
     if (r < 0)
         return cli_fail("gc", r);
@@ -575,7 +604,7 @@ static const cli_cmd core_cmds[] = {
     {"create", "NAME SIZE [--lifetime L] [--hold]", "create a block", cmd_create, help_create},
     {"hold", "NAME", "keep a block open until signalled", cmd_hold, help_hold},
     {"rm", "NAME...", "remove names", cmd_rm, help_rm},
-    {"gc", "[--dry-run]", "remove auto/owned blocks whose holders all died", cmd_gc, help_gc},
+    {"gc", "[--dry-run] [NAME...]", "remove auto/owned blocks whose holders all died", cmd_gc, help_gc},
     {"dump", "NAME [--offset N] [--length N]", "hex dump of a block", cmd_dump, help_dump},
     {NULL, NULL, NULL, NULL, NULL},
 };

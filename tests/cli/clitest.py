@@ -1,0 +1,65 @@
+"""Golden-file testing for the pshm CLI.
+
+A case is a list of shell-free command lines run in order; the transcript
+(command, stdout, stderr, exit status), with the test's unique name and other
+run-dependent values normalised, must equal tests/cli/golden/<case>.out.
+PSHM_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing.
+"""
+import os
+import re
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(HERE, "golden")
+BUILD = os.path.abspath(os.environ.get("PSHM_BUILD") or os.path.join(HERE, "..", "..", "build"))
+CLI = os.path.join(BUILD, "pshm")
+
+
+def run(args, **kw):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+def normalise(text, names):
+    for real, alias in names.items():
+        text = text.replace(real, alias)
+    text = re.sub(r"\buid \d+ gid \d+", "uid UID gid GID", text)
+    text = re.sub(r"\b\d+:(0[0-7]{3})\b", r"UID:\1", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "DATE", text)
+    text = re.sub(r"pid \d+ \(", "pid PID (", text)
+    text = re.sub(r"\b\d+\((alive|dead)\)", r"PID(\1)", text)
+    text = re.sub(r'"creator_pid":\d+', '"creator_pid":PID', text)
+    return text
+
+
+class Transcript:
+    def __init__(self, names):
+        self.names = names
+        self.parts = []
+
+    def add(self, args, result):
+        shown = " ".join(args)
+        self.parts.append("$ pshm %s\n" % shown)
+        if result.stdout:
+            self.parts.append(result.stdout if result.stdout.endswith("\n") else result.stdout + "\n")
+        if result.stderr:
+            self.parts.append("[stderr]\n" + result.stderr)
+        self.parts.append("[exit %d]\n" % result.returncode)
+
+    def cmd(self, *args, **kw):
+        r = run(list(args), **kw)
+        self.add(args, r)
+        return r
+
+    def note(self, text):
+        self.parts.append("# %s\n" % text)
+
+    def check(self, case):
+        got = normalise("".join(self.parts), self.names)
+        path = os.path.join(GOLDEN, case + ".out")
+        if os.environ.get("PSHM_UPDATE_GOLDEN"):
+            with open(path, "w") as f:
+                f.write(got)
+            return
+        with open(path) as f:
+            want = f.read()
+        assert got == want, "CLI transcript differs from %s:\n%s" % (path, got)
