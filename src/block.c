@@ -101,12 +101,62 @@ typedef struct mark {
     uint64_t start;
 } mark;
 
+/* This process's pid and start time, read once (and again in a forked child):
+ * /proc/self/stat costs three syscalls, a create should not pay them. */
+static struct {
+    pid_t pid;
+    uint64_t start;
+} self_cache;
+static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static pid_t pid_cache; /* 0 after fork until asked again */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+    __atomic_store_n(&pid_cache, 0, __ATOMIC_RELAXED);
+}
+
+static void pid_init(void)
+{
+    (void)pthread_atfork(NULL, NULL, pid_forget);
+}
+
+/* getpid() without a syscall per handle. */
+static pid_t self_pid(void)
+{
+    pid_t p;
+
+    (void)pthread_once(&pid_once, pid_init);
+    p = __atomic_load_n(&pid_cache, __ATOMIC_RELAXED);
+    if (p == 0) {
+        p = getpid();
+        __atomic_store_n(&pid_cache, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
+static void self_identity(long *pid, uint64_t *start)
+{
+    pid_t now = self_pid();
+
+    PSHM__CHECK(pthread_mutex_lock(&self_lock));
+    if (self_cache.pid != now) {
+        self_cache.start = 0;
+        (void)pshm__os_proc_start((long)now, &self_cache.start);
+        self_cache.pid = now;
+    }
+    *pid = (long)now;
+    *start = self_cache.start;
+    PSHM__CHECK(pthread_mutex_unlock(&self_lock));
+}
+
 static void mark_format(char *out, size_t cap, pshm_lifetime lt)
 {
-    uint64_t start = 0;
-    long pid = (long)getpid();
+    uint64_t start;
+    long pid;
 
-    (void)pshm__os_proc_start(pid, &start);
+    self_identity(&pid, &start);
     snprintf(out, cap, "pshm1 %s %ld %" PRIu64, pshm_lifetime_name(lt), pid, start);
 }
 
@@ -289,7 +339,7 @@ static int end_lifetime(pshm_block *b)
 {
     int r;
 
-    if (b->pid != getpid())
+    if (b->pid != self_pid())
         return 0; /* a forked child's copy of the handle */
     if (!(b->lifetime == PSHM_AUTO && b->holding) &&
         !(b->lifetime == PSHM_OWNED && b->created && b->holding))
@@ -375,7 +425,7 @@ static pshm_block *block_new(const char *name, int fd)
     if (!b)
         return NULL;
     b->fd = fd;
-    b->pid = getpid();
+    b->pid = self_pid();
     snprintf(b->name, sizeof b->name, "%s", name);
     return b;
 }

@@ -56,17 +56,17 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
     fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
     if (fd < 0)
         return neg_errno();
-    if (ftruncate(fd, (off_t)size) != 0) {
-        r = neg_errno();
-        goto fail;
-    }
     if (reserve) {
-        /* posix_fallocate returns the error rather than setting errno. */
+        /* Reserving also sets the size. posix_fallocate returns the error
+         * rather than setting errno. */
         r = posix_fallocate(fd, 0, (off_t)size);
         if (r != 0) {
             r = -r;
             goto fail;
         }
+    } else if (ftruncate(fd, (off_t)size) != 0) {
+        r = neg_errno();
+        goto fail;
     }
     if (mark) {
         r = pshm__os_mark_set(fd, mark, strlen(mark));
@@ -78,13 +78,20 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
         if (r != 0)
             goto fail;
     }
-    /* linkat through /proc needs no privilege, unlike AT_EMPTY_PATH. It fails
-     * with EEXIST when the name is taken: exactly one creator wins. */
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    /* linkat fails with EEXIST when the name is taken: exactly one creator
+     * wins. AT_EMPTY_PATH is the direct way (root, or since Linux 6.10 the
+     * opener itself); the /proc path works everywhere else. */
     shm_path(path, name);
-    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
-        r = neg_errno();
-        goto fail;
+    if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) != 0) {
+        if (errno != ENOENT && errno != EPERM && errno != EINVAL) {
+            r = neg_errno();
+            goto fail;
+        }
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
+            r = neg_errno();
+            goto fail;
+        }
     }
     *fd_out = fd;
     return 0;
