@@ -139,6 +139,13 @@ pid_t th_fork(int (*fn)(void *), void *arg)
     return pid;
 }
 
+void th_default_signals(void)
+{
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+    signal(SIGFPE, SIG_DFL);
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;

@@ -89,6 +89,9 @@ pid_t th_fork(int (*fn)(void *), void *arg);
 /* Wait for a child (at most timeout_ms); returns its exit code, 128+signal
  * if killed, or fails the test on timeout. */
 int th_wait(pid_t pid, int timeout_ms);
+/* In a child that is meant to die of a fault: restore the default
+ * SIGSEGV/SIGBUS/SIGFPE actions (sanitizers install their own handlers). */
+void th_default_signals(void);
 /* Wait until cond() is true, polling every ms, at most timeout_ms. */
 int th_until(int (*cond)(void *), void *arg, int timeout_ms);
 void th_sleep_ms(int ms);

@@ -201,6 +201,7 @@ TEST(mode_and_readonly)
     /* a write through a read-only mapping faults */
     pid_t pid = fork();
     if (pid == 0) {
+        th_default_signals();
         ((volatile char *)pshm_block_data(r))[0] = 'y';
         _exit(0);
     }
@@ -688,6 +689,7 @@ TEST(full_shm_is_enospc_at_create)
     CHECK_OK(pshm_block_create("sparse", 4 << 20, &o, &c));
     pid_t pid = fork();
     if (pid == 0) {
+        th_default_signals();
         memset(pshm_block_data(c), 1, 4 << 20);
         _exit(0);
     }
