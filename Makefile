@@ -50,7 +50,7 @@ FUZZ_SECONDS ?= 60
 fuzz-build:
 	@scripts/deps.sh clang libfuzzer
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSHM_FUZZ=ON -DPSHM_TESTS=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS)
+	@cmake --build build-fuzz -j $(JOBS) -- --no-print-directory >/dev/null
 
 fuzz: fuzz-build
 	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)

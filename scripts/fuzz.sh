@@ -2,7 +2,7 @@
 # fuzz.sh BUILD SECONDS - run every libFuzzer target for SECONDS, starting
 # from its seeds (tests/fuzz/seeds/<target>) plus what earlier runs found.
 set -eu
-build=$1
+build=$(cd "$1" && pwd)
 secs=$2
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=0

@@ -167,6 +167,8 @@ static int parse_u64(const char **p, const char *end, uint64_t *out)
 
     if (s == end || *s < '0' || *s > '9')
         return -1;
+    if (*s == '0' && s + 1 < end && s[1] >= '0' && s[1] <= '9')
+        return -1; /* no leading zeros: one spelling per number */
     for (; s < end && *s >= '0' && *s <= '9'; s++) {
         if (v > (UINT64_MAX - 9) / 10)
             return -1;
@@ -179,7 +181,8 @@ static int parse_u64(const char **p, const char *end, uint64_t *out)
 
 /* The record is read from the file system, where anyone with write access
  * may have put anything: accept exactly what mark_format writes. */
-static int mark_parse(const char *buf, size_t n, mark *m)
+int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid_out,
+                     uint64_t *start)
 {
     static const char *const words[] = {"persist ", "auto ", "owned "};
     const char *p = buf, *end = buf + n;
@@ -202,10 +205,10 @@ static int mark_parse(const char *buf, size_t n, mark *m)
         return -1;
     if (p == end || *p++ != ' ')
         return -1;
-    if (parse_u64(&p, end, &m->start) != 0 || p != end)
+    if (parse_u64(&p, end, start) != 0 || p != end)
         return -1;
-    m->lifetime = (pshm_lifetime)i;
-    m->pid = (long)pid;
+    *lt = (pshm_lifetime)i;
+    *pid_out = (long)pid;
     return 0;
 }
 
@@ -217,7 +220,7 @@ static int mark_read(int fd, mark *m)
 
     memset(m, 0, sizeof *m);
     m->lifetime = PSHM_PERSIST;
-    if (n < 0 || mark_parse(buf, (size_t)n, m) != 0) {
+    if (n < 0 || pshm__mark_parse(buf, (size_t)n, &m->lifetime, &m->pid, &m->start) != 0) {
         memset(m, 0, sizeof *m);
         return 0;
     }

@@ -4,6 +4,15 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+/*
+ * Parse a block's lifetime record ("pshm1 <lifetime> <pid> <starttime>", the
+ * xattr pshm writes): 0 and the fields, or -1 for anything else. Exposed for
+ * the fuzz target.
+ */
+#include <stdint.h>
+PSHM__HIDDEN int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid,
+                                  uint64_t *start);
+
 #endif
 #include "pshm.h"
 
@@ -13,6 +22,15 @@
 #define PSHM__HIDDEN __attribute__((visibility("hidden")))
 #else
 #define PSHM__HIDDEN
+/*
+ * Parse a block's lifetime record ("pshm1 <lifetime> <pid> <starttime>", the
+ * xattr pshm writes): 0 and the fields, or -1 for anything else. Exposed for
+ * the fuzz target.
+ */
+#include <stdint.h>
+PSHM__HIDDEN int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid,
+                                  uint64_t *start);
+
 #endif
 
 /* Impossible failures abort loudly rather than corrupt shared state. */
@@ -33,5 +51,14 @@ PSHM__HIDDEN void pshm__panic(const char *what, int err) __attribute__((noreturn
  * (PSHM_NAME_MAX + 1 bytes). Returns 0 or -PSHM_ENAME_*.
  */
 PSHM__HIDDEN int pshm__name_norm(const char *name, char *out);
+
+/*
+ * Parse a block's lifetime record ("pshm1 <lifetime> <pid> <starttime>", the
+ * xattr pshm writes): 0 and the fields, or -1 for anything else. Exposed for
+ * the fuzz target.
+ */
+#include <stdint.h>
+PSHM__HIDDEN int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid,
+                                  uint64_t *start);
 
 #endif
