@@ -166,22 +166,24 @@ int pshm__os_mark_get(int fd, char *buf, size_t cap)
     return -ENODATA;
 }
 
-static struct flock hold_flock(short type)
+static struct flock byte_flock(short type, int64_t off)
 {
     struct flock fl;
 
     memset(&fl, 0, sizeof fl); /* OFD locks require l_pid == 0 */
     fl.l_type = type;
     fl.l_whence = SEEK_SET;
-    fl.l_start = HOLD_OFFSET;
+    fl.l_start = (off_t)off;
     fl.l_len = 1;
     return fl;
 }
 
-int pshm__os_hold_lock(int fd, char type, int wait)
+int pshm__os_lock_byte(int fd, int64_t off, char type, int wait)
 {
-    struct flock fl = hold_flock(type == 'w' ? F_WRLCK : F_RDLCK);
+    struct flock fl = byte_flock(type == 'w' ? F_WRLCK : type == 'r' ? F_RDLCK : F_UNLCK, off);
 
+    if (type == 'u')
+        return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : neg_errno();
     for (;;) {
         if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
             return 0;
@@ -193,20 +195,28 @@ int pshm__os_hold_lock(int fd, char type, int wait)
     }
 }
 
-int pshm__os_hold_unlock(int fd)
+int pshm__os_query_byte(int fd, int64_t off)
 {
-    struct flock fl = hold_flock(F_UNLCK);
-
-    return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : neg_errno();
-}
-
-int pshm__os_hold_query(int fd)
-{
-    struct flock fl = hold_flock(F_WRLCK);
+    struct flock fl = byte_flock(F_WRLCK, off);
 
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
         return neg_errno();
     return fl.l_type != F_UNLCK;
+}
+
+int pshm__os_hold_lock(int fd, char type, int wait)
+{
+    return pshm__os_lock_byte(fd, HOLD_OFFSET, type, wait);
+}
+
+int pshm__os_hold_unlock(int fd)
+{
+    return pshm__os_lock_byte(fd, HOLD_OFFSET, 'u', 0);
+}
+
+int pshm__os_hold_query(int fd)
+{
+    return pshm__os_query_byte(fd, HOLD_OFFSET);
 }
 
 int pshm__os_random(void *buf, size_t n)

@@ -51,6 +51,19 @@ PSHM__HIDDEN int pshm__os_hold_lock(int fd, char type, int wait);
 PSHM__HIDDEN int pshm__os_hold_unlock(int fd);
 PSHM__HIDDEN int pshm__os_hold_query(int fd);
 
+/*
+ * Liveness bytes for the modules above blocks (queues, sync objects): an OFD
+ * lock on one byte at PSHM__LIVE_BASE + slot of a block's descriptor, far past
+ * any data and apart from the hold byte. The kernel drops it when the
+ * description is closed or its process dies, so "nobody holds byte k" means
+ * "participant k is gone". type: 'r' shared, 'w' exclusive, 'u' unlock;
+ * -EAGAIN if busy without wait. query: 1 if another description holds a lock
+ * on the byte, 0 if none, -errno.
+ */
+#define PSHM__LIVE_BASE ((int64_t)0x7ffffffe00000000LL)
+PSHM__HIDDEN int pshm__os_lock_byte(int fd, int64_t off, char type, int wait);
+PSHM__HIDDEN int pshm__os_query_byte(int fd, int64_t off);
+
 PSHM__HIDDEN int pshm__os_random(void *buf, size_t n);
 
 /* Start time of a process (clock ticks since boot), to tell a reused pid. */

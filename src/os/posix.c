@@ -140,6 +140,36 @@ int pshm__os_hold_query(int fd)
     return 1;
 }
 
+/* Classic POSIX record locks: per process, not per description, and
+ * released when any descriptor of the file closes; good enough to compile. */
+int pshm__os_lock_byte(int fd, int64_t off, char type, int wait)
+{
+    struct flock fl;
+
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type == 'w' ? F_WRLCK : type == 'r' ? F_RDLCK : F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)off;
+    fl.l_len = 1;
+    if (fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
+        return 0;
+    return errno == EACCES || errno == EAGAIN ? -EAGAIN : neg_errno();
+}
+
+int pshm__os_query_byte(int fd, int64_t off)
+{
+    struct flock fl;
+
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)off;
+    fl.l_len = 1;
+    if (fcntl(fd, F_GETLK, &fl) != 0)
+        return neg_errno();
+    return fl.l_type != F_UNLCK;
+}
+
 int pshm__os_random(void *buf, size_t n)
 {
 #if defined(__APPLE__) || defined(__OpenBSD__) || defined(__FreeBSD__)
