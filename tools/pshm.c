@@ -418,8 +418,9 @@ static void help_hold(FILE *o)
 {
     fputs("usage: pshm hold NAME\n\n"
           "Attach to a block and keep it open until SIGINT, SIGTERM or SIGHUP.\n"
-          "For an auto block this process is then one of its holders; prints the\n"
-          "name once attached.\n", o);
+          "For an auto block this process is then one of its holders; an owned\n"
+          "block stays its owner's (holding only maps it). Prints the name once\n"
+          "attached.\n", o);
 }
 
 static int cmd_hold(int argc, char **argv)
