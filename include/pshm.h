@@ -197,6 +197,9 @@ typedef struct pshm_block_options {
     int sparse;             /* create: do not reserve memory (skip posix_fallocate). Faster for
                                huge, sparsely used blocks, but a full /dev/shm then shows as
                                SIGBUS at first write instead of -ENOSPC at create. */
+    int watch;              /* create, AUTO/OWNED: start a watcher process that removes the block
+                               the moment its last holder (AUTO) or owner (OWNED) dies, even by
+                               SIGKILL, instead of at the next pshm call or gc. See below. */
 } pshm_block_options;
 
 static inline void pshm_block_options_init(pshm_block_options *o)
@@ -227,6 +230,15 @@ typedef struct pshm_block pshm_block;
  *   -EMFILE/-ENFILE/-ENOMEM  out of resources
  *   -PSHM_ENOMARK  AUTO/OWNED lifetime cannot be recorded on this system
  *   -PSHM_ENOHUGE  huge_pages asked for but unavailable
+ * opt->watch: the watcher is a detached grandchild process (so it never
+ * becomes the caller's zombie) in its own session. It closes every inherited
+ * descriptor, unmaps every shared-memory mapping, writes nothing, waits in the
+ * kernel (a blocking OFD lock on the hold byte, granted only when no holder
+ * is left), removes the name if it still refers to the block, and exits. It
+ * costs one fork() at create (page tables are copied: milliseconds for a
+ * large process). The caller may see one SIGCHLD for the short-lived
+ * intermediate child, which pshm reaps itself. -EINVAL for PERSIST;
+ * -ENOTSUP where the platform layer cannot do it.
  * With opt->open_existing an existing block is attached instead (its size is
  * its own, `size` is ignored, its lifetime is its own); pshm_block_created()
  * tells which happened. A stale AUTO/OWNED block of that name is replaced.

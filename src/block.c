@@ -364,7 +364,7 @@ static int end_lifetime(pshm_block *b)
 typedef struct opts {
     unsigned mode;
     pshm_lifetime lifetime;
-    int readonly, open_existing, prefault, huge_pages, sparse;
+    int readonly, open_existing, prefault, huge_pages, sparse, watch;
 } opts;
 
 static int read_opts(const pshm_block_options *o, opts *out)
@@ -387,12 +387,15 @@ static int read_opts(const pshm_block_options *o, opts *out)
     TAKE(prefault)
     TAKE(huge_pages)
     TAKE(sparse)
+    TAKE(watch)
 #undef TAKE
     if (out->mode & ~07777u)
         return -EINVAL;
     if (out->lifetime != PSHM_PERSIST && out->lifetime != PSHM_AUTO &&
         out->lifetime != PSHM_OWNED)
         return -EINVAL;
+    if (out->watch && out->lifetime == PSHM_PERSIST)
+        return -EINVAL; /* nothing to watch for */
     if (out->huge_pages)
         return pshm__os_huge_available();
     return 0;
@@ -458,9 +461,16 @@ static int try_create(const char *name, size_t size, const opts *o, pshm_block *
     r = map_block(b, o);
     if (r != 0)
         goto fail_block;
+    if (o->watch) {
+        r = pshm__os_watch(name, fd);
+        if (r != 0)
+            goto fail_mapped;
+    }
     reg_add(b);
     *out = b;
     return 0;
+fail_mapped:
+    munmap(b->data, b->size);
 fail_block:
     free(b);
 fail_named:

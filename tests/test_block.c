@@ -700,3 +700,123 @@ TEST(full_shm_is_enospc_at_create)
     CHECK_OK(pshm_block_close(b));
     CHECK_EQ(count_entries("/dev/shm"), 0);
 }
+
+/* ------------------------------------------------------------- watcher */
+
+HELPER(hold_watched)
+{
+    /* argv: name, lifetime; create with a watcher, say ready, wait to die */
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_block_options_init(&o);
+    o.lifetime = (pshm_lifetime)atoi(argv[1]);
+    o.watch = 1;
+    if (pshm_block_create(argv[0], 4096, &o, &b) != 0)
+        return 20;
+    __atomic_add_fetch((int *)pshm_block_data(b), 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        pause();
+}
+
+/* Processes (other than us) with a descriptor on /dev/shm/<name>, deleted or not. */
+static int fd_refs(const char *name)
+{
+    char target[300], path[600], link[600];
+    int n = 0;
+    DIR *proc = opendir("/proc");
+    struct dirent *p;
+
+    snprintf(target, sizeof target, "/dev/shm/%s", name);
+    while (proc && (p = readdir(proc)) != NULL) {
+        if (p->d_name[0] < '1' || p->d_name[0] > '9' || atol(p->d_name) == getpid())
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/fd", p->d_name);
+        DIR *fds = opendir(path);
+        struct dirent *f;
+        while (fds && (f = readdir(fds)) != NULL) {
+            snprintf(path, sizeof path, "/proc/%s/fd/%s", p->d_name, f->d_name);
+            ssize_t k = readlink(path, link, sizeof link - 1);
+            if (k <= 0)
+                continue;
+            link[k] = 0;
+            if (strncmp(link, target, strlen(target)) == 0 &&
+                (link[strlen(target)] == 0 || link[strlen(target)] == ' '))
+                n++;
+        }
+        if (fds)
+            closedir(fds);
+    }
+    if (proc)
+        closedir(proc);
+    return n;
+}
+
+static int no_refs(void *name) { return fd_refs(name) == 0; }
+static int gone(void *name) { return !th_exists(name); }
+
+TEST(watcher_removes_owned_block_at_owner_death)
+{
+    const char *name = th_name("watchown");
+    pid_t p = th_spawn("hold_watched", name, "2", NULL);
+    CHECK(th_until(exists_cond, (void *)name, 10000));
+    CHECK(th_until(ready, (void *)name, 10000));
+    pshm_info info;
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.nmapped, 1); /* the watcher maps nothing */
+    kill_wait(p);
+    CHECK(th_until(gone, (void *)name, 5000)); /* no gc, no pshm call */
+    CHECK(th_until(no_refs, (void *)name, 5000)); /* and the watcher is gone too */
+}
+
+TEST(watcher_waits_for_every_auto_holder)
+{
+    const char *name = th_name("watchauto");
+    pid_t c = th_spawn("hold_watched", name, "1", NULL);
+    CHECK(th_until(exists_cond, (void *)name, 10000));
+    CHECK(th_until(ready, (void *)name, 10000));
+    pid_t a = start_holder(name, "open", PSHM_AUTO, "wait");
+    want two = {name, 2};
+    CHECK(th_until(ready_n, &two, 10000));
+    kill_wait(c);
+    th_sleep_ms(200);
+    CHECK(th_exists(name)); /* the attacher still holds it */
+    /* a new attacher is not held back by the waiting watcher */
+    pshm_block *b = NULL;
+    CHECK_OK(pshm_block_open(name, NULL, &b));
+    CHECK_OK(pshm_block_close(b));
+    CHECK(th_exists(name));
+    kill_wait(a);
+    CHECK(th_until(gone, (void *)name, 5000));
+    CHECK(th_until(no_refs, (void *)name, 5000));
+}
+
+TEST(watcher_is_invisible)
+{
+    const char *name = th_name("watchinv");
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    int fds_before = 0, fds_after = 0;
+    DIR *d;
+
+    pshm_block_options_init(&o);
+    o.watch = 1;
+    CHECK_ERR(pshm_block_create(name, 4096, &o, &b), -EINVAL); /* persist: nothing to watch */
+    o.lifetime = PSHM_AUTO;
+    d = opendir("/proc/self/fd");
+    while (readdir(d))
+        fds_before++;
+    closedir(d);
+    CHECK_OK(pshm_block_create(name, 4096, &o, &b));
+    d = opendir("/proc/self/fd");
+    while (readdir(d))
+        fds_after++;
+    closedir(d);
+    CHECK_EQ(fds_after, fds_before + 1); /* just the block's own descriptor */
+    int st;
+    CHECK_EQ(waitpid(-1, &st, WNOHANG), -1); /* no child, no zombie */
+    CHECK_EQ(errno, ECHILD);
+    CHECK_EQ(fd_refs(name), 1); /* the watcher waits on its own descriptor */
+    CHECK_OK(pshm_block_close(b)); /* a normal close removes it; the watcher leaves */
+    CHECK(!th_exists(name));
+    CHECK(th_until(no_refs, (void *)name, 5000));
+}

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -217,6 +219,124 @@ int pshm__os_hold_unlock(int fd)
 int pshm__os_hold_query(int fd)
 {
     return pshm__os_query_byte(fd, HOLD_OFFSET);
+}
+
+/* ------------------------------------------------------------ watcher */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* In the watcher: drop every mapping of /dev/shm it inherited, so it neither
+ * shows as a mapper of anyone's blocks nor keeps them mapped. Only
+ * async-signal-safe calls: the watcher is a fork of a possibly threaded
+ * process. */
+static void watcher_unmap_shm(void)
+{
+    static char buf[1 << 16];
+    char pending[512];
+    size_t plen = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    /* Collect ranges first: unmapping while reading maps would skip lines. */
+    static uintptr_t ranges[1024][2];
+    size_t nr = 0;
+    ssize_t n;
+
+    if (fd < 0)
+        return;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != '\n') {
+                if (plen < sizeof pending - 1)
+                    pending[plen++] = buf[i];
+                continue;
+            }
+            pending[plen] = 0;
+            if (strstr(pending, " " SHM_DIR "/") && nr < 1024) {
+                uintptr_t lo = 0, hi = 0;
+                const char *p = pending;
+                int v;
+                while ((v = hexval(*p)) >= 0)
+                    lo = lo * 16 + (uintptr_t)v, p++;
+                if (*p == '-') {
+                    p++;
+                    while ((v = hexval(*p)) >= 0)
+                        hi = hi * 16 + (uintptr_t)v, p++;
+                    if (hi > lo) {
+                        ranges[nr][0] = lo;
+                        ranges[nr][1] = hi;
+                        nr++;
+                    }
+                }
+            }
+            plen = 0;
+        }
+    }
+    close(fd);
+    for (size_t i = 0; i < nr; i++)
+        munmap((void *)ranges[i][0], ranges[i][1] - ranges[i][0]);
+}
+
+static void watcher_main(const char *path, dev_t dev, ino_t ino)
+{
+    sigset_t all;
+    struct stat st;
+    int fd;
+
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL); /* only SIGKILL/SIGSTOP reach us */
+    setsid();
+    close_range(0, ~0U, 0); /* nothing inherited: not even the creator's hold */
+    fd = open("/dev/null", O_RDWR);
+    if (fd == 0) {
+        dup2(0, 1);
+        dup2(0, 2);
+    }
+    watcher_unmap_shm();
+    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != dev || st.st_ino != ino)
+        _exit(0);
+    /* Granted only when no holder is left: the kernel wakes us when the last
+     * one closes or dies. A pending write lock does not hold back new
+     * readers, so attachers are not delayed by this wait. */
+    if (pshm__os_lock_byte(fd, HOLD_OFFSET, 'w', 1) != 0)
+        _exit(0);
+    if (lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+        unlink(path);
+    _exit(0);
+}
+
+int pshm__os_watch(const char *name, int fd)
+{
+    char path[PATH_CAP];
+    struct stat st;
+    pid_t mid;
+    int status;
+
+    if (fstat(fd, &st) != 0)
+        return neg_errno();
+    shm_path(path, name);
+    mid = fork();
+    if (mid < 0)
+        return neg_errno();
+    if (mid == 0) {
+        /* The intermediate child exits at once, so the watcher is nobody's
+         * child but init's (or a subreaper's) and never our zombie. */
+        pid_t w = fork();
+        if (w == 0)
+            watcher_main(path, st.st_dev, st.st_ino);
+        _exit(w < 0 ? 1 : 0);
+    }
+    while (waitpid(mid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return 0; /* reaped by the caller's SIGCHLD handling: it ran */
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EAGAIN;
 }
 
 int pshm__os_random(void *buf, size_t n)

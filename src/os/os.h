@@ -64,6 +64,13 @@ PSHM__HIDDEN int pshm__os_hold_query(int fd);
 PSHM__HIDDEN int pshm__os_lock_byte(int fd, int64_t off, char type, int wait);
 PSHM__HIDDEN int pshm__os_query_byte(int fd, int64_t off);
 
+/*
+ * Start a detached watcher that removes `name` once nobody holds the hold
+ * byte of the object open as fd (see pshm_block_options.watch). 0 once the
+ * watcher runs, -errno if it could not be started.
+ */
+PSHM__HIDDEN int pshm__os_watch(const char *name, int fd);
+
 PSHM__HIDDEN int pshm__os_random(void *buf, size_t n);
 
 /* Start time of a process (clock ticks since boot), to tell a reused pid. */

@@ -170,6 +170,12 @@ int pshm__os_query_byte(int fd, int64_t off)
     return fl.l_type != F_UNLCK;
 }
 
+int pshm__os_watch(const char *name, int fd)
+{
+    (void)name, (void)fd;
+    return -ENOTSUP;
+}
+
 int pshm__os_random(void *buf, size_t n)
 {
 #if defined(__APPLE__) || defined(__OpenBSD__) || defined(__FreeBSD__)
