@@ -240,15 +240,34 @@ static int end_lifetime(pshm_block *b);
 
 static void reg_atexit(void)
 {
-    PSHM__CHECK(pthread_mutex_lock(&reg_lock));
+    /* exit() may run while another thread is inside reg_add/reg_remove:
+     * wait briefly, but never hang the exit for it. */
+    for (int i = 0; pthread_mutex_trylock(&reg_lock) != 0; i++) {
+        if (i == 100)
+            return;
+        usleep(1000);
+    }
     for (pshm_block *b = reg_head; b; b = b->next)
         (void)end_lifetime(b);
+    PSHM__CHECK(pthread_mutex_unlock(&reg_lock));
+}
+
+/* A fork while another thread holds reg_lock must not leave the child a
+ * locked mutex. */
+static void reg_prefork(void)
+{
+    PSHM__CHECK(pthread_mutex_lock(&reg_lock));
+}
+
+static void reg_postfork(void)
+{
     PSHM__CHECK(pthread_mutex_unlock(&reg_lock));
 }
 
 static void reg_init(void)
 {
     (void)atexit(reg_atexit);
+    (void)pthread_atfork(reg_prefork, reg_postfork, reg_postfork);
 }
 
 static void reg_add(pshm_block *b)
@@ -351,8 +370,10 @@ static int end_lifetime(pshm_block *b)
     r = pshm__os_hold_lock(b->fd, 'w', 0);
     if (r == -EAGAIN)
         return 0; /* another holder lives: the block stays */
+    if (r == -EBADF)
+        return 0; /* read-only, not ours to remove: it goes at gc or by its owner */
     if (r != 0)
-        return r; /* e.g. a read-only descriptor: the block goes at gc */
+        return r;
     if (!pshm__os_same(b->name, b->fd))
         return 0;
     r = pshm__os_unlink(b->name);

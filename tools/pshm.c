@@ -338,7 +338,7 @@ static int hold_until_signal(pshm_block *b)
 static void help_create(FILE *o)
 {
     fputs("usage: pshm create NAME SIZE [--lifetime persist|auto|owned] [--mode OCTAL]\n"
-          "                   [--sparse] [--hold]\n\n"
+          "                   [--sparse] [--hold [--watch]]\n\n"
           "Create a zeroed block. SIZE takes K, M, G suffixes (powers of 1024).\n"
           "  --lifetime  persist (default): until removed; auto: until the last\n"
           "              process that has it open closes it or dies; owned: until\n"
@@ -348,6 +348,8 @@ static void help_create(FILE *o)
           "  --hold      keep the block open in this process until it gets\n"
           "              SIGINT, SIGTERM or SIGHUP (an auto or owned block needs\n"
           "              a holder); prints the name once the block exists\n"
+          "  --watch     (auto, owned) remove the block the moment its last\n"
+          "              holder dies, even by SIGKILL, not at the next gc\n"
           "Without --hold, auto and owned blocks would end with this command, so\n"
           "they require --hold.\n", o);
 }
@@ -365,6 +367,8 @@ static int cmd_create(int argc, char **argv)
             hold = 1;
         } else if (strcmp(a, "--sparse") == 0) {
             o.sparse = 1;
+        } else if (strcmp(a, "--watch") == 0) {
+            o.watch = 1;
         } else if (strcmp(a, "--lifetime") == 0 || strcmp(a, "--mode") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("create: %s needs a value", a);
@@ -401,6 +405,8 @@ static int cmd_create(int argc, char **argv)
         return cli_usage("create: bad size '%s'", pos[1]);
     if (o.lifetime != PSHM_PERSIST && !hold)
         return cli_usage("create: --lifetime %s needs --hold", pshm_lifetime_name(o.lifetime));
+    if (o.watch && o.lifetime == PSHM_PERSIST)
+        return cli_usage("create: --watch needs --lifetime auto or owned");
     pshm_block *b;
     r = pshm_block_create(pos[0], (size_t)size, &o, &b);
     if (r != 0)

@@ -160,6 +160,22 @@ def test_hold_auto_and_owned_lifetimes(names):
     t.check("hold_lifetimes")
 
 
+def test_watch_removes_at_once(names):
+    make, made = names
+    a = make("A")
+    p, shown = start_hold(["create", a, "4K", "--lifetime", "owned", "--hold", "--watch"])
+    assert shown == a
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    for _ in range(500):
+        if not os.path.exists("/dev/shm/" + a):
+            break
+        time.sleep(0.01)
+    assert not os.path.exists("/dev/shm/" + a)
+    r = run(["create", a, "4K", "--watch"])
+    assert r.returncode == 2 and "--watch needs" in r.stderr
+
+
 def test_gc_never_touches_persist(names):
     make, made = names
     a = make("A")
