@@ -16,7 +16,6 @@
 #include "list_internal.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -447,6 +446,22 @@ int pshm__list_item_format(const void *buf, const pshm__list_layout *lay, uint64
     return 0;
 }
 
+/* The word for "<n>s" (n <= FMT_N_MAX: at most 7 digits), NUL-padded. */
+static uint64_t str_format(uint64_t n)
+{
+    char digits[8], f[8] = {0};
+    int k = 0, j = 0;
+
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (k)
+        f[j++] = digits[--k];
+    f[j] = 's';
+    return fmt_word(f);
+}
+
 /* Store a checked value in a located slot (str/bytes: v->s.len <= capacity). */
 static void write_item(unsigned char *p, const pshm__list_layout *lay, uint64_t i, const item *it,
                        const pshm_value *v)
@@ -457,10 +472,8 @@ static void write_item(unsigned char *p, const pshm__list_layout *lay, uint64_t 
 
     if (v->type == PSHM_STR || v->type == PSHM_BYTES) {
         uint64_t cap = str_capacity(it->slot);
-        char f[9] = {0};
         /* The format always spans the whole slot, as CPython's own do. */
-        snprintf(f, sizeof f, "%us", (unsigned)cap);
-        fw = fmt_word(f);
+        fw = str_format(cap);
         code = v->type == PSHM_STR ? CODE_STR : CODE_BYTES;
         if (v->s.len)
             memcpy(p + it->off, v->s.ptr, v->s.len);

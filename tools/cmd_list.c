@@ -405,8 +405,9 @@ static void help_create(FILE *o)
     fputs("usage: pshm list-create NAME VALUE...\n\n"
           "Create a ShareableList named NAME (lifetime persist: until removed)\n"
           "holding the VALUEs, written as for `pshm list --set`. Python opens it\n"
-          "with ShareableList(name=NAME). Each str and bytes item gets room for\n"
-          "its length rounded up to the next multiple of 8 (at least one more byte).\n", o);
+          "with ShareableList(name=NAME). A str or bytes item gets room for its\n"
+          "length in bytes rounded up to the next multiple of 8 above it (1 to 8\n"
+          "bytes more); a later --set must fit there.\n", o);
 }
 
 /* Open a list for the command line: messages name the list. */
@@ -502,7 +503,7 @@ static int cmd_list(int argc, char **argv)
             return CLI_FAIL;
         }
         if (r != 0)
-            return cli_usage("list: VALUE '%s' is not a Python literal (quote str: \"'text'\")", value);
+            return cli_usage("list: not a Python literal: %s (str is 'text', bytes b'text')", value);
     }
     rc = open_list(name, mode != SET, &l);
     if (rc != CLI_OK) {
@@ -567,7 +568,7 @@ static int cmd_list_create(int argc, char **argv)
             fprintf(stderr, "pshm: %s: int %s does not fit in int64\n", argv[1], argv[2 + k]);
             rc = CLI_FAIL;
         } else if (r != 0) {
-            rc = cli_usage("list-create: VALUE '%s' is not a Python literal (quote str: \"'text'\")",
+            rc = cli_usage("list-create: not a Python literal: %s (str is 'text', bytes b'text')",
                            argv[2 + k]);
         }
     }
