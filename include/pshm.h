@@ -399,18 +399,19 @@ PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
  * Concurrency
  * - A set that keeps an int, float, bool or None item's type is one aligned
  *   8-byte store (an atomic store on every platform pshm supports), and a get
- *   of such an item is one aligned 8-byte load: a concurrent reader in any
- *   process sees the old or the new value, never a mix. CPython's
- *   struct.pack_into is a plain memcpy of 8 aligned bytes, which the
- *   hardware also performs as one store on x86-64 and arm64 in practice,
- *   but only pshm guarantees it.
+ *   of such an item is one aligned 8-byte load: a pshm reader in any process
+ *   sees the old or the new value, never a mix, whatever the number of pshm
+ *   writers. (CPython's reader copies the 8 bytes with memcpy, which
+ *   compilers make one load on x86-64 and arm64.) CPython's writer does not
+ *   give this: struct.pack_into first zeroes the 8 bytes and then writes the
+ *   value, so while CPython sets an item a reader may see 0, 0.0 or False.
  * - A set that changes an item's type writes the value, then the format,
  *   then the code: a concurrent reader may see a mix (for example the new
  *   bits read under the old type), or an error code for a moment.
  * - str and bytes sets are not atomic: a concurrent reader may see part of
  *   the old and part of the new bytes (and then perhaps -PSHM_ELIST_UTF8).
- * - Lock around the list (or use one writer per item and same-type scalar
- *   sets) when readers must never see those states. No pshm call locks.
+ * - Lock around the list (or keep to same-type scalar sets from pshm) when
+ *   readers must never see those states. No pshm call locks.
  *
  * Never trusting the bytes
  * pshm_list_open() checks the whole layout before returning: every count,
@@ -419,7 +420,9 @@ PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
  * may write anything at any time. A failure names its class:
  *   -PSHM_ELIST_SIZE      the block's size is not the layout's: under 16
  *                         bytes, cut inside the formats or codes, or with
- *                         bytes after them (a zeroed block is not [])
+ *                         bytes after them (a zeroed block is not [];
+ *                         on macOS, which reports sizes rounded up to
+ *                         pages, up to 16 KiB of page padding is accepted)
  *   -PSHM_ELIST_COUNT     N is negative, or its offsets table does not fit
  *   -PSHM_ELIST_OFFSETS   offsets do not start at 0, decrease, leave a slot
  *                         under 8 bytes, are not multiples of 8, or point
@@ -429,6 +432,9 @@ PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
  *   -PSHM_ELIST_CODE      a back-transform code other than 0 to 3
  *   -PSHM_ELIST_MISMATCH  a format and a code that do not belong together
  *                         (e.g. "q" with code 1)
+ * fork(): a child inherits list handles as it inherits blocks: it may get
+ * and set through them, and pshm_list_close() in the child only unmaps.
+ *
  * A list is visible under its name before pshm_list_create() has written it:
  * an open in that window fails with -PSHM_ELIST_SIZE (pshm writes N last);
  * pass the name on once create has returned, as with CPython.

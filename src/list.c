@@ -287,8 +287,8 @@ int pshm__list_parse(const void *buf, size_t len, pshm__list_layout *out)
     }
     out->data_len = prev;
     out->fmt_off = out->data_off + prev; /* <= len */
-    /* Formats and codes, 9n bytes, must follow (n < len/8: no overflow). */
-    if (9 * n > len - out->fmt_off)
+    /* Formats and codes, 9n bytes, must follow. */
+    if (n > (len - out->fmt_off) / 9)
         return -PSHM_ELIST_SIZE; /* the block ends inside the list: truncated */
     out->code_off = out->fmt_off + 8 * n;
     out->size = out->code_off + n;

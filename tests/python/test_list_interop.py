@@ -614,3 +614,30 @@ def test_random_name(made):
     finally:
         pl.close()
 
+
+
+# ---------------------------------------------------------- concurrency
+
+def test_cpython_reader_never_sees_a_torn_pshm_write(name):
+    """A pshm writer process (test_list's tear_writer helper) flips an int
+    and a float between two 8-byte patterns; CPython reads them meanwhile."""
+    from conftest import BUILD
+    pats = {0x0101010101010101, 0x0202020202020202}
+    pl = PList.create(name, [0, 0.0, False, False])
+    sl = attach(name)
+    w = subprocess.Popen([os.path.join(BUILD, "tests", "test_list"), "--helper", "tear_writer", name, "0"])
+    try:
+        while sl[0] == 0:  # the writer is starting
+            assert w.poll() is None
+        for k in range(200_000):
+            a = sl[0] & (2 ** 64 - 1)
+            b = struct.unpack("Q", struct.pack("d", sl[1]))[0]
+            assert a in pats, hex(a)
+            assert b in pats or b == 0, hex(b)
+        sl[2] = sl[3] = True  # both "readers done" flags: the writer stops
+        assert w.wait(timeout=60) == 0
+    finally:
+        if w.poll() is None:
+            w.kill()
+        sl.shm.close()
+        pl.close()
