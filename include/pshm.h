@@ -386,8 +386,8 @@ PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
  *   CPython reads the whole string.
  * - A failed set changes nothing: the value's type, length and (for str)
  *   UTF-8 are checked before a byte is written. CPython writes the new
- *   format before packing the value, so sl[i] = 2**64 on a str item leaves
- *   an int format over the str bytes.
+ *   format before packing the value, and struct.pack_into zeroes the slot
+ *   before it fails: sl[i] = 2**64 on a str item leaves the int 0.
  * - Out-of-range negative indices are errors (CPython computes i + N twice,
  *   so sl[-N-1] reads, and sl[-N-1] = x writes, the wrong bytes).
  * - A failed create leaves no block (CPython leaks the block when packing
