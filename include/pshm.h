@@ -92,7 +92,19 @@ extern "C" {
     X(ESTALE, 1015, "every holder of the block died; it has been removed")
 
 /* ---- ShareableList codes (list.c), 1020-1039 ---- */
-#define PSHM_ERRNO_MAP_LIST(X)
+#define PSHM_ERRNO_MAP_LIST(X)                                                  \
+    X(ELIST_INDEX, 1020, "list index out of range")                             \
+    X(ELIST_NOSPACE, 1021, "str or bytes value is longer than the list item's storage") \
+    X(ELIST_UTF8, 1022, "str is not valid UTF-8")                               \
+    X(ELIST_NOTFOUND, 1023, "value is not in the list")                         \
+    X(ELIST_TOOBIG, 1024, "str or bytes value too long for a list item (at most 9999991 bytes)") \
+    X(ELIST_READONLY, 1025, "list is open read-only")                           \
+    X(ELIST_SIZE, 1026, "block size does not match a ShareableList layout (too small, truncated or trailing bytes)") \
+    X(ELIST_COUNT, 1027, "ShareableList item count is negative or too large for the block") \
+    X(ELIST_OFFSETS, 1028, "ShareableList item offsets are out of range, misaligned or decreasing") \
+    X(ELIST_FORMAT, 1029, "unknown ShareableList packing format")               \
+    X(ELIST_CODE, 1030, "unknown ShareableList back-transform code")            \
+    X(ELIST_MISMATCH, 1031, "ShareableList packing format and back-transform code disagree")
 
 /* ---- array codes (array.c), 1040-1059 ---- */
 #define PSHM_ERRNO_MAP_ARRAY(X)
@@ -352,6 +364,310 @@ PSHM_API int pshm_block_collect(const char *name);
 /* ======================================================================== */
 
 /* (section: list) */
+
+/*
+ * A ShareableList is a fixed-length list of int, float, bool, None, str and
+ * bytes items in one block, with exactly the bytes CPython's
+ * multiprocessing.shared_memory.ShareableList uses (3.8 to 3.13 share one
+ * layout). A C process and a Python process open the same list by name and
+ * read and write it in both directions: pshm_list_open() takes CPython's
+ * lists, and ShareableList(name=...) takes pshm's.
+ *
+ * Layout (native byte order; block offsets in bytes)
+ * --------------------------------------------------
+ *   0              N, the item count (int64)
+ *   8              N+1 slot offsets (int64), relative to the data area:
+ *                  offsets[0] = 0, item i owns [offsets[i], offsets[i+1]),
+ *                  offsets[N] = D, the data area's size
+ *   (N+2)*8        the data area, one slot per item
+ *   (N+2)*8+D      N packing formats, 8 bytes each, NUL-padded:
+ *                    "q"        int, int64 at the slot's start
+ *                    "d"        float, a double at the slot's start
+ *                    "xxxxxxx?" bool, byte 7 of the slot (nonzero = True)
+ *                    "xxxxxx?x" None, 8 bytes written as zero
+ *                    "<n>s"     str (UTF-8) or bytes, n bytes NUL-padded
+ *   (N+2)*8+D+8N   N back-transform codes, one signed byte each:
+ *                    0 int, float, bool; 1 str; 2 bytes; 3 None
+ * The block is exactly 8*(2N+2) + D + N bytes. Example, checked against
+ * CPython 3.11: [1, 2.5, 'hi', b'ab', None, True] is 166 bytes with format
+ * "qd8s8sxxxxxx?xxxxxxxx?".
+ *
+ * Slots are fixed when the list is created: 8 bytes for int, float, bool
+ * and None, 8*(len/8 + 1) bytes for str and bytes. Every slot size is a
+ * multiple of 8 and the data area starts at a multiple of 8, so every slot
+ * is 8-byte aligned in the (page-aligned) mapping; pshm rejects lists whose
+ * offsets are not multiples of 8 (neither CPython nor pshm makes them).
+ *
+ * Where pshm differs from CPython (CPython's bugs, fixed so that CPython
+ * still reads pshm's lists correctly)
+ * - A str slot is sized by the UTF-8 length of the string, not by its
+ *   number of characters (CPython gh-88336: ShareableList(['é'*5]) keeps 8
+ *   of the 10 bytes and reads back 'éééé'). The format is "<slot>s", so
+ *   CPython reads the whole string.
+ * - A failed set changes nothing: the value's type, length and (for str)
+ *   UTF-8 are checked before a byte is written. CPython writes the new
+ *   format before packing the value, and struct.pack_into zeroes the slot
+ *   before it fails: sl[i] = 2**64 on a str item leaves the int 0.
+ * - Out-of-range negative indices are errors (CPython computes i + N twice,
+ *   so sl[-N-1] reads, and sl[-N-1] = x writes, the wrong bytes).
+ * - A failed create leaves no block (CPython leaks the block when packing
+ *   fails after it was created, e.g. ShareableList([2**64])).
+ * Kept for compatibility: str and bytes lose their trailing NUL bytes
+ * (gh-106939): 'a\0' reads back as 'a' on both sides, because the format
+ * pads with NULs and readers strip them. Embedded NULs are kept.
+ *
+ * Concurrency
+ * - A set that keeps an int, float, bool or None item's type is one aligned
+ *   8-byte store (an atomic store on every platform pshm supports), and a get
+ *   of such an item is one aligned 8-byte load: a pshm reader in any process
+ *   sees the old or the new value, never a mix, whatever the number of pshm
+ *   writers. (CPython's reader copies the 8 bytes with memcpy, which
+ *   compilers make one load on x86-64 and arm64.) CPython's writer does not
+ *   give this: struct.pack_into first zeroes the 8 bytes and then writes the
+ *   value, so while CPython sets an item a reader may see 0, 0.0 or False.
+ * - A set that changes an item's type writes the value, then the format,
+ *   then the code: a concurrent reader may see a mix (for example the new
+ *   bits read under the old type), or an error code for a moment.
+ * - str and bytes sets are not atomic: a concurrent reader may see part of
+ *   the old and part of the new bytes (and then perhaps -PSHM_ELIST_UTF8).
+ * - Lock around the list (or keep to same-type scalar sets from pshm) when
+ *   readers must never see those states. No pshm call locks.
+ *
+ * Never trusting the bytes
+ * pshm_list_open() checks the whole layout before returning: every count,
+ * offset, format and code is bounds-checked, and nothing outside the block
+ * is read. Each get and set checks its item again, because another process
+ * may write anything at any time. A failure names its class:
+ *   -PSHM_ELIST_SIZE      the block's size is not the layout's: under 16
+ *                         bytes, cut inside the formats or codes, or with
+ *                         bytes after them (a zeroed block is not [];
+ *                         on macOS, which reports sizes rounded up to
+ *                         pages, up to 16 KiB of page padding is accepted)
+ *   -PSHM_ELIST_COUNT     N is negative, or its offsets table does not fit
+ *   -PSHM_ELIST_OFFSETS   offsets do not start at 0, decrease, leave a slot
+ *                         under 8 bytes, are not multiples of 8, or point
+ *                         past the block (also a block cut inside its data)
+ *   -PSHM_ELIST_FORMAT    a packing format that is none of the above, or a
+ *                         "<n>s" with n larger than the slot
+ *   -PSHM_ELIST_CODE      a back-transform code other than 0 to 3
+ *   -PSHM_ELIST_MISMATCH  a format and a code that do not belong together
+ *                         (e.g. "q" with code 1)
+ * fork(): a child inherits list handles as it inherits blocks: it may get
+ * and set through them, and pshm_list_close() in the child only unmaps.
+ *
+ * A list is visible under its name before pshm_list_create() has written it:
+ * an open in that window fails with -PSHM_ELIST_SIZE (pshm writes N last);
+ * pass the name on once create has returned, as with CPython.
+ */
+
+/* The type of an item. PSHM_NONE is 0, so a zeroed pshm_value is None. */
+typedef enum pshm_vtype {
+    PSHM_NONE = 0,
+    PSHM_INT = 1,   /* int64_t */
+    PSHM_FLOAT = 2, /* double */
+    PSHM_BOOL = 3,
+    PSHM_STR = 4,   /* UTF-8 text */
+    PSHM_BYTES = 5
+} pshm_vtype;
+
+/* Python's name for a type: "NoneType", "int", "float", "bool", "str",
+ * "bytes"; "unknown" for other values. Static, thread-safe. */
+PSHM_API const char *pshm_vtype_name(pshm_vtype t);
+
+/*
+ * A typed value, passed in to create, set, count and index, and filled in by
+ * get. For PSHM_STR and PSHM_BYTES, s.ptr/s.len describe the bytes: they are
+ * not NUL-terminated, may contain NULs, and s.ptr may be NULL when s.len is
+ * 0. A str must be valid UTF-8 (as Python's decoder defines it: no
+ * surrogates, no overlong forms, nothing above U+10FFFF).
+ */
+typedef struct pshm_value {
+    pshm_vtype type;
+    union {
+        int64_t i; /* PSHM_INT */
+        double f;  /* PSHM_FLOAT */
+        int b;     /* PSHM_BOOL: 0 or 1 from get; any nonzero is True for set */
+        struct {
+            const char *ptr;
+            size_t len;
+        } s;       /* PSHM_STR and PSHM_BYTES */
+    };
+} pshm_value;
+
+/* Constructors, for brevity: pshm_list_set(l, 0, &(pshm_value){...}) works too. */
+static inline pshm_value pshm_value_none(void)
+{
+    pshm_value v = {PSHM_NONE, {0}};
+    return v;
+}
+static inline pshm_value pshm_value_int(int64_t i)
+{
+    pshm_value v = {PSHM_INT, {0}};
+    v.i = i;
+    return v;
+}
+static inline pshm_value pshm_value_float(double f)
+{
+    pshm_value v = {PSHM_FLOAT, {0}};
+    v.f = f;
+    return v;
+}
+static inline pshm_value pshm_value_bool(int b)
+{
+    pshm_value v = {PSHM_BOOL, {0}};
+    v.b = b != 0;
+    return v;
+}
+/* str from UTF-8 bytes (len bytes, not a C string). */
+static inline pshm_value pshm_value_str(const char *utf8, size_t len)
+{
+    pshm_value v = {PSHM_STR, {0}};
+    v.s.ptr = utf8;
+    v.s.len = len;
+    return v;
+}
+static inline pshm_value pshm_value_bytes(const void *p, size_t len)
+{
+    pshm_value v = {PSHM_BYTES, {0}};
+    v.s.ptr = (const char *)p;
+    v.s.len = len;
+    return v;
+}
+
+/* The longest str or bytes item, in bytes: its slot, 8*(len/8+1), must be
+ * written as "<n>s" in 8 characters (n <= 9999999). */
+#define PSHM_LIST_ITEM_MAX 9999991
+
+typedef struct pshm_list pshm_list;
+
+/*
+ * pshm_list_create: create a block named `name` (NULL: a random "psm_..."
+ * name, as for pshm_block_create) holding the n values items[0..n-1], and
+ * return a read-write handle. items may be NULL when n is 0. The block is
+ * exactly the layout's size; it takes opt's mode, lifetime (PERSIST, AUTO
+ * or OWNED), prefault, huge_pages and sparse as pshm_block_create does.
+ * Every value is checked before the block is made, and any failure leaves
+ * no block behind and *out == NULL. Returns 0 and *out, or:
+ *   -EINVAL              out is NULL, items NULL with n > 0, a value with an
+ *                        unknown type or with s.ptr NULL and s.len > 0, or
+ *                        opt->open_existing set (attach with pshm_list_open)
+ *   -PSHM_ELIST_UTF8     a str is not valid UTF-8
+ *   -PSHM_ELIST_TOOBIG   a str or bytes is longer than PSHM_LIST_ITEM_MAX
+ *   -EOVERFLOW           the list would not fit in a size_t / int64
+ *   any code of pshm_block_create (-EEXIST, -PSHM_ENAME_*, -ENOSPC, ...)
+ * Thread-safe. The handle is the caller's: pshm_list_close() it.
+ */
+PSHM_API int pshm_list_create(const char *name, const pshm_value *items, size_t n,
+                              const pshm_block_options *opt, pshm_list **out);
+
+/*
+ * pshm_list_open: attach to the list in the block `name` (made by pshm or
+ * by CPython) and validate its whole layout (see "Never trusting the
+ * bytes"); O(N). opt as for pshm_block_open; with opt->readonly every set
+ * fails with -PSHM_ELIST_READONLY. Returns 0 and *out, or any code of
+ * pshm_block_open, or -EINVAL (out NULL), -ENOMEM, or one of
+ * -PSHM_ELIST_SIZE/COUNT/OFFSETS/FORMAT/CODE/MISMATCH; *out is NULL then.
+ * N and the offsets never change after create (neither pshm nor CPython
+ * ever rewrites them); the handle keeps N, and each access re-checks its
+ * item's offsets. Thread-safe.
+ */
+PSHM_API int pshm_list_open(const char *name, const pshm_block_options *opt,
+                            pshm_list **out);
+
+/*
+ * pshm_list_close: release the handle and its block (pshm_block_close: an
+ * AUTO list whose last holder this was, or an OWNED list closed by its
+ * creator, is removed). NULL is a no-op returning 0. Returns 0 or the code
+ * of pshm_block_close (the handle is freed anyway). Pointers from
+ * pshm_list_get() die with the handle.
+ */
+PSHM_API int pshm_list_close(pshm_list *l);
+
+/* The number of items N (0 for NULL). Never changes for a handle. */
+PSHM_API size_t pshm_list_len(const pshm_list *l);
+
+/* The block under the list (owned by the list: do not close it). Its name
+ * is pshm_block_name(pshm_list_block(l)). */
+PSHM_API pshm_block *pshm_list_block(const pshm_list *l);
+
+/*
+ * Indices: every call below takes an int64_t index i; negative indices
+ * count from the end as in Python (-1 is the last item). An index outside
+ * [-N, N) is -PSHM_ELIST_INDEX.
+ */
+
+/*
+ * pshm_list_type: the type of item i, from its format and code. Returns 0,
+ * -EINVAL (NULL argument), -PSHM_ELIST_INDEX, or
+ * -PSHM_ELIST_OFFSETS/FORMAT/CODE/MISMATCH if the item's bytes were
+ * corrupted since open.
+ */
+PSHM_API int pshm_list_type(const pshm_list *l, int64_t i, pshm_vtype *out);
+
+/*
+ * pshm_list_get: read item i into *out. For int, float, bool and None the
+ * value is copied (one 8-byte load). For str and bytes, out->s.ptr points
+ * INTO THE SHARED MEMORY, with trailing NULs stripped (out->s.len excludes
+ * them) and no terminating NUL: it stays valid until pshm_list_close(l),
+ * but its bytes change when any process sets the item, so copy them if a
+ * later set may race with your use. Returns 0, -EINVAL (NULL argument),
+ * -PSHM_ELIST_INDEX, -PSHM_ELIST_UTF8 (a str item that is not valid UTF-8,
+ * where CPython raises UnicodeDecodeError: e.g. a str CPython cut in the
+ * middle of a character, gh-88336), or a layout code if the item's bytes
+ * were corrupted since open. *out is unchanged on failure.
+ * Thread-safe (it only reads).
+ */
+PSHM_API int pshm_list_get(const pshm_list *l, int64_t i, pshm_value *out);
+
+/*
+ * pshm_list_set: store v in item i. The item may change type, as in
+ * CPython, as long as the value fits its slot: int, float, bool and None
+ * fit any slot; str and bytes fit when their length is at most the slot
+ * size (CPython's rule; a full slot has no NUL, which is fine). A str or
+ * bytes item's format becomes "<slot>s". Everything is checked before
+ * anything is written, so a failure changes no byte. Returns 0 or:
+ *   -EINVAL               NULL argument, unknown v->type, s.ptr NULL with s.len > 0
+ *   -PSHM_ELIST_INDEX     i out of range
+ *   -PSHM_ELIST_NOSPACE   str/bytes longer than the item's slot
+ *                         (pshm_list_capacity tells the room)
+ *   -PSHM_ELIST_UTF8      str not valid UTF-8
+ *   -PSHM_ELIST_READONLY  the list was opened read-only
+ *   -PSHM_ELIST_OFFSETS   the item's offsets were corrupted since open
+ * Atomicity: see "Concurrency" above. Not thread-safe against other sets of
+ * the same item (nor is CPython's); different items are independent.
+ */
+PSHM_API int pshm_list_set(pshm_list *l, int64_t i, const pshm_value *v);
+
+/*
+ * pshm_list_capacity: the longest str or bytes (in bytes) item i can hold:
+ * its slot size. Returns 0, -EINVAL, -PSHM_ELIST_INDEX, -PSHM_ELIST_OFFSETS.
+ */
+PSHM_API int pshm_list_capacity(const pshm_list *l, int64_t i, size_t *out);
+
+/*
+ * pshm_list_count / pshm_list_index: how many items equal *v, and the first
+ * index (0..N-1) of one, with Python's ==: int, float and bool compare as
+ * numbers (1 == 1.0 == True, 0.0 == -0.0, a NaN equals nothing, int and
+ * float compare exactly), None equals None, str equals str and bytes equals
+ * bytes with the same bytes (a str never equals a bytes). Every item is
+ * read as by pshm_list_get. Returns 0, or -EINVAL (NULL argument, bad
+ * v->type), -PSHM_ELIST_UTF8 (v is a str that is not UTF-8), any error of
+ * pshm_list_get on an item (CPython raises too), and for index
+ * -PSHM_ELIST_NOTFOUND when no item equals *v (CPython's ValueError). O(N).
+ */
+PSHM_API int pshm_list_count(const pshm_list *l, const pshm_value *v, size_t *out);
+PSHM_API int pshm_list_index(const pshm_list *l, const pshm_value *v, size_t *out);
+
+/*
+ * pshm_list_format: the struct format of all items, as CPython's
+ * ShareableList.format: each item's format without its NUL padding,
+ * concatenated ("qd8s8sxxxxxx?xxxxxxxx?"). Writes it NUL-terminated to buf
+ * (cap bytes) and its length, without the NUL, to *len (may be NULL).
+ * Returns 0; -ERANGE if cap is too small (*len then tells the length
+ * needed; pass buf NULL and cap 0 to ask, which returns 0); -EINVAL; a
+ * layout code if an item's format was corrupted since open.
+ */
+PSHM_API int pshm_list_format(const pshm_list *l, char *buf, size_t cap, size_t *len);
 
 
 /* ======================================================================== */

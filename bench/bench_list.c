@@ -1,0 +1,178 @@
+/*
+ * bench_list.c - ShareableList get and set per second: pshm in C next to
+ * CPython's multiprocessing.shared_memory.ShareableList, measured in the
+ * same run (CPython in a child python3 with timeit).
+ *
+ *   build/bench/bench_list [SECONDS_PER_CASE]     (default 0.3)
+ *   PSHM_PYTHON=/path/to/python3 to choose the interpreter.
+ *
+ * The C str get returns a pointer into the block (after checking UTF-8);
+ * CPython's builds a new str object. Both are what a caller of each gets.
+ */
+#include <pshm.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static volatile uint64_t sink;
+
+enum { GET, SET };
+typedef struct bcase {
+    const char *label;
+    int op;
+    int64_t index;
+    const char *py; /* the statement timeit runs */
+    double c_rate, py_rate;
+} bcase;
+
+static bcase cases[] = {
+    {"get int", GET, 0, "sl[0]", 0, 0},
+    {"get float", GET, 1, "sl[1]", 0, 0},
+    {"get str (11 B)", GET, 2, "sl[2]", 0, 0},
+    {"set int", SET, 0, "sl[0] = 12345", 0, 0},
+    {"set float", SET, 1, "sl[1] = 0.25", 0, 0},
+    {"set str (11 B)", SET, 2, "sl[2] = 'hello again'", 0, 0},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+/* Run one case in batches until `secs` have passed; operations per second. */
+static double run_c(pshm_list *l, const bcase *c, double secs)
+{
+    pshm_value vals[3] = {pshm_value_int(12345), pshm_value_float(0.25),
+                          pshm_value_str("hello again", 11)};
+    const pshm_value *v = &vals[c->index];
+    long long ops = 0;
+    double t0 = now(), t;
+    uint64_t acc = 0;
+
+    do {
+        for (int k = 0; k < 100000; k++) {
+            if (c->op == GET) {
+                pshm_value g;
+                if (pshm_list_get(l, c->index, &g) != 0)
+                    abort();
+                acc += (uint64_t)g.i;
+            } else if (pshm_list_set(l, c->index, v) != 0) {
+                abort();
+            }
+        }
+        ops += 100000;
+        t = now() - t0;
+    } while (t < secs);
+    sink = acc;
+    return (double)ops / t;
+}
+
+static const char *PY =
+    "import sys, timeit\n"
+    "from multiprocessing import shared_memory\n"
+    "secs = float(sys.argv[1])\n"
+    "sl = shared_memory.ShareableList([1, 2.5, 'hello world'])\n"
+    "try:\n"
+    "    for stmt in sys.argv[2:]:\n"
+    "        t = timeit.Timer(stmt, globals={'sl': sl})\n"
+    "        n, _ = t.autorange()\n"
+    "        reps = max(1, int(n * secs / 0.2))\n"
+    "        best = min(t.repeat(3, reps)) / reps\n"
+    "        print(1.0 / best, flush=True)\n"
+    "finally:\n"
+    "    sl.shm.close()\n"
+    "    sl.shm.unlink()\n";
+
+/* Write s as one single-quoted shell word. */
+static void shell_quote(FILE *o, const char *s)
+{
+    fputc('\'', o);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", o);
+        else
+            fputc(*s, o);
+    }
+    fputc('\'', o);
+}
+
+static int run_python(double secs)
+{
+    const char *py = getenv("PSHM_PYTHON");
+    char *cmd = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&cmd, &len), *p;
+    int got = 0;
+
+    if (!py)
+        py = "/usr/bin/python3";
+    fprintf(m, "%s -c ", py);
+    shell_quote(m, PY);
+    fprintf(m, " %g", secs);
+    for (size_t i = 0; i < NCASES; i++) {
+        fputc(' ', m);
+        shell_quote(m, cases[i].py);
+    }
+    fclose(m);
+    p = popen(cmd, "r");
+    free(cmd);
+    if (!p)
+        return -1;
+    for (size_t i = 0; i < NCASES; i++)
+        if (fscanf(p, "%lf", &cases[i].py_rate) == 1)
+            got++;
+    pclose(p);
+    return got == (int)NCASES ? 0 : -1;
+}
+
+static void human(double r, char *out, size_t cap)
+{
+    if (r >= 1e6)
+        snprintf(out, cap, "%.1f M/s", r / 1e6);
+    else
+        snprintf(out, cap, "%.0f k/s", r / 1e3);
+}
+
+int main(int argc, char **argv)
+{
+    double secs = argc > 1 ? atof(argv[1]) : 0.3;
+    pshm_value items[] = {pshm_value_int(1), pshm_value_float(2.5),
+                          pshm_value_str("hello world", 11)};
+    pshm_block_options o;
+    pshm_list *l;
+    int r;
+
+    if (!(secs > 0))
+        secs = 0.3;
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_OWNED; /* gone when this process ends, whatever happens */
+    r = pshm_list_create(NULL, items, 3, &o, &l);
+    if (r != 0) {
+        fprintf(stderr, "bench_list: create: %s\n", pshm_strerror(r));
+        return 1;
+    }
+    for (size_t i = 0; i < NCASES; i++)
+        cases[i].c_rate = run_c(l, &cases[i], secs);
+    pshm_list_close(l);
+    int have_py = run_python(secs) == 0;
+
+    printf("ShareableList get/set, one process, %.2f s per case\n", secs);
+    printf("%-16s %14s %14s %9s\n", "operation", "pshm (C)", "CPython 3", "ratio");
+    for (size_t i = 0; i < NCASES; i++) {
+        char a[32], b[32] = "n/a", ratio[32] = "n/a";
+        human(cases[i].c_rate, a, sizeof a);
+        if (have_py) {
+            human(cases[i].py_rate, b, sizeof b);
+            snprintf(ratio, sizeof ratio, "%.0fx", cases[i].c_rate / cases[i].py_rate);
+        }
+        printf("%-16s %14s %14s %9s\n", cases[i].label, a, b, ratio);
+    }
+    if (!have_py)
+        printf("(CPython figures unavailable: could not run the interpreter)\n");
+    return 0;
+}
