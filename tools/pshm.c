@@ -621,7 +621,10 @@ static void print_cmds(FILE *o, const cli_cmd *t)
     for (; t && t->name; t++) {
         char head[96];
         snprintf(head, sizeof head, "%s %s", t->name, t->args);
-        fprintf(o, "  pshm %-44s %s\n", head, t->summary);
+        if (strlen(head) > 44)
+            fprintf(o, "  pshm %s\n  %49s %s\n", head, "", t->summary);
+        else
+            fprintf(o, "  pshm %-44s %s\n", head, t->summary);
     }
 }
 
@@ -655,7 +658,7 @@ static const cli_cmd *find_cmd(const char *name)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        help_main(stderr);
+        fputs("usage: pshm COMMAND [ARGS]   (pshm --help lists the commands)\n", stderr);
         return CLI_USAGE;
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
