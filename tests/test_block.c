@@ -752,6 +752,7 @@ static int fd_refs(const char *name)
 }
 
 static int no_refs(void *name) { return fd_refs(name) == 0; }
+static int one_ref(void *name) { return fd_refs(name) == 1; }
 static int gone(void *name) { return !th_exists(name); }
 
 TEST(watcher_removes_owned_block_at_owner_death)
@@ -815,7 +816,7 @@ TEST(watcher_is_invisible)
     int st;
     CHECK_EQ(waitpid(-1, &st, WNOHANG), -1); /* no child, no zombie */
     CHECK_EQ(errno, ECHILD);
-    CHECK_EQ(fd_refs(name), 1); /* the watcher waits on its own descriptor */
+    CHECK(th_until(one_ref, (void *)name, 5000)); /* the watcher waits on its own descriptor */
     CHECK_OK(pshm_block_close(b)); /* a normal close removes it; the watcher leaves */
     CHECK(!th_exists(name));
     CHECK(th_until(no_refs, (void *)name, 5000));
