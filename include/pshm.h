@@ -97,7 +97,7 @@ extern "C" {
 /* ---- array codes (array.c), 1040-1059 ---- */
 #define PSHM_ERRNO_MAP_ARRAY(X)                                                 \
     X(EARRAY_MAGIC, 1040, "not a .npy array: no \\x93NUMPY magic")               \
-    X(EARRAY_SHORT, 1041, "the .npy header extends past the end of the block") \
+    X(EARRAY_SHORT, 1041, "the .npy header is cut short by the end of the block or file") \
     X(EARRAY_HEADERLEN, 1042, "the .npy header length is absurd")              \
     X(EARRAY_HEADER, 1043, "the .npy header is not the dict numpy writes")     \
     X(EARRAY_DTYPE, 1044, "unsupported or unknown array dtype")                \
@@ -105,7 +105,7 @@ extern "C" {
     X(EARRAY_SHAPE, 1046, "array shape has a negative dimension")              \
     X(EARRAY_NDIM, 1047, "array has more dimensions than PSHM_ARRAY_MAXDIM")   \
     X(EARRAY_OVERFLOW, 1048, "array size overflows (shape product times item size)") \
-    X(EARRAY_TRUNCATED, 1049, "array data extends past the end of the block")  \
+    X(EARRAY_TRUNCATED, 1049, "array data extends past the end of the block or file") \
     X(EARRAY_ALIGN, 1050, "array data does not start at a multiple of 64 bytes") \
     X(EARRAY_MISMATCH, 1051, "existing array has a different dtype, shape or order")
 
