@@ -362,8 +362,9 @@ PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
  *
  * is a live, zero-copy view of the same memory, and every process learns the
  * dtype and shape from the block itself. pshm writes headers byte for byte as
- * numpy's np.save (numpy >= 1.23: the dict, then room for the first axis
- * (C order) or the last (Fortran order) to grow to 21 digits, then padding):
+ * numpy's np.save (numpy >= 1.24: the dict, then room for the first axis
+ * (C order) or the last (Fortran order) to grow to 21 digits, then padding;
+ * older numpy leaves no growth room, and both are read):
  * format 1.0, or 2.0 if the header would not fit a 16-bit length. (3.0, for
  * headers that need UTF-8, only arises for structured dtypes.) The block's
  * size is exactly the header plus the elements; numpy's mmap_mode needs no
@@ -392,6 +393,12 @@ PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
  * block; the handle then holds its own snapshot of dtype, shape and strides.
  * Another process rewriting the header later does not change an open handle
  * (and never makes pshm read outside the block).
+ *
+ * Handles follow the library's rules: one thread at a time per handle, the
+ * elements usable from any thread and process. Element access is not
+ * synchronised by pshm: coordinate writers and readers yourself. After
+ * fork() the child may use the inherited handle's data and accessors and may
+ * pshm_array_close() it, which then only unmaps (see pshm_block_close).
  */
 
 #define PSHM_ARRAY_MAXDIM 64         /* numpy 2's NPY_MAXDIMS (numpy 1.x loads at most 32) */
@@ -426,9 +433,9 @@ typedef struct pshm_dtype {
 
 /*
  * pshm_dtype_parse: parse a descr string (see above) into *out.
- * Returns 0, or -PSHM_EARRAY_DTYPE (unknown kind, bad size, S0/U0/V0, a
- * byte order that cannot apply, trailing characters, NULL), or -EINVAL if
- * out is NULL. Pure: thread-safe, touches no shared memory.
+ * Returns 0, or -PSHM_EARRAY_DTYPE (unknown or unsupported kind, a size
+ * the kind does not have, S0/U0/V0, leading zeros, trailing characters,
+ * NULL), or -EINVAL if out is NULL. Pure: thread-safe, no shared memory.
  */
 PSHM_API int pshm_dtype_parse(const char *descr, pshm_dtype *out);
 
@@ -462,8 +469,8 @@ typedef struct pshm_array pshm_array;
  *   -PSHM_EARRAY_MISMATCH  open_existing found a different array
  *   any code of pshm_block_create, and with open_existing any of
  *   pshm_array_open.
- * Nothing is left in /dev/shm on failure. Thread-safe. The handle is the
- * caller's: pshm_array_close() it.
+ * A failed create leaves nothing new in /dev/shm. Thread-safe. The handle
+ * is the caller's: pshm_array_close() it.
  */
 PSHM_API int pshm_array_create(const char *name, const char *descr, int ndim,
                                const int64_t *shape, int fortran_order,
@@ -488,16 +495,17 @@ PSHM_API int pshm_array_create_from_npy(const char *name, const void *npy, size_
  * pshm_array_open: attach to the array block `name` (made by pshm, by
  * np.save into /dev/shm, or by anyone writing a .npy image into a block).
  * opt as for pshm_block_open (readonly, prefault, huge_pages; may be NULL).
- * If the first 8 bytes of the block are all zero (an array being created
- * right now), open waits for the magic, up to PSHM_ARRAY_OPEN_WAIT_MS.
+ * If the first 4 bytes of the block are all zero (an array being created
+ * right now), open waits for the magic, up to PSHM_ARRAY_OPEN_WAIT_MS, and
+ * then fails with -PSHM_EARRAY_MAGIC (a zeroed raw block costs that wait).
  *
  * Accepted headers: formats 1.0, 2.0 and 3.0; the dict as numpy writes it,
  * and what numpy itself reads back from older writers: any whitespace
  * between tokens, either quote, u'' strings, trailing commas, Python 2's
  * 'L' after integers (formats 1.0 and 2.0), keys in any order. Not
  * accepted, though Python's literal_eval would take them: comments,
- * duplicate keys, non-decimal or signed dimensions, non-canonical type names
- * ('float64'), anything after the dict but whitespace.
+ * duplicate keys, non-decimal dimensions or a '+' sign, type names other
+ * than a descr ('float64', 'f'), anything after the dict but whitespace.
  *
  * Returns 0 and *out, or, beside any code of pshm_block_open:
  *   -PSHM_EARRAY_MAGIC      no "\x93NUMPY" magic (not an array; also after

@@ -10,9 +10,10 @@
  * Python 2's L suffix), and strict everywhere else.
  *
  * Publication: a new block is zero-filled. The creator writes everything but
- * the first 8 bytes, then stores magic + version as one 8-byte release store.
- * An attacher that sees 8 zero bytes waits (bounded); once it sees the magic
- * with an acquire load, the rest of the header is visible.
+ * the first 4 bytes, then stores them ("\x93NUM") with one 4-byte release
+ * store (4-byte atomics are plain loads everywhere, also on a read-only
+ * mapping). An attacher that sees 4 zero bytes waits (bounded); once it sees
+ * them non-zero with an acquire load, the rest of the header is visible.
  *
  * Shared memory is never trusted: the header is copied out of the block
  * before it is parsed (a parser re-reading live bytes could see them change
@@ -616,15 +617,20 @@ int pshm__npy_write_header(const pshm_dtype *dt, int ndim, const int64_t *shape,
 
 /* ---------------------------------------------------------- publication */
 
-/* Write header (hlen bytes) at dst: all but the first 8 bytes, then those
- * 8 (magic and version) in one release store that attachers acquire. */
+/* Write header (hlen bytes) at dst: all but the first 4 bytes, then those
+ * 4 (the start of the magic) in one release store that attachers acquire. */
 static void publish_header(unsigned char *dst, const char *hdr, size_t hlen)
 {
-    uint64_t word;
+    uint32_t word;
 
-    memcpy(dst + 8, hdr + 8, hlen - 8);
-    memcpy(&word, hdr, 8);
-    __atomic_store_n((uint64_t *)(void *)dst, word, __ATOMIC_RELEASE);
+    memcpy(dst + 4, hdr + 4, hlen - 4);
+    memcpy(&word, hdr, 4);
+    __atomic_store_n((uint32_t *)(void *)dst, word, __ATOMIC_RELEASE);
+}
+
+static uint32_t first_word(const unsigned char *src)
+{
+    return __atomic_load_n((const uint32_t *)(const void *)src, __ATOMIC_ACQUIRE);
 }
 
 static void sleep_ms(int ms)
@@ -640,18 +646,18 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A block whose first 8 bytes are zero is an array being created (or a raw
- * zeroed block): wait a little for its magic. */
+/* A block whose first 4 bytes are zero is an array being created (or a raw
+ * zeroed block): wait a little for its magic. The mapping is page-aligned,
+ * so the word is aligned. */
 static void wait_for_magic(const unsigned char *src, size_t size)
 {
     int64_t deadline;
     int ms = 1;
 
-    if (size < 8 || __atomic_load_n((const uint64_t *)(const void *)src, __ATOMIC_ACQUIRE) != 0)
+    if (size < 4 || first_word(src) != 0)
         return;
     deadline = now_ms() + PSHM_ARRAY_OPEN_WAIT_MS;
-    while (__atomic_load_n((const uint64_t *)(const void *)src, __ATOMIC_ACQUIRE) == 0 &&
-           now_ms() < deadline) {
+    while (first_word(src) == 0 && now_ms() < deadline) {
         sleep_ms(ms);
         if (ms < 16)
             ms *= 2;

@@ -856,10 +856,10 @@ TEST(open_waits_for_a_header_being_written)
     pid_t pid = th_spawn("open_and_report", name, NULL);
     th_sleep_ms(100);
     unsigned char *p = pshm_block_data(b);
-    memcpy(p + 8, hdr + 8, hlen - 8);
-    uint64_t w;
-    memcpy(&w, hdr, 8);
-    __atomic_store_n((uint64_t *)(void *)p, w, __ATOMIC_RELEASE);
+    memcpy(p + 4, hdr + 4, hlen - 4);
+    uint32_t w;
+    memcpy(&w, hdr, 4);
+    __atomic_store_n((uint32_t *)(void *)p, w, __ATOMIC_RELEASE);
     CHECK_EQ(th_wait(pid, 10000), 0);
     CHECK_OK(pshm_block_unlink(b));
     CHECK_OK(pshm_block_close(b));
@@ -905,4 +905,43 @@ TEST(error_codes_have_names_and_messages)
         for (int k = PSHM_EARRAY_MAGIC; k < c; k++)
             CHECK(strcmp(pshm_strerror(-c), pshm_strerror(-k)) != 0);
     }
+}
+
+HELPER(array_race)
+{
+    /* argv: name. Everyone asks for the same array with open_existing. */
+    pshm_block_options opt;
+    pshm_array *a = NULL;
+    pshm_block_options_init(&opt);
+    opt.open_existing = 1;
+    int r = pshm_array_create(argv[0], "<u2", 2, (int64_t[]){300, 7}, 1, &opt, &a);
+    if (r != 0)
+        return 10;
+    if (pshm_array_nbytes(a) != 4200 || !pshm_array_fortran_order(a) ||
+        strcmp(pshm_array_descr(a), "<u2") != 0)
+        return 11;
+    int created = pshm_block_created(pshm_array_block(a));
+    pshm_array_close(a);
+    return created ? 0 : 1;
+}
+
+TEST(racing_creators_with_open_existing_agree)
+{
+    const char *name = th_name("arace");
+    enum { N = 12 };
+    pid_t pids[N];
+    int created = 0;
+
+    for (int i = 0; i < N; i++)
+        pids[i] = th_spawn("array_race", name, NULL);
+    for (int i = 0; i < N; i++) {
+        int rc = th_wait(pids[i], 20000);
+        CHECK(rc == 0 || rc == 1);
+        created += rc == 0;
+    }
+    CHECK_EQ(created, 1);
+    pshm_array *a = NULL;
+    CHECK_OK(pshm_array_open(name, NULL, &a));
+    CHECK_EQ(pshm_array_shape(a)[1], 7);
+    drop(a);
 }
