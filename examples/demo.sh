@@ -20,3 +20,33 @@ if [ -e "/dev/shm/$name" ]; then
     exit 1
 fi
 echo "after: /dev/shm/$name is gone (AUTO lifetime: the last holder closed it)"
+
+echo
+echo "== array block: producer -> consumer (C) -> numpy, one copy of the data"
+aname="pshm_demo_array_$$"
+coproc APROD { exec "$B/examples/array_producer" "$aname" 1000 3; }
+aprod_pid=$APROD_PID        # bash unsets APROD_PID once the coprocess is reaped
+read -r line <&"${APROD[0]}"
+echo "$line"
+"$B/pshm" ls 2>/dev/null | awk -v n="$aname" 'NR == 1 || $1 == n' | sed 's/^/   pshm ls: /' || true
+"$B/examples/array_consumer" "$aname"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    /usr/bin/python3 - "$aname" <<'PY'
+import sys
+import numpy as np
+m = np.load("/dev/shm/" + sys.argv[1], mmap_mode="r")  # maps the block in place
+order = "Fortran" if m.flags.f_contiguous and not m.flags.c_contiguous else "C"
+print("python:         '%s' is %s %s, %s order: column sums [%s], sum %.1f"
+      % (sys.argv[1], m.dtype.str, m.shape, order, ", ".join("%.1f" % s for s in m.sum(axis=0)), m.sum()))
+PY
+else
+    echo "python:         no numpy for /usr/bin/python3: skipped"
+fi
+exec {APROD[1]}>&-          # producer's stdin closes: it closes the array
+read -r line <&"${APROD[0]}" && echo "$line"
+wait "$aprod_pid"
+if [ -e "/dev/shm/$aname" ]; then
+    echo "demo: FAIL: /dev/shm/$aname is still there" >&2
+    exit 1
+fi
+echo "after: /dev/shm/$aname is gone (AUTO lifetime: the last holder closed it)"

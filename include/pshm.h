@@ -107,7 +107,19 @@ extern "C" {
     X(ELIST_MISMATCH, 1031, "ShareableList packing format and back-transform code disagree")
 
 /* ---- array codes (array.c), 1040-1059 ---- */
-#define PSHM_ERRNO_MAP_ARRAY(X)
+#define PSHM_ERRNO_MAP_ARRAY(X)                                                 \
+    X(EARRAY_MAGIC, 1040, "not a .npy array: no \\x93NUMPY magic")               \
+    X(EARRAY_SHORT, 1041, "the .npy header is cut short by the end of the block or file") \
+    X(EARRAY_HEADERLEN, 1042, "the .npy header length is absurd")              \
+    X(EARRAY_HEADER, 1043, "the .npy header is not the dict numpy writes")     \
+    X(EARRAY_DTYPE, 1044, "unsupported or unknown array dtype")                \
+    X(EARRAY_STRUCT, 1045, "structured dtypes (a list descr) are not supported") \
+    X(EARRAY_SHAPE, 1046, "array shape has a negative dimension")              \
+    X(EARRAY_NDIM, 1047, "array has more dimensions than PSHM_ARRAY_MAXDIM")   \
+    X(EARRAY_OVERFLOW, 1048, "array size overflows (shape product times item size)") \
+    X(EARRAY_TRUNCATED, 1049, "array data extends past the end of the block or file") \
+    X(EARRAY_ALIGN, 1050, "array data does not start at a multiple of 64 bytes") \
+    X(EARRAY_MISMATCH, 1051, "existing array has a different dtype, shape or order")
 
 /* ---- synchronisation codes (sync.c), 1060-1079 ---- */
 #define PSHM_ERRNO_MAP_SYNC(X)
@@ -675,6 +687,223 @@ PSHM_API int pshm_list_format(const pshm_list *l, char *buf, size_t cap, size_t 
 /* ======================================================================== */
 
 /* (section: array) */
+
+/*
+ * An array block is a block whose bytes are a numpy .npy file: the magic
+ * "\x93NUMPY", a format version, a little-endian header length, the header
+ * dict {'descr': ..., 'fortran_order': ..., 'shape': ...} padded with spaces
+ * and a final '\n' to a multiple of 64 bytes, then the elements. So
+ *
+ *     numpy.load('/dev/shm/NAME', mmap_mode='r+')
+ *
+ * is a live, zero-copy view of the same memory, and every process learns the
+ * dtype and shape from the block itself. pshm writes headers byte for byte as
+ * numpy's np.save (numpy >= 1.24: the dict, then room for the first axis
+ * (C order) or the last (Fortran order) to grow to 21 digits, then padding;
+ * older numpy leaves no growth room, and both are read):
+ * format 1.0, or 2.0 if the header would not fit a 16-bit length. (3.0, for
+ * headers that need UTF-8, only arises for structured dtypes.) The block's
+ * size is exactly the header plus the elements; numpy's mmap_mode needs no
+ * more, also for arrays with no elements.
+ *
+ * Dtypes (pshm_dtype.kind, numpy's dtype.kind): 'b' bool (1 byte), 'i' int8
+ * to int64, 'u' uint8 to uint64, 'f' float16/32/64 (and 'f16', this
+ * platform's long double, as numpy names it), 'c' complex64/128 (and 'c32'),
+ * 'S' fixed-size bytes S<n> (n bytes), 'U' fixed-size unicode U<n> (n UCS-4
+ * code units, 4n bytes), 'V' raw bytes V<n>. Byte order '<' little, '>' big,
+ * '|' not applicable (one-byte items, S and V). An array in the other byte
+ * order is reported as such: pshm never converts. Not supported: structured
+ * dtypes (a list descr: -PSHM_EARRAY_STRUCT), object arrays, datetime64,
+ * timedelta64, and zero-size items S0/U0/V0 (-PSHM_EARRAY_DTYPE).
+ *
+ * A descr string is what numpy's dtype.str gives: a byte-order character,
+ * the kind, the item size in bytes (for U: the number of characters), e.g.
+ * "<f8", "|u1", ">i4", "|S5", "<U10", "|b1". pshm also takes '=' (native)
+ * or no byte order ("f8" is native float64), and 'a' for 'S', and always
+ * stores and reports the canonical form numpy writes ("=f8" and "f8" become
+ * "<f8" on a little-endian machine; "<i1" becomes "|i1"). The PSHM_DT_*
+ * constants name the native types.
+ *
+ * Shared memory is never trusted: opening an array parses a private copy of
+ * the header, checks every field and checks that header + data fit the
+ * block; the handle then holds its own snapshot of dtype, shape and strides.
+ * Another process rewriting the header later does not change an open handle
+ * (and never makes pshm read outside the block).
+ *
+ * Handles follow the library's rules: one thread at a time per handle, the
+ * elements usable from any thread and process. Element access is not
+ * synchronised by pshm: coordinate writers and readers yourself. After
+ * fork() the child may use the inherited handle's data and accessors and may
+ * pshm_array_close() it, which then only unmaps (see pshm_block_close).
+ */
+
+#define PSHM_ARRAY_MAXDIM 64         /* numpy 2's NPY_MAXDIMS (numpy 1.x loads at most 32) */
+#define PSHM_ARRAY_ALIGN 64          /* the data starts at a multiple of this (numpy's ARRAY_ALIGN) */
+#define PSHM_ARRAY_HEADER_MAX (1u << 20) /* longest header length field accepted */
+#define PSHM_ARRAY_DESCR_MAX 16      /* descr buffer size with the NUL (longest: "|S2147483647") */
+#define PSHM_ARRAY_OPEN_WAIT_MS 2000 /* how long open waits for a header being written */
+
+/* Native-order descr strings for pshm_array_create (canonicalised at create). */
+#define PSHM_DT_BOOL "|b1"
+#define PSHM_DT_INT8 "|i1"
+#define PSHM_DT_UINT8 "|u1"
+#define PSHM_DT_INT16 "=i2"
+#define PSHM_DT_UINT16 "=u2"
+#define PSHM_DT_INT32 "=i4"
+#define PSHM_DT_UINT32 "=u4"
+#define PSHM_DT_INT64 "=i8"
+#define PSHM_DT_UINT64 "=u8"
+#define PSHM_DT_FLOAT16 "=f2"
+#define PSHM_DT_FLOAT32 "=f4"
+#define PSHM_DT_FLOAT64 "=f8"
+#define PSHM_DT_COMPLEX64 "=c8"
+#define PSHM_DT_COMPLEX128 "=c16"
+
+/* A parsed dtype. Plain data: copy it freely. */
+typedef struct pshm_dtype {
+    char kind;                        /* 'b' 'i' 'u' 'f' 'c' 'S' 'U' 'V' */
+    char byteorder;                   /* '<' little, '>' big, '|' not applicable */
+    size_t itemsize;                  /* bytes per element (U<n>: 4n) */
+    char descr[PSHM_ARRAY_DESCR_MAX]; /* canonical numpy dtype.str, NUL-terminated */
+} pshm_dtype;
+
+/*
+ * pshm_dtype_parse: parse a descr string (see above) into *out.
+ * Returns 0, or -PSHM_EARRAY_DTYPE (unknown or unsupported kind, a size
+ * the kind does not have, S0/U0/V0, leading zeros, trailing characters,
+ * NULL), or -EINVAL if out is NULL. Pure: thread-safe, no shared memory.
+ */
+PSHM_API int pshm_dtype_parse(const char *descr, pshm_dtype *out);
+
+typedef struct pshm_array pshm_array;
+
+/*
+ * pshm_array_create: create an array block named `name` (or a random
+ * "psm_..." name when NULL) holding an ndim-dimensional array of dtype
+ * `descr` and the given shape (ndim entries, each >= 0; shape may be NULL
+ * when ndim is 0), in C order, or Fortran order if fortran_order. The block
+ * is exactly header + nbytes bytes, the elements are zeroed, the data is
+ * 64-byte aligned. The header is complete before the magic is stored (last,
+ * with release ordering), so pshm_array_open never sees half a header; it
+ * waits for a header still being written.
+ *
+ * opt is passed to pshm_block_create (lifetime, mode, sparse, prefault,
+ * huge_pages, open_existing; NULL for defaults). With opt->open_existing and
+ * an existing block of that name, the block is opened as an array instead,
+ * and must hold exactly this dtype, shape and order, else
+ * -PSHM_EARRAY_MISMATCH (pshm_block_created() on pshm_array_block() tells
+ * which happened).
+ *
+ * Returns 0 and *out, or:
+ *   -PSHM_EARRAY_DTYPE / -PSHM_EARRAY_STRUCT  bad or unsupported descr
+ *   -PSHM_EARRAY_NDIM      ndim < 0 or > PSHM_ARRAY_MAXDIM
+ *   -PSHM_EARRAY_SHAPE     a negative dimension
+ *   -PSHM_EARRAY_OVERFLOW  the product of the non-zero dimensions and the
+ *                          item size exceeds INT64_MAX or SIZE_MAX (numpy's
+ *                          rule: it is checked even when a dimension is 0)
+ *   -EINVAL                out is NULL, or shape NULL with ndim > 0
+ *   -PSHM_EARRAY_MISMATCH  open_existing found a different array
+ *   any code of pshm_block_create, and with open_existing any of
+ *   pshm_array_open.
+ * A failed create leaves nothing new in /dev/shm. Thread-safe. The handle
+ * is the caller's: pshm_array_close() it.
+ */
+PSHM_API int pshm_array_create(const char *name, const char *descr, int ndim,
+                               const int64_t *shape, int fortran_order,
+                               const pshm_block_options *opt, pshm_array **out);
+
+/*
+ * pshm_array_create_from_npy: create an array block from a .npy image in
+ * memory (a file's bytes, e.g. np.save output): the header is parsed and
+ * checked as pshm_array_open checks a block, written again as numpy writes
+ * it (identical bytes for any file current numpy wrote), and the data
+ * copied. Bytes after the data are ignored. name and opt as for
+ * pshm_array_create (opt->open_existing is refused with -EINVAL).
+ * Returns 0 and *out, any code of the header checks (see pshm_array_open;
+ * -PSHM_EARRAY_TRUNCATED if the image holds less data than the header
+ * says), -EINVAL for a NULL npy or out, or any code of pshm_block_create.
+ * Thread-safe.
+ */
+PSHM_API int pshm_array_create_from_npy(const char *name, const void *npy, size_t len,
+                                        const pshm_block_options *opt, pshm_array **out);
+
+/*
+ * pshm_array_open: attach to the array block `name` (made by pshm, by
+ * np.save into /dev/shm, or by anyone writing a .npy image into a block).
+ * opt as for pshm_block_open (readonly, prefault, huge_pages; may be NULL).
+ * If the first 4 bytes of the block are all zero (an array being created
+ * right now), open waits for the magic, up to PSHM_ARRAY_OPEN_WAIT_MS, and
+ * then fails with -PSHM_EARRAY_MAGIC (a zeroed raw block costs that wait).
+ *
+ * Accepted headers: formats 1.0, 2.0 and 3.0; the dict as numpy writes it,
+ * and what numpy itself reads back from older writers: any whitespace
+ * between tokens, either quote, u'' strings, trailing commas, Python 2's
+ * 'L' after integers (formats 1.0 and 2.0), keys in any order. Not
+ * accepted, though Python's literal_eval would take them: comments,
+ * duplicate keys, non-decimal dimensions or a '+' sign, type names other
+ * than a descr ('float64', 'f'), anything after the dict but whitespace.
+ *
+ * Returns 0 and *out, or, beside any code of pshm_block_open:
+ *   -PSHM_EARRAY_MAGIC      no "\x93NUMPY" magic (not an array; also after
+ *                           waiting for an all-zero block)
+ *   -PSHM_EVERSION          a format version other than 1.0, 2.0, 3.0
+ *   -PSHM_EARRAY_SHORT      the block ends inside the header
+ *   -PSHM_EARRAY_HEADERLEN  header length field > PSHM_ARRAY_HEADER_MAX
+ *   -PSHM_EARRAY_HEADER     the header is not the dict described above
+ *   -PSHM_EARRAY_DTYPE, -PSHM_EARRAY_STRUCT, -PSHM_EARRAY_SHAPE,
+ *   -PSHM_EARRAY_NDIM, -PSHM_EARRAY_OVERFLOW  as for create
+ *   -PSHM_EARRAY_TRUNCATED  header + data are longer than the block
+ *   -PSHM_EARRAY_ALIGN      the data offset is not a multiple of 64 (files
+ *                           written by numpy < 1.14 were aligned to 16; load
+ *                           them with pshm_array_create_from_npy, which
+ *                           rewrites the header)
+ * Bytes after the data are allowed. Thread-safe. The handle is the
+ * caller's: pshm_array_close() it.
+ */
+PSHM_API int pshm_array_open(const char *name, const pshm_block_options *opt,
+                             pshm_array **out);
+
+/*
+ * pshm_array_close: close the block (see pshm_block_close: an AUTO or OWNED
+ * lifetime may end here) and free the handle. NULL is a no-op returning 0.
+ * Returns what pshm_block_close returns. fork(): as for blocks.
+ */
+PSHM_API int pshm_array_close(pshm_array *a);
+
+/*
+ * Accessors. All are valid until pshm_array_close() and describe the
+ * snapshot taken at create/open; pointers returned are owned by the handle.
+ *   block      the underlying block (for its name, lifetime, ...). Do not
+ *              close it yourself.
+ *   dtype      the parsed dtype; descr is dtype->descr.
+ *   ndim       0 for a 0-d array (one element).
+ *   shape      ndim dimensions (a valid pointer even when ndim is 0).
+ *   strides    ndim byte strides, as numpy reports for this array mapped
+ *              from the file: C order (last axis itemsize) or Fortran order
+ *              (first axis itemsize); a zero dimension counts as 1.
+ *   data       the first element: block data + data offset, a multiple of
+ *              64 bytes into a page-aligned mapping, so 64-byte aligned.
+ *              Read-only memory if the handle was opened readonly.
+ *   data_offset  header length in bytes (where the data starts).
+ *   nbytes     bytes of element data (0 for an empty array).
+ *   nitems     number of elements (1 for a 0-d array, 0 if empty).
+ *   fortran_order  1 if the elements are in Fortran (column-major) order.
+ *   version    the .npy format version as major * 256 + minor (0x100 = 1.0).
+ * NULL handles give NULL, 0 or -1 (ndim).
+ */
+PSHM_API pshm_block *pshm_array_block(const pshm_array *a);
+PSHM_API const pshm_dtype *pshm_array_dtype(const pshm_array *a);
+PSHM_API const char *pshm_array_descr(const pshm_array *a);
+PSHM_API int pshm_array_ndim(const pshm_array *a);
+PSHM_API const int64_t *pshm_array_shape(const pshm_array *a);
+PSHM_API const int64_t *pshm_array_strides(const pshm_array *a);
+PSHM_API void *pshm_array_data(const pshm_array *a);
+PSHM_API size_t pshm_array_data_offset(const pshm_array *a);
+PSHM_API size_t pshm_array_nbytes(const pshm_array *a);
+PSHM_API uint64_t pshm_array_nitems(const pshm_array *a);
+PSHM_API int pshm_array_fortran_order(const pshm_array *a);
+PSHM_API int pshm_array_version(const pshm_array *a);
+
 
 
 /* ======================================================================== */
