@@ -8,13 +8,14 @@ name="pshm_demo_$$"
 
 echo "== raw block: producer -> consumer"
 coproc PROD { exec "$B/examples/producer" "$name" 16; }
+prod_pid=$PROD_PID          # bash unsets PROD_PID once the coprocess is reaped
 read -r line <&"${PROD[0]}"
 echo "$line"
 "$B/pshm" info "$name" 2>/dev/null | sed 's/^/   pshm info: /' || true
 "$B/examples/consumer" "$name"
 exec {PROD[1]}>&-           # producer's stdin closes: it closes the block
 read -r line <&"${PROD[0]}" && echo "$line"
-wait "$PROD_PID"
+wait "$prod_pid"
 if [ -e "/dev/shm/$name" ]; then
     echo "demo: FAIL: /dev/shm/$name is still there" >&2
     exit 1
