@@ -13,24 +13,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clitest import CLI, Transcript, run  # noqa: E402
 
 
-@pytest.fixture
-def names():
-    tag = uuid.uuid4().hex[:8]
-    made = {}
-
-    def make(alias):
-        real = "pshmcli_%d_%s_%s" % (os.getpid(), tag, alias)
-        made[real] = alias
-        return real
-
-    yield make, made
-    for real in made:
-        try:
-            os.unlink("/dev/shm/" + real)
-        except FileNotFoundError:
-            pass
-
-
 def test_help_texts():
     t = Transcript({})
     t.cmd("--help")

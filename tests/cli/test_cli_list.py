@@ -10,74 +10,13 @@ import random
 import re
 import struct
 import subprocess
-import uuid
+import sys
 
 import pytest
 from multiprocessing import shared_memory
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-GOLDEN = os.path.join(HERE, "golden")
-BUILD = os.path.abspath(os.environ.get("PSHM_BUILD") or os.path.join(HERE, "..", "..", "build"))
-CLI = os.path.join(BUILD, "pshm")
-
-
-def run(args):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60)
-
-
-def normalise(text, names):
-    for real, alias in names.items():
-        text = text.replace(real, alias)
-    text = re.sub(r"\buid \d+ gid \d+", "uid UID gid GID", text)
-    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "DATE", text)
-    text = re.sub(r"pid \d+ \(", "pid PID (", text)
-    return text
-
-
-class Transcript:
-    def __init__(self, names):
-        self.names = names
-        self.parts = []
-
-    def cmd(self, *args):
-        r = run(list(args))
-        self.parts.append("$ pshm %s\n" % " ".join(args))
-        if r.stdout:
-            self.parts.append(r.stdout if r.stdout.endswith("\n") else r.stdout + "\n")
-        if r.stderr:
-            self.parts.append("[stderr]\n" + r.stderr)
-        self.parts.append("[exit %d]\n" % r.returncode)
-        return r
-
-    def check(self, case):
-        got = normalise("".join(self.parts), self.names)
-        path = os.path.join(GOLDEN, case + ".out")
-        if os.environ.get("PSHM_UPDATE_GOLDEN"):
-            os.makedirs(GOLDEN, exist_ok=True)
-            with open(path, "w") as f:
-                f.write(got)
-            return
-        with open(path) as f:
-            want = f.read()
-        assert got == want, "CLI transcript differs from %s:\n%s" % (path, got)
-
-
-@pytest.fixture
-def names():
-    tag = uuid.uuid4().hex[:8]
-    made = {}
-
-    def make(alias):
-        real = "pshmcli_%d_%s_%s" % (os.getpid(), tag, alias)
-        made[real] = alias
-        return real
-
-    yield make, made
-    for real in made:
-        try:
-            os.unlink("/dev/shm/" + real)
-        except FileNotFoundError:
-            pass
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import CLI, Transcript, run  # noqa: E402
 
 
 def test_list_help():
