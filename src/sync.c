@@ -54,6 +54,7 @@
 
 #include "os/futex.h"
 #include "os/liveness.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -62,7 +63,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define PSHM__TSAN 1
@@ -285,8 +289,21 @@ static int rm_init(pthread_mutex_t *pm)
 /* Lock with an absolute CLOCK_MONOTONIC deadline; returns an errno value. */
 static int rm_timedlock(pthread_mutex_t *pm, const struct timespec *deadline)
 {
-#ifdef PSHM__HAVE_CLOCKLOCK
+#if defined(PSHM__HAVE_CLOCKLOCK)
     return pthread_mutex_clocklock(pm, CLOCK_MONOTONIC, deadline);
+#elif defined(PSHM__TSAN)
+    /* ThreadSanitizer's pthread_mutex_timedlock does not count EOWNERDEAD
+     * as acquired (its lock and trylock do): poll with trylock instead. */
+    for (long step_us = 20;; step_us = step_us < 1000 ? step_us * 2 : 1000) {
+        struct timespec now, d = {0, step_us * 1000};
+        int r = pthread_mutex_trylock(pm);
+        if (r != EBUSY)
+            return r;
+        mono_now(&now);
+        if (!ts_lt(&now, deadline))
+            return ETIMEDOUT;
+        nanosleep(&d, NULL);
+    }
 #else
     /* Only CLOCK_REALTIME here: wait in steps against the wall clock, and
      * decide on the monotonic clock, so setting the time cannot stretch or
@@ -1169,9 +1186,14 @@ static int rw_wrlock(pshm_rwlock *rw, int try, const struct timespec *deadline)
     me = pshm__self_thread();
     if (LOAD(&rw->head.h.wstate) && LOAD(&rw->head.h.wthread) == me)
         return -EDEADLK;
+    /* A reader asking to write would wait for itself (and, holding the
+     * gate meanwhile, for readers that wait for the gate). */
+    for (i = 0; i < PSHM_RWLOCK_READERS; i++)
+        if (LOADR(&rw->slots[i].s.holder) == me)
+            return -EDEADLK;
     r = gate_lock(rw, try, deadline, &told);
     if (r != 0)
-        return lock_code(r == EDEADLK ? EDEADLK : r);
+        return lock_code(r);
     STORES(&rw->head.h.wflag, 1);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (i = 0; i < PSHM_RWLOCK_READERS; i++) {
@@ -2233,22 +2255,42 @@ int pshm_sync_inspect(const void *mem, size_t size, pshm_sync_info *out)
     return inspect_object(mem, size, out);
 }
 
+/*
+ * Straight through the platform layer, not pshm_block_open: opening an AUTO
+ * block would make us one of its holders for a moment (and, were it stale,
+ * remove it). `pshm ls` must look without touching.
+ */
 int pshm_sync_stat(const char *name, pshm_sync_info *out)
 {
-    pshm_block_options bo;
-    pshm_block *b;
-    int r;
+    char nm[PSHM_NAME_MAX + 1];
+    struct stat st;
+    void *p;
+    int fd, r;
 
     if (!out)
         return -EINVAL;
     memset(out, 0, sizeof *out);
-    pshm_block_options_init(&bo);
-    bo.readonly = 1;
-    r = pshm_block_open(name, &bo, &b);
+    r = pshm__name_norm(name, nm);
     if (r != 0)
         return r;
-    r = pshm_sync_inspect(pshm_block_data(b), pshm_block_size(b), out);
-    pshm_block_close(b);
+    r = pshm__os_open(nm, 0, &fd);
+    if (r != 0)
+        return r;
+    if (fstat(fd, &st) != 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    if (st.st_size < 8 || (uint64_t)st.st_size > SIZE_MAX) {
+        close(fd);
+        return -PSHM_EBADFORMAT;
+    }
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return -errno;
+    r = pshm_sync_inspect(p, (size_t)st.st_size, out);
+    munmap(p, (size_t)st.st_size);
     return r;
 }
 

@@ -859,6 +859,8 @@ TEST(rwlock_basic_across_processes)
     CHECK_OK(pshm_rwlock_wrlock(rw));
     CHECK_ERR(pshm_rwlock_wrlock(rw), -EDEADLK);
     CHECK_ERR(pshm_rwlock_trywrlock(rw), -EDEADLK);
+    CHECK_ERR(pshm_rwlock_rdlock(rw), -EDEADLK);
+    CHECK_ERR(pshm_rwlock_tryrdlock(rw), -EDEADLK);
     CHECK_EQ(th_wait(th_fork(rw_try, NULL), 5000), EBUSY);
     CHECK_EQ(th_wait(th_fork(rw_try, (void *)1), 5000), EBUSY);
     CHECK_ERR(pshm_rwlock_consistent(rw), -EINVAL);
