@@ -402,6 +402,14 @@ int pshm_mutex_attach(void *mem, size_t size, pshm_mutex **out)
     return 0;
 }
 
+/*
+ * While a holder that got EOWNERDEAD has not called consistent, its owner
+ * field carries this mark (flipped into the start-time half), so the fast
+ * unlock - which compares the owner with the caller - falls to the slow
+ * path, the one that turns that unlock into "not recoverable".
+ */
+#define OWNER_MARK 0x80000000ull
+
 /* What a lock attempt returned (an errno value), turned into the result,
  * with the owner recorded for whoever now holds it. */
 static int mutex_took(pshm_mutex *m, int r)
@@ -411,8 +419,8 @@ static int mutex_took(pshm_mutex *m, int r)
         return 0;
     }
     if (r == EOWNERDEAD) {
-        STORER(&m->owner, pshm__self_thread());
         STORER(&m->state, (uint32_t)PSHM__MS_INCONSISTENT);
+        STORER(&m->owner, pshm__self_thread() ^ OWNER_MARK);
         return -PSHM_EOWNERDEAD;
     }
     if (r == ENOTRECOVERABLE)
@@ -423,13 +431,12 @@ static int mutex_took(pshm_mutex *m, int r)
 /*
  * glibc (seen on 2.36) has pthread_mutex_trylock return ENOTRECOVERABLE
  * for a robust mutex that is not recoverable *after* its compare-and-swap
- * took the lock word, and never gives the word back: the mutex stays
+ * took the lock word, and never gives the word back: the mutex would stay
  * locked by the caller's tid, outside its robust list, and every later lock
- * hangs or fails with EDEADLK. (pthread_mutex_lock releases it.) We never
- * call trylock on a mutex our state word already calls unrecoverable, and
- * if a race gets us there anyway we release the word as glibc's unlock
- * would: it is the robust futex word (tid | FUTEX_WAITERS), the first int
- * of pthread_mutex_t in every glibc ABI.
+ * would hang or fail with EDEADLK. (pthread_mutex_lock releases it.) So
+ * after such a trylock we release the word as glibc's unlock would: it is
+ * the robust futex word (tid | FUTEX_WAITERS), the first int of
+ * pthread_mutex_t in every glibc ABI.
  */
 static void trylock_fixup(pshm_mutex *m)
 {
@@ -445,14 +452,16 @@ static void trylock_fixup(pshm_mutex *m)
 #endif
 }
 
-static int mutex_lock(pshm_mutex *m, int try, const struct timespec *deadline)
+/* Everything but the uncontended success: checks, trylock's odd results,
+ * blocking. r is what a first trylock returned, or -1 if none was made. */
+/* Everything but the uncontended success: checks, trylock's odd results,
+ * blocking. r is what a first trylock returned, or -1 if none was made. */
+static __attribute__((noinline)) int mutex_lock_slow(pshm_mutex *m, int r, int try,
+                                                     const struct timespec *deadline)
 {
-    int r;
-
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    if (UNLIKELY(LOADR(&m->state) == PSHM__MS_NOTRECOVERABLE))
-        return -PSHM_ENOTRECOVERABLE;
-    r = pthread_mutex_trylock(&m->pm);
+    if (r < 0)
+        r = pthread_mutex_trylock(&m->pm);
     if (UNLIKELY(r == ENOTRECOVERABLE))
         trylock_fixup(m);
     if (r == EBUSY && !try) {
@@ -463,56 +472,86 @@ static int mutex_lock(pshm_mutex *m, int try, const struct timespec *deadline)
     return mutex_took(m, r);
 }
 
+/* The uncontended lock is the one path that must cost next to nothing on
+ * top of glibc's: one compare for the tag, trylock, one store. */
+static inline int mutex_lock_fast(pshm_mutex *m, int try)
+{
+    if (LIKELY(m && LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX))) {
+        int r = pthread_mutex_trylock(&m->pm);
+        if (LIKELY(r == 0)) {
+            STORER(&m->owner, pshm__self_thread());
+            return 0;
+        }
+        return mutex_lock_slow(m, r, try, NULL);
+    }
+    return mutex_lock_slow(m, -1, try, NULL);
+}
+
 int pshm_mutex_lock(pshm_mutex *m)
 {
-    return mutex_lock(m, 0, NULL);
+    return mutex_lock_fast(m, 0);
 }
 
 int pshm_mutex_trylock(pshm_mutex *m)
 {
-    return mutex_lock(m, 1, NULL);
+    return mutex_lock_fast(m, 1);
 }
 
 int pshm_mutex_timedlock(pshm_mutex *m, const struct timespec *deadline)
 {
     if (deadline_bad(deadline))
         return -EINVAL;
-    return mutex_lock(m, 0, deadline);
+    return mutex_lock_slow(m, -1, 0, deadline);
+}
+
+static __attribute__((noinline)) int mutex_unlock_slow(pshm_mutex *m)
+{
+    uint64_t me, owner;
+    int r;
+
+    CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
+    me = pshm__self_thread();
+    owner = LOADR(&m->owner);
+    if (owner != me && owner != (me ^ OWNER_MARK))
+        return -EPERM;
+    STORER(&m->owner, 0);
+    /* Unlocking after EOWNERDEAD without consistent: glibc makes the mutex
+     * unrecoverable; record it for `pshm ls`. */
+    if (owner != me)
+        STORER(&m->state, (uint32_t)PSHM__MS_NOTRECOVERABLE);
+    r = pthread_mutex_unlock(&m->pm);
+    if (r != 0) {
+        STORER(&m->owner, owner);
+        return -r;
+    }
+    return 0;
 }
 
 int pshm_mutex_unlock(pshm_mutex *m)
+{
+    if (LIKELY(m && LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX) &&
+               LOADR(&m->owner) == pshm__self_thread())) {
+        STORER(&m->owner, 0);
+        /* cannot fail: this thread holds it (glibc checks that too) */
+        return -pthread_mutex_unlock(&m->pm);
+    }
+    return mutex_unlock_slow(m);
+}
+
+int pshm_mutex_consistent(pshm_mutex *m)
 {
     uint64_t me;
     int r;
 
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
     me = pshm__self_thread();
-    if (UNLIKELY(LOADR(&m->owner) != me))
-        return -EPERM;
-    STORER(&m->owner, 0);
-    /* Unlocking after EOWNERDEAD without consistent: glibc makes the mutex
-     * unrecoverable; record it for `pshm ls`. */
-    if (UNLIKELY(LOADR(&m->state) == PSHM__MS_INCONSISTENT))
-        STORER(&m->state, (uint32_t)PSHM__MS_NOTRECOVERABLE);
-    r = pthread_mutex_unlock(&m->pm);
-    if (UNLIKELY(r != 0)) {
-        STORER(&m->owner, me);
-        return -r;
-    }
-    return 0;
-}
-
-int pshm_mutex_consistent(pshm_mutex *m)
-{
-    int r;
-
-    CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    if (LOADR(&m->owner) != pshm__self_thread())
-        return -EPERM;
+    if (LOADR(&m->owner) != (me ^ OWNER_MARK))
+        return LOADR(&m->owner) == me ? -EINVAL : -EPERM;
     r = rm_consistent(&m->pm);
     if (r != 0)
         return -r;
     STORER(&m->state, (uint32_t)PSHM__MS_OK);
+    STORER(&m->owner, me);
     return 0;
 }
 
@@ -602,7 +641,7 @@ static int cond_wait(pshm_cond *c, pshm_mutex *m, const struct timespec *deadlin
             break;
     }
     DEC(&c->waiters);
-    rl = mutex_lock(m, 0, NULL);
+    rl = mutex_lock_fast(m, 0);
     return rl != 0 ? rl : r;
 }
 
@@ -971,16 +1010,21 @@ int pshm_sem_getvalue(pshm_sem *s, unsigned *value)
  * Holds, and who witnesses them:
  *   gate          robust mutex; a writer holds it from wrlock to unlock, a
  *                 reader only while it passes a waiting or active writer.
- *   slots[i].pm   robust mutex; a reader holds one while it reads; a writer
- *                 holds all of them while it writes.
+ *   slots[i].pm   robust mutex; a reader holds one while it reads, and
+ *                 records itself in slots[i].holder once it has it.
  *   wflag         1 from the moment a writer has the gate until it lets go.
- * A reader takes a free slot, then (after a full fence) checks wflag: the
- * writer sets wflag before it takes the slots, so either the reader sees
- * wflag and backs off, or the writer finds the reader's slot taken and
- * waits for it (the store-load pairs are ordered by the fences and locked
- * instructions on both sides). wstate is 1 only while the writer actually
- * holds the lock (all slots taken): a writer that died with wstate set may
- * have left the data half written; one that died draining may not.
+ * A reader takes a free slot, records itself, then (after a full fence)
+ * checks wflag. A writer sets wflag, fences, then looks at every slot's
+ * holder and waits (by locking the slot) for each that is taken. By the
+ * fences, either the reader sees wflag and backs off to the gate, or the
+ * writer sees the reader's holder and waits for it. A writer never keeps a
+ * slot, so its cost is the gate and a scan, not a lock per slot. The death
+ * of a reader while the writer waits on its slot comes back as EOWNERDEAD
+ * at once; the death of a writer leaves the gate owner-dead, found by the
+ * next writer or by any reader (wflag sends them all to the gate).
+ * wstate is 1 only while the writer actually holds the lock (the readers
+ * drained): a writer that died with wstate set may have left the data half
+ * written; one that died draining may not.
  */
 
 #define RW_TOLD_READER 1
@@ -1066,9 +1110,9 @@ static void slot_drop(pshm_rwlock *rw, int i)
 
 /*
  * The gate's holder died (we hold it now, EOWNERDEAD). If it was a writer
- * holding the lock, mark the lock inconsistent. Release every slot a dead
- * thread left (the dead writer's, any dead reader's), clear wflag (no
- * writer is active while we hold the gate), and make the gate usable.
+ * holding the lock, mark the lock inconsistent. Release the slots of any
+ * readers that died meanwhile, clear wflag (no writer is active while we
+ * hold the gate), and make the gate usable.
  */
 static int rw_recover(pshm_rwlock *rw, int *told)
 {
@@ -1196,18 +1240,20 @@ static int rw_wrlock(pshm_rwlock *rw, int try, const struct timespec *deadline)
         return lock_code(r);
     STORES(&rw->head.h.wflag, 1);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    /* Wait out every reader that is in: lock its slot (the kernel hands it
+     * over when the reader leaves or dies) and let it go again - readers
+     * that come now see wflag and queue at the gate. */
     for (i = 0; i < PSHM_RWLOCK_READERS; i++) {
+        if (LOADS(&rw->slots[i].s.holder) == 0)
+            continue;
         r = slot_take(rw, i, try, deadline, 0, &told);
-        if (r != 0)
-            break;
-    }
-    if (r != 0) {
-        /* Busy, timed out, or EDEADLK: this thread reads in slot i. */
-        while (i-- > 0)
-            rm_unlock(rw_slot(rw, i));
-        STORES(&rw->head.h.wflag, 0);
-        rm_unlock(rw_gate(rw));
-        return lock_code(r);
+        if (r == 0) {
+            slot_drop(rw, i);
+        } else { /* busy (try), timed out, or EDEADLK */
+            STORES(&rw->head.h.wflag, 0);
+            rm_unlock(rw_gate(rw));
+            return lock_code(r);
+        }
     }
     STORE(&rw->head.h.wthread, me);
     STORE(&rw->head.h.wstate, 1);
@@ -1259,8 +1305,6 @@ int pshm_rwlock_unlock(pshm_rwlock *rw)
         STORE(&rw->head.h.wstate, 0);
         STORE(&rw->head.h.wthread, 0);
         STORES(&rw->head.h.wflag, 0);
-        for (int i = 0; i < PSHM_RWLOCK_READERS; i++)
-            rm_unlock(rw_slot(rw, i));
         rm_unlock(rw_gate(rw));
         return 0;
     }
@@ -1301,10 +1345,8 @@ int pshm_rwlock_destroy(pshm_rwlock *rw)
         return r;
     STORE(&rw->head.h.id, PSHM__SYNC_DEAD_ID);
     STORE(&rw->head.h.wstate, 0);
-    for (int i = 0; i < PSHM_RWLOCK_READERS; i++) {
-        rm_unlock(rw_slot(rw, i));
+    for (int i = 0; i < PSHM_RWLOCK_READERS; i++)
         (void)pthread_mutex_destroy(rw_slot(rw, i));
-    }
     rm_unlock(rw_gate(rw));
     (void)pthread_mutex_destroy(rw_gate(rw));
     return 0;
@@ -2041,7 +2083,7 @@ int pshm_event_create(const char *name, unsigned flags, const pshm_sync_options 
 int pshm_mutex_close(pshm_mutex *m)
 {
     int busy = m && named_find(m, 0) && LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX) &&
-               held_here(LOADR(&m->owner));
+               (held_here(LOADR(&m->owner)) || held_here(LOADR(&m->owner) ^ OWNER_MARK));
     return named_close(m, busy);
 }
 
@@ -2133,6 +2175,8 @@ static int inspect_object(const void *mem, size_t size, pshm_sync_info *out)
         if (size < PSHM_MUTEX_SIZE)
             return -PSHM_EBADFORMAT;
         owner = peek64(&m->owner);
+        if (owner && LOADR(&m->state) == PSHM__MS_INCONSISTENT)
+            owner ^= OWNER_MARK;
         out->locked = owner != 0;
         if (owner)
             owner_info(owner, out);

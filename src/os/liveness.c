@@ -14,13 +14,15 @@
 #include <unistd.h>
 
 static uint64_t g_self;             /* atomic: this process's identity, 0 = not yet known */
-static __thread uint64_t tl_self;   /* this thread's identity, 0 = not yet known */
+/* This thread's identity, 0 = not yet known. Initial-exec TLS: one load, no
+ * call (it costs a little static TLS space if the library is dlopen()ed). */
+__thread uint64_t pshm__tl_self __attribute__((tls_model("initial-exec")));
 
 /* A forked child is a new process with a new main thread: forget both. */
 static void forget_in_child(void)
 {
     __atomic_store_n(&g_self, 0, __ATOMIC_RELAXED);
-    tl_self = 0;
+    pshm__tl_self = 0;
 }
 
 __attribute__((constructor)) static void liveness_init(void)
@@ -97,11 +99,11 @@ uint64_t pshm__self_process(void)
     return id;
 }
 
-uint64_t pshm__self_thread(void)
+uint64_t pshm__self_thread_slow(void)
 {
-    if (tl_self == 0)
-        tl_self = make_id((uint32_t)syscall(SYS_gettid), "/proc/thread-self/stat");
-    return tl_self;
+    if (pshm__tl_self == 0)
+        pshm__tl_self = make_id((uint32_t)syscall(SYS_gettid), "/proc/thread-self/stat");
+    return pshm__tl_self;
 }
 
 int pshm__id_alive(uint64_t id)
@@ -182,12 +184,12 @@ uint64_t pshm__self_process(void)
     return id;
 }
 
-uint64_t pshm__self_thread(void)
+uint64_t pshm__self_thread_slow(void)
 {
     /* No portable thread id that other processes can check: use the process. */
-    if (tl_self == 0)
-        tl_self = pshm__self_process();
-    return tl_self;
+    if (pshm__tl_self == 0)
+        pshm__tl_self = pshm__self_process();
+    return pshm__tl_self;
 }
 
 int pshm__id_alive(uint64_t id)

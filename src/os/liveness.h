@@ -23,8 +23,16 @@
 
 /* This process's identity (cached; a forked child recomputes its own). */
 PSHM__HIDDEN uint64_t pshm__self_process(void);
-/* This thread's identity: its tid and its own start time (cached per thread). */
-PSHM__HIDDEN uint64_t pshm__self_thread(void);
+/* This thread's identity: its tid and its own start time (cached per thread;
+ * inline, as every lock and unlock records or checks it). */
+PSHM__HIDDEN uint64_t pshm__self_thread_slow(void);
+extern PSHM__HIDDEN __thread uint64_t pshm__tl_self __attribute__((tls_model("initial-exec")));
+
+static inline uint64_t pshm__self_thread(void)
+{
+    uint64_t id = pshm__tl_self;
+    return __builtin_expect(id != 0, 1) ? id : pshm__self_thread_slow();
+}
 
 /*
  * 1 if the process or thread `id` names is alive, 0 if it has ended (exited,
