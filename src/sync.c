@@ -1102,9 +1102,11 @@ static int slot_take(pshm_rwlock *rw, int i, int try, const struct timespec *dea
     return r;
 }
 
+/* Clearing holder is a release: a writer that then reads 0 (acquire) and
+ * goes ahead without locking the slot is ordered after our reads. */
 static void slot_drop(pshm_rwlock *rw, int i)
 {
-    STORER(&rw->slots[i].s.holder, 0);
+    STORE(&rw->slots[i].s.holder, 0);
     rm_unlock(rw_slot(rw, i));
 }
 
@@ -1312,7 +1314,7 @@ int pshm_rwlock_unlock(pshm_rwlock *rw)
     for (int k = 0; k < PSHM_RWLOCK_READERS; k++) {
         int i = (start + k) % PSHM_RWLOCK_READERS;
         if (LOADR(&rw->slots[i].s.holder) == me) {
-            STORER(&rw->slots[i].s.holder, 0);
+            STORE(&rw->slots[i].s.holder, 0); /* release: see slot_drop */
             int r = pthread_mutex_unlock(rw_slot(rw, i));
             if (r != 0) {
                 STORER(&rw->slots[i].s.holder, me);

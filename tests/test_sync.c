@@ -1479,7 +1479,8 @@ TEST(named_headers_are_checked)
  * invariants (a worker that finds one broken exits non-zero). The test
  * kills a random worker at a random moment - holding, waiting, or between -
  * starts a replacement, and then requires every worker to make progress
- * within PROGRESS_MS: a death that blocked a survivor fails the test.
+ * within PROGRESS_MS: a death that blocked a survivor fails the test there
+ * and then (the generous harness timeouts only leave room for PSHM_SOAK).
  */
 #define MAXW 8
 #define PROGRESS_MS 20000
@@ -1627,7 +1628,7 @@ static int kw_mutex(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(kill_mutex_holders_and_waiters, 180)
+TEST_TIMEOUT(kill_mutex_holders_and_waiters, 900)
 {
     CS = shared(sizeof *CS);
     pshm_mutex *m;
@@ -1705,7 +1706,7 @@ static int kw_cond(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(kill_cond_producers_and_consumers, 180)
+TEST_TIMEOUT(kill_cond_producers_and_consumers, 900)
 {
     CS = shared(sizeof *CS);
     pshm_mutex *m;
@@ -1751,7 +1752,7 @@ static int kw_sem(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(kill_sem_posters_and_waiters, 180)
+TEST_TIMEOUT(kill_sem_posters_and_waiters, 900)
 {
     CS = shared(sizeof *CS);
     pshm_sem *s;
@@ -1787,7 +1788,7 @@ static int kw_sem_undo(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(kill_sem_undo_holders, 180)
+TEST_TIMEOUT(kill_sem_undo_holders, 900)
 {
     CS = shared(sizeof *CS);
     pshm_sem *s;
@@ -1853,7 +1854,7 @@ static int kw_rwlock(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(kill_rwlock_readers_and_writers, 180)
+TEST_TIMEOUT(kill_rwlock_readers_and_writers, 900)
 {
     CS = shared(sizeof *CS);
     pshm_rwlock *rw;
@@ -1893,7 +1894,7 @@ static int kw_event(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(kill_event_setter_and_waiters, 180)
+TEST_TIMEOUT(kill_event_setter_and_waiters, 900)
 {
     CS = shared(sizeof *CS);
     pshm_event *e;
@@ -1933,7 +1934,7 @@ static int kw_barrier(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(kill_barrier_participants, 180)
+TEST_TIMEOUT(kill_barrier_participants, 900)
 {
     CS = shared(sizeof *CS);
     pshm_barrier *b;
