@@ -694,11 +694,13 @@ PSHM_API int pshm_sem_getvalue(pshm_sem *s, unsigned *value);
  * PSHM_RWLOCK_READERS reader slots, each a robust mutex a reader holds while
  * reading. A reader takes a free slot and, if no writer is active, is done
  * (no shared counter, so readers do not contend). A writer takes the gate,
- * then every slot, waiting for the readers in them to leave. Writers are
- * preferred: once a writer waits, new readers queue behind it at the gate.
- * More than PSHM_RWLOCK_READERS concurrent readers share slots (and then
- * take turns). Read locks may be taken recursively, but as with any
- * writer-preferring lock, a recursive read while a writer waits can deadlock.
+ * announces itself, and waits for each reader still in a slot to leave (or
+ * die). Writers are preferred: once a writer waits, new readers queue
+ * behind it at the gate. More than PSHM_RWLOCK_READERS concurrent readers
+ * share slots (and then take turns). Read locks may be taken recursively,
+ * but as with any writer-preferring lock, a recursive read while a writer
+ * waits can deadlock. Asking for the write lock while holding a read lock
+ * (or the reverse) is refused with -EDEADLK rather than deadlocking.
  *
  * Death of a holder:
  * - a writer that died while holding the write lock: its hold is released
@@ -726,8 +728,8 @@ PSHM_API int pshm_rwlock_close(pshm_rwlock *rw);
  * rdlock / wrlock: block until held for reading / writing. try*: -EBUSY
  * instead of blocking. timed*: -ETIMEDOUT at the deadline.
  * Returns 0, -PSHM_EOWNERDEAD or -PSHM_EREADERDEAD (held; see above),
- * -EBUSY, -ETIMEDOUT, -EDEADLK (wrlock while this thread holds the write
- * lock), -EINVAL, a tag error.
+ * -EBUSY, -ETIMEDOUT, -EDEADLK (this thread holds the write lock, or asks
+ * to write while it holds a read lock), -EINVAL, a tag error.
  */
 PSHM_API int pshm_rwlock_rdlock(pshm_rwlock *rw);
 PSHM_API int pshm_rwlock_tryrdlock(pshm_rwlock *rw);
@@ -863,8 +865,9 @@ typedef struct pshm_sync_info {
  * being initialised), -PSHM_EBADFORMAT, -PSHM_EVERSION, -PSHM_EABI.
  */
 PSHM_API int pshm_sync_inspect(const void *mem, size_t size, pshm_sync_info *out);
-/* pshm_sync_inspect on the named object `name`, mapped read-only. Also the
- * errors of pshm_block_open. */
+/* pshm_sync_inspect on the named object `name`, mapped read-only without
+ * becoming one of its holders: looking never changes a block's lifetime,
+ * even a stale one's. Also -PSHM_ENAME_*, -ENOENT, -EACCES. */
 PSHM_API int pshm_sync_stat(const char *name, pshm_sync_info *out);
 /*
  * pshm_sync_describe: one line for `pshm ls`, e.g. "mutex locked pid=1234

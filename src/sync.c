@@ -2017,18 +2017,18 @@ static int named_close(void *obj, int busy)
     return pshm_block_close(b);
 }
 
-#define NAMED_FUNCS(T, KIND, SIZE)                                              \
+#define OPEN_FUNC(T, KIND)                                                      \
     int pshm_##T##_open(const char *name, const pshm_sync_options *opt, pshm_##T **out) \
     {                                                                           \
         return named_open(name, KIND, opt, (void **)out);                       \
     }
 
-NAMED_FUNCS(mutex, PSHM_SYNC_MUTEX, PSHM_MUTEX_SIZE)
-NAMED_FUNCS(cond, PSHM_SYNC_COND, PSHM_COND_SIZE)
-NAMED_FUNCS(sem, PSHM_SYNC_SEM, PSHM_SEM_SIZE)
-NAMED_FUNCS(rwlock, PSHM_SYNC_RWLOCK, PSHM_RWLOCK_SIZE)
-NAMED_FUNCS(barrier, PSHM_SYNC_BARRIER, 0)
-NAMED_FUNCS(event, PSHM_SYNC_EVENT, PSHM_EVENT_SIZE)
+OPEN_FUNC(mutex, PSHM_SYNC_MUTEX)
+OPEN_FUNC(cond, PSHM_SYNC_COND)
+OPEN_FUNC(sem, PSHM_SYNC_SEM)
+OPEN_FUNC(rwlock, PSHM_SYNC_RWLOCK)
+OPEN_FUNC(barrier, PSHM_SYNC_BARRIER)
+OPEN_FUNC(event, PSHM_SYNC_EVENT)
 
 int pshm_mutex_create(const char *name, const pshm_sync_options *opt, pshm_mutex **out)
 {
