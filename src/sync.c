@@ -65,6 +65,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -440,9 +441,9 @@ static int mutex_took(pshm_mutex *m, int r)
  */
 static void trylock_fixup(pshm_mutex *m)
 {
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && defined(__linux__)
     uint32_t *word = (uint32_t *)(void *)&m->pm;
-    uint32_t tid = PSHM__ID_PID(pshm__self_thread());
+    uint32_t tid = (uint32_t)syscall(SYS_gettid);
     uint32_t v = LOADR(word);
 
     if ((v & 0x3fffffffu) == tid && CAS(word, &v, 0) && (v & 0x80000000u))

@@ -186,9 +186,12 @@ uint64_t pshm__self_process(void)
 
 uint64_t pshm__self_thread_slow(void)
 {
-    /* No portable thread id that other processes can check: use the process. */
+    /* No portable thread id that other processes can check: the process id,
+     * and a number unique to the thread within it where the start time
+     * would be (liveness is only ever asked of the pid here). */
+    static uint32_t next;
     if (pshm__tl_self == 0)
-        pshm__tl_self = pshm__self_process();
+        pshm__tl_self = pshm__self_process() | (__atomic_add_fetch(&next, 1, __ATOMIC_RELAXED) & 0x7fffffffu);
     return pshm__tl_self;
 }
 

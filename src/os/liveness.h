@@ -9,7 +9,9 @@
  * identity. The kernel is the witness: the checks read what the kernel says
  * about the task now, nothing the task itself has to refresh.
  *
- * On the portable fallback the start time is 0 and liveness is kill(pid, 0).
+ * On the portable fallback the start time is 0 and liveness is kill(pid, 0)
+ * (which takes a zombie for alive); a thread is its process id and a number
+ * unique within the process.
  */
 #ifndef PSHM_OS_LIVENESS_H
 #define PSHM_OS_LIVENESS_H
