@@ -122,7 +122,9 @@ extern "C" {
     X(EARRAY_MISMATCH, 1051, "existing array has a different dtype, shape or order")
 
 /* ---- synchronisation codes (sync.c), 1060-1079 ---- */
-#define PSHM_ERRNO_MAP_SYNC(X)
+#define PSHM_ERRNO_MAP_SYNC(X)                                                  \
+    X(EBROKEN, 1060, "barrier broken: a participant died or timed out, or it was reset") \
+    X(EREADERDEAD, 1061, "a reader died holding the lock; its hold was released")
 
 /* ---- queue codes (queue.c), 1080-1099 ---- */
 #define PSHM_ERRNO_MAP_QUEUE(X)
@@ -911,6 +913,533 @@ PSHM_API int pshm_array_version(const pshm_array *a);
 /* ======================================================================== */
 
 /* (section: sync) */
+
+/*
+ * Six primitives for processes (and threads) that share memory: mutex,
+ * condition variable, counting semaphore, read-write lock, barrier and event.
+ * Every one of them keeps working when a process that uses it is killed at
+ * any instruction, and tells the survivors what happened.
+ *
+ * Two ways to have one
+ * --------------------
+ * Embedded: inside any memory that every user maps MAP_SHARED (a pshm block,
+ *   an array's spare bytes, your own mmap). Reserve PSHM_<KIND>_SIZE bytes,
+ *   aligned to at least PSHM_SYNC_ALIGN (8; a cache line, 64, avoids false
+ *   sharing with neighbours), call pshm_<kind>_init(mem, size, ...) exactly
+ *   once before anyone else touches it (as for pthread_mutex_init), and
+ *   nothing else in the block is assumed. Other processes that map the same
+ *   bytes use the object through a cast, or pshm_<kind>_attach() which checks
+ *   it first. pshm_<kind>_destroy() marks the bytes dead, so later calls fail
+ *   with -PSHM_EBADFORMAT instead of misbehaving.
+ * Named: pshm_<kind>_create("name", ...) makes a block holding a 64-byte
+ *   header and the object; pshm_<kind>_open("name", ...) attaches to it;
+ *   pshm_<kind>_close() unmaps. `pshm ls` shows it with its kind and state.
+ *   pshm_unlink(name) (or `pshm rm`) removes the name; lifetimes are the
+ *   block's (PSHM_PERSIST, PSHM_AUTO, PSHM_OWNED, see above).
+ *
+ * Both kinds of object carry a 64-bit tag: a magic, the kind, the layout
+ * version (1) and an ABI word folding in the sizes that shape the layout
+ * (pthread_mutex_t, pointers, slot counts). Every call checks it first, so
+ * bytes that are not such an object - never initialised, destroyed,
+ * overwritten, or made by a build with other sizes - give -PSHM_EBADFORMAT,
+ * -PSHM_EKIND, -PSHM_EVERSION or -PSHM_EABI, never a crash inside pshm.
+ * A named block's header is checked the same way at open. (A process that
+ * writes wild bytes over the inside of a live lock can still make it
+ * misbehave: the tag is a guard against mistakes, not a security boundary.)
+ *
+ * What death means, and who witnesses it
+ * --------------------------------------
+ * A process that dies (SIGKILL, a crash, _exit with a lock held) runs no
+ * code, so the survivors must learn of it from the kernel; pshm never relies
+ * on heartbeats. Two witnesses are used:
+ * 1. glibc's robust process-shared pthread_mutex_t. Each thread's held
+ *    robust mutexes are on a list the kernel walks when the thread ends: it
+ *    marks each one "owner died" and wakes a waiter, which gets EOWNERDEAD.
+ *    The mutex, the read-write lock (a gate mutex plus one mutex per reader
+ *    slot), and the semaphore's undo bookkeeping are built on these. pshm
+ *    never calls set_robust_list itself (glibc owns that list; a second
+ *    registration would silently break glibc's robust mutexes).
+ * 2. An identity recorded in shared memory: a pid or tid together with the
+ *    start time the kernel gives that task (/proc/PID/stat field 22), so a
+ *    reused pid is not taken for the old holder, and a zombie counts as
+ *    dead. A waiter that has slept PSHM_SYNC_RECHECK_MS without news asks the
+ *    kernel whether the recorded tasks still live. Barrier participants and
+ *    the semaphore's undo records use this.
+ * Only a whole process or thread ending counts as death: a thread that is
+ * merely stopped, or slow, holds what it holds.
+ *
+ * Signals
+ * -------
+ * A signal handler that runs during a wait does not end it: every blocking
+ * call resumes waiting afterwards (as pthread_mutex_lock and
+ * pthread_cond_wait do), against the same absolute deadline, so a signal
+ * never lengthens a timed wait. No call here returns -EINTR. To react to
+ * signals while waiting (as a Python binding must), wait with the timed
+ * variants in short slices and check your flags between them.
+ *
+ * Deadlines
+ * ---------
+ * The timed variants take an absolute time on CLOCK_MONOTONIC (unaffected by
+ * setting the wall clock); pshm_sync_deadline() makes one from a timeout in
+ * milliseconds. A deadline already past means "try once". tv_nsec must be in
+ * [0, 1e9): otherwise -EINVAL.
+ *
+ * Threads and fork()
+ * ------------------
+ * Every operation is thread-safe and works between threads of one process as
+ * well as between processes. Locks are owned by the thread that took them
+ * (as POSIX mutexes are); unlocking from another thread gives -EPERM. A
+ * forked child inherits the mapping but owns none of its parent's locks,
+ * semaphore units or barrier membership. Named handles inherited across fork
+ * may be used and closed in the child (closing only unmaps there).
+ *
+ * Named objects never hold a lock that belongs to the handle: closing a
+ * handle whose object this process holds locked returns -EBUSY (the kernel
+ * could no longer release it at death once it is unmapped).
+ */
+
+struct timespec; /* <time.h> */
+
+/* Alignment every embedded object needs; PSHM_SYNC_CACHELINE is better. */
+#define PSHM_SYNC_ALIGN 8
+#define PSHM_SYNC_CACHELINE 64
+
+/* Sizes are part of the ABI. The unit holds one pthread_mutex_t (40 bytes on
+ * x86-64 glibc) with room to spare. */
+#if defined(__linux__) && (defined(__x86_64__) || defined(__i386__))
+#define PSHM__SYNC_UNIT 64
+#else
+#define PSHM__SYNC_UNIT 128
+#endif
+#define PSHM_MUTEX_SIZE PSHM__SYNC_UNIT
+#define PSHM_COND_SIZE 64
+#define PSHM_SEM_SIZE 64
+#define PSHM_SEM_UNDO_SLOTS 64
+#define PSHM_SEM_UNDO_SIZE (64 + PSHM__SYNC_UNIT + 64 + 16 * PSHM_SEM_UNDO_SLOTS)
+#define PSHM_RWLOCK_READERS 32
+#define PSHM_RWLOCK_SIZE ((2 + PSHM_RWLOCK_READERS) * PSHM__SYNC_UNIT)
+#define PSHM_BARRIER_MAX 4096
+#define PSHM_BARRIER_SIZE(count) (64 + 8 * (size_t)(count))
+#define PSHM_EVENT_SIZE 64
+
+/* How long a waiter sleeps before it re-checks what no wake-up can tell it:
+ * a wake-up taken by a waiter that then died, a dead barrier participant, a
+ * dead semaphore holder in undo mode. So recovery from such deaths takes at
+ * most about this long (plus the time to read /proc). */
+#define PSHM_SYNC_RECHECK_MS 100
+
+typedef enum pshm_sync_kind {
+    PSHM_SYNC_NONE = 0,
+    PSHM_SYNC_MUTEX = 1,
+    PSHM_SYNC_COND = 2,
+    PSHM_SYNC_SEM = 3,
+    PSHM_SYNC_RWLOCK = 4,
+    PSHM_SYNC_BARRIER = 5,
+    PSHM_SYNC_EVENT = 6
+} pshm_sync_kind;
+
+/* "mutex", "cond", "sem", "rwlock", "barrier", "event"; "none" otherwise. */
+PSHM_API const char *pshm_sync_kind_name(pshm_sync_kind kind);
+
+/*
+ * Options for the named create and open functions. Start from
+ * pshm_sync_options_init(). mode, lifetime and open_existing are passed to
+ * pshm_block_create (see pshm_block_options). With open_existing, an existing
+ * object of the same kind is attached instead and the create arguments
+ * (initial value, count, flags) are ignored: the object keeps its own.
+ */
+typedef struct pshm_sync_options {
+    size_t struct_size;     /* set by _init; do not touch */
+    unsigned mode;          /* default 0600 */
+    pshm_lifetime lifetime; /* default PSHM_PERSIST */
+    int open_existing;      /* create: attach if the name exists */
+    int open_timeout_ms;    /* open: how long to wait for a creator that is still
+                               initialising the object; default 5000 */
+} pshm_sync_options;
+
+static inline void pshm_sync_options_init(pshm_sync_options *o)
+{
+    pshm_sync_options z = {0};
+    z.struct_size = sizeof z;
+    z.mode = 0600;
+    z.lifetime = PSHM_PERSIST;
+    z.open_timeout_ms = 5000;
+    *o = z;
+}
+
+/*
+ * pshm_sync_deadline: *out = now (CLOCK_MONOTONIC) + timeout_ms.
+ * Returns 0, or -EINVAL if out is NULL or timeout_ms < 0.
+ */
+PSHM_API int pshm_sync_deadline(struct timespec *out, long long timeout_ms);
+
+/*
+ * pshm_sync_block: the block under a named object (from any
+ * pshm_<kind>_create/open of this process), for its name, pshm_block_unlink,
+ * or its descriptor. NULL for embedded objects. Valid until the close.
+ */
+PSHM_API pshm_block *pshm_sync_block(const void *obj);
+
+/* Errors every named create/open can return, besides those listed at each:
+ *   -PSHM_ENAME_*, -EEXIST (create), -ENOENT (open), -EACCES, -ENOSPC,
+ *   -ENOMEM, -PSHM_ESTALE, -PSHM_ENOMARK (as pshm_block_create/open);
+ *   -PSHM_EBADFORMAT  the block is not a pshm sync object (or nothing ever
+ *                     finished initialising it within open_timeout_ms);
+ *   -PSHM_EVERSION, -PSHM_EABI  made by an incompatible build;
+ *   -PSHM_EKIND       it holds another kind of object;
+ *   -ETIMEDOUT        its creator is alive but still initialising it;
+ *   -PSHM_ENOTRECOVERABLE  its creator died while initialising it (remove it).
+ * Create leaves nothing behind on failure. The handle (the object pointer) is
+ * the caller's until pshm_<kind>_close. Thread-safe. */
+
+/* ------------------------------------------------------------------------ */
+/* Mutex                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A robust mutex: glibc's robust process-shared error-checking
+ * pthread_mutex_t, plus the owner (tid and start time) and a waiter count for
+ * `pshm ls`. Uncontended lock and unlock are a few instructions on top of
+ * glibc's.
+ *
+ * Owner death: the next locker gets -PSHM_EOWNERDEAD, exactly once, and holds
+ * the mutex. It repairs what the mutex protects and calls
+ * pshm_mutex_consistent(); if it unlocks without doing so, the mutex becomes
+ * not recoverable: every later lock returns -PSHM_ENOTRECOVERABLE (as in
+ * POSIX). A locker that dies after -PSHM_EOWNERDEAD but before marking it
+ * consistent passes the -PSHM_EOWNERDEAD on to the next locker.
+ * The kernel releases a dead thread's mutexes only if they are still mapped
+ * when it dies: keep the block mapped while you hold one (closing a named
+ * mutex you hold returns -EBUSY).
+ */
+typedef struct pshm_mutex pshm_mutex;
+
+/* Initialise PSHM_MUTEX_SIZE bytes at mem (aligned to PSHM_SYNC_ALIGN).
+ * Returns 0 and *out (== mem), -EINVAL (NULL, size too small, misaligned),
+ * or an error of pthread_mutex_init (-ENOMEM, -ENOTSUP). Not thread-safe with
+ * any other use of the same bytes. */
+PSHM_API int pshm_mutex_init(void *mem, size_t size, pshm_mutex **out);
+/* Check that mem holds an initialised mutex of this build's layout; *out = mem.
+ * -EINVAL, -PSHM_EBADFORMAT, -PSHM_EKIND, -PSHM_EVERSION, -PSHM_EABI. */
+PSHM_API int pshm_mutex_attach(void *mem, size_t size, pshm_mutex **out);
+/* Mark the bytes dead. -EBUSY if it is locked (by anyone alive). */
+PSHM_API int pshm_mutex_destroy(pshm_mutex *m);
+PSHM_API int pshm_mutex_create(const char *name, const pshm_sync_options *opt, pshm_mutex **out);
+PSHM_API int pshm_mutex_open(const char *name, const pshm_sync_options *opt, pshm_mutex **out);
+/* Unmap a named mutex: 0, -EINVAL (NULL is a no-op returning 0; not named),
+ * -EBUSY (a thread of this process holds it). */
+PSHM_API int pshm_mutex_close(pshm_mutex *m);
+
+/*
+ * lock: block until the caller's thread holds m. trylock: -EBUSY instead of
+ * blocking. timedlock: -ETIMEDOUT at the deadline.
+ * Returns 0, or
+ *   -PSHM_EOWNERDEAD       the previous owner died; the caller holds m (see above)
+ *   -PSHM_ENOTRECOVERABLE  an earlier owner-died was never made consistent
+ *   -EDEADLK               the calling thread already holds m
+ *   -EBUSY / -ETIMEDOUT    trylock / timedlock only;  -EINVAL bad deadline
+ *   -PSHM_EBADFORMAT etc.  m is not a mutex (see the tag, above)
+ */
+PSHM_API int pshm_mutex_lock(pshm_mutex *m);
+PSHM_API int pshm_mutex_trylock(pshm_mutex *m);
+PSHM_API int pshm_mutex_timedlock(pshm_mutex *m, const struct timespec *deadline);
+/* 0, or -EPERM if the calling thread does not hold m. */
+PSHM_API int pshm_mutex_unlock(pshm_mutex *m);
+/* After -PSHM_EOWNERDEAD, with the state repaired: 0, -EPERM (not the
+ * holder), -EINVAL (m is not in the owner-died state). */
+PSHM_API int pshm_mutex_consistent(pshm_mutex *m);
+
+/* ------------------------------------------------------------------------ */
+/* Condition variable                                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A condition variable used with a pshm_mutex; no pthread_cond_t (whose
+ * glibc implementation lets a waiter killed at the wrong moment block every
+ * later signal). It is a 32-bit sequence number: a waiter notes it, unlocks
+ * the mutex and sleeps on the futex while it is unchanged; signal and
+ * broadcast advance it and wake one or all. There is no internal lock and no
+ * hand-off, so a waiter that dies at any point blocks no signaller and no
+ * other waiter. If a woken waiter dies before it returns, the wake-up dies
+ * with it; the other waiters then notice the advanced sequence within
+ * PSHM_SYNC_RECHECK_MS and return as for a spurious wake-up. Spurious
+ * wake-ups happen (as with POSIX): always wait in a loop on your predicate.
+ * There is no "try" variant: checking the predicate is the try.
+ */
+typedef struct pshm_cond pshm_cond;
+
+PSHM_API int pshm_cond_init(void *mem, size_t size, pshm_cond **out);
+PSHM_API int pshm_cond_attach(void *mem, size_t size, pshm_cond **out);
+PSHM_API int pshm_cond_destroy(pshm_cond *c);
+PSHM_API int pshm_cond_create(const char *name, const pshm_sync_options *opt, pshm_cond **out);
+PSHM_API int pshm_cond_open(const char *name, const pshm_sync_options *opt, pshm_cond **out);
+PSHM_API int pshm_cond_close(pshm_cond *c);
+
+/*
+ * wait: atomically (with respect to signal/broadcast) release m, which the
+ * calling thread must hold, and sleep until signalled; m is locked again
+ * before returning, whatever the result (except -EPERM and -EINVAL).
+ * timedwait: also returns at the deadline with -ETIMEDOUT (m relocked).
+ * Returns 0, -ETIMEDOUT, -EPERM (m not held by the caller), -EINVAL, a tag
+ * error, or what relocking m reported: -PSHM_EOWNERDEAD (m's previous owner
+ * died; the caller holds m and must repair as for pshm_mutex_lock) or
+ * -PSHM_ENOTRECOVERABLE (m is not held then).
+ */
+PSHM_API int pshm_cond_wait(pshm_cond *c, pshm_mutex *m);
+PSHM_API int pshm_cond_timedwait(pshm_cond *c, pshm_mutex *m, const struct timespec *deadline);
+/* Wake one / every waiter blocked now. Cheap (no system call) when nobody
+ * waits. Need not hold the mutex. Returns 0 or a tag error. */
+PSHM_API int pshm_cond_signal(pshm_cond *c);
+PSHM_API int pshm_cond_broadcast(pshm_cond *c);
+
+/* ------------------------------------------------------------------------ */
+/* Counting semaphore                                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A counting semaphore: a value that post raises and wait lowers, sleeping
+ * while it is 0. Lock-free: a futex on the value and a waiter count.
+ *
+ * A counting semaphore has no owner: a unit taken by wait may be given back
+ * by any process, or never. So, by default, a process that dies after wait
+ * and before its post simply never posts: the unit is gone (like any post a
+ * dead process did not make). A waiter that dies changes nothing; a wake-up
+ * taken by a waiter that then died is picked up by another waiter within
+ * PSHM_SYNC_RECHECK_MS.
+ *
+ * PSHM_SEM_UNDO (like SysV SEM_UNDO) makes units owned: each process's held
+ * units (its waits minus its posts, never below 0) are recorded, and when it
+ * dies they are returned to the value. Waiters notice within
+ * PSHM_SYNC_RECHECK_MS. Every change of the value and of the record happens
+ * under a robust mutex with an intent record, so a process killed in the
+ * middle of a wait or post is rolled back as a whole, never half-counted.
+ * The price: each operation takes that mutex (about as fast as an
+ * uncontended pshm_mutex), the object needs PSHM_SEM_UNDO_SIZE bytes, and at
+ * most PSHM_SEM_UNDO_SLOTS processes can hold units at once (the next wait
+ * gets -ENOSPC). Units belong to the process (not the thread) that waited.
+ */
+typedef struct pshm_sem pshm_sem;
+
+#define PSHM_SEM_UNDO 1u
+#define PSHM_SEM_VALUE_MAX 0x7fffffffu
+
+/* value <= PSHM_SEM_VALUE_MAX; flags 0 or PSHM_SEM_UNDO; size at least
+ * PSHM_SEM_SIZE, or PSHM_SEM_UNDO_SIZE with PSHM_SEM_UNDO. -EINVAL otherwise. */
+PSHM_API int pshm_sem_init(void *mem, size_t size, unsigned value, unsigned flags, pshm_sem **out);
+PSHM_API int pshm_sem_attach(void *mem, size_t size, pshm_sem **out);
+PSHM_API int pshm_sem_destroy(pshm_sem *s);
+PSHM_API int pshm_sem_create(const char *name, unsigned value, unsigned flags,
+                             const pshm_sync_options *opt, pshm_sem **out);
+PSHM_API int pshm_sem_open(const char *name, const pshm_sync_options *opt, pshm_sem **out);
+PSHM_API int pshm_sem_close(pshm_sem *s);
+
+/*
+ * wait: lower the value by 1, sleeping while it is 0. trywait: -EAGAIN
+ * instead of sleeping. timedwait: -ETIMEDOUT at the deadline.
+ * Returns 0, -EAGAIN, -ETIMEDOUT, -EINVAL, -ENOSPC (undo mode: no free
+ * record), a tag error, or (undo mode, only if the semaphore's internal
+ * mutex was left unrecoverable by foreign code) -PSHM_ENOTRECOVERABLE.
+ */
+PSHM_API int pshm_sem_wait(pshm_sem *s);
+PSHM_API int pshm_sem_trywait(pshm_sem *s);
+PSHM_API int pshm_sem_timedwait(pshm_sem *s, const struct timespec *deadline);
+/* Raise the value by 1 and wake a waiter. 0, -EOVERFLOW (at
+ * PSHM_SEM_VALUE_MAX), a tag error. */
+PSHM_API int pshm_sem_post(pshm_sem *s);
+/* The value now (a snapshot). */
+PSHM_API int pshm_sem_getvalue(pshm_sem *s, unsigned *value);
+
+/* ------------------------------------------------------------------------ */
+/* Read-write lock                                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Many readers or one writer. Built from robust mutexes, so the kernel
+ * witnesses every holder: a gate mutex that writers hold while writing, and
+ * PSHM_RWLOCK_READERS reader slots, each a robust mutex a reader holds while
+ * reading. A reader takes a free slot and, if no writer is active, is done
+ * (no shared counter, so readers do not contend). A writer takes the gate,
+ * announces itself, and waits for each reader still in a slot to leave (or
+ * die). Writers are preferred: once a writer waits, new readers queue
+ * behind it at the gate. More than PSHM_RWLOCK_READERS concurrent readers
+ * share slots (and then take turns). Read locks may be taken recursively,
+ * but as with any writer-preferring lock, a recursive read while a writer
+ * waits can deadlock. Asking for the write lock while holding a read lock
+ * (or the reverse) is refused with -EDEADLK rather than deadlocking.
+ *
+ * Death of a holder:
+ * - a writer that died while holding the write lock: its hold is released
+ *   and the lock is marked inconsistent. Every acquisition (read or write)
+ *   then returns -PSHM_EOWNERDEAD with the lock held - the data may be half
+ *   written - until a writer repairs the data and calls
+ *   pshm_rwlock_consistent(). (Unlike the mutex it does not become
+ *   unrecoverable: readers cannot repair, so they keep being told.)
+ * - a reader that died: its slot is released, and the caller that found it
+ *   (the next writer, or a reader taking that slot) gets
+ *   -PSHM_EREADERDEAD with the lock held, once per dead reader. Readers do
+ *   not write, so nothing needs repair; it is news, not an error.
+ */
+typedef struct pshm_rwlock pshm_rwlock;
+
+PSHM_API int pshm_rwlock_init(void *mem, size_t size, pshm_rwlock **out);
+PSHM_API int pshm_rwlock_attach(void *mem, size_t size, pshm_rwlock **out);
+/* -EBUSY if held. */
+PSHM_API int pshm_rwlock_destroy(pshm_rwlock *rw);
+PSHM_API int pshm_rwlock_create(const char *name, const pshm_sync_options *opt, pshm_rwlock **out);
+PSHM_API int pshm_rwlock_open(const char *name, const pshm_sync_options *opt, pshm_rwlock **out);
+PSHM_API int pshm_rwlock_close(pshm_rwlock *rw);
+
+/*
+ * rdlock / wrlock: block until held for reading / writing. try*: -EBUSY
+ * instead of blocking. timed*: -ETIMEDOUT at the deadline.
+ * Returns 0, -PSHM_EOWNERDEAD or -PSHM_EREADERDEAD (held; see above),
+ * -EBUSY, -ETIMEDOUT, -EDEADLK (this thread holds the write lock, or asks
+ * to write while it holds a read lock), -EINVAL, a tag error.
+ */
+PSHM_API int pshm_rwlock_rdlock(pshm_rwlock *rw);
+PSHM_API int pshm_rwlock_tryrdlock(pshm_rwlock *rw);
+PSHM_API int pshm_rwlock_timedrdlock(pshm_rwlock *rw, const struct timespec *deadline);
+PSHM_API int pshm_rwlock_wrlock(pshm_rwlock *rw);
+PSHM_API int pshm_rwlock_trywrlock(pshm_rwlock *rw);
+PSHM_API int pshm_rwlock_timedwrlock(pshm_rwlock *rw, const struct timespec *deadline);
+/* Release this thread's write lock, or one of its read locks. 0, or -EPERM
+ * if it holds neither. */
+PSHM_API int pshm_rwlock_unlock(pshm_rwlock *rw);
+/* Holding the write lock after -PSHM_EOWNERDEAD, data repaired: clear the
+ * mark. 0, -EPERM (not the writer), -EINVAL (not marked). */
+PSHM_API int pshm_rwlock_consistent(pshm_rwlock *rw);
+
+/* ------------------------------------------------------------------------ */
+/* Barrier                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A barrier for `count` participants (1..PSHM_BARRIER_MAX): each wait
+ * returns when all count have arrived, then the barrier is ready for the
+ * next phase. A participant is a thread; it joins (pshm_barrier_join, or
+ * implicitly at its first wait) and its identity is recorded, so that its
+ * death is noticed even before it arrives.
+ *
+ * The barrier breaks - like Python's threading.Barrier - when a joined
+ * participant dies (noticed by the waiters within PSHM_SYNC_RECHECK_MS), or
+ * a timed wait times out. Every waiter then returns -PSHM_EBROKEN, and so
+ * does every wait until pshm_barrier_reset(). Reset frees the dead
+ * participants' places for newcomers; waiters present at a reset also get
+ * -PSHM_EBROKEN (even if their phase had just completed). The last arriver
+ * of each phase gets PSHM_BARRIER_SERIAL instead of 0.
+ */
+typedef struct pshm_barrier pshm_barrier;
+
+#define PSHM_BARRIER_SERIAL 1
+
+/* size >= PSHM_BARRIER_SIZE(count). */
+PSHM_API int pshm_barrier_init(void *mem, size_t size, unsigned count, pshm_barrier **out);
+PSHM_API int pshm_barrier_attach(void *mem, size_t size, pshm_barrier **out);
+PSHM_API int pshm_barrier_destroy(pshm_barrier *b);
+PSHM_API int pshm_barrier_create(const char *name, unsigned count, const pshm_sync_options *opt,
+                                 pshm_barrier **out);
+PSHM_API int pshm_barrier_open(const char *name, const pshm_sync_options *opt, pshm_barrier **out);
+PSHM_API int pshm_barrier_close(pshm_barrier *b);
+
+/* Become a participant (0 if already one). -ENOSPC if count participants
+ * have joined (dead ones keep their place until a reset). */
+PSHM_API int pshm_barrier_join(pshm_barrier *b);
+/* Stop being a participant without breaking the barrier: the place is free
+ * for another thread to join. 0, or -ENOENT if not a participant. */
+PSHM_API int pshm_barrier_leave(pshm_barrier *b);
+/*
+ * wait: arrive and sleep until the phase completes. trywait: complete the
+ * phase if every other participant is already waiting, else -EAGAIN without
+ * arriving. timedwait: at the deadline, break the barrier and return
+ * -ETIMEDOUT. Returns 0 or PSHM_BARRIER_SERIAL, -PSHM_EBROKEN, -EAGAIN,
+ * -ETIMEDOUT, -ENOSPC (not a participant and no free place), -EINVAL, a tag
+ * error.
+ */
+PSHM_API int pshm_barrier_wait(pshm_barrier *b);
+PSHM_API int pshm_barrier_trywait(pshm_barrier *b);
+PSHM_API int pshm_barrier_timedwait(pshm_barrier *b, const struct timespec *deadline);
+/* Make a broken barrier usable: drop dead participants, empty the phase,
+ * wake waiters (-PSHM_EBROKEN). 0 or a tag error. */
+PSHM_API int pshm_barrier_reset(pshm_barrier *b);
+
+/* ------------------------------------------------------------------------ */
+/* Event                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * An event: a flag that waiters wait for. Manual reset (PSHM_EVENT_MANUAL):
+ * set releases every waiter, present and future, until reset. Auto reset
+ * (default): set releases exactly one waiter, and the event resets as that
+ * waiter returns; with nobody waiting it stays set for the next one. A flag
+ * word and a waiter count; no owner, so death means nothing to it, except
+ * that an auto-reset wake-up taken by a waiter that then died passes to
+ * another waiter within PSHM_SYNC_RECHECK_MS.
+ */
+typedef struct pshm_event pshm_event;
+
+#define PSHM_EVENT_MANUAL 1u
+#define PSHM_EVENT_SET 2u /* start set */
+
+PSHM_API int pshm_event_init(void *mem, size_t size, unsigned flags, pshm_event **out);
+PSHM_API int pshm_event_attach(void *mem, size_t size, pshm_event **out);
+PSHM_API int pshm_event_destroy(pshm_event *e);
+PSHM_API int pshm_event_create(const char *name, unsigned flags, const pshm_sync_options *opt,
+                               pshm_event **out);
+PSHM_API int pshm_event_open(const char *name, const pshm_sync_options *opt, pshm_event **out);
+PSHM_API int pshm_event_close(pshm_event *e);
+
+/* 0 or a tag error. */
+PSHM_API int pshm_event_set(pshm_event *e);
+PSHM_API int pshm_event_reset(pshm_event *e);
+/* wait until set (auto: and consume it). trywait: -EAGAIN if not set.
+ * timedwait: -ETIMEDOUT. Also -EINVAL, a tag error. */
+PSHM_API int pshm_event_wait(pshm_event *e);
+PSHM_API int pshm_event_trywait(pshm_event *e);
+PSHM_API int pshm_event_timedwait(pshm_event *e, const struct timespec *deadline);
+
+/* ------------------------------------------------------------------------ */
+/* Inspection (what `pshm ls` and `pshm sync info` show)                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct pshm_sync_info {
+    pshm_sync_kind kind;
+    unsigned version;       /* layout version */
+    int named;              /* 1: a named object's block (header + object) */
+    unsigned flags;         /* PSHM_SEM_UNDO, PSHM_EVENT_MANUAL */
+    int locked;             /* mutex/rwlock: held (rwlock: by the writer or >= 1 reader) */
+    long owner_pid;         /* mutex holder / rwlock writer: its process, 0 if none */
+    long owner_tid;         /* ... and its thread */
+    int owner_alive;        /* 1 alive, 0 dead, -1 unknown or no owner */
+    int inconsistent;       /* mutex: owner died, not yet made consistent; rwlock: writer died */
+    int notrecoverable;     /* mutex */
+    unsigned waiters;       /* blocked now (a hint: a waiter killed while blocked stays counted) */
+    unsigned readers;       /* rwlock: read holds */
+    unsigned value;         /* sem: value; event: 1 set, 0 not; barrier: arrived in this phase */
+    unsigned count;         /* barrier: participants it waits for */
+    unsigned members;       /* barrier: joined; sem undo: processes holding units */
+    unsigned dead;          /* barrier/sem undo: of those, how many are dead */
+    int broken;             /* barrier */
+    unsigned long long seq; /* cond: signals so far (mod 2^32); barrier: phase (mod 256) */
+} pshm_sync_info;
+
+/*
+ * pshm_sync_inspect: describe the sync object in size bytes at mem (8-byte
+ * aligned): either a named object's whole block (header first) or a bare
+ * embedded object. Reads only; never trusts the bytes; takes no lock, so the
+ * result is a snapshot. Returns 0, -EINVAL, -EAGAIN (a named object still
+ * being initialised), -PSHM_EBADFORMAT, -PSHM_EVERSION, -PSHM_EABI.
+ */
+PSHM_API int pshm_sync_inspect(const void *mem, size_t size, pshm_sync_info *out);
+/* pshm_sync_inspect on the named object `name`, mapped read-only without
+ * becoming one of its holders: looking never changes a block's lifetime,
+ * even a stale one's. Also -PSHM_ENAME_*, -ENOENT, -EACCES. */
+PSHM_API int pshm_sync_stat(const char *name, pshm_sync_info *out);
+/*
+ * pshm_sync_describe: one line for `pshm ls`, e.g. "mutex locked pid=1234
+ * waiters=0", "sem value=3 waiters=0", "barrier 2/4 broken". Writes at most
+ * cap bytes, NUL-terminated; returns the length it wanted (as snprintf).
+ */
+PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t cap);
 
 
 /* ======================================================================== */

@@ -1,0 +1,133 @@
+"""Golden test of `pshm sync ...` and of what `pshm ls` shows for sync objects.
+
+The transcript of a fixed session (commands, exit codes, stdout, stderr) is
+compared with sync.golden after replacing the test's unique name prefix with
+NAME and process ids with PID. PSHM_UPDATE_GOLDEN=1 rewrites the file.
+"""
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("PSHM_BUILD") or ROOT / "build").resolve()
+PSHM = str(BUILD / "pshm")
+GOLDEN = pathlib.Path(__file__).with_name("sync.golden")
+
+
+class Session:
+    def __init__(self, base):
+        self.base = base
+        self.lines = []
+        self.pids = {}
+
+    def norm(self, text):
+        text = text.replace(self.base, "NAME")
+        for pid, tag in self.pids.items():
+            text = re.sub(r"\b%d\b" % pid, tag, text)
+        return text
+
+    def run(self, *args, want=0):
+        p = subprocess.run([PSHM, *args], capture_output=True, text=True, timeout=30)
+        self.record(args, p.returncode, p.stdout, p.stderr)
+        assert p.returncode == want, (args, p.returncode, p.stdout, p.stderr)
+        return p.stdout
+
+    def record(self, args, code, out, err):
+        self.lines.append(self.norm("$ pshm %s   [exit %d]" % (" ".join(args), code)))
+        self.lines += [self.norm(line) for line in out.splitlines()]
+        self.lines += [self.norm("! " + line) for line in err.splitlines()]
+
+    def start(self, tag, *args):
+        """Start a long-running command; returns once it printed its first line."""
+        p = subprocess.Popen([PSHM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.pids[p.pid] = tag
+        first = p.stdout.readline()
+        self.lines.append(self.norm("$ pshm %s &   [%s]" % (" ".join(args), tag)))
+        self.lines.append(self.norm(first.rstrip("\n")))
+        return p
+
+    def finish(self, p, sig):
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+        self.record(("# %s got %s" % (self.pids[p.pid], signal.Signals(sig).name),), p.returncode, out, err)
+
+    def ls_kinds(self):
+        out = subprocess.run([PSHM, "ls", "--json"], capture_output=True, text=True, timeout=30).stdout
+        mine = sorted((o["name"], o["kind"]) for o in json.loads(out) if o["name"].startswith(self.base))
+        self.lines.append("$ pshm ls   [only NAME*: name, kind]")
+        self.lines += [self.norm("%s  %s" % m) for m in mine]
+
+
+@pytest.fixture
+def session():
+    base = "pshmcli_%s" % uuid.uuid4().hex[:10]
+    s = Session(base)
+    yield s
+    for e in os.listdir("/dev/shm"):
+        if e.startswith(base):
+            os.unlink(os.path.join("/dev/shm", e))
+
+
+def test_sync_cli_golden(session):
+    s, n = session, session.base
+    s.run("sync", "--help")
+    # semaphore
+    s.run("sync", "create", "sem", n + "_sem", "--value", "3")
+    s.run("sync", "info", n + "_sem")
+    s.run("sync", "post", n + "_sem", "2")
+    s.run("sync", "wait", n + "_sem")
+    s.run("sync", "info", "--json", n + "_sem")
+    s.run("sync", "create", "sem", n + "_empty", "--undo")
+    s.run("sync", "wait", n + "_empty", "--timeout", "30", want=1)
+    # event
+    s.run("sync", "create", "event", n + "_ev", "--manual")
+    s.run("sync", "set", n + "_ev")
+    s.run("sync", "wait", n + "_ev")
+    s.run("sync", "info", n + "_ev")
+    s.run("sync", "reset", n + "_ev")
+    s.run("sync", "wait", n + "_ev", "--timeout", "20", want=1)
+    # barrier of one
+    s.run("sync", "create", "barrier", n + "_bar", "--count", "1")
+    s.run("sync", "wait", n + "_bar")
+    s.run("sync", "info", n + "_bar")
+    # a mutex held by a process that is then killed
+    s.run("sync", "create", "mutex", n + "_mtx")
+    holder = s.start("HOLDER", "sync", "lock", n + "_mtx")
+    s.run("sync", "info", n + "_mtx")
+    s.run("sync", "lock", n + "_mtx", "--timeout", "20", want=1)
+    s.ls_kinds()
+    holder.kill()
+    holder.wait(timeout=30)
+    s.lines.append("# HOLDER killed (SIGKILL)")
+    s.run("sync", "info", n + "_mtx")
+    fixer = s.start("FIXER", "sync", "lock", n + "_mtx", "--consistent")
+    s.finish(fixer, signal.SIGTERM)
+    s.run("sync", "info", n + "_mtx")
+    # a read lock
+    s.run("sync", "create", "rwlock", n + "_rw")
+    reader = s.start("READER", "sync", "lock", n + "_rw", "--read")
+    s.run("sync", "info", n + "_rw")
+    s.run("sync", "lock", n + "_rw", "--timeout", "20", want=1)
+    s.finish(reader, signal.SIGINT)
+    s.run("sync", "create", "cond", n + "_cv")
+    s.ls_kinds()
+    # mistakes
+    s.run("create", n + "_raw", "4096")
+    s.run("sync", "info", n + "_raw", want=1)
+    s.run("sync", "post", n + "_mtx", want=1)
+    s.run("sync", "create", "spoon", n + "_x", want=2)
+    s.run("sync", "create", "barrier", n + "_x", want=2)
+    s.run("sync", "create", "sem", n + "_sem", want=1)
+    s.run("sync", "info", n + "_missing", want=1)
+    s.run("sync", want=2)
+
+    text = "\n".join(s.lines) + "\n"
+    if os.environ.get("PSHM_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
