@@ -670,7 +670,8 @@ PSHM_API int pshm_queue_timedrecv(pshm_queue *q, void *buf, size_t cap, size_t *
 typedef struct pshm_queue_msg_info {
     unsigned attempts;   /* earlier deliveries that ended with the consumer's death (0 normally) */
     unsigned returned;   /* 1 if a consumer closed its handle holding it before (SPSC, MPMC) */
-    uint64_t lost;       /* BROADCAST overwrite: messages this subscriber lost just before it */
+    uint64_t lost;       /* BROADCAST: messages this subscriber lost (overwritten before or
+                            while it read them) since the previous one it received intact */
 } pshm_queue_msg_info;
 
 /* Returns 0, or -PSHM_EORDER if no message was peeked or received yet. */

@@ -607,6 +607,7 @@ static void bcast_join(pshm_queue *q)
         c = m; /* the producer may already overwrite [c, m): start at m */
     }
     q->pos = c;
+    q->other = c; /* our view of head: refreshed when we catch up with it */
 }
 
 static int is_producer_alive(pshm_queue *q, unsigned i)

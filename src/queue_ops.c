@@ -534,7 +534,10 @@ static int bcast_release(pshm_queue *q)
         }
     }
     if (!ok) {
+        /* this one is lost too, and the next message delivered intact
+         * reports every loss since the previous intact one */
         bcast_lost(q, 1);
+        q->lost_acc += q->info.lost;
         return -PSHM_EOVERWRITTEN;
     }
     if (q->self)

@@ -678,3 +678,903 @@ TEST_TIMEOUT(broadcast_every_subscriber_sees_everything_in_order, 120)
 {
     many_to_many(PSHM_QUEUE_BROADCAST, 1, 3, 20000);
 }
+
+/* ------------------------------------------------------------ crashes, one at a time */
+
+typedef struct crash_arg {
+    const char *name;
+    int role;
+    int sends;     /* messages to send first */
+    int die_after; /* 0: after reserve, 1: after peek, 2: right after open */
+} crash_arg;
+
+/* Open, do a little, and die of SIGKILL in the chosen window. */
+static int crash_child(void *p)
+{
+    crash_arg *a = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[128];
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(a->name, a->role, &o, &q) != 0)
+        return 10;
+    for (int i = 0; i < a->sends; i++) {
+        msg_fill(buf, 9, (uint32_t)i, 40);
+        if (pshm_queue_send(q, buf, 40) != 0)
+            return 11;
+    }
+    if (a->die_after == 0) {
+        void *w;
+        if (pshm_queue_reserve(q, 40, &w) != 0)
+            return 12;
+        memset(w, 0xee, 20); /* half written */
+    } else if (a->die_after == 1) {
+        const void *r;
+        size_t len;
+        if (pshm_queue_peek(q, &r, &len) != 0)
+            return 13;
+    }
+    raise(SIGKILL);
+    return 14;
+}
+
+static void run_crash(const char *name, int role, int sends, int die_after)
+{
+    crash_arg a = {name, role, sends, die_after};
+    CHECK_EQ(th_wait(th_fork(crash_child, &a), 10000), 128 + SIGKILL);
+}
+
+static int recv_msg(pshm_queue *c, int ms, tmsg *m, pshm_queue_msg_info *mi)
+{
+    unsigned char buf[128];
+    size_t len;
+    struct timespec dl;
+    deadline_ms(&dl, ms);
+    int r = pshm_queue_timedrecv(c, buf, sizeof buf, &len, &dl);
+    if (r != 0)
+        return r;
+    if (msg_check(buf, len, m) != NULL)
+        th_fail(__FILE__, __LINE__, "torn message");
+    if (mi)
+        CHECK_OK(pshm_queue_msginfo(c, mi));
+    return 0;
+}
+
+TEST(spsc_producer_killed_mid_reservation)
+{
+    const char *name = th_name("spk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    tmsg m;
+
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    run_crash(name, PSHM_QUEUE_PRODUCER, 3, 0);
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.dead, 1);
+    CHECK_EQ(st.producers, 0);
+    for (uint32_t i = 0; i < 3; i++) {
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_ERR(recv_msg(c, 20, &m, NULL), -ETIMEDOUT); /* the reservation published nothing */
+    /* the role passes to a new producer, which recovers the dead one */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    st = qstat(c);
+    CHECK_EQ(st.dead, 0);
+    CHECK_EQ(st.lost_reservations, 1);
+    unsigned char buf[64];
+    msg_fill(buf, 1, 100, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 100);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(spsc_consumer_killed_after_peek_gets_it_again_until_poison)
+{
+    const char *name = th_name("sck");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    pshm_queue_msg_info mi;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.max_deliveries = 2;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    for (uint32_t i = 0; i < 3; i++) {
+        msg_fill(buf, 1, i, 40);
+        CHECK_OK(pshm_queue_send(p, buf, 40));
+    }
+    /* a consumer dies holding message 0: the next one gets it again */
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_EQ(qstat(c).redeliveries, 1);
+    const void *r;
+    size_t len;
+    CHECK_OK(pshm_queue_peek(c, &r, &len));
+    CHECK(msg_check(r, len, &m) == NULL);
+    CHECK_EQ(m.seq, 0);
+    CHECK_OK(pshm_queue_msginfo(c, &mi));
+    CHECK_EQ(mi.attempts, 1);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_queue_close(c));
+    /* message 1 kills two consumers: poison, dropped and counted */
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.redeliveries, 2);
+    CHECK_EQ(st.drops, 1);
+    CHECK_OK(recv_msg(c, 1000, &m, &mi));
+    CHECK_EQ(m.seq, 2);
+    CHECK_EQ(mi.attempts, 0);
+    CHECK_EQ(qstat(c).depth, 0);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(mpmc_writer_killed_mid_reservation_is_skipped)
+{
+    const char *name = th_name("mwk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 4;
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    run_crash(name, PSHM_QUEUE_PRODUCER, 1, 0); /* one message, then a dead reservation */
+    for (uint32_t i = 0; i < 6; i++) {
+        /* more than the ring holds: the dead cell must be recycled */
+        msg_fill(buf, 2, i, 40);
+        struct timespec dl;
+        deadline_ms(&dl, 5000);
+        if (i < 2)
+            CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
+        else {
+            CHECK_OK(recv_msg(c, 5000, &m, NULL));
+            CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
+        }
+    }
+    /* received so far: 9/0, then 2/0 .. 2/2 (the dead cell skipped) */
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(recv_msg(c, 5000, &m, NULL));
+    CHECK_EQ(m.inst, 2);
+    CHECK_EQ(m.seq, 5);
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.lost_reservations, 1);
+    CHECK_EQ(st.messages, 7);
+    CHECK_EQ(st.received, 7);
+    CHECK_EQ(st.dead, 0);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
+{
+    const char *name = th_name("mrk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    pshm_queue_msg_info mi;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 8;
+    o.recover_ms = 5;
+    o.max_deliveries = 2;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    for (uint32_t i = 0; i < 3; i++) {
+        msg_fill(buf, 3, i, 40);
+        CHECK_OK(pshm_queue_send(p, buf, 40));
+    }
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1); /* dies holding message 0 */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c)); /* open recovers it */
+    CHECK_EQ(qstat(c).redeliveries, 1);
+    int seen[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(recv_msg(c, 5000, &m, &mi));
+        CHECK(m.seq < 3);
+        seen[m.seq]++;
+        CHECK_EQ(mi.attempts, m.seq == 0 ? 1 : 0);
+    }
+    CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    /* the live consumer finds a dead one while it waits */
+    msg_fill(buf, 3, 10, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    msg_fill(buf, 3, 11, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK_EQ(m.seq, 11);
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK_EQ(m.seq, 10);
+    CHECK_EQ(mi.attempts, 1);
+    CHECK_EQ(qstat(c).redeliveries, 2);
+    CHECK_OK(pshm_queue_close(c));
+    /* poison: message 20 kills two consumers (max_deliveries = 2) */
+    msg_fill(buf, 3, 20, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.drops, 1);
+    CHECK_EQ(st.redeliveries, 3); /* the first death; the second one dropped it */
+    CHECK_ERR(recv_msg(c, 20, &m, &mi), -ETIMEDOUT);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
+{
+    const char *name = th_name("bds");
+    pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 4;
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 2); /* subscribes, dies reading nothing */
+    CHECK_EQ(qstat(p).dead, 1);
+    for (uint32_t i = 0; i < 20; i++) {
+        struct timespec dl;
+        deadline_ms(&dl, 5000);
+        msg_fill(buf, 4, i, 40);
+        CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
+        CHECK_OK(recv_msg(c, 5000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_EQ(qstat(p).dead, 0);
+    /* a producer killed mid-write: nothing half-written is seen, the role passes on */
+    CHECK_OK(pshm_queue_close(p)); /* closes the queue ... */
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(broadcast_producer_killed_mid_write)
+{
+    const char *name = th_name("bpk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 4;
+    o.overwrite = 1;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    run_crash(name, PSHM_QUEUE_PRODUCER, 2, 0);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_EQ(qstat(c).lost_reservations, 1);
+    msg_fill(buf, 5, 7, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 0);
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 1);
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.inst, 5);
+    CHECK_ERR(recv_msg(c, 10, &m, NULL), -ETIMEDOUT);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+/* ------------------------------------------------------------ SIGKILL storms */
+
+/*
+ * Producers and consumers are forked over and over and die of SIGKILL: at
+ * random points of their own (between every two steps of reserve, write,
+ * commit, peek, check, record, release) and from the test at random times
+ * (inside the library too). Every message carries (instance, sequence) and
+ * a checksum; a shared ledger records what each producer instance was
+ * reserving and had committed, and what consumers received. Then:
+ *  - no torn message was ever delivered;
+ *  - every committed message was received, or counted as dropped;
+ *  - every duplicate is covered by a counted redelivery;
+ *  - nothing was received that was never reserved;
+ *  - counters never exceed the deaths that can cause them.
+ */
+#define ST_MAXI 2048
+#define ST_MAXSEQ 1024
+#define ST_MAXMSG 200
+
+typedef struct ledger {
+    uint32_t next_inst;
+    uint32_t bad, order, beyond, errors;
+    uint32_t last_err;
+    uint64_t last_key; /* SPSC: (inst << 32 | seq) of the last message recorded */
+    uint64_t viol[4];
+    struct {
+        uint32_t reserving, committed;
+    } prod[ST_MAXI];
+    uint8_t got[ST_MAXI][ST_MAXSEQ];
+} ledger;
+
+typedef struct storm {
+    const char *name;
+    ledger *L;
+    pshm_queue_mode mode;
+    int overwrite;
+    int die_rate; /* a child dies at each kill point with probability 1/die_rate */
+    int zero_copy_odd;
+} storm;
+
+static uint64_t rng_state;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+
+static void rnd_seed(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    rng_state = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ 0x9e3779b97f4a7c15ULL;
+    if (!rng_state)
+        rng_state = 1;
+}
+
+static int die_rate;
+static void kill_point(void)
+{
+    if (die_rate && rnd() % (uint32_t)die_rate == 0)
+        raise(SIGKILL);
+}
+
+static void ledger_error(ledger *L, int code)
+{
+    __atomic_store_n(&L->last_err, (uint32_t)-code, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&L->errors, 1, __ATOMIC_SEQ_CST);
+}
+
+static int storm_producer(void *arg)
+{
+    storm *S = arg;
+    ledger *L = S->L;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[ST_MAXMSG];
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    uint32_t inst = __atomic_fetch_add(&L->next_inst, 1, __ATOMIC_SEQ_CST);
+    if (inst >= ST_MAXI)
+        return 0;
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    o.recover_ms = 5;
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_PRODUCER, &o, &q);
+    if (r == -PSHM_EROLE)
+        return 0; /* SPSC: the role is still held; the test starts another */
+    if (r != 0) {
+        ledger_error(L, r);
+        return 20;
+    }
+    int zc = S->zero_copy_odd ? inst % 2 : 1;
+    for (uint32_t seq = 0; seq < ST_MAXSEQ; seq++) {
+        size_t len = msg_len(inst, seq, ST_MAXMSG);
+        struct timespec dl;
+        deadline_ms(&dl, 10000);
+        __atomic_store_n(&L->prod[inst].reserving, seq + 1, __ATOMIC_SEQ_CST);
+        kill_point();
+        if (zc) {
+            void *w;
+            r = pshm_queue_timedreserve(q, len, &w, &dl);
+            if (r != 0) {
+                ledger_error(L, r);
+                return 21;
+            }
+            kill_point();
+            msg_fill(buf, inst, seq, len);
+            memcpy(w, buf, len / 2);
+            kill_point(); /* half written */
+            memcpy((unsigned char *)w + len / 2, buf + len / 2, len - len / 2);
+            kill_point();
+            r = pshm_queue_commit(q, len);
+        } else {
+            msg_fill(buf, inst, seq, len);
+            r = pshm_queue_timedsend(q, buf, len, &dl);
+        }
+        if (r != 0) {
+            ledger_error(L, r);
+            return 22;
+        }
+        kill_point();
+        __atomic_store_n(&L->prod[inst].committed, seq + 1, __ATOMIC_SEQ_CST);
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+/* Check a received message and record it. */
+static void storm_record(storm *S, const void *p, size_t len, const pshm_queue_msg_info *mi)
+{
+    ledger *L = S->L;
+    tmsg m;
+
+    if (msg_check(p, len, &m) != NULL || m.inst >= ST_MAXI || m.seq >= ST_MAXSEQ) {
+        __atomic_add_fetch(&L->bad, 1, __ATOMIC_SEQ_CST);
+        return;
+    }
+    if (m.seq >= __atomic_load_n(&L->prod[m.inst].reserving, __ATOMIC_SEQ_CST))
+        __atomic_add_fetch(&L->beyond, 1, __ATOMIC_SEQ_CST);
+    kill_point();
+    if (S->mode == PSHM_QUEUE_SPSC) {
+        uint64_t key = ((uint64_t)m.inst << 32 | m.seq) + 1, last = L->last_key; /* 0: none yet */
+        if (key < last || (key == last && mi->attempts == 0 && !mi->returned)) {
+            __atomic_add_fetch(&L->order, 1, __ATOMIC_SEQ_CST);
+            L->viol[0] = key, L->viol[1] = last, L->viol[2] = mi->attempts;
+        }
+    }
+    uint8_t *g = &L->got[m.inst][m.seq];
+    if (__atomic_load_n(g, __ATOMIC_SEQ_CST) < 255)
+        __atomic_add_fetch(g, 1, __ATOMIC_SEQ_CST);
+    if (S->mode == PSHM_QUEUE_SPSC)
+        __atomic_store_n(&L->last_key, ((uint64_t)m.inst << 32 | m.seq) + 1, __ATOMIC_SEQ_CST);
+}
+
+/* Consume until closed (or idle for long): returns 0, or an error code. */
+static int storm_consume(storm *S, pshm_queue *q, int idle_ms)
+{
+    for (;;) {
+        const void *p;
+        size_t len;
+        struct timespec dl;
+        pshm_queue_msg_info mi;
+        deadline_ms(&dl, idle_ms);
+        kill_point();
+        int r = pshm_queue_timedpeek(q, &p, &len, &dl);
+        if (r == -PSHM_ECLOSED || r == -ETIMEDOUT)
+            return 0;
+        if (r != 0)
+            return r;
+        kill_point();
+        CHECK_OK(pshm_queue_msginfo(q, &mi));
+        storm_record(S, p, len, &mi);
+        kill_point();
+        r = pshm_queue_release(q);
+        if (r != 0)
+            return r;
+        kill_point();
+    }
+}
+
+static int storm_consumer(void *arg)
+{
+    storm *S = arg;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    pshm_queue_options_init(&o);
+    o.recover_ms = 5;
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_CONSUMER, &o, &q);
+    if (r == -PSHM_EROLE)
+        return 0;
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 20;
+    }
+    r = storm_consume(S, q, 3000);
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 21;
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+typedef struct storm_counts {
+    int kills_prod, kills_cons;
+} storm_counts;
+
+/* Keep nprod producers and ncons consumers running, killing them, until
+ * `kills` children have died of SIGKILL; then kill the rest. */
+static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *), int nprod,
+                               int ncons, int kills, int ext_every)
+{
+    pid_t P[8] = {0}, C[8] = {0};
+    storm_counts k = {0, 0};
+    long long t0 = pshm__q_now_ns();
+
+    rnd_seed();
+    while (k.kills_prod + k.kills_cons < kills) {
+        for (int i = 0; i < nprod; i++)
+            if (!P[i])
+                P[i] = th_fork(prod, S);
+        for (int i = 0; i < ncons; i++)
+            if (!C[i])
+                C[i] = th_fork(cons, S);
+        int st;
+        pid_t w;
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+            int is_prod = 0, found = 0;
+            for (int i = 0; i < nprod; i++)
+                if (P[i] == w)
+                    P[i] = 0, is_prod = 1, found = 1;
+            for (int i = 0; i < ncons; i++)
+                if (C[i] == w)
+                    C[i] = 0, found = 1;
+            CHECK(found);
+            if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+                if (is_prod)
+                    k.kills_prod++;
+                else
+                    k.kills_cons++;
+            } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                th_fail(__FILE__, __LINE__, "%s child failed: status %#x, last error %s",
+                        is_prod ? "producer" : "consumer", st,
+                        pshm_errname(-(int)S->L->last_err));
+            }
+        }
+        if (rnd() % (uint32_t)ext_every == 0) {
+            /* from outside, at a random moment */
+            int i = (int)(rnd() % (uint32_t)(nprod + ncons));
+            pid_t v = i < nprod ? P[i] : C[i - nprod];
+            if (v)
+                kill(v, SIGKILL);
+        }
+        th_sleep_ms(1);
+        if (pshm__q_now_ns() - t0 > 100LL * 1000000000LL)
+            th_fail(__FILE__, __LINE__, "storm too slow: %d kills", k.kills_prod + k.kills_cons);
+    }
+    for (int i = 0; i < nprod + ncons; i++) {
+        pid_t v = i < nprod ? P[i] : C[i - nprod];
+        if (!v)
+            continue;
+        kill(v, SIGKILL);
+        int st;
+        CHECK(waitpid(v, &st, 0) == v);
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+            i < nprod ? k.kills_prod++ : k.kills_cons++;
+    }
+    return k;
+}
+
+static int storm_total_kills;
+
+static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, int ncons)
+{
+    const char *name = th_name("storm");
+    const char *lname = th_name("ledger");
+    pshm_queue_options o = qopts(mode, 0, ST_MAXMSG);
+    pshm_queue *q = NULL, *c = NULL;
+    pshm_block *lb = NULL;
+    storm S = {name, NULL, mode, 0, 150, 1};
+
+    o.capacity_msgs = 16;
+    o.max_deliveries = (unsigned)maxdel;
+    o.keep_open = 1;
+    CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
+    S.L = pshm_block_data(lb);
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    CHECK_OK(pshm_queue_close(q)); /* the children do the work */
+    storm_counts k = storm_loop(&S, storm_producer, storm_consumer, nprod, ncons, kills, 6);
+    /* drain what is left: a clean consumer, and the producer side closed */
+    pshm_queue_options_init(&o);
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    CHECK_OK(pshm_queue_close(q)); /* the last live producer: closes the queue */
+    die_rate = 0;
+    CHECK_OK(storm_consume(&S, c, 10000));
+    pshm_queue_stats st = qstat(c);
+    ledger *L = S.L;
+    uint64_t missing = 0, dups = 0, committed = 0, received = 0;
+    uint32_t ninst = L->next_inst < ST_MAXI ? L->next_inst : ST_MAXI;
+    for (uint32_t i = 0; i < ninst; i++) {
+        uint32_t cm = L->prod[i].committed, rs = L->prod[i].reserving;
+        for (uint32_t s = 0; s < ST_MAXSEQ; s++) {
+            uint8_t g = L->got[i][s];
+            if (s < cm && g == 0)
+                missing++;
+            if (g > 1)
+                dups += g - 1u;
+            if (s >= rs && g)
+                th_fail(__FILE__, __LINE__, "received %u/%u, never reserved", i, s);
+            committed += s < cm;
+            received += g > 0;
+        }
+    }
+    printf("    %s: %d producer + %d consumer kills, %u instances, %llu committed, "
+           "%llu received, lost reservations %llu, redeliveries %llu (dups %llu), drops %llu "
+           "(missing %llu)\n",
+           pshm_queue_mode_name(mode), k.kills_prod, k.kills_cons, ninst,
+           (unsigned long long)committed, (unsigned long long)received,
+           (unsigned long long)st.lost_reservations, (unsigned long long)st.redeliveries,
+           (unsigned long long)dups, (unsigned long long)st.drops, (unsigned long long)missing);
+    fflush(stdout);
+    CHECK_EQ(L->errors, 0);
+    CHECK_EQ(L->bad, 0);
+    CHECK_EQ(L->beyond, 0);
+    if (L->order)
+        printf("    order: key %llx after %llx, attempts %llu\n", (unsigned long long)L->viol[0],
+               (unsigned long long)L->viol[1], (unsigned long long)L->viol[2]);
+    fflush(stdout);
+    CHECK_EQ(L->order, 0);
+    CHECK(missing <= st.drops);      /* nothing committed is lost silently */
+    CHECK(dups <= st.redeliveries);  /* no duplicate without a counted redelivery */
+    CHECK(st.redeliveries + st.drops <= (uint64_t)k.kills_cons);
+    CHECK(st.lost_reservations <= (uint64_t)k.kills_prod);
+    CHECK(received > 1000);
+    CHECK_EQ(st.depth, 0);
+    CHECK_EQ(st.dead, 0);
+    CHECK(st.closed);
+    storm_total_kills += k.kills_prod + k.kills_cons;
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_block_unlink(lb));
+    CHECK_OK(pshm_block_close(lb));
+}
+
+static int soak(void) { return getenv("PSHM_SOAK") && atoi(getenv("PSHM_SOAK")) > 0; }
+
+TEST_TIMEOUT(spsc_sigkill_storm, 300)
+{
+    storm_queue(PSHM_QUEUE_SPSC, 3, soak() ? 20000 : 800, 1, 1);
+}
+
+TEST_TIMEOUT(mpmc_sigkill_storm, 300)
+{
+    storm_queue(PSHM_QUEUE_MPMC, 2, soak() ? 20000 : 1000, 2, 2);
+}
+
+/* Broadcast: a message's seq is its position in the stream (the head when
+ * its producer instance started, plus its index), so a subscriber can check
+ * that consecutive messages are consecutive positions, or that the gap is
+ * exactly what it was told it lost. */
+typedef struct bwitness {
+    uint64_t count, lost, bad, order, last;
+} bwitness;
+
+static bwitness *witness_of(ledger *L)
+{
+    return (bwitness *)&L->got[ST_MAXI - 1][0]; /* a corner of the ledger no instance uses */
+}
+
+static int bstorm_producer(void *arg)
+{
+    storm *S = arg;
+    ledger *L = S->L;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[ST_MAXMSG];
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    o.recover_ms = 5;
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_PRODUCER, &o, &q);
+    if (r == -PSHM_EROLE)
+        return 0;
+    if (r != 0) {
+        ledger_error(L, r);
+        return 20;
+    }
+    uint32_t inst = __atomic_fetch_add(&L->next_inst, 1, __ATOMIC_SEQ_CST);
+    if (inst >= ST_MAXI - 1)
+        return 0;
+    /* we hold the producer role: head is ours */
+    uint64_t p0 = Q_LDA(&((struct qhdr *)pshm_block_data(pshm_queue_block(q)))->head);
+    for (uint32_t k = 0; k < ST_MAXSEQ; k++) {
+        uint32_t pos = (uint32_t)(p0 + k);
+        size_t len = msg_len(inst, pos, ST_MAXMSG);
+        struct timespec dl;
+        void *w;
+        deadline_ms(&dl, 10000);
+        __atomic_store_n(&L->prod[inst].reserving, k + 1, __ATOMIC_SEQ_CST);
+        kill_point();
+        r = pshm_queue_timedreserve(q, len, &w, &dl);
+        if (r != 0) {
+            ledger_error(L, r);
+            return 21;
+        }
+        msg_fill(buf, inst, pos, len);
+        memcpy(w, buf, len / 2);
+        kill_point();
+        memcpy((unsigned char *)w + len / 2, buf + len / 2, len - len / 2);
+        kill_point();
+        r = pshm_queue_commit(q, len);
+        if (r != 0) {
+            ledger_error(L, r);
+            return 22;
+        }
+        kill_point();
+        __atomic_store_n(&L->prod[inst].committed, k + 1, __ATOMIC_SEQ_CST);
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+/* Read until closed (or idle); check continuity; returns 0 or an error. */
+static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
+{
+    int have = 0;
+    uint64_t prev = 0;
+
+    for (;;) {
+        const void *p;
+        size_t len;
+        struct timespec dl;
+        pshm_queue_msg_info mi;
+        tmsg m;
+        deadline_ms(&dl, idle_ms);
+        kill_point();
+        int r = pshm_queue_timedpeek(q, &p, &len, &dl);
+        if (r == -PSHM_ECLOSED || r == -ETIMEDOUT)
+            return 0;
+        if (r != 0)
+            return r;
+        const char *bad = msg_check(p, len, &m); /* in place: trusted only if release says so */
+        CHECK_OK(pshm_queue_msginfo(q, &mi));
+        kill_point();
+        r = pshm_queue_release(q);
+        if (r == -PSHM_EOVERWRITTEN && S->overwrite)
+            continue; /* counted in the next message's lost */
+        if (r != 0)
+            return r;
+        if (bad) {
+            __atomic_add_fetch(w ? &w->bad : (uint64_t *)&S->L->bad, 1, __ATOMIC_SEQ_CST);
+            continue;
+        }
+        if ((have && m.seq != prev + 1 + mi.lost) || (!S->overwrite && mi.lost)) {
+            S->L->viol[0] = m.seq, S->L->viol[1] = prev, S->L->viol[2] = mi.lost;
+            S->L->viol[3] = (uint64_t)m.inst;
+            if (w)
+                w->order++;
+            else
+                __atomic_add_fetch(&S->L->order, 1, __ATOMIC_SEQ_CST);
+        }
+        if (w) {
+            w->count++;
+            w->lost += mi.lost;
+            w->last = m.seq;
+        }
+        have = 1;
+        prev = m.seq;
+    }
+}
+
+static int bstorm_subscriber(void *arg)
+{
+    storm *S = arg;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    pshm_queue_options_init(&o);
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_CONSUMER, &o, &q);
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 20;
+    }
+    r = bstorm_read(S, q, 3000, NULL);
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 21;
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+typedef struct witness_arg {
+    storm *S;
+    int ready;
+} witness_arg;
+
+static int bstorm_witness(void *arg)
+{
+    storm *S = arg;
+    pshm_queue *q = NULL;
+    bwitness *w = witness_of(S->L);
+
+    die_rate = 0;
+    if (pshm_queue_open(S->name, PSHM_QUEUE_CONSUMER, NULL, &q) != 0)
+        return 30;
+    __atomic_store_n(&w->last, 1, __ATOMIC_SEQ_CST); /* joined */
+    w->last = 0;
+    __atomic_store_n(&w->count, 0, __ATOMIC_SEQ_CST);
+    w->count = 0;
+    __atomic_store_n(&S->L->last_key, 1, __ATOMIC_SEQ_CST);
+    int r = bstorm_read(S, q, 60000, w);
+    pshm_queue_close(q);
+    return r == 0 ? 0 : 31;
+}
+
+static int witness_joined(void *p) { return __atomic_load_n(&((ledger *)p)->last_key, __ATOMIC_SEQ_CST) == 1; }
+
+static void storm_broadcast(int overwrite, int kills)
+{
+    const char *name = th_name("bstorm");
+    const char *lname = th_name("bledger");
+    pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, ST_MAXMSG);
+    pshm_queue *q = NULL;
+    pshm_block *lb = NULL;
+    storm S = {name, NULL, PSHM_QUEUE_BROADCAST, overwrite, 150, 0};
+
+    o.capacity_msgs = 16;
+    o.overwrite = overwrite;
+    o.keep_open = 1;
+    CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
+    S.L = pshm_block_data(lb);
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    CHECK_OK(pshm_queue_close(q));
+    pid_t wit = th_fork(bstorm_witness, &S);
+    CHECK(th_until(witness_joined, S.L, 10000));
+    storm_counts k = storm_loop(&S, bstorm_producer, bstorm_subscriber, 1, 3, kills, 6);
+    pshm_queue_options_init(&o);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    uint64_t head = Q_LDA(&((struct qhdr *)pshm_block_data(pshm_queue_block(q)))->head);
+    pshm_queue_stats st = qstat(q);
+    CHECK_OK(pshm_queue_close(q)); /* closes: the witness drains and leaves */
+    CHECK_EQ(th_wait(wit, 60000), 0);
+    ledger *L = S.L;
+    bwitness *w = witness_of(L);
+    printf("    broadcast %s: %d producer + %d subscriber kills, %u instances, head %llu, "
+           "witness got %llu lost %llu, lost reservations %llu, overruns %llu\n",
+           overwrite ? "overwrite" : "blocking", k.kills_prod, k.kills_cons, L->next_inst,
+           (unsigned long long)head, (unsigned long long)w->count, (unsigned long long)w->lost,
+           (unsigned long long)st.lost_reservations, (unsigned long long)st.overruns);
+    fflush(stdout);
+    if (L->order || w->order)
+        printf("    order: seq %llu after %llu, lost %llu, inst %llu\n", (unsigned long long)L->viol[0],
+               (unsigned long long)L->viol[1], (unsigned long long)L->viol[2],
+               (unsigned long long)L->viol[3]);
+    fflush(stdout);
+    CHECK_EQ(L->errors, 0);
+    CHECK_EQ(L->bad, 0);
+    CHECK_EQ(L->order, 0);
+    CHECK_EQ(w->bad, 0);
+    CHECK_EQ(w->order, 0);
+    CHECK(head > 1000);
+    if (overwrite) {
+        CHECK_EQ(w->count + w->lost, head); /* every message seen or counted lost */
+    } else {
+        CHECK_EQ(w->count, head); /* every message, in order */
+        CHECK_EQ(w->lost, 0);
+        CHECK_EQ(st.overruns, 0);
+        CHECK_EQ(st.drops, 0);
+    }
+    CHECK_EQ(w->last, head - 1);
+    CHECK(st.lost_reservations <= (uint64_t)k.kills_prod);
+    storm_total_kills += k.kills_prod + k.kills_cons;
+    CHECK_OK(pshm_unlink(name));
+    CHECK_OK(pshm_block_unlink(lb));
+    CHECK_OK(pshm_block_close(lb));
+}
+
+TEST_TIMEOUT(broadcast_blocking_sigkill_storm, 300)
+{
+    storm_broadcast(0, soak() ? 10000 : 400);
+}
+
+TEST_TIMEOUT(broadcast_overwrite_sigkill_storm, 300)
+{
+    storm_broadcast(1, soak() ? 10000 : 400);
+}
