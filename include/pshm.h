@@ -727,7 +727,8 @@ PSHM_API int pshm_queue_stat(const pshm_queue *q, pshm_queue_stats *st, size_t s
  * and up to cap participants into parts (may be NULL), *n (may be NULL) =
  * the number of slots in use. Returns 0, or the errors of pshm_block_open,
  * -PSHM_EKIND (not a queue, or not initialised), -PSHM_EVERSION, -PSHM_EABI,
- * -PSHM_EBADFORMAT. Thread-safe.
+ * -PSHM_EBADFORMAT, -PSHM_ESTALE (an AUTO/OWNED block whose holders all
+ * died: reported, not removed). Thread-safe.
  */
 PSHM_API int pshm_queue_inspect(const char *name, pshm_queue_stats *st, size_t size,
                                 pshm_queue_participant *parts, size_t cap, size_t *n);

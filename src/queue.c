@@ -1022,6 +1022,13 @@ int pshm_queue_inspect(const char *name, pshm_queue_stats *st, size_t size,
     pshm_queue_stats s;
     int r;
 
+    /* opening a stale AUTO/OWNED block would remove it: look, do not touch */
+    pshm_info info;
+    r = pshm_block_stat(name, &info);
+    if (r != 0)
+        return r;
+    if (info.marked && info.lifetime != PSHM_PERSIST && info.holders == 0)
+        return -PSHM_ESTALE;
     pshm_block_options_init(&bo);
     bo.readonly = 1;
     r = pshm_block_open(name, &bo, &blk);

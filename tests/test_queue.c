@@ -4,6 +4,7 @@
 #include "queue_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -1577,4 +1578,189 @@ TEST_TIMEOUT(broadcast_blocking_sigkill_storm, 300)
 TEST_TIMEOUT(broadcast_overwrite_sigkill_storm, 300)
 {
     storm_broadcast(1, soak() ? 10000 : 400);
+}
+
+/* ------------------------------------------------------------ fuzz seeds */
+
+/* write_fuzz_seeds DIR: small valid queues of every mode, with messages in
+ * them (and an SPSC pad record), as seeds for tests/fuzz/fuzz_queue. */
+HELPER(write_fuzz_seeds)
+{
+    static const struct {
+        const char *file;
+        pshm_queue_mode mode;
+        int overwrite, sends, recvs;
+    } kinds[] = {
+        {"spsc", PSHM_QUEUE_SPSC, 0, 5, 3},
+        {"spsc_pad", PSHM_QUEUE_SPSC, 0, 9, 6},
+        {"mpmc", PSHM_QUEUE_MPMC, 0, 3, 1},
+        {"broadcast", PSHM_QUEUE_BROADCAST, 0, 3, 0},
+        {"broadcast_overwrite", PSHM_QUEUE_BROADCAST, 1, 11, 0},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        char name[64], path[512];
+        pshm_queue_options o = qopts(kinds[k].mode, 0, 48);
+        pshm_queue *p = NULL, *c = NULL;
+        snprintf(name, sizeof name, "pshm_seed_%ld_%zu", (long)getpid(), k);
+        o.capacity_msgs = 4;
+        o.max_participants = 2;
+        o.overwrite = kinds[k].overwrite;
+        if (pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c) != 0 ||
+            pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p) != 0)
+            return 1;
+        for (int i = 0; i < kinds[k].sends; i++) {
+            unsigned char buf[48];
+            size_t len = 16 + (size_t)(i * 11) % 33;
+            msg_fill(buf, 1, (uint32_t)i, len);
+            if (pshm_queue_send(p, buf, len) != 0)
+                return 2;
+            if (i < kinds[k].recvs) {
+                size_t l;
+                if (pshm_queue_recv(c, buf, sizeof buf, &l) != 0)
+                    return 3;
+            }
+        }
+        snprintf(path, sizeof path, "%s/%s", argv[0], kinds[k].file);
+        FILE *f = fopen(path, "wb");
+        pshm_block *b = pshm_queue_block(p);
+        if (!f || fwrite(pshm_block_data(b), 1, pshm_block_size(b), f) != pshm_block_size(b))
+            return 4;
+        fclose(f);
+        pshm_block_unlink(b);
+        pshm_queue_close(c);
+        pshm_queue_close(p);
+    }
+    return 0;
+}
+
+/* The fuzz target's path on real queues: a private copy validates and
+ * drains exactly what is queued; with the ring scribbled over, draining
+ * stays inside the copy (ASan watches) and never runs away. */
+TEST(private_copies_validate_and_drain_even_when_scribbled)
+{
+    for (int mode = PSHM_QUEUE_SPSC; mode <= PSHM_QUEUE_BROADCAST; mode++) {
+        const char *name = th_name("copy");
+        pshm_queue_options o = qopts(mode, 0, 100);
+        pshm_queue *p = NULL, *c = NULL;
+        o.capacity_msgs = 8;
+        o.max_participants = 2;
+        o.overwrite = mode == PSHM_QUEUE_BROADCAST;
+        CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+        CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+        for (uint32_t i = 0; i < 6; i++) {
+            unsigned char buf[100];
+            size_t len = msg_len(1, i, 100);
+            msg_fill(buf, 1, i, len);
+            CHECK_OK(pshm_queue_send(p, buf, len));
+        }
+        pshm_block *b = pshm_queue_block(p);
+        size_t size = pshm_block_size(b);
+        void *m = NULL;
+        CHECK(posix_memalign(&m, 64, size) == 0);
+        qgeom g;
+        CHECK_OK(pshm__queue_validate(pshm_block_data(b), size, &g));
+        CHECK_ERR(pshm__queue_validate(pshm_block_data(b), size - 1, &g), -PSHM_EBADFORMAT);
+        CHECK_ERR(pshm__queue_validate(pshm_block_data(b), 100, &g), -PSHM_EKIND);
+        memcpy(m, pshm_block_data(b), size);
+        CHECK_EQ(pshm__queue_fuzz_drain(m, size, 100), 6);
+        uint64_t seed = 12345;
+        for (int round = 0; round < 300; round++) {
+            memcpy(m, pshm_block_data(b), size);
+            unsigned char *ring = (unsigned char *)m + g.ring_off;
+            for (int k = 0; k < 1 + round % 8; k++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                ring[(seed >> 33) % g.ring_size] ^= (unsigned char)(1u << (seed >> 61));
+            }
+            if (round % 5 == 0) { /* and the indices */
+                struct qhdr *h = m;
+                h->head += (seed >> 40) % 64;
+                h->tail -= (seed >> 50) % 32;
+            }
+            long n = pshm__queue_fuzz_drain(m, size, 100);
+            CHECK(n <= 100);
+        }
+        free(m);
+        CHECK_OK(pshm_block_unlink(b));
+        CHECK_OK(pshm_queue_close(c));
+        CHECK_OK(pshm_queue_close(p));
+    }
+}
+
+/* ------------------------------------------------------------ threads */
+
+/* One handle per thread, several threads per process (ThreadSanitizer
+ * watches the handles' private state here). */
+typedef struct thr_arg {
+    const char *name;
+    int role;
+    uint32_t inst, count;
+    uint32_t got[2];
+    int rc;
+} thr_arg;
+
+static void *thr_main(void *p)
+{
+    thr_arg *a = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[256];
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    o.spin = 20;
+    a->rc = pshm_queue_open(a->name, a->role, &o, &q);
+    if (a->rc != 0)
+        return NULL;
+    if (a->role == PSHM_QUEUE_PRODUCER) {
+        for (uint32_t s = 0; s < a->count && a->rc == 0; s++) {
+            size_t len = msg_len(a->inst, s, sizeof buf);
+            msg_fill(buf, a->inst, s, len);
+            a->rc = pshm_queue_send(q, buf, len);
+        }
+    } else {
+        for (;;) {
+            size_t len;
+            tmsg m;
+            int r = pshm_queue_recv(q, buf, sizeof buf, &len);
+            if (r == -PSHM_ECLOSED)
+                break;
+            if (r != 0 || msg_check(buf, len, &m) != NULL || m.inst > 1) {
+                a->rc = r ? r : -1;
+                break;
+            }
+            a->got[m.inst]++;
+        }
+    }
+    pshm_queue_close(q);
+    return NULL;
+}
+
+TEST_TIMEOUT(handles_in_threads, 60)
+{
+    const char *name = th_name("thr");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 256);
+    pshm_queue *ctl = NULL;
+    pthread_t t[4];
+    thr_arg a[4];
+
+    o.capacity_msgs = 16;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &ctl));
+    for (int i = 0; i < 4; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].name = name;
+        a[i].role = i < 2 ? PSHM_QUEUE_PRODUCER : PSHM_QUEUE_CONSUMER;
+        a[i].inst = (uint32_t)i;
+        a[i].count = 20000;
+        CHECK(pthread_create(&t[i], NULL, thr_main, &a[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    CHECK_OK(pshm_queue_close(ctl)); /* the last producer: closed */
+    for (int i = 2; i < 4; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(a[i].rc);
+    CHECK_EQ(a[2].got[0] + a[3].got[0], 20000);
+    CHECK_EQ(a[2].got[1] + a[3].got[1], 20000);
+    CHECK_OK(pshm_unlink(name));
 }
