@@ -503,7 +503,7 @@ typedef struct pshm_queue_options {
     size_t capacity_msgs;       /* create: if > 0, size the ring for this many messages of
                                    max_msg bytes instead (then capacity is ignored) */
     size_t max_msg;             /* create: largest message in bytes, default 4096;
-                                   1 .. 2^31 */
+                                   1 .. 2^30 */
     int overwrite;              /* create, BROADCAST only: 1 = slow subscribers lose their
                                    oldest messages; 0 (default) = the producer waits */
     unsigned max_participants;  /* create: participant slots, default 64, at most

@@ -382,16 +382,17 @@ static void spsc_recover_consumer(pshm_queue *q, struct qpart *pp, uint32_t gen,
     struct qhdr *h = q->h;
     uint64_t tail = Q_LDA(&h->tail), off, len, tries;
     struct qrec *r;
-    uint32_t tw, flags;
+    uint32_t tw, l;
 
     if ((mpos & 15) || (uint64_t)(mpos - tail) >= q->g.ring_size)
         return; /* released (tail passed it), or nonsense */
     off = mpos & q->mask;
     r = (struct qrec *)(q->ring + off);
-    len = Q_LD(&r->len);
-    flags = Q_LD(&r->flags);
-    if ((flags & Q_R_PAD) || len > q->g.max_msg || off + Q_REC + q_r16(len) > q->g.ring_size)
-        return; /* corrupt: leave it to the consumer, which reports it */
+    l = Q_LD(&r->len);
+    len = Q_R_LEN(l);
+    if (Q_LDA(&r->seq) != mpos + 1 || (l & Q_R_PAD) || len > q->g.max_msg ||
+        off + Q_REC + q_r16(len) > q->g.ring_size)
+        return; /* not a committed record: leave it to the consumer, which reports it */
     tw = Q_LD(&r->tries);
     if ((tw & Q_GEN_MASK) != gen) {
         tries = (tw >> 24) + 1;
@@ -412,6 +413,18 @@ static void spsc_recover_consumer(pshm_queue *q, struct qpart *pp, uint32_t gen,
     }
 }
 
+/* SPSC: did the reservation starting at pos get committed? */
+static int spsc_reservation_committed(pshm_queue *q, uint64_t pos)
+{
+    uint64_t m, nx, tail = Q_LDA(&q->h->tail);
+    uint32_t l;
+    if ((int64_t)(pos - tail) < 0)
+        return 1; /* consumed already */
+    if (pos - tail >= q->g.ring_size)
+        return 0;
+    return pshm__q_spsc_committed(q, pos, &m, &l, &nx) == 1;
+}
+
 /* Recover slot p, whose liveness byte we hold: its holder is dead. */
 static int reap_locked(pshm_queue *q, unsigned p)
 {
@@ -428,7 +441,7 @@ static int reap_locked(pshm_queue *q, unsigned p)
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC:
         if (role == PSHM_QUEUE_PRODUCER) {
-            if (cur && (int64_t)(Q_LDA(&h->head) - (cur - 1)) <= 0)
+            if (cur && !spsc_reservation_committed(q, cur - 1))
                 ev_count(&pp->ev_lost, gen);
             own = p + 1;
             (void)Q_CAS(&h->prod_owner, &own, 0);
@@ -692,11 +705,10 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
             goto fail_role;
         }
         if (role == PSHM_QUEUE_PRODUCER) {
-            q->pos = Q_LDA(&q->h->head);
+            q->pos = pshm__q_spsc_start(q);
             q->other = Q_LDA(&q->h->tail);
         } else {
             q->pos = Q_LDA(&q->h->tail);
-            q->other = Q_LDA(&q->h->head);
         }
         break;
     case PSHM_QUEUE_MPMC:
@@ -892,31 +904,21 @@ int pshm_queue_close_producer(pshm_queue *q)
 
 /* ------------------------------------------------------------ stats */
 
-/* SPSC: count the messages between tail and head, trusting nothing. */
+/* SPSC: count the committed messages from tail on, trusting nothing. */
 static void spsc_depth(const pshm_queue *q, uint64_t *msgs, uint64_t *bytes)
 {
-    uint64_t tail = Q_LDA(&q->h->tail), head = Q_LDA(&q->h->head), n = 0;
-    uint64_t used = head - tail;
+    uint64_t tail = Q_LDA(&q->h->tail), pos = tail, n = 0;
 
-    *msgs = 0;
-    *bytes = 0;
-    if (used > q->g.ring_size || (tail & 15))
-        return;
-    *bytes = used;
-    for (uint64_t p = tail; p != head && n <= q->g.ring_size / Q_REC;) {
-        uint64_t off = p & q->mask;
-        const struct qrec *r = (const struct qrec *)(q->ring + off);
-        uint32_t len = Q_LD(&r->len), flags = Q_LD(&r->flags);
-        uint64_t sz = (flags & Q_R_PAD) ? q->g.ring_size - off : Q_REC + q_r16(len);
-        if (!(flags & Q_R_PAD) && (len > q->g.max_msg || off + sz > q->g.ring_size))
+    for (uint64_t k = 0; k <= q->g.ring_size / Q_REC && pos - tail < q->g.ring_size; k++) {
+        uint64_t m, nx;
+        uint32_t l;
+        if (pshm__q_spsc_committed(q, pos, &m, &l, &nx) != 1 || nx - tail > q->g.ring_size)
             break;
-        if (sz > head - p)
-            break;
-        if (!(flags & Q_R_PAD))
-            n++;
-        p += sz;
+        n++;
+        pos = nx;
     }
     *msgs = n;
+    *bytes = pos - tail;
 }
 
 static void fill_stats(const pshm_queue *q, pshm_queue_stats *st, pshm_queue_participant *parts,

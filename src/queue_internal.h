@@ -22,7 +22,7 @@
 #define Q_REC 16u           /* record / cell header in front of every payload */
 #define Q_RING_ALIGN 4096u  /* the ring starts on a page */
 #define Q_MAX_RING ((uint64_t)1 << 40)
-#define Q_MAX_MSG ((uint64_t)1 << 31)
+#define Q_MAX_MSG ((uint64_t)1 << 30)
 #define Q_INIT_LIVE 1024    /* liveness byte of the initialiser */
 
 /* header.state */
@@ -36,9 +36,10 @@ enum { Q_P_FREE = 0, Q_P_LIVE = 1 };
 #define Q_P_GEN(s) ((s) >> 8)
 #define Q_GEN_MASK 0xffffffu
 
-/* SPSC record flags */
-#define Q_R_PAD 1u
-#define Q_R_RETURNED 2u
+/* SPSC record: flags in the top bits of len */
+#define Q_R_PAD (1u << 31)
+#define Q_R_RETURNED (1u << 30)
+#define Q_R_LEN(l) ((l) & ((1u << 30) - 1))
 
 /* ------------------------------------------------------------ layout */
 
@@ -124,12 +125,16 @@ struct qpart {
     uint64_t dropped;    /* by the holder: corrupt messages dropped, overruns seen */
 };
 
-/* SPSC record header. */
+/*
+ * SPSC record header. seq is the commit word: position + 1 once the record
+ * is committed (stale values from earlier laps never match). A PAD record's
+ * seq commits the PAD and the record after it at once: the producer stores
+ * the record's seq first, then the PAD's.
+ */
 struct qrec {
-    uint32_t len;
-    uint32_t flags;
+    uint64_t seq;
+    uint32_t len;   /* payload length | Q_R_PAD | Q_R_RETURNED */
     uint32_t tries; /* tries << 24 | generation of the last dead consumer counted */
-    uint32_t pad;
 };
 
 /* MPMC / BROADCAST cell header. */
@@ -285,6 +290,12 @@ PSHM__HIDDEN int pshm__q_peek(pshm_queue *q, const void **ptr, size_t *len, int 
 PSHM__HIDDEN int pshm__q_release(pshm_queue *q);
 /* give back a pending peek (close) */
 PSHM__HIDDEN void pshm__q_return(pshm_queue *q);
+/* SPSC: is the record at pos committed? 1 (and the record: position after
+ * any PAD, len word, next position), 0, or -PSHM_EBADFORMAT. */
+PSHM__HIDDEN int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos,
+                                        uint32_t *len, uint64_t *next);
+/* SPSC: where a new producer starts (scrubs what a dead one left). */
+PSHM__HIDDEN uint64_t pshm__q_spsc_start(pshm_queue *q);
 /* BROADCAST: recompute the slowest subscriber */
 PSHM__HIDDEN uint64_t pshm__q_bcast_min(pshm_queue *q);
 

@@ -72,6 +72,75 @@ static void announce(pshm_queue *q, uint64_t pos)
 
 /* ------------------------------------------------------------ SPSC */
 
+/*
+ * Publication is per record: the consumer polls the commit word (seq) in
+ * the header of the record at its position, the cache line it is about to
+ * read anyway, instead of a separate head index. A record that needed a
+ * PAD is committed in two stores, its own seq and then the PAD's, so a PAD
+ * is never visible without its record. A producer killed between the two
+ * leaves a "committed-looking" record at the next lap's start behind an
+ * uncommitted PAD: the next producer scrubs it before it writes there
+ * (pshm__q_spsc_start). head is only a hint (statistics, where a new
+ * producer starts looking).
+ */
+int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos, uint32_t *len,
+                           uint64_t *next)
+{
+    const uint64_t R = q->g.ring_size;
+    uint64_t off = pos & q->mask;
+    const struct qrec *r = (const struct qrec *)(q->ring + off);
+
+    if ((pos & 15) || Q_LDA(&r->seq) != pos + 1)
+        return 0;
+    uint32_t l = Q_LD(&r->len);
+    if (l & Q_R_PAD) {
+        if (off == 0)
+            return -PSHM_EBADFORMAT;
+        pos += R - off; /* the record starts the next lap */
+        off = 0;
+        r = (const struct qrec *)q->ring;
+        if (Q_LDA(&r->seq) != pos + 1)
+            return -PSHM_EBADFORMAT; /* committed before its PAD: cannot be missing */
+        l = Q_LD(&r->len);
+        if (l & Q_R_PAD)
+            return -PSHM_EBADFORMAT;
+    }
+    uint64_t n = Q_R_LEN(l);
+    if (n > q->g.max_msg || off + Q_REC + q_r16(n) > R)
+        return -PSHM_EBADFORMAT;
+    *mpos = pos;
+    *len = l;
+    *next = pos + Q_REC + q_r16(n);
+    return 1;
+}
+
+/* Where a new SPSC producer starts: after the last committed record. */
+uint64_t pshm__q_spsc_start(pshm_queue *q)
+{
+    const uint64_t R = q->g.ring_size;
+    uint64_t tail = Q_LDA(&q->h->tail), pos = Q_LDA(&q->h->head);
+
+    if ((int64_t)(pos - tail) < 0 || pos - tail > R)
+        pos = tail; /* a hint, and not a sane one */
+    for (;;) {
+        uint64_t m, nx;
+        uint32_t l;
+        if (pos - tail >= R || pshm__q_spsc_committed(q, pos, &m, &l, &nx) != 1)
+            break;
+        pos = nx; /* committed by a producer that died before moving head */
+    }
+    uint64_t off = pos & q->mask;
+    if (off) {
+        /* a dead producer's record at the next lap's start, behind its
+         * uncommitted PAD, must not look committed when we get there */
+        struct qrec *r0 = (struct qrec *)q->ring;
+        if (Q_LDA(&r0->seq) == pos - off + R + 1)
+            Q_STS(&r0->seq, 0);
+    }
+    Q_STS(&q->h->head, pos);
+    return pos;
+}
+
 static int spsc_try_reserve(pshm_queue *q, size_t n, void **ptr)
 {
     const uint64_t R = q->g.ring_size;
@@ -87,17 +156,16 @@ static int spsc_try_reserve(pshm_queue *q, size_t n, void **ptr)
             return -EAGAIN;
     }
     uint64_t mpos = pos + pad;
-    Q_ST(&q->self->cur, mpos + 1);
+    Q_ST(&q->self->cur, pos + 1); /* the reservation starts at pos (its PAD, if any) */
     if (pad) {
         struct qrec *pr = (struct qrec *)(q->ring + off);
-        Q_ST(&pr->len, (uint32_t)(pad - Q_REC));
-        Q_ST(&pr->flags, Q_R_PAD);
+        Q_ST(&pr->len, Q_R_PAD | (uint32_t)(pad - Q_REC));
         Q_ST(&pr->tries, 0);
     }
     struct qrec *r = (struct qrec *)(q->ring + (mpos & q->mask));
-    Q_ST(&r->flags, 0);
     Q_ST(&r->tries, 0);
     set_pending(q, Q_RESERVED, mpos, (unsigned char *)r, n);
+    q->p_state = pad ? pos + 1 : 0;
     *ptr = r + 1;
     return 0;
 }
@@ -108,7 +176,14 @@ static int spsc_commit(pshm_queue *q, size_t n)
     uint64_t next = q->p_pos + Q_REC + q_r16(n);
 
     Q_ST(&r->len, (uint32_t)n);
-    Q_STS(&q->h->head, next); /* publishes the record (and any pad before it) */
+    if (q->p_state) {
+        struct qrec *pr = (struct qrec *)(q->ring + ((q->p_state - 1) & q->mask));
+        Q_STR(&r->seq, q->p_pos + 1);
+        Q_STS(&pr->seq, q->p_state); /* the PAD last: it commits both */
+    } else {
+        Q_STS(&r->seq, q->p_pos + 1);
+    }
+    Q_STR(&q->h->head, next);
     q->pos = next;
     Q_ST(&q->self->cur, 0);
     Q_INC(&q->self->sent, 1);
@@ -120,41 +195,28 @@ static int spsc_commit(pshm_queue *q, size_t n)
 
 static int spsc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
 {
-    const uint64_t R = q->g.ring_size;
-    uint64_t pos = q->pos;
+    uint64_t mpos, next;
+    uint32_t l;
+    int r = pshm__q_spsc_committed(q, q->pos, &mpos, &l, &next);
 
-    if (pos == q->other) {
-        int closed = Q_LDA(&q->h->closed) != 0;
-        q->other = Q_LDA(&q->h->head);
-        if (pos == q->other)
-            return closed ? -PSHM_ECLOSED : -EAGAIN;
+    if (r == 0) {
+        /* empty; closed only if still empty after we saw the flag */
+        if (!Q_LDA(&q->h->closed))
+            return -EAGAIN;
+        r = pshm__q_spsc_committed(q, q->pos, &mpos, &l, &next);
+        if (r == 0)
+            return -PSHM_ECLOSED;
     }
-    uint64_t avail = q->other - pos;
-    if (avail > R || (avail & 15) || (pos & 15))
-        return -PSHM_EBADFORMAT;
-    for (;;) {
-        uint64_t off = pos & q->mask;
-        struct qrec *r = (struct qrec *)(q->ring + off);
-        uint32_t flags = Q_LD(&r->flags), l = Q_LD(&r->len);
-        if (flags & Q_R_PAD) {
-            uint64_t sz = R - off;
-            if (sz >= avail)
-                return -PSHM_EBADFORMAT; /* a pad is always followed by a record */
-            pos += sz;
-            avail -= sz;
-            continue;
-        }
-        uint64_t sz = Q_REC + q_r16(l);
-        if (l > q->g.max_msg || off + sz > R || sz > avail)
-            return -PSHM_EBADFORMAT;
-        announce(q, pos);
-        set_pending(q, Q_PEEKED, pos, (unsigned char *)r, l);
-        q->p_next = pos + sz;
-        set_info(q, Q_LD(&r->tries) >> 24, !!(flags & Q_R_RETURNED), 0);
-        *ptr = r + 1;
-        *len = l;
-        return 0;
-    }
+    if (r < 0)
+        return r;
+    struct qrec *rec = (struct qrec *)(q->ring + (mpos & q->mask));
+    announce(q, mpos);
+    set_pending(q, Q_PEEKED, mpos, (unsigned char *)rec, Q_R_LEN(l));
+    q->p_next = next;
+    set_info(q, Q_LD(&rec->tries) >> 24, !!(l & Q_R_RETURNED), 0);
+    *ptr = rec + 1;
+    *len = Q_R_LEN(l);
+    return 0;
 }
 
 static int spsc_release(pshm_queue *q)
@@ -733,7 +795,7 @@ void pshm__q_return(pshm_queue *q)
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC: {
         struct qrec *r = (struct qrec *)q->p_hdr;
-        Q_ST(&r->flags, Q_LD(&r->flags) | Q_R_RETURNED);
+        Q_ST(&r->len, Q_LD(&r->len) | Q_R_RETURNED);
         Q_INC(&q->self->returned, 1);
         break;
     }

@@ -1764,3 +1764,79 @@ TEST_TIMEOUT(handles_in_threads, 60)
     CHECK_EQ(a[2].got[1] + a[3].got[1], 20000);
     CHECK_OK(pshm_unlink(name));
 }
+
+/* A producer killed between the two commit stores of a wrapped record (its
+ * own seq, then its PAD's) leaves a committed-looking record at the lap's
+ * start behind an uncommitted PAD. The next producer must scrub it: here
+ * its records end exactly at the ring's end, so its next record starts
+ * there, and a consumer must not take the stale one while it is written. */
+static int halfcommit_child(void *p)
+{
+    const char *name = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    void *w;
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q) != 0)
+        return 10;
+    /* at 640 of 1024: a 400-byte message (record 416) needs a PAD of 384 */
+    if (pshm_queue_reserve(q, 400, &w) != 0 || q->p_state == 0)
+        return 12;
+    msg_fill(w, 66, 66, 400);
+    struct qrec *r = (struct qrec *)q->p_hdr;
+    Q_ST(&r->len, 400u);
+    Q_STR(&r->seq, q->p_pos + 1); /* the first commit store ... */
+    raise(SIGKILL);               /* ... and not the PAD's */
+    return 13;
+}
+
+TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
+{
+    const char *name = th_name("half");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 1024, 400);
+    pshm_queue *c = NULL, *p = NULL;
+    const void *rp;
+    size_t len;
+    unsigned char buf[400];
+    tmsg m;
+    void *w;
+
+    o.keep_open = 1;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_EQ(qstat(c).capacity, 1024);
+    /* two records of 320 bytes, consumed: head = tail = 640 */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    for (uint32_t i = 0; i < 2; i++) {
+        msg_fill(buf, 5, i, 304);
+        CHECK_OK(pshm_queue_send(p, buf, 304));
+        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    }
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_EQ(th_wait(th_fork(halfcommit_child, (void *)name), 10000), 128 + SIGKILL);
+    CHECK_ERR(pshm_queue_trypeek(c, &rp, &len), -EAGAIN); /* its PAD is not committed */
+    /* a new producer fills exactly to the ring's end (one record of 384),
+     * then starts a record at the lap's start and stops half way */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_EQ(qstat(c).lost_reservations, 1);
+    msg_fill(buf, 7, 0, 368);
+    CHECK_OK(pshm_queue_send(p, buf, 368));
+    CHECK_OK(pshm_queue_trypeek(c, &rp, &len));
+    CHECK(msg_check(rp, len, &m) == NULL && m.inst == 7);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_queue_reserve(p, 300, &w));
+    unsigned char *ring = (unsigned char *)pshm_block_data(pshm_queue_block(p)) +
+                          (Q_HDR_SIZE + 64 * Q_PART_SIZE + Q_RING_ALIGN - 1) / Q_RING_ALIGN * Q_RING_ALIGN;
+    CHECK((unsigned char *)w == ring + Q_REC); /* at the lap's start, no PAD */
+    memset(w, 0xab, 100);
+    CHECK_ERR(pshm_queue_trypeek(c, &rp, &len), -EAGAIN); /* not the dead one's record */
+    msg_fill(w, 8, 1, 300);
+    CHECK_OK(pshm_queue_commit(p, 300));
+    CHECK_OK(pshm_queue_trypeek(c, &rp, &len));
+    CHECK(msg_check(rp, len, &m) == NULL && m.inst == 8 && m.seq == 1);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
