@@ -19,11 +19,15 @@
  *         counters), so no two processes write one line in the fast path.
  *   ring_off (page aligned) the ring:
  *         SPSC: ring_size bytes (a power of two) of records: a 16-byte
- *           header {len, flags, tries, pad} then the payload padded to 16.
- *           A record that would cross the ring's end is preceded by a PAD
- *           record running to the end and starts at offset 0. max record
- *           <= ring/2, so any message fits an empty ring. head and tail are
- *           byte positions that only grow; offset = position & (size - 1).
+ *           header {seq, len | flags, tries} then the payload padded to 16.
+ *           seq = position + 1 is stored last and commits the record: the
+ *           consumer polls the header it is about to read, not an index on
+ *           another cache line. A record that would cross the ring's end is
+ *           preceded by a PAD record running to the end and starts at offset
+ *           0; the PAD's seq is stored after the record's and commits both.
+ *           max record <= ring/2, so any message fits an empty ring.
+ *           Positions only grow; offset = position & (size - 1); tail (the
+ *           consumer's, on its own line) frees space; head is a hint.
  *         MPMC and BROADCAST: nslots (a power of two) cells of slot_size =
  *           round_up(16 + max_msg, 64) bytes: a 16-byte header {word, len}
  *           then the payload. Cells are whole cache lines: no false sharing.
@@ -55,9 +59,12 @@
  * Each handle has at most one pending claim (a reservation or a peek) and
  * announces it in its slot (cur = position + 1) before making it, so a
  * recoverer knows exactly where to look:
- *  SPSC producer: nothing is visible before commit (head moves at commit);
- *    a claim that head has not passed is a lost reservation. The producer
- *    role (prod_owner) is freed for the next producer.
+ *  SPSC producer: nothing is visible before commit; a reservation whose
+ *    record (or PAD) is not committed is a lost reservation. The producer
+ *    role (prod_owner) is freed; the next producer starts after the last
+ *    committed record, and first un-commits a record a producer killed
+ *    between the record's and its PAD's commit stores left at the lap's
+ *    start (queue_ops.c).
  *  SPSC consumer: a message at or after tail was peeked, not released: it
  *    stays at tail for the next consumer (redelivery). Its record's tries
  *    word (gen-keyed like the counters) counts consumer deaths; at

@@ -539,32 +539,42 @@ static int bcast_try_peek(pshm_queue *q, const void **ptr, size_t *len)
     struct qhdr *h = q->h;
     const int ow = !!(q->g.flags & Q_F_OVERWRITE);
 
-    for (;;) {
+    for (uint64_t budget = 4 * q->g.nslots + 64; budget; budget--) {
         uint64_t C = q->pos;
-        if (C == q->other) {
-            int closed = Q_LDA(&h->closed) != 0;
-            q->other = Q_LDA(&h->head);
-            if (C == q->other)
-                return closed ? -PSHM_ECLOSED : -EAGAIN;
-        }
-        if ((int64_t)(q->other - C) < 0)
-            return -PSHM_EBADFORMAT; /* head went backwards */
-        if (q->other - C > q->g.nslots) {
-            /* the producer lapped us: the oldest messages are gone */
-            uint64_t skip = q->other - q->g.nslots - C;
-            bcast_lost(q, skip);
-            q->pos = C = q->other - q->g.nslots;
-        }
         struct qcell *c = q_cell(q, C);
         uint64_t s1 = Q_LDA(&c->word);
+        if (s1 != C) {
+            /* not committed yet, or overwritten: the head tells which. (We
+             * may be ahead of head for a moment: the producer stores the
+             * cell's word, then head.) */
+            if ((int64_t)(q->other - C) <= 0) {
+                int closed = Q_LDA(&h->closed) != 0;
+                q->other = Q_LDA(&h->head);
+                if ((int64_t)(q->other - C) <= 0) {
+                    if (Q_LDA(&c->word) == C)
+                        continue; /* committed meanwhile */
+                    return closed ? -PSHM_ECLOSED : -EAGAIN;
+                }
+            }
+            if (Q_LDA(&c->word) == C)
+                continue; /* the cell is written before head moves */
+            if (q->other - C > q->g.nslots) {
+                /* the producer lapped us: the oldest messages are gone */
+                bcast_lost(q, q->other - q->g.nslots - C);
+                q->pos = q->other - q->g.nslots;
+            } else {
+                bcast_lost(q, 1); /* overwritten (or being overwritten) */
+                q->pos = C + 1;
+            }
+            q->other = Q_LDA(&h->head);
+            continue;
+        }
         uint32_t l = Q_LD(&c->len);
-        if (s1 != C || l > q->g.max_msg) {
-            if (!ow && s1 == C)
+        if (l > q->g.max_msg) {
+            if (!ow || Q_LDA(&c->word) == C)
                 return -PSHM_EBADFORMAT;
-            /* being overwritten, or already: lost; look at the head again */
             bcast_lost(q, 1);
             q->pos = C + 1;
-            q->other = Q_LDA(&h->head);
             continue;
         }
         set_pending(q, Q_PEEKED, C, (unsigned char *)c, l);
@@ -574,6 +584,7 @@ static int bcast_try_peek(pshm_queue *q, const void **ptr, size_t *len)
         *len = l;
         return 0;
     }
+    return -EAGAIN;
 }
 
 static int bcast_release(pshm_queue *q)
