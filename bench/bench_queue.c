@@ -12,7 +12,7 @@
  * single-threaded memcpy.
  *
  *   build/bench/bench_queue [seconds-per-throughput-cell [latency|throughput]]
- *   (default: 1 second, both parts)
+ *   (default: 0.5 s, both parts; PSHM_BENCH_ROUNDS=5 rounds, best of them)
  *
  * Zero-copy means: the producer writes the message into the ring (a memcpy
  * from its buffer, standing for producing it in place) and the consumer
@@ -47,7 +47,7 @@
 #define MIB (1u << 20)
 #define STOP UINT64_MAX
 
-static double cell_seconds = 1.0;
+static double cell_seconds = 0.5;
 static double tsc_ns = 1.0; /* nanoseconds per tick */
 
 /* ------------------------------------------------------------ clocks, cpus */
@@ -521,7 +521,7 @@ static double stream(const xport *x, size_t size, double *gbs)
     memset(dst, 0, size);
     C->ready = 0;
     C->count = 0;
-    int depth = size > 4096 ? 8 : 4096;
+    int depth = size > 4096 ? 3 : 4096; /* 1 MiB: a 4 MiB ring (SPSC) or 4 slots (MPMC) */
     if (x->init(size, depth) != 0) {
         free(src);
         free(dst);
@@ -654,7 +654,7 @@ int main(int argc, char **argv)
     if (argc > 1)
         cell_seconds = atof(argv[1]);
     if (cell_seconds <= 0)
-        cell_seconds = 1.0;
+        cell_seconds = 0.5;
     const char *only = argc > 2 ? argv[2] : "";
     int do_lat = strcmp(only, "throughput") != 0, do_tp = strcmp(only, "latency") != 0;
     ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -668,57 +668,89 @@ int main(int argc, char **argv)
     printf("bench_queue: %d CPUs, parent on cpu0, child on cpu1%s; load average at start: %s\n",
            ncpus, ncpus < 2 ? " (NOT pinned: one cpu)" : "", la);
 
-    const int busy_iters = do_lat ? 200000 : 1000, block_iters = do_lat ? 20000 : 100;
-    lat raw_spin = ping_pong(K_RAW_SPIN, NULL, busy_iters);
-    lat raw_futex = ping_pong(K_RAW_FUTEX, NULL, block_iters);
-    lat lb[NCELLS], lk[NCELLS];
-    for (size_t i = 0; i < NCELLS; i++) {
-        set_cell(&cells[i], 1);
-        lb[i] = ping_pong(K_XPORT, cells[i].x, busy_iters / (cells[i].x == &x_pshm ? 1 : 4));
-        set_cell(&cells[i], 0);
-        lk[i] = ping_pong(K_XPORT, cells[i].x, block_iters);
+    /*
+     * Other processes share these CPUs: every cell runs in `rounds` rounds,
+     * interleaved, and each reports its best round (lowest p50; highest
+     * throughput) - what the hardware does when left alone. The load average
+     * is printed at start and end.
+     */
+    const int rounds = getenv("PSHM_BENCH_ROUNDS") ? atoi(getenv("PSHM_BENCH_ROUNDS")) : 5;
+    const int busy_iters = 100000, block_iters = 4000;
+    lat raw_spin = {0, 0, 0, 0}, raw_futex = {0, 0, 0, 0}, lb[NCELLS], lk[NCELLS];
+    memset(lb, 0, sizeof lb);
+    memset(lk, 0, sizeof lk);
+#define KEEP(best, l) if ((l).ok && (!(best).ok || (l).p50 < (best).p50)) (best) = (l)
+    for (int r = 0; do_lat && r < rounds; r++) {
+        lat l = ping_pong(K_RAW_SPIN, NULL, busy_iters);
+        KEEP(raw_spin, l);
+        for (size_t i = 0; i < NCELLS; i++) {
+            set_cell(&cells[i], 1);
+            l = ping_pong(K_XPORT, cells[i].x, busy_iters / (cells[i].x == &x_pshm ? 1 : 10));
+            KEEP(lb[i], l);
+        }
+        if (r >= (rounds + 1) / 2)
+            continue; /* blocking cells are slow: half the rounds */
+        l = ping_pong(K_RAW_FUTEX, NULL, block_iters);
+        KEEP(raw_futex, l);
+        for (size_t i = 0; i < NCELLS; i++) {
+            set_cell(&cells[i], 0);
+            l = ping_pong(K_XPORT, cells[i].x, block_iters);
+            KEEP(lk[i], l);
+        }
     }
     if (do_lat) {
-    printf("\none-way latency, 64-byte messages (ns; round trip / 2)       p50       p99     p99.9\n");
-    printf(" busy-polling (O_NONBLOCK / MSG_DONTWAIT loops for the kernel's)\n");
-    print_lat("raw cache-line ping-pong", raw_spin, 0, "");
-    for (size_t i = 0; i < NCELLS; i++)
-        print_lat(cells[i].label, lb[i], raw_spin.p50, "raw ping-pong");
-    printf(" blocking (pshm: spin = 0, sleeps on its futex at once)\n");
-    print_lat("raw futex ping-pong", raw_futex, 0, "");
-    for (size_t i = 0; i < NCELLS; i++)
-        print_lat(cells[i].label, lk[i], raw_futex.p50, "raw futex");
+        printf("\none-way latency, 64-byte messages (ns; round trip / 2; best of %d rounds)"
+               "     p50       p99     p99.9\n", rounds);
+        printf(" busy-polling (O_NONBLOCK / MSG_DONTWAIT loops for the kernel's)\n");
+        print_lat("raw cache-line ping-pong", raw_spin, 0, "");
+        for (size_t i = 0; i < NCELLS; i++)
+            print_lat(cells[i].label, lb[i], raw_spin.p50, "raw ping-pong");
+        printf(" blocking (pshm: spin = 0, sleeps on its futex at once)\n");
+        print_lat("raw futex ping-pong", raw_futex, 0, "");
+        for (size_t i = 0; i < NCELLS; i++)
+            print_lat(cells[i].label, lk[i], raw_futex.p50, "raw futex");
     }
 
-    printf("\nthroughput, parent produces, child consumes (%.1f s a cell; pshm default spin "
-           "then sleep, kernel IPC blocking)\n", cell_seconds);
-    printf("  %-34s %14s %14s\n", "", "64 B msgs/s", "1 MiB GB/s");
-    double mc = memcpy_gbs(MIB);
-    printf("  %-34s %14s %14.2f\n", "memcpy 1 MiB, one thread", "", mc);
-    double t64[NCELLS], tmb[NCELLS];
-    for (size_t i = 0; i < NCELLS; i++) {
+    double t64[NCELLS], tmb[NCELLS], mc = -1;
+    for (size_t i = 0; i < NCELLS; i++)
         t64[i] = tmb[i] = -1;
-        if (!do_tp)
-            continue;
-        set_cell(&cells[i], 2);
-        t64[i] = stream(cells[i].x, 64, NULL);
-        tmb[i] = -1;
-        if (cells[i].x != &x_mq)
-            (void)stream(cells[i].x, MIB, &tmb[i]);
-        char a[32], b[32];
-        if (t64[i] > 0)
+    const int tp_rounds = rounds < 3 ? rounds : 3;
+    for (int r = 0; do_tp && r < tp_rounds; r++) {
+        double m = memcpy_gbs(MIB);
+        if (m > mc)
+            mc = m;
+        for (size_t i = 0; i < NCELLS; i++) {
+            set_cell(&cells[i], 2);
+            double v = stream(cells[i].x, 64, NULL), g = -1;
+            if (v > t64[i])
+                t64[i] = v;
+            if (cells[i].x != &x_mq) {
+                (void)stream(cells[i].x, MIB, &g);
+                if (g > tmb[i])
+                    tmb[i] = g;
+            }
+        }
+    }
+    if (do_tp) {
+        printf("\nthroughput, parent produces, child consumes (%.1f s a cell, best of %d; pshm "
+               "default spin then sleep, kernel IPC blocking; 1 MiB: a 4 MiB ring)\n",
+               cell_seconds, tp_rounds);
+        printf("  %-34s %14s %14s\n", "", "64 B msgs/s", "1 MiB GB/s");
+        printf("  %-34s %14s %14.2f\n", "memcpy 1 MiB, one thread", "", mc);
+        for (size_t i = 0; i < NCELLS; i++) {
+            char a[32], b[32];
             snprintf(a, sizeof a, "%14.0f", t64[i]);
-        else
-            snprintf(a, sizeof a, "%14s", "n/a");
-        if (tmb[i] > 0)
-            snprintf(b, sizeof b, "%14.2f", tmb[i]);
-        else
-            snprintf(b, sizeof b, "%14s", "n/a (msgsize_max)");
-        printf("  %-34s %s %s\n", cells[i].label, a, b);
+            if (tmb[i] > 0)
+                snprintf(b, sizeof b, "%14.2f", tmb[i]);
+            else
+                snprintf(b, sizeof b, "%14s", "n/a (msgsize_max)");
+            printf("  %-34s %s %s\n", cells[i].label, a, b);
+        }
     }
     loadavg(la, sizeof la);
     printf("\nload average at end: %s\n", la);
-
+    if (!do_lat || !do_tp)
+        return 0;
     printf("\ntargets\n");
     double r1 = lb[0].p50 / raw_spin.p50;
     printf("  busy-poll p50, pshm spsc / raw ping-pong      %6.2fx  (target <= 1.3x)  %s\n", r1,
