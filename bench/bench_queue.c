@@ -688,8 +688,6 @@ int main(int argc, char **argv)
             l = ping_pong(K_XPORT, cells[i].x, busy_iters / (cells[i].x == &x_pshm ? 1 : 10));
             KEEP(lb[i], l);
         }
-        if (r >= (rounds + 1) / 2)
-            continue; /* blocking cells are slow: half the rounds */
         l = ping_pong(K_RAW_FUTEX, NULL, block_iters);
         KEEP(raw_futex, l);
         for (size_t i = 0; i < NCELLS; i++) {
