@@ -394,9 +394,10 @@ PSHM_API int pshm_block_collect(const char *name);
  * --------
  * A message is 0 to max_msg bytes. Its payload is contiguous in memory (a
  * message never wraps around the ring's end) and aligned to
- * PSHM_QUEUE_ALIGN (16) bytes, enough for any C type. Within one producer
- * handle messages arrive in commit order (SPSC, BROADCAST: total order;
- * MPMC: per producer, and a redelivered message arrives out of order).
+ * PSHM_QUEUE_ALIGN (16) bytes, enough for any C type. Order: SPSC and
+ * BROADCAST deliver in commit order; in MPMC each consumer receives any one
+ * producer's messages in that producer's commit order, except that a
+ * redelivered message comes late.
  *
  * Participants and crashes
  * ------------------------
@@ -678,9 +679,10 @@ typedef struct pshm_queue_msg_info {
 PSHM_API int pshm_queue_msginfo(const pshm_queue *q, pshm_queue_msg_info *mi);
 
 /*
- * Statistics, summed over every participant that ever used the queue
- * (counters of a process killed in the middle of an operation may miss that
- * one operation; the loss counters below never do).
+ * Statistics, summed over every participant that ever used the queue. A
+ * counter a process keeps for itself may miss the one operation it was
+ * killed in; what recovery counts for the dead (lost reservations,
+ * redeliveries, drops after a death) is counted exactly once.
  */
 typedef struct pshm_queue_stats {
     pshm_queue_mode mode;
