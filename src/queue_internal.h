@@ -87,8 +87,9 @@ struct qhdr {
     uint32_t nf_seq;
     uint32_t nf_sleepers;
     uint8_t pad4[56];
-    /* line 5: producer index (SPSC head byte position, MPMC enqueue
-     * position, BROADCAST head message number) */
+    /* line 5: producer index (SPSC: byte position after the last commit, a
+     * hint - records carry their own commit word; MPMC: enqueue position, a
+     * hint anyone may advance; BROADCAST: next message number) */
     uint64_t head;
     uint64_t pub_min;         /* BROADCAST: the producer's view of the slowest subscriber */
     uint8_t pad5[48];
