@@ -439,7 +439,8 @@ PSHM_API int pshm_block_collect(const char *name);
  *
  * Closing
  * -------
- * When the last producer handle closes (pshm_queue_close), or anyone calls
+ * When the last live producer handle closes (pshm_queue_close; handles
+ * opened with keep_open do not count), or anyone calls
  * pshm_queue_close_producer, the queue is closed for good: consumers drain
  * what was committed, then get -PSHM_ECLOSED; producers get -PSHM_ECLOSED
  * from reserve/send and from open.
