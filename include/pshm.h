@@ -127,7 +127,13 @@ extern "C" {
     X(EREADERDEAD, 1061, "a reader died holding the lock; its hold was released")
 
 /* ---- queue codes (queue.c), 1080-1099 ---- */
-#define PSHM_ERRNO_MAP_QUEUE(X)
+#define PSHM_ERRNO_MAP_QUEUE(X)                                                 \
+    X(ETOOBIG, 1080, "message is larger than the queue's maximum message size") \
+    X(EOVERWRITTEN, 1081, "message was overwritten while it was read (broadcast, overwrite mode)") \
+    X(EROLE, 1082, "role not available: held by another live handle, or wrong for this handle") \
+    X(ENOSLOT, 1083, "every participant slot of the queue is held by a live handle") \
+    X(ETRUNC, 1084, "buffer is smaller than the message (nothing was consumed)") \
+    X(EORDER, 1085, "call out of order (commit/release without reserve/peek, or a second one pending)")
 
 /* All codes. */
 #define PSHM_ERRNO_MAP(X)                                                       \
@@ -1447,6 +1453,381 @@ PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t ca
 /* ======================================================================== */
 
 /* (section: queue) */
+
+/*
+ * A queue is a pshm block holding a ring of messages that processes pass to
+ * each other without copying: a producer reserves room in the ring, writes
+ * the message in place and commits it; a consumer peeks at it in place and
+ * releases it. pshm_queue_send / pshm_queue_recv copy on top of that.
+ *
+ * Modes, chosen at create
+ * -----------------------
+ * PSHM_QUEUE_SPSC       one producer handle and one consumer handle at a
+ *                       time; variable-size messages packed in a byte ring.
+ *                       The fastest.
+ * PSHM_QUEUE_MPMC       any number of producers and consumers; each message
+ *                       goes to exactly one consumer. Fixed-size slots of
+ *                       max_msg bytes.
+ * PSHM_QUEUE_BROADCAST  one producer; every consumer ("subscriber") sees
+ *                       every message committed after its open returned.
+ *                       With overwrite = 0 the producer waits for the slowest
+ *                       live subscriber; with overwrite = 1 it never waits,
+ *                       and a subscriber that falls more than a ring behind
+ *                       loses its oldest messages: the loss is counted and
+ *                       reported to it (pshm_queue_msginfo, stats.overruns).
+ *
+ * Messages
+ * --------
+ * A message is 0 to max_msg bytes. Its payload is contiguous in memory (a
+ * message never wraps around the ring's end) and aligned to
+ * PSHM_QUEUE_ALIGN (16) bytes, enough for any C type. Order: SPSC and
+ * BROADCAST deliver in commit order; in MPMC each consumer receives any one
+ * producer's messages in that producer's commit order, except that a
+ * redelivered message comes late.
+ *
+ * Participants and crashes
+ * ------------------------
+ * Each handle occupies a slot of the queue's participant table (its pid and
+ * start time are shown by `pshm queue stat`) and holds, for its whole life,
+ * an exclusive OFD lock on one byte of the block's descriptor. The kernel
+ * drops that lock when the handle is closed or its process dies, so a slot
+ * that says "in use" while nobody holds its byte belongs to a dead process.
+ * Whoever notices (a handle that waits, opens, or finds the dead party in
+ * its way) recovers the slot and whatever it held, under that byte's lock,
+ * so exactly one process recovers it. There are no heartbeats.
+ * - A producer that dies between reserve and commit published nothing: in
+ *   SPSC and BROADCAST its reservation simply vanishes; in MPMC the slot it
+ *   reserved is skipped. Either way it counts in stats.lost_reservations. A
+ *   committed message is never lost by a producer's death.
+ * - A consumer that dies between peek and release did not consume the
+ *   message: it is delivered again (at least once) - in SPSC to the next
+ *   consumer, in MPMC to any consumer - and counts in stats.redeliveries.
+ *   A message whose consumers died max_deliveries times is treated as
+ *   poison: it is dropped and counts in stats.drops. max_deliveries = 1
+ *   makes delivery at most once: the first death drops (and counts) it.
+ *   A consumer that closes its handle while holding a peeked message gives
+ *   it back the same way (counted as a redelivery, not towards poison).
+ * - BROADCAST: a subscriber that dies holds nothing back: a waiting producer
+ *   drops it from the set it waits for. Nothing is redelivered (no other
+ *   subscriber wanted its copy).
+ * So: every committed message is delivered to a live consumer (in BROADCAST,
+ * to every live subscriber that was subscribed when it was committed), or
+ * counted in stats.drops; duplicates happen only after a consumer died or
+ * closed holding the message, and each counts in stats.redeliveries. No
+ * consumer is ever handed a message that is still being written, and in
+ * overwrite mode a subscriber is never given a message that was overwritten
+ * while it read it (copying recv checks; zero-copy release reports
+ * -PSHM_EOVERWRITTEN).
+ * Recovery happens within recover_ms (default 50 ms) of a waiting handle
+ * needing it; a dead participant that nobody waits on is recovered by the
+ * next open. A crash is not an end of stream: the queue stays open and a new
+ * producer may take over.
+ *
+ * Closing
+ * -------
+ * When the last live producer handle closes (pshm_queue_close; handles
+ * opened with keep_open do not count), or anyone calls
+ * pshm_queue_close_producer, the queue is closed for good: consumers drain
+ * what was committed, then get -PSHM_ECLOSED; producers get -PSHM_ECLOSED
+ * from reserve/send and from open.
+ *
+ * Waiting
+ * -------
+ * Each operation that may wait comes in three forms: pshm_queue_X waits as
+ * long as needed, pshm_queue_tryX returns -EAGAIN instead of waiting, and
+ * pshm_queue_timedX waits until `deadline`, an absolute CLOCK_MONOTONIC
+ * time, then returns -ETIMEDOUT. Waiting polls the queue `spin` times, then
+ * sleeps on a futex; a process that commits or releases makes a system call
+ * only when someone sleeps. Signals do not interrupt waits.
+ *
+ * Threads and fork
+ * ----------------
+ * A handle is for one thread at a time (one pending reservation or peek per
+ * handle); open one handle per thread. Handles are independent, also within
+ * one process. fork(): a child must not use the parent's handles; it may
+ * pshm_queue_close() them, which then only unmaps. Note that a child that
+ * keeps an inherited handle's descriptor open keeps that participant
+ * "alive" after the parent dies (the lock belongs to the shared
+ * description), which delays its recovery until the child exits.
+ *
+ * Layout (version 1; see src/queue.c for the details): a 512-byte header
+ * (magic "PSHMQUE1", layout version, ABI word, state EMPTY -> INITIALISING
+ * -> READY, mode, geometry; the producer and consumer indices and the two
+ * futex words each on their own 64-byte line), the participant table (128
+ * bytes a slot), then the ring at a page boundary. Attaching checks every
+ * field; a corrupt header is -PSHM_EBADFORMAT, never a crash, and every
+ * length or position read from the ring is checked against the ring.
+ */
+
+typedef enum pshm_queue_mode {
+    PSHM_QUEUE_SPSC = 1,
+    PSHM_QUEUE_MPMC = 2,
+    PSHM_QUEUE_BROADCAST = 3
+} pshm_queue_mode;
+
+/* What a handle does. In BROADCAST mode a consumer is a subscriber. */
+typedef enum pshm_queue_role {
+    PSHM_QUEUE_PRODUCER = 1,
+    PSHM_QUEUE_CONSUMER = 2
+} pshm_queue_role;
+
+#define PSHM_QUEUE_ALIGN 16                /* payload alignment */
+#define PSHM_QUEUE_MAX_PARTICIPANTS 1024   /* largest participant table */
+#define PSHM_QUEUE_MAX_DELIVERIES 31       /* largest max_deliveries */
+
+/*
+ * Options for create and open; start from pshm_queue_options_init(). The
+ * fields marked "create" shape the queue and are ignored by open (the queue
+ * has its own); the others belong to the handle.
+ */
+typedef struct pshm_queue_options {
+    size_t struct_size;         /* set by _init; do not touch */
+    pshm_queue_mode mode;       /* create: default PSHM_QUEUE_SPSC */
+    size_t capacity;            /* create: bytes of ring, default 1 MiB. SPSC rounds up to
+                                   a power of two of at least 2 records of max_msg; MPMC and
+                                   BROADCAST hold capacity / slot bytes messages (slot =
+                                   max_msg + 16 rounded up to 64), rounded up to a power of
+                                   two, at least 2 */
+    size_t capacity_msgs;       /* create: if > 0, size the ring for this many messages of
+                                   max_msg bytes instead (then capacity is ignored) */
+    size_t max_msg;             /* create: largest message in bytes, default 4096;
+                                   1 .. 2^30 */
+    int overwrite;              /* create, BROADCAST only: 1 = slow subscribers lose their
+                                   oldest messages; 0 (default) = the producer waits */
+    unsigned max_participants;  /* create: participant slots, default 64, at most
+                                   PSHM_QUEUE_MAX_PARTICIPANTS; SPSC needs 2 */
+    unsigned max_deliveries;    /* create: a message is handed out at most this many times
+                                   when its consumers die holding it; default 3 */
+    unsigned spin;              /* polls before sleeping, default 2000; 0 sleeps at once */
+    unsigned recover_ms;        /* a waiting handle checks for dead peers at least this
+                                   often, default 50 */
+    unsigned open_timeout_ms;   /* how long open waits for a queue being initialised,
+                                   default 2000 */
+    int keep_open;              /* producer: closing this handle never closes the queue
+                                   (for a passing producer, e.g. `pshm queue send`) */
+    pshm_block_options block;   /* create: lifetime, permission bits, open_existing (attach
+                                   to an existing queue instead of -EEXIST), prefault,
+                                   huge_pages, sparse; open: prefault */
+} pshm_queue_options;
+
+static inline void pshm_queue_options_init(pshm_queue_options *o)
+{
+    pshm_queue_options z = {0};
+    z.struct_size = sizeof z;
+    z.mode = PSHM_QUEUE_SPSC;
+    z.capacity = (size_t)1 << 20;
+    z.max_msg = 4096;
+    z.max_participants = 64;
+    z.max_deliveries = 3;
+    z.spin = 2000;
+    z.recover_ms = 50;
+    z.open_timeout_ms = 2000;
+    pshm_block_options_init(&z.block);
+    *o = z;
+}
+
+typedef struct pshm_queue pshm_queue;
+struct timespec;
+
+/*
+ * pshm_queue_create: create the queue `name` (NULL: a random name, as for
+ * blocks) and open a handle on it in `role`. opt may be NULL for defaults.
+ * The block is fully initialised before any attacher can use it.
+ * Returns 0 and *out, or:
+ *   -EINVAL   bad role or option values (mode, sizes, max_deliveries, ...)
+ *   -EEXIST   the name is taken (and !opt->block.open_existing)
+ *   -PSHM_ENAME_*, -ENOSPC, -EACCES, -PSHM_ENOMARK, ...: as pshm_block_create
+ *   with block.open_existing and an existing queue: whatever pshm_queue_open returns
+ * On failure nothing is left behind. The handle is the caller's:
+ * pshm_queue_close() it. Thread-safe.
+ */
+PSHM_API int pshm_queue_create(const char *name, pshm_queue_role role,
+                               const pshm_queue_options *opt, pshm_queue **out);
+
+/*
+ * pshm_queue_open: attach to the queue `name` in `role`, waiting up to
+ * opt->open_timeout_ms for a queue still being initialised, and recover any
+ * dead participants found on the way. opt may be NULL.
+ * Returns 0 and *out, or:
+ *   -ENOENT, -PSHM_ENAME_*, -EACCES, -PSHM_ESTALE: as pshm_block_open
+ *   -PSHM_EKIND        the block is not a queue
+ *   -PSHM_EVERSION     a queue of a layout version this build does not know
+ *   -PSHM_EABI         a queue made by a build with a different layout
+ *   -PSHM_EBADFORMAT   the header is corrupt
+ *   -ETIMEDOUT         still being initialised after open_timeout_ms
+ *   -PSHM_ENOTRECOVERABLE  its creator died while initialising it
+ *   -PSHM_EROLE        SPSC producer/consumer or BROADCAST producer: that role
+ *                      is held by another live handle
+ *   -PSHM_ENOSLOT      every participant slot is held by a live handle
+ *   -PSHM_ECLOSED      producer: the queue has been closed
+ * Thread-safe. The handle is the caller's: pshm_queue_close() it.
+ */
+PSHM_API int pshm_queue_open(const char *name, pshm_queue_role role,
+                             const pshm_queue_options *opt, pshm_queue **out);
+
+/*
+ * pshm_queue_close: leave the queue and free the handle; NULL is a no-op.
+ * A pending reservation is cancelled (counted as a lost reservation); a
+ * peeked, unreleased message is given back for redelivery. Closing the last
+ * producer closes the queue (see Closing). The block is closed as by
+ * pshm_block_close (an AUTO/OWNED queue may go away). In a forked child
+ * this only unmaps. Returns 0 or the code of pshm_block_close.
+ */
+PSHM_API int pshm_queue_close(pshm_queue *q);
+
+/*
+ * pshm_queue_close_producer: close the queue for good (any handle may call
+ * it): consumers drain, then get -PSHM_ECLOSED; further reserves and sends
+ * get -PSHM_ECLOSED. Sleepers are woken. Returns 0.
+ */
+PSHM_API int pshm_queue_close_producer(pshm_queue *q);
+
+/*
+ * Reserve room for a message of up to n bytes and return a pointer to it in
+ * the ring (*ptr, PSHM_QUEUE_ALIGN-aligned, valid until commit or cancel).
+ * Nothing is visible to consumers until pshm_queue_commit.
+ * Returns 0, or:
+ *   -PSHM_ETOOBIG   n > max_msg
+ *   -PSHM_EORDER    a reservation is already pending on this handle
+ *   -PSHM_EROLE     the handle is a consumer
+ *   -PSHM_ECLOSED   the queue has been closed
+ *   -EAGAIN (try) / -ETIMEDOUT (timed): the queue stayed full
+ *   -PSHM_EBADFORMAT  the shared state is corrupt
+ */
+PSHM_API int pshm_queue_reserve(pshm_queue *q, size_t n, void **ptr);
+PSHM_API int pshm_queue_tryreserve(pshm_queue *q, size_t n, void **ptr);
+PSHM_API int pshm_queue_timedreserve(pshm_queue *q, size_t n, void **ptr,
+                                     const struct timespec *deadline);
+
+/*
+ * pshm_queue_commit: publish the reserved message with its final length
+ * n (<= the reserved size). Returns 0, -PSHM_EORDER (nothing reserved),
+ * -EINVAL (n larger than reserved), -PSHM_EBADFORMAT (the slot was taken
+ * from under us: corrupt shared state). Never waits.
+ * pshm_queue_cancel: drop the pending reservation (counted as a lost
+ * reservation). Returns 0 or -PSHM_EORDER.
+ */
+PSHM_API int pshm_queue_commit(pshm_queue *q, size_t n);
+PSHM_API int pshm_queue_cancel(pshm_queue *q);
+
+/*
+ * Peek at the next message in place: *ptr (PSHM_QUEUE_ALIGN-aligned) and
+ * *len stay valid until pshm_queue_release. The message stays in the queue
+ * (SPSC, MPMC: claimed by this handle) until released; peeking again before
+ * that returns the same message.
+ * Returns 0, or:
+ *   -PSHM_ECLOSED   the queue is closed and everything was consumed
+ *   -PSHM_EROLE     the handle is a producer
+ *   -EAGAIN (try) / -ETIMEDOUT (timed): the queue stayed empty
+ *   -PSHM_EBADFORMAT  a corrupt message (bad length or position); in MPMC it
+ *                   is dropped and counted, in SPSC the queue cannot go on
+ * BROADCAST overwrite: the bytes may be overwritten while you read them;
+ * trust them only if pshm_queue_release then returns 0.
+ */
+PSHM_API int pshm_queue_peek(pshm_queue *q, const void **ptr, size_t *len);
+PSHM_API int pshm_queue_trypeek(pshm_queue *q, const void **ptr, size_t *len);
+PSHM_API int pshm_queue_timedpeek(pshm_queue *q, const void **ptr, size_t *len,
+                                  const struct timespec *deadline);
+
+/*
+ * pshm_queue_release: consume the peeked message (its room goes back to the
+ * producer). Returns 0, -PSHM_EORDER (nothing peeked), or, BROADCAST
+ * overwrite only, -PSHM_EOVERWRITTEN: the producer overwrote the message
+ * while it was read, so what was read is garbage; the message counts as
+ * lost (overrun) and the handle has moved past it anyway.
+ */
+PSHM_API int pshm_queue_release(pshm_queue *q);
+
+/*
+ * Copying forms: send = reserve + copy + commit; recv = peek + copy +
+ * release into buf (cap bytes), *len = the message length. Same returns as
+ * their parts, plus for recv -PSHM_ETRUNC: cap < the message length
+ * (*len says how much is needed; the message stays in the queue, or, in
+ * BROADCAST mode, stays next for this handle).
+ */
+PSHM_API int pshm_queue_send(pshm_queue *q, const void *buf, size_t len);
+PSHM_API int pshm_queue_trysend(pshm_queue *q, const void *buf, size_t len);
+PSHM_API int pshm_queue_timedsend(pshm_queue *q, const void *buf, size_t len,
+                                  const struct timespec *deadline);
+PSHM_API int pshm_queue_recv(pshm_queue *q, void *buf, size_t cap, size_t *len);
+PSHM_API int pshm_queue_tryrecv(pshm_queue *q, void *buf, size_t cap, size_t *len);
+PSHM_API int pshm_queue_timedrecv(pshm_queue *q, void *buf, size_t cap, size_t *len,
+                                  const struct timespec *deadline);
+
+/* About the message most recently peeked or received on this handle. */
+typedef struct pshm_queue_msg_info {
+    unsigned attempts;   /* earlier deliveries that ended with the consumer's death (0 normally) */
+    unsigned returned;   /* 1 if a consumer closed its handle holding it before (SPSC, MPMC) */
+    uint64_t lost;       /* BROADCAST: messages this subscriber lost (overwritten before or
+                            while it read them) since the previous one it received intact */
+} pshm_queue_msg_info;
+
+/* Returns 0, or -PSHM_EORDER if no message was peeked or received yet. */
+PSHM_API int pshm_queue_msginfo(const pshm_queue *q, pshm_queue_msg_info *mi);
+
+/*
+ * Statistics, summed over every participant that ever used the queue. A
+ * counter a process keeps for itself may miss the one operation it was
+ * killed in; what recovery counts for the dead (lost reservations,
+ * redeliveries, drops after a death) is counted exactly once.
+ */
+typedef struct pshm_queue_stats {
+    pshm_queue_mode mode;
+    int overwrite;             /* BROADCAST overwrite mode */
+    int closed;                /* the producer side is closed */
+    unsigned max_participants, max_deliveries;
+    unsigned producers, consumers; /* live handles by role */
+    unsigned dead;             /* slots of dead handles not recovered yet */
+    uint64_t capacity;         /* SPSC: ring bytes; MPMC/BROADCAST: messages */
+    uint64_t max_msg;
+    uint64_t depth;            /* messages waiting now (BROADCAST: behind the slowest subscriber) */
+    uint64_t depth_bytes;      /* SPSC: ring bytes in use; others: depth * slot size */
+    uint64_t messages;         /* committed */
+    uint64_t bytes;            /* payload bytes committed */
+    uint64_t received;         /* released by consumers (BROADCAST: summed over subscribers) */
+    uint64_t waits_full;       /* blocking/timed reserves that found the queue full */
+    uint64_t waits_empty;      /* blocking/timed peeks that found it empty */
+    uint64_t drops;            /* committed messages dropped: poison or corrupt */
+    uint64_t lost_reservations;/* reserved, never committed (producer died or cancelled) */
+    uint64_t redeliveries;     /* messages handed out again (consumer died or closed holding it) */
+    uint64_t overruns;         /* BROADCAST overwrite: messages subscribers lost */
+} pshm_queue_stats;
+
+/* One participant slot in use, as pshm_queue_inspect reports it. */
+typedef struct pshm_queue_participant {
+    unsigned index;            /* slot in the table */
+    pshm_queue_role role;
+    long pid;
+    uint64_t start_time;       /* process start, clock ticks since boot */
+    int alive;                 /* 1: holds its liveness lock; 0: dead, not recovered yet */
+    uint64_t sent, received, waits_full, waits_empty;
+} pshm_queue_participant;
+
+/*
+ * pshm_queue_stat: fill *st (size = sizeof *st, for forward compatibility)
+ * from the shared counters. Reads only; approximate while the queue moves.
+ * Returns 0 or -EINVAL.
+ */
+PSHM_API int pshm_queue_stat(const pshm_queue *q, pshm_queue_stats *st, size_t size);
+
+/*
+ * pshm_queue_inspect: describe the queue `name` without joining it (opens
+ * the block read-only, changes nothing): statistics into *st (may be NULL)
+ * and up to cap participants into parts (may be NULL), *n (may be NULL) =
+ * the number of slots in use. Returns 0, or the errors of pshm_block_open,
+ * -PSHM_EKIND (not a queue, or not initialised), -PSHM_EVERSION, -PSHM_EABI,
+ * -PSHM_EBADFORMAT, -PSHM_ESTALE (an AUTO/OWNED block whose holders all
+ * died: reported, not removed). Thread-safe.
+ */
+PSHM_API int pshm_queue_inspect(const char *name, pshm_queue_stats *st, size_t size,
+                                pshm_queue_participant *parts, size_t cap, size_t *n);
+
+/* Accessors. */
+PSHM_API pshm_block *pshm_queue_block(const pshm_queue *q); /* owned by q */
+PSHM_API pshm_queue_mode pshm_queue_get_mode(const pshm_queue *q);
+PSHM_API size_t pshm_queue_max_msg(const pshm_queue *q);
+/* "spsc", "mpmc", "broadcast" (or "unknown"). */
+PSHM_API const char *pshm_queue_mode_name(pshm_queue_mode m);
 
 
 #ifdef __cplusplus

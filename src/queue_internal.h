@@ -1,0 +1,303 @@
+/*
+ * queue_internal.h - what src/queue*.c share: the shared layout, the handle,
+ * and the hidden entry points the tests and the fuzz target use. The layout
+ * and the protocols are described in src/queue.c's top comment.
+ */
+#ifndef PSHM_QUEUE_INTERNAL_H
+#define PSHM_QUEUE_INTERNAL_H
+
+#include "os/os.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ constants */
+
+#define Q_MAGIC 0x314555514D485350ULL /* "PSHMQUE1" in memory (little-endian) */
+#define Q_VERSION 1u
+#define Q_CL 64u            /* cache line */
+#define Q_HDR_SIZE 512u     /* header, 8 lines */
+#define Q_PART_SIZE 128u    /* participant slot, 2 lines */
+#define Q_REC 16u           /* record / cell header in front of every payload */
+#define Q_RING_ALIGN 4096u  /* the ring starts on a page */
+#define Q_MAX_RING ((uint64_t)1 << 40)
+#define Q_MAX_MSG ((uint64_t)1 << 30)
+#define Q_INIT_LIVE 1024    /* liveness byte of the initialiser */
+
+/* header.state */
+enum { Q_EMPTY = 0, Q_INITIALISING = 1, Q_READY = 2 };
+/* header.flags */
+#define Q_F_OVERWRITE 1u
+
+/* participant state: low 8 bits status, high 24 bits generation */
+enum { Q_P_FREE = 0, Q_P_LIVE = 1 };
+#define Q_P_STATUS(s) ((s)&0xffu)
+#define Q_P_GEN(s) ((s) >> 8)
+#define Q_GEN_MASK 0xffffffu
+
+/* SPSC record: flags in the top bits of len */
+#define Q_R_PAD (1u << 31)
+#define Q_R_RETURNED (1u << 30)
+#define Q_R_LEN(l) ((l) & ((1u << 30) - 1))
+
+/* ------------------------------------------------------------ layout */
+
+/*
+ * The header. Line 0-1: identity and geometry, written once by the
+ * initialiser. Line 2: control words written rarely. Lines 3-6: the futex
+ * words and the two indices, each on its own line so the producer's and the
+ * consumer's stores never share one.
+ */
+struct qhdr {
+    /* line 0 */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t abi;
+    uint32_t state;
+    uint32_t mode;
+    uint32_t flags;
+    uint32_t nparts;
+    uint32_t max_deliveries;
+    uint32_t rec_hdr;
+    uint64_t max_msg;
+    uint64_t ring_size;
+    uint64_t slot_size;
+    /* line 1 */
+    uint64_t nslots;
+    uint64_t parts_off;
+    uint64_t ring_off;
+    uint64_t total_size;
+    int64_t creator_pid;
+    uint64_t creator_start;
+    uint8_t pad1[16];
+    /* line 2: control */
+    uint32_t closed;
+    uint32_t prod_owner;      /* SPSC/BROADCAST: participant index + 1, 0 = none */
+    uint32_t cons_owner;      /* SPSC: participant index + 1, 0 = none */
+    uint32_t pad2a;
+    uint64_t sub_epoch;       /* BROADCAST: bumped by joining subscribers */
+    uint64_t redeliver_epoch; /* MPMC: bumped when a message is put back behind the consumers */
+    uint8_t pad2[32];
+    /* line 3: consumers sleep here (not empty) */
+    uint32_t ne_seq;
+    uint32_t ne_sleepers;
+    uint8_t pad3[56];
+    /* line 4: producers sleep here (not full) */
+    uint32_t nf_seq;
+    uint32_t nf_sleepers;
+    uint8_t pad4[56];
+    /* line 5: producer index (SPSC: byte position after the last commit, a
+     * hint - records carry their own commit word; MPMC: enqueue position, a
+     * hint anyone may advance; BROADCAST: next message number) */
+    uint64_t head;
+    uint64_t pub_min;         /* BROADCAST: the producer's view of the slowest subscriber */
+    uint8_t pad5[48];
+    /* line 6: consumer index (SPSC tail, MPMC dequeue position) */
+    uint64_t tail;
+    uint8_t pad6[56];
+    /* line 7 */
+    uint8_t pad7[64];
+};
+
+/*
+ * A participant slot. Line A: who holds it (written at claim) and the loss
+ * counters that recoverers update for a dead holder. Line B: the holder's
+ * own hot words.
+ */
+struct qpart {
+    uint32_t state;
+    uint32_t role;
+    int64_t pid;
+    uint64_t start;
+    uint64_t ev_lost;    /* count << 24 | generation of the last dead holder counted */
+    uint64_t ev_redeliv;
+    uint64_t ev_drop;
+    uint64_t cancelled;  /* by the holder: reservations cancelled / abandoned at close */
+    uint64_t returned;   /* by the holder: peeked messages given back at close */
+    /* line B */
+    uint64_t cur;        /* pending reservation/peek: position + 1, 0 = none */
+    uint64_t cursor;     /* BROADCAST subscriber: next message number */
+    uint64_t sent;
+    uint64_t received;
+    uint64_t bytes;
+    uint64_t waits_full;
+    uint64_t waits_empty;
+    uint64_t dropped;    /* by the holder: corrupt messages dropped, overruns seen */
+};
+
+/*
+ * SPSC record header. seq is the commit word: position + 1 once the record
+ * is committed (stale values from earlier laps never match). A PAD record's
+ * seq commits the PAD and the record after it at once: the producer stores
+ * the record's seq first, then the PAD's.
+ */
+struct qrec {
+    uint64_t seq;
+    uint32_t len;   /* payload length | Q_R_PAD | Q_R_RETURNED */
+    uint32_t tries; /* tries << 24 | generation of the last dead consumer counted */
+};
+
+/* MPMC / BROADCAST cell header. */
+struct qcell {
+    uint64_t word; /* MPMC: state (below); BROADCAST: message number, | Q_B_BUSY while written */
+    uint32_t len;
+    uint32_t pad;
+};
+
+/*
+ * MPMC cell state: position (40 bits, compared modulo 2^40) | phase (3) |
+ * tries (5: earlier deliveries that ended in a consumer's death) |
+ * returned (1) | participant (15: the holder while WRITING or READING).
+ */
+enum { Q_FREE = 0, Q_WRITING = 1, Q_FULL = 2, Q_READING = 3, Q_LOST = 4 };
+#define Q_POS_BITS 40
+#define Q_POS_MASK ((((uint64_t)1) << Q_POS_BITS) - 1)
+#define Q_MK(pos, ph, tries, ret, part)                                         \
+    ((((uint64_t)(pos)&Q_POS_MASK) << 24) | ((uint64_t)(ph) << 21) |           \
+     ((uint64_t)(tries) << 16) | ((uint64_t)(ret) << 15) | (uint64_t)(part))
+#define Q_S_POS(s) ((s) >> 24)
+#define Q_S_PHASE(s) ((unsigned)(((s) >> 21) & 7u))
+#define Q_S_TRIES(s) ((unsigned)(((s) >> 16) & 31u))
+#define Q_S_RET(s) ((unsigned)(((s) >> 15) & 1u))
+#define Q_S_PART(s) ((unsigned)((s)&0x7fffu))
+
+/* signed distance a - b between two 40-bit positions */
+static inline int64_t q_pdiff(uint64_t a, uint64_t b)
+{
+    return (int64_t)(((a - b) & Q_POS_MASK) << 24) >> 24;
+}
+
+#define Q_B_BUSY ((uint64_t)1 << 63)
+
+/* ------------------------------------------------------------ atomics */
+
+#define Q_LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define Q_LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define Q_LDS(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define Q_ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define Q_STR(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define Q_STS(p, v) ((void)__atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST))
+#define Q_CAS(p, e, d)                                                          \
+    __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+/* a counter only its single writer updates */
+#define Q_INC(p, n) Q_ST((p), Q_LD(p) + (n))
+
+static inline void q_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ------------------------------------------------------------ geometry */
+
+/* What validation extracts from a header; trusted (process-local) afterwards. */
+typedef struct qgeom {
+    uint32_t mode, flags, nparts, max_deliveries;
+    uint64_t max_msg, ring_size, slot_size, nslots, ring_off, total_size;
+} qgeom;
+
+/*
+ * Check a queue header at the start of `size` bytes (any alignment; it is
+ * copied first). Returns 0 and *g, -EAGAIN if the state is not READY yet,
+ * -PSHM_EKIND (no magic), -PSHM_EVERSION, -PSHM_EABI, -PSHM_EBADFORMAT.
+ * Pure: it reads only [mem, mem + size). The fuzz target's first half.
+ */
+PSHM__HIDDEN int pshm__queue_validate(const void *mem, size_t size, qgeom *g);
+
+/* The ABI word this build writes and expects. */
+PSHM__HIDDEN uint32_t pshm__queue_abi(void);
+
+/*
+ * Fuzz/test hook: treat `mem` (size bytes, 64-byte aligned, writable, a
+ * private copy) as a queue and drain up to max messages as a detached
+ * consumer (no liveness locks, no waiting), checking every bound on the
+ * way. Returns the number of messages drained or a negative code.
+ */
+PSHM__HIDDEN long pshm__queue_fuzz_drain(void *mem, size_t size, long max);
+
+/* ------------------------------------------------------------ the handle */
+
+enum { Q_NONE = 0, Q_RESERVED = 1, Q_PEEKED = 2 };
+
+struct pshm_queue {
+    pshm_block *blk;
+    unsigned char *base;
+    struct qhdr *h;
+    struct qpart *parts;
+    struct qpart *self; /* our slot (NULL when detached) */
+    unsigned char *ring;
+    int fd;             /* -1 when detached */
+    pid_t pid;          /* the process that opened it; a forked copy only unmaps */
+    qgeom g;            /* trusted copy of the geometry */
+    uint64_t mask;      /* SPSC: ring_size - 1; others: nslots - 1 */
+    int me;             /* our participant index, -1 detached */
+    int role;
+    unsigned spin, recover_ms;
+    int keep_open;
+    long long next_scan_ns;
+    /* indices, process-local copies */
+    uint64_t pos;       /* SPSC producer: head; SPSC consumer: tail; BROADCAST: head / cursor */
+    uint64_t other;     /* cached view of the other side's index / BROADCAST cached min */
+    uint64_t last_epoch;
+    /* the pending reservation or peek */
+    int pending;
+    uint64_t p_pos;     /* SPSC: record position; MPMC/BROADCAST: message position */
+    uint64_t p_next;    /* SPSC: position after the record */
+    uint64_t p_state;   /* MPMC: the cell state we hold */
+    size_t p_max;       /* reserved size */
+    unsigned char *p_hdr;
+    /* the last message handed out */
+    int have_info;
+    pshm_queue_msg_info info;
+    uint64_t lost_acc;  /* BROADCAST: overruns since the last message delivered */
+};
+
+/* ------------------------------------------------------------ shared by queue*.c */
+
+PSHM__HIDDEN long long pshm__q_now_ns(void);
+/* Try to recover participant p; returns 1 if it was dead and is recovered,
+ * 0 if alive (or busy, or free), <0 on error. */
+PSHM__HIDDEN int pshm__q_reap(pshm_queue *q, unsigned p);
+/* Recover every dead participant (rate-limited by recover_ms unless force). */
+PSHM__HIDDEN void pshm__q_scan(pshm_queue *q, int force);
+PSHM__HIDDEN void pshm__q_wake(uint32_t *seq, uint32_t *sleepers);
+
+static inline struct qpart *q_part(const pshm_queue *q, unsigned i)
+{
+    return (struct qpart *)((unsigned char *)q->parts + (size_t)i * Q_PART_SIZE);
+}
+
+static inline struct qcell *q_cell(const pshm_queue *q, uint64_t pos)
+{
+    return (struct qcell *)(q->ring + (size_t)(pos & q->mask) * q->g.slot_size);
+}
+
+/* round n up to a multiple of 16 (n < 2^32 here) */
+static inline uint64_t q_r16(uint64_t n) { return (n + 15u) & ~(uint64_t)15u; }
+
+/* Operation forms. */
+enum { Q_TRY = 0, Q_TIMED = 1, Q_BLOCK = 2 };
+
+PSHM__HIDDEN int pshm__q_reserve(pshm_queue *q, size_t n, void **ptr, int form,
+                                 const struct timespec *deadline);
+PSHM__HIDDEN int pshm__q_commit(pshm_queue *q, size_t n);
+PSHM__HIDDEN int pshm__q_cancel(pshm_queue *q);
+PSHM__HIDDEN int pshm__q_peek(pshm_queue *q, const void **ptr, size_t *len, int form,
+                              const struct timespec *deadline);
+PSHM__HIDDEN int pshm__q_release(pshm_queue *q);
+/* give back a pending peek (close) */
+PSHM__HIDDEN void pshm__q_return(pshm_queue *q);
+/* SPSC: is the record at pos committed? 1 (and the record: position after
+ * any PAD, len word, next position), 0, or -PSHM_EBADFORMAT. */
+PSHM__HIDDEN int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos,
+                                        uint32_t *len, uint64_t *next);
+/* SPSC: where a new producer starts (scrubs what a dead one left). */
+PSHM__HIDDEN uint64_t pshm__q_spsc_start(pshm_queue *q);
+/* BROADCAST: recompute the slowest subscriber */
+PSHM__HIDDEN uint64_t pshm__q_bcast_min(pshm_queue *q);
+
+#endif

@@ -1,0 +1,1842 @@
+/* test_queue.c - queues: modes, waiting, closing, bad input, and crashes
+ * (SIGKILL injection at every step of reserve/commit/peek/release). */
+#include "harness.h"
+#include "queue_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ helpers */
+
+static void deadline_ms(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static pshm_queue_options qopts(pshm_queue_mode mode, size_t cap, size_t max_msg)
+{
+    pshm_queue_options o;
+    pshm_queue_options_init(&o);
+    o.mode = mode;
+    o.capacity = cap;
+    o.max_msg = max_msg;
+    return o;
+}
+
+static pshm_queue_stats qstat(pshm_queue *q)
+{
+    pshm_queue_stats st;
+    CHECK_OK(pshm_queue_stat(q, &st, sizeof st));
+    return st;
+}
+
+/* A message that proves its own integrity: who, which, and a checksum over
+ * everything, with a payload derived from (instance, seq). */
+typedef struct tmsg {
+    uint32_t inst, seq, len, sum;
+} tmsg;
+
+static uint32_t fnv(const unsigned char *p, size_t n, uint32_t h)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static size_t msg_len(uint32_t inst, uint32_t seq, size_t max)
+{
+    uint32_t x = (inst * 2654435761u) ^ (seq * 40503u);
+    size_t min = sizeof(tmsg);
+    return min + (x % (max - min + 1));
+}
+
+static void msg_fill(void *buf, uint32_t inst, uint32_t seq, size_t len)
+{
+    unsigned char *b = buf;
+    tmsg m = {inst, seq, (uint32_t)len, 0};
+    for (size_t i = sizeof m; i < len; i++)
+        b[i] = (unsigned char)(inst * 7 + seq * 13 + i);
+    m.sum = fnv(b + sizeof m, len - sizeof m, fnv((unsigned char *)&m, 12, 2166136261u));
+    memcpy(b, &m, sizeof m);
+}
+
+/* 0 if intact, else a description of what is wrong. */
+static const char *msg_check(const void *buf, size_t len, tmsg *out)
+{
+    const unsigned char *b = buf;
+    tmsg m;
+    if (len < sizeof m)
+        return "short";
+    memcpy(&m, b, sizeof m);
+    if (m.len != len)
+        return "length";
+    if (m.sum != fnv(b + sizeof m, len - sizeof m, fnv((unsigned char *)&m, 12, 2166136261u)))
+        return "checksum";
+    if (out)
+        *out = m;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ basics */
+
+TEST(options_and_bad_arguments)
+{
+    const char *name = th_name("opts");
+    pshm_queue_options o;
+    pshm_queue *q = (pshm_queue *)1;
+
+    o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
+    CHECK_ERR(pshm_queue_create(name, 0, &o, &q), -EINVAL);
+    CHECK(q == NULL);
+    o.mode = 7;
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
+    o = qopts(PSHM_QUEUE_SPSC, 4096, 0);
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
+    o = qopts(PSHM_QUEUE_MPMC, 4096, 64);
+    o.overwrite = 1; /* broadcast only */
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
+    o = qopts(PSHM_QUEUE_MPMC, 4096, 64);
+    o.max_deliveries = 0;
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
+    o.max_deliveries = PSHM_QUEUE_MAX_DELIVERIES + 1;
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
+    o = qopts(PSHM_QUEUE_MPMC, 4096, 64);
+    o.max_participants = PSHM_QUEUE_MAX_PARTICIPANTS + 1;
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
+    CHECK(!th_exists(name));
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -ENOENT);
+    CHECK_ERR(pshm_queue_create("a/b", PSHM_QUEUE_PRODUCER, NULL, &q), -PSHM_ENAME_SLASH);
+    CHECK_OK(pshm_queue_close(NULL));
+    CHECK_STR(pshm_queue_mode_name(PSHM_QUEUE_MPMC), "mpmc");
+    CHECK_STR(pshm_errname(-PSHM_ETOOBIG), "PSHM_ETOOBIG");
+}
+
+TEST(create_open_geometry_and_exists)
+{
+    const char *name = th_name("geo");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 1000, 100);
+    pshm_queue *p = NULL, *c = NULL, *x = NULL;
+
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_EQ(pshm_queue_get_mode(p), PSHM_QUEUE_SPSC);
+    CHECK_EQ(pshm_queue_max_msg(p), 100);
+    pshm_queue_stats st = qstat(p);
+    CHECK_EQ(st.capacity, 1024); /* power of two, >= 2 records of 16 + 112 */
+    CHECK_EQ(st.producers, 1);
+    CHECK_EQ(st.consumers, 0);
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &x), -EEXIST);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &c));
+    CHECK_EQ(qstat(c).consumers, 1);
+    o.block.open_existing = 1;
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &x), -PSHM_EROLE);
+    CHECK(x == NULL);
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c)); /* attaches */
+    CHECK_EQ(pshm_block_created(pshm_queue_block(c)), 0);
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(p));
+
+    /* MPMC: slots of round_up(16 + max, 64), a power of two of them */
+    o = qopts(PSHM_QUEUE_MPMC, 0, 100);
+    o.capacity_msgs = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    st = qstat(p);
+    CHECK_EQ(st.capacity, 8);
+    CHECK_EQ(st.max_deliveries, 3);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(p));
+}
+
+TEST(attaching_to_what_is_not_a_good_queue)
+{
+    const char *name = th_name("bad");
+    pshm_block *b = NULL;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+
+    /* a raw block: not a queue */
+    CHECK_OK(pshm_block_create(name, 100, NULL, &b));
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EKIND);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+    CHECK_OK(pshm_block_create(name, 8192, NULL, &b));
+    memset(pshm_block_data(b), 'x', 8192);
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EKIND);
+    CHECK_ERR(pshm_queue_inspect(name, NULL, 0, NULL, 0, NULL), -PSHM_EKIND);
+    /* a zeroed block nobody initialises: not a queue, after the timeout */
+    memset(pshm_block_data(b), 0, 8192);
+    pshm_queue_options_init(&o);
+    o.open_timeout_ms = 50;
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &q), -PSHM_EKIND);
+    /* INITIALISING with nobody holding the initialiser's byte: its creator died */
+    ((struct qhdr *)pshm_block_data(b))->state = Q_INITIALISING;
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &q), -PSHM_ENOTRECOVERABLE);
+    /* ... and with a live initialiser: we wait, then time out */
+    CHECK_OK(pshm__os_lock_byte(pshm_block_fd(b), PSHM__LIVE_BASE + Q_INIT_LIVE, 'w', 0));
+    pid_t child = fork();
+    if (child == 0) {
+        pshm_queue *qq = NULL;
+        _exit(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &qq) == -ETIMEDOUT ? 0 : 1);
+    }
+    CHECK_EQ(th_wait(child, 10000), 0);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+
+    /* a real queue, then damaged field by field */
+    pshm_queue *p = NULL;
+    o = qopts(PSHM_QUEUE_MPMC, 4096, 64);
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    struct qhdr *h = pshm_block_data(pshm_queue_block(p));
+    struct qhdr saved = *h;
+    h->version = 2;
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EVERSION);
+    *h = saved;
+    h->abi ^= 1;
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EABI);
+    *h = saved;
+    h->nslots = 1u << 30;
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EBADFORMAT);
+    CHECK_ERR(pshm_queue_inspect(name, NULL, 0, NULL, 0, NULL), -PSHM_EBADFORMAT);
+    *h = saved;
+    h->max_msg = 1000; /* slot size no longer matches */
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EBADFORMAT);
+    *h = saved;
+    h->mode = 9;
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EBADFORMAT);
+    *h = saved;
+    h->state = 77;
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EBADFORMAT);
+    *h = saved;
+    CHECK(q == NULL);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q));
+    CHECK_OK(pshm_queue_close(q));
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(p));
+}
+
+/* ------------------------------------------------------------ single process */
+
+static void roundtrip_mode(pshm_queue_mode mode)
+{
+    const char *name = th_name("rt");
+    pshm_queue_options o = qopts(mode, 4096, 200);
+    pshm_queue *p = NULL, *c = NULL;
+    void *w;
+    const void *r;
+    size_t len;
+    char buf[256];
+
+    o.spin = 10;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    /* roles */
+    CHECK_ERR(pshm_queue_trypeek(p, &r, &len), -PSHM_EROLE);
+    CHECK_ERR(pshm_queue_tryreserve(c, 8, &w), -PSHM_EROLE);
+    /* empty */
+    CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -EAGAIN);
+    CHECK_ERR(pshm_queue_tryrecv(c, buf, sizeof buf, &len), -EAGAIN);
+    struct timespec dl;
+    deadline_ms(&dl, 20);
+    CHECK_ERR(pshm_queue_timedpeek(c, &r, &len, &dl), -ETIMEDOUT);
+    CHECK_ERR(pshm_queue_release(c), -PSHM_EORDER);
+    CHECK_ERR(pshm_queue_commit(p, 1), -PSHM_EORDER);
+    CHECK_ERR(pshm_queue_cancel(p), -PSHM_EORDER);
+    /* too big */
+    CHECK_ERR(pshm_queue_tryreserve(p, 201, &w), -PSHM_ETOOBIG);
+    CHECK_ERR(pshm_queue_send(p, buf, 201), -PSHM_ETOOBIG);
+    /* zero-copy */
+    CHECK_OK(pshm_queue_reserve(p, 200, &w));
+    CHECK(((uintptr_t)w % PSHM_QUEUE_ALIGN) == 0);
+    CHECK_ERR(pshm_queue_tryreserve(p, 1, &w), -PSHM_EORDER);
+    memcpy(w, "hello", 5);
+    CHECK_ERR(pshm_queue_commit(p, 201), -EINVAL);
+    CHECK_OK(pshm_queue_commit(p, 5));
+    CHECK_OK(pshm_queue_peek(c, &r, &len));
+    CHECK(((uintptr_t)r % PSHM_QUEUE_ALIGN) == 0);
+    CHECK_EQ(len, 5);
+    CHECK(memcmp(r, "hello", 5) == 0);
+    const void *r2;
+    CHECK_OK(pshm_queue_peek(c, &r2, &len)); /* held: the same one */
+    CHECK(r2 == r);
+    pshm_queue_msg_info mi;
+    CHECK_OK(pshm_queue_msginfo(c, &mi));
+    CHECK_EQ(mi.attempts, 0);
+    CHECK_EQ(mi.lost, 0);
+    CHECK_OK(pshm_queue_release(c));
+    /* copying, zero length, truncation */
+    CHECK_OK(pshm_queue_send(p, "", 0));
+    CHECK_OK(pshm_queue_send(p, "world!", 6));
+    CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    CHECK_EQ(len, 0);
+    CHECK_ERR(pshm_queue_recv(c, buf, 3, &len), -PSHM_ETRUNC);
+    CHECK_EQ(len, 6);
+    CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    CHECK_EQ(len, 6);
+    CHECK(memcmp(buf, "world!", 6) == 0);
+    /* cancel */
+    CHECK_OK(pshm_queue_reserve(p, 10, &w));
+    CHECK_OK(pshm_queue_cancel(p));
+    CHECK_OK(pshm_queue_send(p, "after", 5));
+    CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    CHECK_EQ(len, 5);
+    CHECK_ERR(pshm_queue_tryrecv(c, buf, sizeof buf, &len), -EAGAIN);
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.messages, 4);
+    CHECK_EQ(st.bytes, 16);
+    CHECK_EQ(st.received, 4);
+    CHECK_EQ(st.lost_reservations, 1);
+    CHECK_EQ(st.waits_empty, 1); /* the timed peek */
+    CHECK_EQ(st.depth, 0);
+    /* closing the last producer: drain, then ECLOSED */
+    CHECK_OK(pshm_queue_send(p, "last", 4));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    CHECK_EQ(len, 4);
+    CHECK_ERR(pshm_queue_recv(c, buf, sizeof buf, &len), -PSHM_ECLOSED);
+    CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -PSHM_ECLOSED);
+    CHECK(qstat(c).closed);
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p), -PSHM_ECLOSED);
+    CHECK(p == NULL);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(spsc_roundtrip) { roundtrip_mode(PSHM_QUEUE_SPSC); }
+TEST(mpmc_roundtrip) { roundtrip_mode(PSHM_QUEUE_MPMC); }
+TEST(broadcast_roundtrip) { roundtrip_mode(PSHM_QUEUE_BROADCAST); }
+
+static void full_mode(pshm_queue_mode mode, int overwrite)
+{
+    const char *name = th_name("full");
+    pshm_queue_options o = qopts(mode, 0, 48);
+    pshm_queue *p = NULL, *c = NULL;
+    char buf[64];
+    size_t len;
+    int n = 0;
+
+    o.capacity_msgs = 4;
+    o.overwrite = overwrite;
+    o.spin = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    for (;;) {
+        int r = pshm_queue_trysend(p, &n, sizeof n);
+        if (r == -EAGAIN)
+            break;
+        CHECK_OK(r);
+        if (++n > 1000)
+            break;
+    }
+    if (overwrite) {
+        CHECK_EQ(n, 1001); /* never full */
+        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+        pshm_queue_msg_info mi;
+        CHECK_OK(pshm_queue_msginfo(c, &mi));
+        CHECK_EQ(mi.lost, 1001 - 4);
+        int first;
+        memcpy(&first, buf, sizeof first);
+        CHECK_EQ(first, 1001 - 4);
+        CHECK_EQ(qstat(c).overruns, 1001 - 4);
+    } else {
+        CHECK(n >= 4);
+        CHECK(n <= 8);
+        struct timespec dl;
+        deadline_ms(&dl, 20);
+        CHECK_ERR(pshm_queue_timedsend(p, &n, sizeof n, &dl), -ETIMEDOUT);
+        CHECK_EQ(qstat(p).waits_full, 1);
+        CHECK_EQ(qstat(p).depth, (uint64_t)n);
+        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+        int first;
+        memcpy(&first, buf, sizeof first);
+        CHECK_EQ(first, 0);
+        CHECK_OK(pshm_queue_trysend(p, &n, sizeof n));
+    }
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_queue_close(p));
+}
+
+TEST(spsc_full_and_timeout) { full_mode(PSHM_QUEUE_SPSC, 0); }
+TEST(mpmc_full_and_timeout) { full_mode(PSHM_QUEUE_MPMC, 0); }
+TEST(broadcast_blocking_full_and_timeout) { full_mode(PSHM_QUEUE_BROADCAST, 0); }
+TEST(broadcast_overwrite_never_full) { full_mode(PSHM_QUEUE_BROADCAST, 1); }
+
+TEST(spsc_wraps_with_padding_contiguous_and_aligned)
+{
+    const char *name = th_name("wrap");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 1024, 300);
+    pshm_queue *p = NULL, *c = NULL;
+    unsigned char *ring = NULL;
+    int wrapped_to_start = 0;
+
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_EQ(qstat(p).capacity, 1024);
+    size_t ring_off = (Q_HDR_SIZE + 64 * Q_PART_SIZE + Q_RING_ALIGN - 1) / Q_RING_ALIGN * Q_RING_ALIGN;
+    ring = (unsigned char *)pshm_block_data(pshm_queue_block(p)) + ring_off;
+    uint32_t next = 0;
+    for (uint32_t seq = 0; seq < 3000; seq++) {
+        size_t len = 16 + (seq * 37) % 285;
+        void *w;
+        int r = pshm_queue_tryreserve(p, len, &w);
+        if (r == -EAGAIN || seq % 7 == 6) {
+            /* full (or now and then): drain, so the ring wraps at many points */
+            const void *rp;
+            size_t l;
+            if (r == 0)
+                CHECK_OK(pshm_queue_cancel(p));
+            while (pshm_queue_trypeek(c, &rp, &l) == 0) {
+                tmsg m;
+                CHECK(((uintptr_t)rp % 16) == 0);
+                CHECK(msg_check(rp, l, &m) == NULL);
+                CHECK_EQ(m.seq, next);
+                next++;
+                CHECK_OK(pshm_queue_release(c));
+            }
+            r = pshm_queue_tryreserve(p, len, &w);
+        }
+        CHECK_OK(r);
+        CHECK(((uintptr_t)w % 16) == 0);
+        CHECK((unsigned char *)w >= ring + Q_REC);
+        CHECK((unsigned char *)w + len <= ring + 1024); /* contiguous, inside the ring */
+        if ((unsigned char *)w == ring + Q_REC)
+            wrapped_to_start++;
+        msg_fill(w, 1, seq, len);
+        CHECK_OK(pshm_queue_commit(p, len));
+    }
+    const void *rp;
+    size_t l;
+    while (pshm_queue_trypeek(c, &rp, &l) == 0) {
+        tmsg m;
+        CHECK(msg_check(rp, l, &m) == NULL);
+        CHECK_EQ(m.seq, next);
+        next++;
+        CHECK_OK(pshm_queue_release(c));
+    }
+    CHECK_EQ(next, 3000);
+    CHECK(wrapped_to_start > 50);
+    CHECK_EQ(qstat(c).received, 3000);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_queue_close(p));
+}
+
+TEST(spsc_roles_are_exclusive_and_pass_on)
+{
+    const char *name = th_name("role");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
+    pshm_queue *p = NULL, *p2 = NULL, *c = NULL, *c2 = NULL;
+    char buf[64];
+    size_t len;
+
+    o.keep_open = 1;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p2), -PSHM_EROLE);
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c2), -PSHM_EROLE);
+    CHECK_OK(pshm_queue_send(p, "one", 3));
+    CHECK_OK(pshm_queue_close(p)); /* keep_open: the queue stays open */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p2));
+    CHECK_OK(pshm_queue_send(p2, "two", 3));
+    CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    CHECK(len == 3 && memcmp(buf, "one", 3) == 0);
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c2));
+    CHECK_OK(pshm_queue_recv(c2, buf, sizeof buf, &len));
+    CHECK(len == 3 && memcmp(buf, "two", 3) == 0);
+    CHECK_OK(pshm_queue_close_producer(c2)); /* anyone may close it */
+    CHECK_ERR(pshm_queue_send(p2, "x", 1), -PSHM_ECLOSED);
+    CHECK_ERR(pshm_queue_recv(c2, buf, sizeof buf, &len), -PSHM_ECLOSED);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p2)));
+    CHECK_OK(pshm_queue_close(c2));
+    CHECK_OK(pshm_queue_close(p2));
+}
+
+TEST(closing_with_a_held_message_gives_it_back)
+{
+    for (int mode = PSHM_QUEUE_SPSC; mode <= PSHM_QUEUE_MPMC; mode++) {
+        const char *name = th_name(mode == PSHM_QUEUE_SPSC ? "back1" : "back2");
+        pshm_queue_options o = qopts(mode, 4096, 64);
+        pshm_queue *p = NULL, *c = NULL;
+        const void *r;
+        size_t len;
+        char buf[64];
+
+        CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+        CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+        CHECK_OK(pshm_queue_send(p, "a", 1));
+        CHECK_OK(pshm_queue_send(p, "b", 1));
+        CHECK_OK(pshm_queue_peek(c, &r, &len));
+        CHECK_OK(pshm_queue_close(c));
+        CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+        CHECK(len == 1 && buf[0] == 'a');
+        pshm_queue_msg_info mi;
+        CHECK_OK(pshm_queue_msginfo(c, &mi));
+        CHECK_EQ(mi.returned, 1);
+        CHECK_EQ(mi.attempts, 0);
+        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+        CHECK(len == 1 && buf[0] == 'b');
+        CHECK_EQ(qstat(c).redeliveries, 1);
+        CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+        CHECK_OK(pshm_queue_close(c));
+        CHECK_OK(pshm_queue_close(p));
+    }
+}
+
+/* ------------------------------------------------------------ multi-process */
+
+static int run_producer(const char *name, uint32_t inst, uint32_t count, size_t max, int zero_copy)
+{
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[70000];
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q) != 0)
+        return 10;
+    for (uint32_t seq = 0; seq < count; seq++) {
+        size_t len = msg_len(inst, seq, max);
+        if (zero_copy) {
+            void *w;
+            if (pshm_queue_reserve(q, len, &w) != 0)
+                return 11;
+            msg_fill(w, inst, seq, len);
+            if (pshm_queue_commit(q, len) != 0)
+                return 12;
+        } else {
+            msg_fill(buf, inst, seq, len);
+            if (pshm_queue_send(q, buf, len) != 0)
+                return 13;
+        }
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+HELPER(producer)
+{
+    /* name inst count max zero_copy */
+    return run_producer(argv[0], (uint32_t)atoi(argv[1]), (uint32_t)atoi(argv[2]),
+                        (size_t)atoi(argv[3]), atoi(argv[4]));
+}
+
+TEST_TIMEOUT(spsc_two_processes_order_and_integrity, 120)
+{
+    const char *name = th_name("sp2");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 8192, 1000);
+    pshm_queue *c = NULL;
+    const uint32_t N = 200000;
+
+    o.spin = 100;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    pid_t pid = th_spawn("producer", name, "7", "200000", "1000", "1", NULL);
+    for (uint32_t seq = 0; seq < N; seq++) {
+        const void *r;
+        size_t len;
+        tmsg m;
+        CHECK_OK(pshm_queue_peek(c, &r, &len));
+        const char *bad = msg_check(r, len, &m);
+        if (bad)
+            th_fail(__FILE__, __LINE__, "message %u: %s", seq, bad);
+        CHECK_EQ(m.inst, 7);
+        CHECK_EQ(m.seq, seq);
+        CHECK_EQ(len, msg_len(7, seq, 1000));
+        CHECK_OK(pshm_queue_release(c));
+    }
+    CHECK_EQ(th_wait(pid, 60000), 0);
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.messages, N);
+    CHECK_EQ(st.received, N);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+/* A consumer process: counts every (inst, seq) it gets in a shared table. */
+typedef struct tally {
+    uint32_t bad, order;
+    uint32_t got[4][20000];
+} tally;
+
+static int run_consumer(const char *name, const char *tname, int check_order)
+{
+    pshm_queue *q = NULL;
+    pshm_block *tb = NULL;
+    uint32_t last[4] = {0, 0, 0, 0};
+    int first[4] = {1, 1, 1, 1};
+
+    if (pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q) != 0 ||
+        pshm_block_open(tname, NULL, &tb) != 0)
+        return 10;
+    tally *t = pshm_block_data(tb);
+    for (;;) {
+        const void *r;
+        size_t len;
+        tmsg m;
+        int rc = pshm_queue_peek(q, &r, &len);
+        if (rc == -PSHM_ECLOSED)
+            break;
+        if (rc != 0)
+            return 11;
+        if (msg_check(r, len, &m) != NULL || m.inst >= 4 || m.seq >= 20000) {
+            __atomic_add_fetch(&t->bad, 1, __ATOMIC_SEQ_CST);
+        } else {
+            if (check_order && !first[m.inst] && m.seq <= last[m.inst])
+                __atomic_add_fetch(&t->order, 1, __ATOMIC_SEQ_CST);
+            first[m.inst] = 0;
+            last[m.inst] = m.seq;
+            __atomic_add_fetch(&t->got[m.inst][m.seq], 1, __ATOMIC_SEQ_CST);
+        }
+        if (pshm_queue_release(q) != 0)
+            return 12;
+    }
+    pshm_queue_close(q);
+    pshm_block_close(tb);
+    return 0;
+}
+
+HELPER(consumer)
+{
+    return run_consumer(argv[0], argv[1], atoi(argv[2]));
+}
+
+static void many_to_many(pshm_queue_mode mode, int nprod, int ncons, uint32_t count)
+{
+    const char *name = th_name("mm");
+    const char *tname = th_name("tally");
+    pshm_queue_options o = qopts(mode, 16384, 600);
+    pshm_queue *ctl = NULL;
+    pshm_block *tb = NULL;
+    pid_t prod[4], cons[4];
+    char cnt[16];
+
+    snprintf(cnt, sizeof cnt, "%u", count);
+    o.spin = 50;
+    o.keep_open = mode == PSHM_QUEUE_BROADCAST; /* ctl hands the producer role over */
+    CHECK_OK(pshm_block_create(tname, sizeof(tally), NULL, &tb));
+    tally *t = pshm_block_data(tb);
+    /* the test holds a producer handle so the queue closes only when it says */
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &ctl));
+    for (int i = 0; i < ncons; i++)
+        cons[i] = th_spawn("consumer", name, tname, mode == PSHM_QUEUE_MPMC ? "0" : "1", NULL);
+    if (mode == PSHM_QUEUE_BROADCAST) {
+        /* subscribers see what is committed after they join: wait for them */
+        for (int tries = 0; qstat(ctl).consumers < (unsigned)ncons && tries < 5000; tries++)
+            th_sleep_ms(2);
+        CHECK_EQ(qstat(ctl).consumers, ncons);
+        /* one producer role: hand it to the child */
+        CHECK_OK(pshm_queue_close(ctl));
+        ctl = NULL;
+    }
+    for (int i = 0; i < nprod; i++) {
+        char inst[8];
+        snprintf(inst, sizeof inst, "%d", i);
+        prod[i] = th_spawn("producer", name, inst, cnt, "600", i % 2 ? "1" : "0", NULL);
+    }
+    for (int i = 0; i < nprod; i++)
+        CHECK_EQ(th_wait(prod[i], 100000), 0);
+    if (ctl)
+        CHECK_OK(pshm_queue_close(ctl)); /* the last producer: closes the queue */
+    else {
+        pshm_queue *q = NULL;
+        CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, NULL, &q));
+        CHECK_OK(pshm_queue_close(q));
+    }
+    for (int i = 0; i < ncons; i++)
+        CHECK_EQ(th_wait(cons[i], 100000), 0);
+    CHECK_EQ(t->bad, 0);
+    CHECK_EQ(t->order, 0);
+    uint32_t want = mode == PSHM_QUEUE_BROADCAST ? (uint32_t)ncons : 1;
+    for (int i = 0; i < nprod; i++)
+        for (uint32_t s = 0; s < count; s++)
+            if (t->got[i][s] != want)
+                th_fail(__FILE__, __LINE__, "producer %d message %u delivered %u times", i, s,
+                        t->got[i][s]);
+    CHECK_OK(pshm_unlink(name));
+    CHECK_OK(pshm_block_unlink(tb));
+    CHECK_OK(pshm_block_close(tb));
+}
+
+TEST_TIMEOUT(mpmc_three_producers_three_consumers_exactly_once, 120)
+{
+    many_to_many(PSHM_QUEUE_MPMC, 3, 3, 20000);
+}
+
+TEST_TIMEOUT(broadcast_every_subscriber_sees_everything_in_order, 120)
+{
+    many_to_many(PSHM_QUEUE_BROADCAST, 1, 3, 20000);
+}
+
+/* ------------------------------------------------------------ crashes, one at a time */
+
+typedef struct crash_arg {
+    const char *name;
+    int role;
+    int sends;     /* messages to send first */
+    int die_after; /* 0: after reserve, 1: after peek, 2: right after open */
+} crash_arg;
+
+/* Open, do a little, and die of SIGKILL in the chosen window. */
+static int crash_child(void *p)
+{
+    crash_arg *a = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[128];
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(a->name, a->role, &o, &q) != 0)
+        return 10;
+    for (int i = 0; i < a->sends; i++) {
+        msg_fill(buf, 9, (uint32_t)i, 40);
+        if (pshm_queue_send(q, buf, 40) != 0)
+            return 11;
+    }
+    if (a->die_after == 0) {
+        void *w;
+        if (pshm_queue_reserve(q, 40, &w) != 0)
+            return 12;
+        memset(w, 0xee, 20); /* half written */
+    } else if (a->die_after == 1) {
+        const void *r;
+        size_t len;
+        if (pshm_queue_peek(q, &r, &len) != 0)
+            return 13;
+    }
+    raise(SIGKILL);
+    return 14;
+}
+
+static void run_crash(const char *name, int role, int sends, int die_after)
+{
+    crash_arg a = {name, role, sends, die_after};
+    CHECK_EQ(th_wait(th_fork(crash_child, &a), 10000), 128 + SIGKILL);
+}
+
+static int recv_msg(pshm_queue *c, int ms, tmsg *m, pshm_queue_msg_info *mi)
+{
+    unsigned char buf[128];
+    size_t len;
+    struct timespec dl;
+    deadline_ms(&dl, ms);
+    int r = pshm_queue_timedrecv(c, buf, sizeof buf, &len, &dl);
+    if (r != 0)
+        return r;
+    if (msg_check(buf, len, m) != NULL)
+        th_fail(__FILE__, __LINE__, "torn message");
+    if (mi)
+        CHECK_OK(pshm_queue_msginfo(c, mi));
+    return 0;
+}
+
+TEST(spsc_producer_killed_mid_reservation)
+{
+    const char *name = th_name("spk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    tmsg m;
+
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    run_crash(name, PSHM_QUEUE_PRODUCER, 3, 0);
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.dead, 1);
+    CHECK_EQ(st.producers, 0);
+    for (uint32_t i = 0; i < 3; i++) {
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_ERR(recv_msg(c, 20, &m, NULL), -ETIMEDOUT); /* the reservation published nothing */
+    /* the role passes to a new producer, which recovers the dead one */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    st = qstat(c);
+    CHECK_EQ(st.dead, 0);
+    CHECK_EQ(st.lost_reservations, 1);
+    unsigned char buf[64];
+    msg_fill(buf, 1, 100, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 100);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(spsc_consumer_killed_after_peek_gets_it_again_until_poison)
+{
+    const char *name = th_name("sck");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    pshm_queue_msg_info mi;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.max_deliveries = 2;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    for (uint32_t i = 0; i < 3; i++) {
+        msg_fill(buf, 1, i, 40);
+        CHECK_OK(pshm_queue_send(p, buf, 40));
+    }
+    /* a consumer dies holding message 0: the next one gets it again */
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_EQ(qstat(c).redeliveries, 1);
+    const void *r;
+    size_t len;
+    CHECK_OK(pshm_queue_peek(c, &r, &len));
+    CHECK(msg_check(r, len, &m) == NULL);
+    CHECK_EQ(m.seq, 0);
+    CHECK_OK(pshm_queue_msginfo(c, &mi));
+    CHECK_EQ(mi.attempts, 1);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_queue_close(c));
+    /* message 1 kills two consumers: poison, dropped and counted */
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.redeliveries, 2);
+    CHECK_EQ(st.drops, 1);
+    CHECK_OK(recv_msg(c, 1000, &m, &mi));
+    CHECK_EQ(m.seq, 2);
+    CHECK_EQ(mi.attempts, 0);
+    CHECK_EQ(qstat(c).depth, 0);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(mpmc_writer_killed_mid_reservation_is_skipped)
+{
+    const char *name = th_name("mwk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 4;
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    run_crash(name, PSHM_QUEUE_PRODUCER, 1, 0); /* one message, then a dead reservation */
+    for (uint32_t i = 0; i < 6; i++) {
+        /* more than the ring holds: the dead cell must be recycled */
+        msg_fill(buf, 2, i, 40);
+        struct timespec dl;
+        deadline_ms(&dl, 5000);
+        if (i < 2)
+            CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
+        else {
+            CHECK_OK(recv_msg(c, 5000, &m, NULL));
+            CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
+        }
+    }
+    /* received so far: 9/0, then 2/0 .. 2/2 (the dead cell skipped) */
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(recv_msg(c, 5000, &m, NULL));
+    CHECK_EQ(m.inst, 2);
+    CHECK_EQ(m.seq, 5);
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.lost_reservations, 1);
+    CHECK_EQ(st.messages, 7);
+    CHECK_EQ(st.received, 7);
+    CHECK_EQ(st.dead, 0);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
+{
+    const char *name = th_name("mrk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    pshm_queue_msg_info mi;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 8;
+    o.recover_ms = 5;
+    o.max_deliveries = 2;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    for (uint32_t i = 0; i < 3; i++) {
+        msg_fill(buf, 3, i, 40);
+        CHECK_OK(pshm_queue_send(p, buf, 40));
+    }
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1); /* dies holding message 0 */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c)); /* open recovers it */
+    CHECK_EQ(qstat(c).redeliveries, 1);
+    int seen[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(recv_msg(c, 5000, &m, &mi));
+        CHECK(m.seq < 3);
+        seen[m.seq]++;
+        CHECK_EQ(mi.attempts, m.seq == 0 ? 1 : 0);
+    }
+    CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    /* the live consumer finds a dead one while it waits */
+    msg_fill(buf, 3, 10, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    msg_fill(buf, 3, 11, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK_EQ(m.seq, 11);
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK_EQ(m.seq, 10);
+    CHECK_EQ(mi.attempts, 1);
+    CHECK_EQ(qstat(c).redeliveries, 2);
+    CHECK_OK(pshm_queue_close(c));
+    /* poison: message 20 kills two consumers (max_deliveries = 2) */
+    msg_fill(buf, 3, 20, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    pshm_queue_stats st = qstat(c);
+    CHECK_EQ(st.drops, 1);
+    CHECK_EQ(st.redeliveries, 3); /* the first death; the second one dropped it */
+    CHECK_ERR(recv_msg(c, 20, &m, &mi), -ETIMEDOUT);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
+{
+    const char *name = th_name("bds");
+    pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 4;
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    run_crash(name, PSHM_QUEUE_CONSUMER, 0, 2); /* subscribes, dies reading nothing */
+    CHECK_EQ(qstat(p).dead, 1);
+    for (uint32_t i = 0; i < 20; i++) {
+        struct timespec dl;
+        deadline_ms(&dl, 5000);
+        msg_fill(buf, 4, i, 40);
+        CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
+        CHECK_OK(recv_msg(c, 5000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_EQ(qstat(p).dead, 0);
+    /* a producer killed mid-write: nothing half-written is seen, the role passes on */
+    CHECK_OK(pshm_queue_close(p)); /* closes the queue ... */
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+TEST(broadcast_producer_killed_mid_write)
+{
+    const char *name = th_name("bpk");
+    pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, 64);
+    pshm_queue *c = NULL, *p = NULL;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.capacity_msgs = 4;
+    o.overwrite = 1;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    run_crash(name, PSHM_QUEUE_PRODUCER, 2, 0);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_EQ(qstat(c).lost_reservations, 1);
+    msg_fill(buf, 5, 7, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 0);
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 1);
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.inst, 5);
+    CHECK_ERR(recv_msg(c, 10, &m, NULL), -ETIMEDOUT);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+/* ------------------------------------------------------------ SIGKILL storms */
+
+/*
+ * Producers and consumers are forked over and over and die of SIGKILL: at
+ * random points of their own (between every two steps of reserve, write,
+ * commit, peek, check, record, release) and from the test at random times
+ * (inside the library too). Every message carries (instance, sequence) and
+ * a checksum; a shared ledger records what each producer instance was
+ * reserving and had committed, and what consumers received. Then:
+ *  - no torn message was ever delivered;
+ *  - every committed message was received, or counted as dropped;
+ *  - every duplicate is covered by a counted redelivery;
+ *  - nothing was received that was never reserved;
+ *  - counters never exceed the deaths that can cause them.
+ */
+#define ST_MAXI 16384 /* producer instances a ledger has room for (a soak needs ~8000) */
+#define ST_MAXSEQ 1024
+#define ST_MAXMSG 200
+
+typedef struct ledger {
+    uint32_t next_inst;
+    uint32_t bad, order, beyond, errors;
+    uint32_t last_err;
+    uint64_t last_key; /* SPSC: (inst << 32 | seq) of the last message recorded */
+    uint64_t viol[4];
+    struct {
+        uint32_t reserving, committed;
+    } prod[ST_MAXI];
+    uint8_t got[ST_MAXI][ST_MAXSEQ];
+} ledger;
+
+typedef struct storm {
+    const char *name;
+    ledger *L;
+    pshm_queue_mode mode;
+    int overwrite;
+    int die_rate; /* a child dies at each kill point with probability 1/die_rate */
+    int zero_copy_odd;
+} storm;
+
+static uint64_t rng_state;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+
+static void rnd_seed(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    rng_state = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ 0x9e3779b97f4a7c15ULL;
+    if (!rng_state)
+        rng_state = 1;
+}
+
+static int die_rate;
+static void kill_point(void)
+{
+    if (die_rate && rnd() % (uint32_t)die_rate == 0)
+        raise(SIGKILL);
+}
+
+static void ledger_error(ledger *L, int code)
+{
+    __atomic_store_n(&L->last_err, (uint32_t)-code, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&L->errors, 1, __ATOMIC_SEQ_CST);
+}
+
+static int storm_producer(void *arg)
+{
+    storm *S = arg;
+    ledger *L = S->L;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[ST_MAXMSG];
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    uint32_t inst = __atomic_fetch_add(&L->next_inst, 1, __ATOMIC_SEQ_CST);
+    if (inst >= ST_MAXI)
+        return 0;
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    o.recover_ms = 5;
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_PRODUCER, &o, &q);
+    if (r == -PSHM_EROLE)
+        return 0; /* SPSC: the role is still held; the test starts another */
+    if (r != 0) {
+        ledger_error(L, r);
+        return 20;
+    }
+    int zc = S->zero_copy_odd ? inst % 2 : 1;
+    for (uint32_t seq = 0; seq < ST_MAXSEQ; seq++) {
+        size_t len = msg_len(inst, seq, ST_MAXMSG);
+        struct timespec dl;
+        deadline_ms(&dl, 10000);
+        __atomic_store_n(&L->prod[inst].reserving, seq + 1, __ATOMIC_SEQ_CST);
+        kill_point();
+        if (zc) {
+            void *w;
+            r = pshm_queue_timedreserve(q, len, &w, &dl);
+            if (r != 0) {
+                ledger_error(L, r);
+                return 21;
+            }
+            kill_point();
+            msg_fill(buf, inst, seq, len);
+            memcpy(w, buf, len / 2);
+            kill_point(); /* half written */
+            memcpy((unsigned char *)w + len / 2, buf + len / 2, len - len / 2);
+            kill_point();
+            r = pshm_queue_commit(q, len);
+        } else {
+            msg_fill(buf, inst, seq, len);
+            r = pshm_queue_timedsend(q, buf, len, &dl);
+        }
+        if (r != 0) {
+            ledger_error(L, r);
+            return 22;
+        }
+        kill_point();
+        __atomic_store_n(&L->prod[inst].committed, seq + 1, __ATOMIC_SEQ_CST);
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+/* Check a received message and record it. */
+static void storm_record(storm *S, const void *p, size_t len, const pshm_queue_msg_info *mi)
+{
+    ledger *L = S->L;
+    tmsg m;
+
+    if (msg_check(p, len, &m) != NULL || m.inst >= ST_MAXI || m.seq >= ST_MAXSEQ) {
+        __atomic_add_fetch(&L->bad, 1, __ATOMIC_SEQ_CST);
+        return;
+    }
+    if (m.seq >= __atomic_load_n(&L->prod[m.inst].reserving, __ATOMIC_SEQ_CST))
+        __atomic_add_fetch(&L->beyond, 1, __ATOMIC_SEQ_CST);
+    kill_point();
+    if (S->mode == PSHM_QUEUE_SPSC) {
+        uint64_t key = ((uint64_t)m.inst << 32 | m.seq) + 1, last = L->last_key; /* 0: none yet */
+        if (key < last || (key == last && mi->attempts == 0 && !mi->returned)) {
+            __atomic_add_fetch(&L->order, 1, __ATOMIC_SEQ_CST);
+            L->viol[0] = key, L->viol[1] = last, L->viol[2] = mi->attempts;
+        }
+    }
+    uint8_t *g = &L->got[m.inst][m.seq];
+    if (__atomic_load_n(g, __ATOMIC_SEQ_CST) < 255)
+        __atomic_add_fetch(g, 1, __ATOMIC_SEQ_CST);
+    if (S->mode == PSHM_QUEUE_SPSC)
+        __atomic_store_n(&L->last_key, ((uint64_t)m.inst << 32 | m.seq) + 1, __ATOMIC_SEQ_CST);
+}
+
+/* Consume until closed (or idle for long): returns 0, or an error code. */
+static int storm_consume(storm *S, pshm_queue *q, int idle_ms)
+{
+    for (;;) {
+        const void *p;
+        size_t len;
+        struct timespec dl;
+        pshm_queue_msg_info mi;
+        deadline_ms(&dl, idle_ms);
+        kill_point();
+        int r = pshm_queue_timedpeek(q, &p, &len, &dl);
+        if (r == -PSHM_ECLOSED || r == -ETIMEDOUT)
+            return 0;
+        if (r != 0)
+            return r;
+        kill_point();
+        CHECK_OK(pshm_queue_msginfo(q, &mi));
+        storm_record(S, p, len, &mi);
+        kill_point();
+        r = pshm_queue_release(q);
+        if (r != 0)
+            return r;
+        kill_point();
+    }
+}
+
+static int storm_consumer(void *arg)
+{
+    storm *S = arg;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    pshm_queue_options_init(&o);
+    o.recover_ms = 5;
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_CONSUMER, &o, &q);
+    if (r == -PSHM_EROLE)
+        return 0;
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 20;
+    }
+    r = storm_consume(S, q, 3000);
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 21;
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+typedef struct storm_counts {
+    int kills_prod, kills_cons;
+} storm_counts;
+
+static int soak(void) { return getenv("PSHM_SOAK") && atoi(getenv("PSHM_SOAK")) > 0; }
+
+/* Keep nprod producers and ncons consumers running, killing them, until
+ * `kills` children have died of SIGKILL; then kill the rest. */
+static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *), int nprod,
+                               int ncons, int kills, int ext_every)
+{
+    pid_t P[8] = {0}, C[8] = {0};
+    storm_counts k = {0, 0};
+    long long t0 = pshm__q_now_ns();
+
+    rnd_seed();
+    while (k.kills_prod + k.kills_cons < kills) {
+        for (int i = 0; i < nprod; i++)
+            if (!P[i])
+                P[i] = th_fork(prod, S);
+        for (int i = 0; i < ncons; i++)
+            if (!C[i])
+                C[i] = th_fork(cons, S);
+        int st;
+        pid_t w;
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+            int is_prod = 0, found = 0;
+            for (int i = 0; i < nprod; i++)
+                if (P[i] == w)
+                    P[i] = 0, is_prod = 1, found = 1;
+            for (int i = 0; i < ncons; i++)
+                if (C[i] == w)
+                    C[i] = 0, found = 1;
+            CHECK(found);
+            if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+                if (is_prod)
+                    k.kills_prod++;
+                else
+                    k.kills_cons++;
+            } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                th_fail(__FILE__, __LINE__, "%s child failed: status %#x, last error %s",
+                        is_prod ? "producer" : "consumer", st,
+                        pshm_errname(-(int)S->L->last_err));
+            }
+        }
+        if (rnd() % (uint32_t)ext_every == 0) {
+            /* from outside, at a random moment */
+            int i = (int)(rnd() % (uint32_t)(nprod + ncons));
+            pid_t v = i < nprod ? P[i] : C[i - nprod];
+            if (v)
+                kill(v, SIGKILL);
+        }
+        th_sleep_ms(1);
+        if (__atomic_load_n(&S->L->next_inst, __ATOMIC_SEQ_CST) >= ST_MAXI - 16)
+            break; /* the ledger is full: check what we have */
+        if (pshm__q_now_ns() - t0 > (soak() ? 1000LL : 100LL) * 1000000000LL)
+            th_fail(__FILE__, __LINE__, "storm too slow: %d kills", k.kills_prod + k.kills_cons);
+    }
+    for (int i = 0; i < nprod + ncons; i++) {
+        pid_t v = i < nprod ? P[i] : C[i - nprod];
+        if (!v)
+            continue;
+        kill(v, SIGKILL);
+        int st;
+        CHECK(waitpid(v, &st, 0) == v);
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+            i < nprod ? k.kills_prod++ : k.kills_cons++;
+    }
+    return k;
+}
+
+
+static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, int ncons)
+{
+    const char *name = th_name("storm");
+    const char *lname = th_name("ledger");
+    pshm_queue_options o = qopts(mode, 0, ST_MAXMSG);
+    pshm_queue *q = NULL, *c = NULL;
+    pshm_block *lb = NULL;
+    storm S = {name, NULL, mode, 0, 150, 1};
+
+    o.capacity_msgs = 16;
+    o.max_deliveries = (unsigned)maxdel;
+    o.keep_open = 1;
+    CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
+    S.L = pshm_block_data(lb);
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    CHECK_OK(pshm_queue_close(q)); /* the children do the work */
+    storm_counts k = storm_loop(&S, storm_producer, storm_consumer, nprod, ncons, kills, 6);
+    /* drain what is left: a clean consumer, and the producer side closed */
+    pshm_queue_options_init(&o);
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    CHECK_OK(pshm_queue_close(q)); /* the last live producer: closes the queue */
+    die_rate = 0;
+    CHECK_OK(storm_consume(&S, c, 10000));
+    pshm_queue_stats st = qstat(c);
+    ledger *L = S.L;
+    uint64_t missing = 0, dups = 0, committed = 0, received = 0;
+    uint32_t ninst = L->next_inst < ST_MAXI ? L->next_inst : ST_MAXI;
+    for (uint32_t i = 0; i < ninst; i++) {
+        uint32_t cm = L->prod[i].committed, rs = L->prod[i].reserving;
+        for (uint32_t s = 0; s < ST_MAXSEQ; s++) {
+            uint8_t g = L->got[i][s];
+            if (s < cm && g == 0)
+                missing++;
+            if (g > 1)
+                dups += g - 1u;
+            if (s >= rs && g)
+                th_fail(__FILE__, __LINE__, "received %u/%u, never reserved", i, s);
+            committed += s < cm;
+            received += g > 0;
+        }
+    }
+    printf("    %s: %d producer + %d consumer kills, %u instances, %llu committed, "
+           "%llu received, lost reservations %llu, redeliveries %llu (dups %llu), drops %llu "
+           "(missing %llu)\n",
+           pshm_queue_mode_name(mode), k.kills_prod, k.kills_cons, ninst,
+           (unsigned long long)committed, (unsigned long long)received,
+           (unsigned long long)st.lost_reservations, (unsigned long long)st.redeliveries,
+           (unsigned long long)dups, (unsigned long long)st.drops, (unsigned long long)missing);
+    fflush(stdout);
+    CHECK_EQ(L->errors, 0);
+    CHECK_EQ(L->bad, 0);
+    CHECK_EQ(L->beyond, 0);
+    if (L->order)
+        printf("    order: key %llx after %llx, attempts %llu\n", (unsigned long long)L->viol[0],
+               (unsigned long long)L->viol[1], (unsigned long long)L->viol[2]);
+    fflush(stdout);
+    CHECK_EQ(L->order, 0);
+    CHECK(missing <= st.drops);      /* nothing committed is lost silently */
+    CHECK(dups <= st.redeliveries);  /* no duplicate without a counted redelivery */
+    CHECK(st.redeliveries + st.drops <= (uint64_t)k.kills_cons);
+    CHECK(st.lost_reservations <= (uint64_t)k.kills_prod);
+    CHECK(received > 1000);
+    CHECK_EQ(st.depth, 0);
+    CHECK_EQ(st.dead, 0);
+    CHECK(st.closed);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_block_unlink(lb));
+    CHECK_OK(pshm_block_close(lb));
+}
+
+
+TEST_TIMEOUT(spsc_sigkill_storm, 1200)
+{
+    storm_queue(PSHM_QUEUE_SPSC, 3, soak() ? 20000 : 800, 1, 1);
+}
+
+TEST_TIMEOUT(mpmc_sigkill_storm, 1200)
+{
+    storm_queue(PSHM_QUEUE_MPMC, 2, soak() ? 20000 : 1000, 2, 2);
+}
+
+/* Broadcast: a message's seq is its position in the stream (the head when
+ * its producer instance started, plus its index), so a subscriber can check
+ * that consecutive messages are consecutive positions, or that the gap is
+ * exactly what it was told it lost. */
+typedef struct bwitness {
+    uint64_t count, lost, bad, order, last;
+} bwitness;
+
+static bwitness *witness_of(ledger *L)
+{
+    return (bwitness *)&L->got[ST_MAXI - 1][0]; /* a corner of the ledger no instance uses */
+}
+
+static int bstorm_producer(void *arg)
+{
+    storm *S = arg;
+    ledger *L = S->L;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[ST_MAXMSG];
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    o.recover_ms = 5;
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_PRODUCER, &o, &q);
+    if (r == -PSHM_EROLE)
+        return 0;
+    if (r != 0) {
+        ledger_error(L, r);
+        return 20;
+    }
+    uint32_t inst = __atomic_fetch_add(&L->next_inst, 1, __ATOMIC_SEQ_CST);
+    if (inst >= ST_MAXI - 1)
+        return 0;
+    /* we hold the producer role: head is ours */
+    uint64_t p0 = Q_LDA(&((struct qhdr *)pshm_block_data(pshm_queue_block(q)))->head);
+    for (uint32_t k = 0; k < ST_MAXSEQ; k++) {
+        uint32_t pos = (uint32_t)(p0 + k);
+        size_t len = msg_len(inst, pos, ST_MAXMSG);
+        struct timespec dl;
+        void *w;
+        deadline_ms(&dl, 10000);
+        __atomic_store_n(&L->prod[inst].reserving, k + 1, __ATOMIC_SEQ_CST);
+        kill_point();
+        r = pshm_queue_timedreserve(q, len, &w, &dl);
+        if (r != 0) {
+            ledger_error(L, r);
+            return 21;
+        }
+        msg_fill(buf, inst, pos, len);
+        memcpy(w, buf, len / 2);
+        kill_point();
+        memcpy((unsigned char *)w + len / 2, buf + len / 2, len - len / 2);
+        kill_point();
+        r = pshm_queue_commit(q, len);
+        if (r != 0) {
+            ledger_error(L, r);
+            return 22;
+        }
+        kill_point();
+        __atomic_store_n(&L->prod[inst].committed, k + 1, __ATOMIC_SEQ_CST);
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+/* Read until closed (or idle); check continuity; returns 0 or an error. */
+static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
+{
+    int have = 0;
+    uint64_t prev = 0;
+
+    for (;;) {
+        const void *p;
+        size_t len;
+        struct timespec dl;
+        pshm_queue_msg_info mi;
+        tmsg m;
+        deadline_ms(&dl, idle_ms);
+        kill_point();
+        int r = pshm_queue_timedpeek(q, &p, &len, &dl);
+        if (r == -PSHM_ECLOSED || r == -ETIMEDOUT)
+            return 0;
+        if (r != 0)
+            return r;
+        const char *bad = msg_check(p, len, &m); /* in place: trusted only if release says so */
+        CHECK_OK(pshm_queue_msginfo(q, &mi));
+        kill_point();
+        r = pshm_queue_release(q);
+        if (r == -PSHM_EOVERWRITTEN && S->overwrite)
+            continue; /* counted in the next message's lost */
+        if (r != 0)
+            return r;
+        if (bad) {
+            __atomic_add_fetch(w ? &w->bad : (uint64_t *)&S->L->bad, 1, __ATOMIC_SEQ_CST);
+            continue;
+        }
+        if ((have && m.seq != prev + 1 + mi.lost) || (!S->overwrite && mi.lost)) {
+            S->L->viol[0] = m.seq, S->L->viol[1] = prev, S->L->viol[2] = mi.lost;
+            S->L->viol[3] = (uint64_t)m.inst;
+            if (w)
+                w->order++;
+            else
+                __atomic_add_fetch(&S->L->order, 1, __ATOMIC_SEQ_CST);
+        }
+        if (w) {
+            w->count++;
+            w->lost += mi.lost;
+            w->last = m.seq;
+        }
+        have = 1;
+        prev = m.seq;
+    }
+}
+
+static int bstorm_subscriber(void *arg)
+{
+    storm *S = arg;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+
+    rnd_seed();
+    die_rate = S->die_rate;
+    pshm_queue_options_init(&o);
+    o.spin = 50;
+    kill_point();
+    int r = pshm_queue_open(S->name, PSHM_QUEUE_CONSUMER, &o, &q);
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 20;
+    }
+    r = bstorm_read(S, q, 3000, NULL);
+    if (r != 0) {
+        ledger_error(S->L, r);
+        return 21;
+    }
+    pshm_queue_close(q);
+    return 0;
+}
+
+typedef struct witness_arg {
+    storm *S;
+    int ready;
+} witness_arg;
+
+static int bstorm_witness(void *arg)
+{
+    storm *S = arg;
+    pshm_queue *q = NULL;
+    bwitness *w = witness_of(S->L);
+
+    die_rate = 0;
+    if (pshm_queue_open(S->name, PSHM_QUEUE_CONSUMER, NULL, &q) != 0)
+        return 30;
+    __atomic_store_n(&w->last, 1, __ATOMIC_SEQ_CST); /* joined */
+    w->last = 0;
+    __atomic_store_n(&w->count, 0, __ATOMIC_SEQ_CST);
+    w->count = 0;
+    __atomic_store_n(&S->L->last_key, 1, __ATOMIC_SEQ_CST);
+    int r = bstorm_read(S, q, 60000, w);
+    pshm_queue_close(q);
+    return r == 0 ? 0 : 31;
+}
+
+static int witness_joined(void *p) { return __atomic_load_n(&((ledger *)p)->last_key, __ATOMIC_SEQ_CST) == 1; }
+
+static void storm_broadcast(int overwrite, int kills)
+{
+    const char *name = th_name("bstorm");
+    const char *lname = th_name("bledger");
+    pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, ST_MAXMSG);
+    pshm_queue *q = NULL;
+    pshm_block *lb = NULL;
+    storm S = {name, NULL, PSHM_QUEUE_BROADCAST, overwrite, 150, 0};
+
+    o.capacity_msgs = 16;
+    o.overwrite = overwrite;
+    o.keep_open = 1;
+    CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
+    S.L = pshm_block_data(lb);
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    CHECK_OK(pshm_queue_close(q));
+    pid_t wit = th_fork(bstorm_witness, &S);
+    CHECK(th_until(witness_joined, S.L, 10000));
+    storm_counts k = storm_loop(&S, bstorm_producer, bstorm_subscriber, 1, 3, kills, 6);
+    pshm_queue_options_init(&o);
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
+    uint64_t head = Q_LDA(&((struct qhdr *)pshm_block_data(pshm_queue_block(q)))->head);
+    pshm_queue_stats st = qstat(q);
+    CHECK_OK(pshm_queue_close(q)); /* closes: the witness drains and leaves */
+    CHECK_EQ(th_wait(wit, 60000), 0);
+    ledger *L = S.L;
+    bwitness *w = witness_of(L);
+    printf("    broadcast %s: %d producer + %d subscriber kills, %u instances, head %llu, "
+           "witness got %llu lost %llu, lost reservations %llu, overruns %llu\n",
+           overwrite ? "overwrite" : "blocking", k.kills_prod, k.kills_cons, L->next_inst,
+           (unsigned long long)head, (unsigned long long)w->count, (unsigned long long)w->lost,
+           (unsigned long long)st.lost_reservations, (unsigned long long)st.overruns);
+    fflush(stdout);
+    if (L->order || w->order)
+        printf("    order: seq %llu after %llu, lost %llu, inst %llu\n", (unsigned long long)L->viol[0],
+               (unsigned long long)L->viol[1], (unsigned long long)L->viol[2],
+               (unsigned long long)L->viol[3]);
+    fflush(stdout);
+    CHECK_EQ(L->errors, 0);
+    CHECK_EQ(L->bad, 0);
+    CHECK_EQ(L->order, 0);
+    CHECK_EQ(w->bad, 0);
+    CHECK_EQ(w->order, 0);
+    CHECK(head > 1000);
+    if (overwrite) {
+        CHECK_EQ(w->count + w->lost, head); /* every message seen or counted lost */
+    } else {
+        CHECK_EQ(w->count, head); /* every message, in order */
+        CHECK_EQ(w->lost, 0);
+        CHECK_EQ(st.overruns, 0);
+        CHECK_EQ(st.drops, 0);
+    }
+    CHECK_EQ(w->last, head - 1);
+    CHECK(st.lost_reservations <= (uint64_t)k.kills_prod);
+    CHECK_OK(pshm_unlink(name));
+    CHECK_OK(pshm_block_unlink(lb));
+    CHECK_OK(pshm_block_close(lb));
+}
+
+TEST_TIMEOUT(broadcast_blocking_sigkill_storm, 1200)
+{
+    storm_broadcast(0, soak() ? 10000 : 400);
+}
+
+TEST_TIMEOUT(broadcast_overwrite_sigkill_storm, 1200)
+{
+    storm_broadcast(1, soak() ? 10000 : 400);
+}
+
+/* ------------------------------------------------------------ fuzz seeds */
+
+/* write_fuzz_seeds DIR: small valid queues of every mode, with messages in
+ * them (and an SPSC pad record), as seeds for tests/fuzz/fuzz_queue. */
+HELPER(write_fuzz_seeds)
+{
+    static const struct {
+        const char *file;
+        pshm_queue_mode mode;
+        int overwrite, sends, recvs;
+    } kinds[] = {
+        {"spsc", PSHM_QUEUE_SPSC, 0, 5, 3},
+        {"spsc_pad", PSHM_QUEUE_SPSC, 0, 9, 6},
+        {"mpmc", PSHM_QUEUE_MPMC, 0, 3, 1},
+        {"broadcast", PSHM_QUEUE_BROADCAST, 0, 3, 0},
+        {"broadcast_overwrite", PSHM_QUEUE_BROADCAST, 1, 11, 0},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        char name[64], path[512];
+        pshm_queue_options o = qopts(kinds[k].mode, 0, 48);
+        pshm_queue *p = NULL, *c = NULL;
+        snprintf(name, sizeof name, "pshm_seed_%ld_%zu", (long)getpid(), k);
+        o.capacity_msgs = 4;
+        o.max_participants = 2;
+        o.overwrite = kinds[k].overwrite;
+        if (pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c) != 0 ||
+            pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p) != 0)
+            return 1;
+        for (int i = 0; i < kinds[k].sends; i++) {
+            unsigned char buf[48];
+            size_t len = 16 + (size_t)(i * 11) % 33;
+            msg_fill(buf, 1, (uint32_t)i, len);
+            if (pshm_queue_send(p, buf, len) != 0)
+                return 2;
+            if (i < kinds[k].recvs) {
+                size_t l;
+                if (pshm_queue_recv(c, buf, sizeof buf, &l) != 0)
+                    return 3;
+            }
+        }
+        snprintf(path, sizeof path, "%s/%s", argv[0], kinds[k].file);
+        FILE *f = fopen(path, "wb");
+        pshm_block *b = pshm_queue_block(p);
+        if (!f || fwrite(pshm_block_data(b), 1, pshm_block_size(b), f) != pshm_block_size(b))
+            return 4;
+        fclose(f);
+        pshm_block_unlink(b);
+        pshm_queue_close(c);
+        pshm_queue_close(p);
+    }
+    return 0;
+}
+
+/* The fuzz target's path on real queues: a private copy validates and
+ * drains exactly what is queued; with the ring scribbled over, draining
+ * stays inside the copy (ASan watches) and never runs away. */
+TEST(private_copies_validate_and_drain_even_when_scribbled)
+{
+    for (int mode = PSHM_QUEUE_SPSC; mode <= PSHM_QUEUE_BROADCAST; mode++) {
+        const char *name = th_name("copy");
+        pshm_queue_options o = qopts(mode, 0, 100);
+        pshm_queue *p = NULL, *c = NULL;
+        o.capacity_msgs = 8;
+        o.max_participants = 2;
+        o.overwrite = mode == PSHM_QUEUE_BROADCAST;
+        CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+        CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+        for (uint32_t i = 0; i < 6; i++) {
+            unsigned char buf[100];
+            size_t len = msg_len(1, i, 100);
+            msg_fill(buf, 1, i, len);
+            CHECK_OK(pshm_queue_send(p, buf, len));
+        }
+        pshm_block *b = pshm_queue_block(p);
+        size_t size = pshm_block_size(b);
+        void *m = NULL;
+        CHECK(posix_memalign(&m, 64, size) == 0);
+        qgeom g;
+        CHECK_OK(pshm__queue_validate(pshm_block_data(b), size, &g));
+        CHECK_ERR(pshm__queue_validate(pshm_block_data(b), size - 1, &g), -PSHM_EBADFORMAT);
+        CHECK_ERR(pshm__queue_validate(pshm_block_data(b), 100, &g), -PSHM_EKIND);
+        memcpy(m, pshm_block_data(b), size);
+        CHECK_EQ(pshm__queue_fuzz_drain(m, size, 100), 6);
+        uint64_t seed = 12345;
+        for (int round = 0; round < 300; round++) {
+            memcpy(m, pshm_block_data(b), size);
+            unsigned char *ring = (unsigned char *)m + g.ring_off;
+            for (int k = 0; k < 1 + round % 8; k++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                ring[(seed >> 33) % g.ring_size] ^= (unsigned char)(1u << (seed >> 61));
+            }
+            if (round % 5 == 0) { /* and the indices */
+                struct qhdr *h = m;
+                h->head += (seed >> 40) % 64;
+                h->tail -= (seed >> 50) % 32;
+            }
+            long n = pshm__queue_fuzz_drain(m, size, 100);
+            CHECK(n <= 100);
+        }
+        free(m);
+        CHECK_OK(pshm_block_unlink(b));
+        CHECK_OK(pshm_queue_close(c));
+        CHECK_OK(pshm_queue_close(p));
+    }
+}
+
+/* ------------------------------------------------------------ threads */
+
+/* One handle per thread, several threads per process (ThreadSanitizer
+ * watches the handles' private state here). */
+typedef struct thr_arg {
+    const char *name;
+    int role;
+    uint32_t inst, count;
+    uint32_t got[2];
+    int rc;
+} thr_arg;
+
+static void *thr_main(void *p)
+{
+    thr_arg *a = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    unsigned char buf[256];
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    o.spin = 20;
+    a->rc = pshm_queue_open(a->name, a->role, &o, &q);
+    if (a->rc != 0)
+        return NULL;
+    if (a->role == PSHM_QUEUE_PRODUCER) {
+        for (uint32_t s = 0; s < a->count && a->rc == 0; s++) {
+            size_t len = msg_len(a->inst, s, sizeof buf);
+            msg_fill(buf, a->inst, s, len);
+            a->rc = pshm_queue_send(q, buf, len);
+        }
+    } else {
+        for (;;) {
+            size_t len;
+            tmsg m;
+            int r = pshm_queue_recv(q, buf, sizeof buf, &len);
+            if (r == -PSHM_ECLOSED)
+                break;
+            if (r != 0 || msg_check(buf, len, &m) != NULL || m.inst > 1) {
+                a->rc = r ? r : -1;
+                break;
+            }
+            a->got[m.inst]++;
+        }
+    }
+    pshm_queue_close(q);
+    return NULL;
+}
+
+TEST_TIMEOUT(handles_in_threads, 60)
+{
+    const char *name = th_name("thr");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 256);
+    pshm_queue *ctl = NULL;
+    pthread_t t[4];
+    thr_arg a[4];
+
+    o.capacity_msgs = 16;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &ctl));
+    for (int i = 0; i < 4; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].name = name;
+        a[i].role = i < 2 ? PSHM_QUEUE_PRODUCER : PSHM_QUEUE_CONSUMER;
+        a[i].inst = (uint32_t)i;
+        a[i].count = 20000;
+        CHECK(pthread_create(&t[i], NULL, thr_main, &a[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    CHECK_OK(pshm_queue_close(ctl)); /* the last producer: closed */
+    for (int i = 2; i < 4; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(a[i].rc);
+    CHECK_EQ(a[2].got[0] + a[3].got[0], 20000);
+    CHECK_EQ(a[2].got[1] + a[3].got[1], 20000);
+    CHECK_OK(pshm_unlink(name));
+}
+
+/* A producer killed between the two commit stores of a wrapped record (its
+ * own seq, then its PAD's) leaves a committed-looking record at the lap's
+ * start behind an uncommitted PAD. The next producer must scrub it: here
+ * its records end exactly at the ring's end, so its next record starts
+ * there, and a consumer must not take the stale one while it is written. */
+static int halfcommit_child(void *p)
+{
+    const char *name = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    void *w;
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q) != 0)
+        return 10;
+    /* at 640 of 1024: a 400-byte message (record 416) needs a PAD of 384 */
+    if (pshm_queue_reserve(q, 400, &w) != 0 || q->p_state == 0)
+        return 12;
+    msg_fill(w, 66, 66, 400);
+    struct qrec *r = (struct qrec *)q->p_hdr;
+    Q_ST(&r->len, 400u);
+    Q_STR(&r->seq, q->p_pos + 1); /* the first commit store ... */
+    raise(SIGKILL);               /* ... and not the PAD's */
+    return 13;
+}
+
+TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
+{
+    const char *name = th_name("half");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 1024, 400);
+    pshm_queue *c = NULL, *p = NULL;
+    const void *rp;
+    size_t len;
+    unsigned char buf[400];
+    tmsg m;
+    void *w;
+
+    o.keep_open = 1;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_EQ(qstat(c).capacity, 1024);
+    /* two records of 320 bytes, consumed: head = tail = 640 */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    for (uint32_t i = 0; i < 2; i++) {
+        msg_fill(buf, 5, i, 304);
+        CHECK_OK(pshm_queue_send(p, buf, 304));
+        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    }
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_EQ(th_wait(th_fork(halfcommit_child, (void *)name), 10000), 128 + SIGKILL);
+    CHECK_ERR(pshm_queue_trypeek(c, &rp, &len), -EAGAIN); /* its PAD is not committed */
+    /* a new producer fills exactly to the ring's end (one record of 384),
+     * then starts a record at the lap's start and stops half way */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_EQ(qstat(c).lost_reservations, 1);
+    msg_fill(buf, 7, 0, 368);
+    CHECK_OK(pshm_queue_send(p, buf, 368));
+    CHECK_OK(pshm_queue_trypeek(c, &rp, &len));
+    CHECK(msg_check(rp, len, &m) == NULL && m.inst == 7);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_queue_reserve(p, 300, &w));
+    unsigned char *ring = (unsigned char *)pshm_block_data(pshm_queue_block(p)) +
+                          (Q_HDR_SIZE + 64 * Q_PART_SIZE + Q_RING_ALIGN - 1) / Q_RING_ALIGN * Q_RING_ALIGN;
+    CHECK((unsigned char *)w == ring + Q_REC); /* at the lap's start, no PAD */
+    memset(w, 0xab, 100);
+    CHECK_ERR(pshm_queue_trypeek(c, &rp, &len), -EAGAIN); /* not the dead one's record */
+    msg_fill(w, 8, 1, 300);
+    CHECK_OK(pshm_queue_commit(p, 300));
+    CHECK_OK(pshm_queue_trypeek(c, &rp, &len));
+    CHECK(msg_check(rp, len, &m) == NULL && m.inst == 8 && m.seq == 1);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
