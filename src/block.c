@@ -41,6 +41,7 @@ struct pshm_block {
     int created;
     int holding;       /* this handle's description holds the hold byte */
     pid_t pid;         /* process that made the handle; a forked copy ends no lifetime */
+    uint64_t dev, ino; /* the object: its name is removed only while it still leads here */
     struct pshm_block *prev, *next;
     char name[PSHM_NAME_MAX + 1];
 };
@@ -374,7 +375,7 @@ static int end_lifetime(pshm_block *b)
         return 0; /* read-only, not ours to remove: it goes at gc or by its owner */
     if (r != 0)
         return r;
-    if (!pshm__os_same(b->name, b->fd))
+    if (!pshm__os_is(b->name, b->dev, b->ino))
         return 0;
     r = pshm__os_unlink(b->name);
     return r == -ENOENT ? 0 : r;
@@ -462,12 +463,13 @@ static pshm_block *block_new(const char *name, int fd)
 static int try_create(const char *name, size_t size, const opts *o, pshm_block **out)
 {
     char rec[96];
+    struct stat st;
     int fd, r;
     pshm_block *b;
 
     mark_format(rec, sizeof rec, o->lifetime);
     r = pshm__os_create(name, o->mode, size, !o->sparse, rec, o->lifetime != PSHM_PERSIST,
-                        o->lifetime != PSHM_PERSIST, &fd);
+                        o->lifetime != PSHM_PERSIST, &fd, &st);
     if (r != 0)
         return r;
     b = block_new(name, fd);
@@ -475,6 +477,8 @@ static int try_create(const char *name, size_t size, const opts *o, pshm_block *
         r = -ENOMEM;
         goto fail_named;
     }
+    b->dev = (uint64_t)st.st_dev;
+    b->ino = (uint64_t)st.st_ino;
     b->size = size;
     b->lifetime = o->lifetime;
     b->created = 1;
@@ -496,7 +500,7 @@ fail_block:
     free(b);
 fail_named:
     /* The name is already published: take it back before anyone relies on it. */
-    if (pshm__os_same(name, fd))
+    if (pshm__os_is(name, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
         (void)pshm__os_unlink(name);
     close(fd);
     return r;
@@ -635,6 +639,8 @@ static int do_open(const char *name, const opts *o, pshm_block **out)
             return -ENOMEM;
         }
         b->size = (size_t)st.st_size;
+        b->dev = (uint64_t)st.st_dev;
+        b->ino = (uint64_t)st.st_ino;
         b->lifetime = m.lifetime;
         b->readonly = o->readonly;
         b->holding = holding;
@@ -690,7 +696,7 @@ int pshm_block_unlink(pshm_block *b)
 {
     if (!b)
         return -EINVAL;
-    if (!pshm__os_same(b->name, b->fd))
+    if (!pshm__os_is(b->name, b->dev, b->ino))
         return -ENOENT;
     return pshm__os_unlink(b->name);
 }

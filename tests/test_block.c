@@ -36,6 +36,14 @@ TEST(create_open_close_unlink)
     for (int i = 0; i < 4096; i++)
         CHECK_EQ(p[i], 0);
     memcpy(p, "hello", 6);
+    /* the creator's descriptor shows the block's name (lsof, /proc/PID/fd) */
+    char fdpath[64], target[600], want_path[300];
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", pshm_block_fd(b));
+    ssize_t k = readlink(fdpath, target, sizeof target - 1);
+    CHECK(k > 0);
+    target[k] = 0;
+    snprintf(want_path, sizeof want_path, "/dev/shm/%s", name);
+    CHECK_STR(target, want_path);
 
     CHECK_OK(pshm_block_open(name, NULL, &a));
     CHECK_EQ(pshm_block_size(a), 4096);
@@ -753,6 +761,7 @@ static int fd_refs(const char *name)
 
 static int no_refs(void *name) { return fd_refs(name) == 0; }
 static int one_ref(void *name) { return fd_refs(name) == 1; }
+static int two_refs(void *name) { return fd_refs(name) == 2; }
 static int gone(void *name) { return !th_exists(name); }
 
 TEST(watcher_removes_owned_block_at_owner_death)
@@ -761,6 +770,9 @@ TEST(watcher_removes_owned_block_at_owner_death)
     pid_t p = th_spawn("hold_watched", name, "2", NULL);
     CHECK(th_until(exists_cond, (void *)name, 10000));
     CHECK(th_until(ready, (void *)name, 10000));
+    /* once the watcher holds its own descriptor (creator + watcher), it has
+     * dropped the mappings it inherited */
+    CHECK(th_until(two_refs, (void *)name, 5000));
     pshm_info info;
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_EQ(info.nmapped, 1); /* the watcher maps nothing */

@@ -46,8 +46,33 @@ static int eintr_close(int fd)
     return close(fd);
 }
 
+/*
+ * A descriptor of an O_TMPFILE object keeps its birth name ("/dev/shm/#1234
+ * (deleted)" in /proc/PID/fd, maps and lsof) after linkat. Reopen the object
+ * by its name so the creator's descriptor and mapping show the real one; keep
+ * the hold (taken on the new description before the old one closes, so it
+ * never lapses). If the name no longer leads to our inode, or cannot be
+ * opened (a mode without read permission), keep the original descriptor.
+ */
+static int reopen_named(const char *path, int fd, int hold, const struct stat *st)
+{
+    struct stat nst;
+    int nfd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+    if (nfd < 0)
+        return fd;
+    if (fstat(nfd, &nst) != 0 || nst.st_dev != st->st_dev || nst.st_ino != st->st_ino ||
+        (hold && pshm__os_lock_byte(nfd, HOLD_OFFSET, 'r', 0) != 0)) {
+        eintr_close(nfd);
+        return fd;
+    }
+    eintr_close(fd);
+    return nfd;
+}
+
 int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
-                    const char *mark, int need_mark, int hold, int *fd_out)
+                    const char *mark, int need_mark, int hold, int *fd_out,
+                    struct stat *st)
 {
     char path[PATH_CAP], proc[64];
     int fd, r;
@@ -95,7 +120,12 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
             goto fail;
         }
     }
-    *fd_out = fd;
+    if (fstat(fd, st) != 0) {
+        r = neg_errno();
+        (void)unlink(path);
+        goto fail;
+    }
+    *fd_out = reopen_named(path, fd, hold, st);
     return 0;
 fail:
     eintr_close(fd); /* the unnamed inode dies with its last descriptor */
@@ -135,11 +165,20 @@ int pshm__os_stat(const char *name, struct stat *st)
 
 int pshm__os_same(const char *name, int fd)
 {
-    struct stat a, b;
+    struct stat a;
 
-    if (fstat(fd, &a) != 0 || pshm__os_stat(name, &b) != 0)
+    if (fstat(fd, &a) != 0)
         return 0;
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    return pshm__os_is(name, (uint64_t)a.st_dev, (uint64_t)a.st_ino);
+}
+
+int pshm__os_is(const char *name, uint64_t dev, uint64_t ino)
+{
+    struct stat b;
+
+    if (pshm__os_stat(name, &b) != 0)
+        return 0;
+    return (uint64_t)b.st_dev == dev && (uint64_t)b.st_ino == ino;
 }
 
 /* user.* xattrs on tmpfs arrived in Linux 6.6; root can use trusted.* anywhere. */

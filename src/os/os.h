@@ -20,12 +20,13 @@
  * made: sized, reserved (posix_fallocate, unless !reserve), marked with the
  * xattr record `mark` (unless NULL; a record the system cannot store is an
  * error only if `need_mark`) and, if `hold`, with this descriptor's shared
- * hold lock taken. Returns the descriptor in *fd (O_RDWR, CLOEXEC).
- * -EEXIST if the name is taken; nothing is left behind on any failure.
+ * hold lock taken. Returns the descriptor in *fd (O_RDWR, CLOEXEC) and its
+ * stat in *st. -EEXIST if the name is taken; nothing is left behind on any
+ * failure.
  */
 PSHM__HIDDEN int pshm__os_create(const char *name, unsigned mode, uint64_t size,
                                  int reserve, const char *mark, int need_mark, int hold,
-                                 int *fd);
+                                 int *fd, struct stat *st);
 
 /* Open an existing object. */
 PSHM__HIDDEN int pshm__os_open(const char *name, int rdwr, int *fd);
@@ -34,6 +35,8 @@ PSHM__HIDDEN int pshm__os_stat(const char *name, struct stat *st);
 
 /* 1 if `name` still refers to the object open as fd, 0 if not (or gone). */
 PSHM__HIDDEN int pshm__os_same(const char *name, int fd);
+/* 1 if `name` refers to the object (dev, ino), 0 if not (or gone). */
+PSHM__HIDDEN int pshm__os_is(const char *name, uint64_t dev, uint64_t ino);
 
 /* The lifetime record: set on fd, read from fd into buf (returns length). */
 PSHM__HIDDEN int pshm__os_mark_set(int fd, const char *rec, size_t len);

@@ -31,7 +31,8 @@ static int neg_errno(void)
 }
 
 int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
-                    const char *mark, int need_mark, int hold, int *fd_out)
+                    const char *mark, int need_mark, int hold, int *fd_out,
+                    struct stat *st)
 {
     char n[PSHM_NAME_MAX + 2];
     int fd, r;
@@ -56,6 +57,10 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
             r = -r;
             goto fail;
         }
+    }
+    if (fstat(fd, st) != 0) {
+        r = neg_errno();
+        goto fail;
     }
     *fd_out = fd;
     return 0;
@@ -103,11 +108,20 @@ int pshm__os_stat(const char *name, struct stat *st)
 
 int pshm__os_same(const char *name, int fd)
 {
-    struct stat a, b;
+    struct stat a;
 
-    if (fstat(fd, &a) != 0 || pshm__os_stat(name, &b) != 0)
+    if (fstat(fd, &a) != 0)
         return 0;
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    return pshm__os_is(name, (uint64_t)a.st_dev, (uint64_t)a.st_ino);
+}
+
+int pshm__os_is(const char *name, uint64_t dev, uint64_t ino)
+{
+    struct stat b;
+
+    if (pshm__os_stat(name, &b) != 0)
+        return 0;
+    return (uint64_t)b.st_dev == dev && (uint64_t)b.st_ino == ino;
 }
 
 int pshm__os_mark_set(int fd, const char *rec, size_t len)
