@@ -51,3 +51,14 @@ if [ -e "/dev/shm/$aname" ]; then
     exit 1
 fi
 echo "after: /dev/shm/$aname is gone (AUTO lifetime: the last holder closed it)"
+
+echo
+echo "== queue: producer -> consumer, 100000 variable-size messages, zero-copy"
+before=$(ls /dev/shm | grep -c '^queue_pipeline_' || true)
+"$B/examples/queue_pipeline" 100000
+after=$(ls /dev/shm | grep -c '^queue_pipeline_' || true)
+if [ "$after" -gt "$before" ]; then
+    echo "demo: FAIL: the queue's block is still in /dev/shm" >&2
+    exit 1
+fi
+echo "after: the queue's block is gone (AUTO lifetime: both sides closed it)"
