@@ -41,6 +41,7 @@ asan: deps
 
 # The whole C suite under ThreadSanitizer.
 tsan: deps
+	@scripts/deps.sh clang
 	@$(MAKE) --no-print-directory build BUILD=build-tsan CC=clang CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DPSHM_SANITIZE=thread"
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j 1
 

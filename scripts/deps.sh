@@ -10,8 +10,6 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 if [ -x "$PYTHON" ]; then
     "$PYTHON" -c 'import numpy' >/dev/null 2>&1 || need="$need python3-numpy"
     "$PYTHON" -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
-    "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-        >/dev/null 2>&1 || need="$need python3-dev"
 fi
 for extra in "$@"; do
     case "$extra" in
