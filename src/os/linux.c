@@ -163,24 +163,6 @@ int pshm__os_stat(const char *name, struct stat *st)
     return lstat(path, st) == 0 ? 0 : neg_errno();
 }
 
-int pshm__os_same(const char *name, int fd)
-{
-    struct stat a;
-
-    if (fstat(fd, &a) != 0)
-        return 0;
-    return pshm__os_is(name, (uint64_t)a.st_dev, (uint64_t)a.st_ino);
-}
-
-int pshm__os_is(const char *name, uint64_t dev, uint64_t ino)
-{
-    struct stat b;
-
-    if (pshm__os_stat(name, &b) != 0)
-        return 0;
-    return (uint64_t)b.st_dev == dev && (uint64_t)b.st_ino == ino;
-}
-
 /* user.* xattrs on tmpfs arrived in Linux 6.6; root can use trusted.* anywhere. */
 static const char *const mark_keys[] = {"user.pshm", "trusted.pshm"};
 
