@@ -67,56 +67,36 @@ static void rate_pair(op_fn a, op_fn b, const char *name, size_t size, double *r
 
 /* ------------------------------------------------------------- pshm */
 
-static void pshm_create_persist(const char *name, size_t size)
+/* create, then end the block: unlink+close (PERSIST) or close (AUTO: the
+ * last holder unlinks) */
+static void pshm_create_with(const char *name, size_t size, pshm_lifetime lt, int sparse)
 {
+    pshm_block_options o;
     pshm_block *b;
-    int r = pshm_block_create(name, size, NULL, &b);
+    pshm_block_options_init(&o);
+    o.lifetime = lt;
+    o.sparse = sparse;
+    int r = pshm_block_create(name, size, &o, &b);
     if (r)
         die("pshm_block_create", r);
-    pshm_block_unlink(b);
+    if (lt == PSHM_PERSIST)
+        pshm_block_unlink(b);
     pshm_block_close(b);
+}
+
+static void pshm_create_persist(const char *name, size_t size)
+{
+    pshm_create_with(name, size, PSHM_PERSIST, 0);
 }
 
 static void pshm_create_auto(const char *name, size_t size)
 {
-    pshm_block_options o;
-    pshm_block *b;
-    pshm_block_options_init(&o);
-    o.lifetime = PSHM_AUTO;
-    int r = pshm_block_create(name, size, &o, &b);
-    if (r)
-        die("pshm_block_create(auto)", r);
-    pshm_block_close(b); /* last holder: unlinks */
+    pshm_create_with(name, size, PSHM_AUTO, 0);
 }
 
 static void pshm_create_sparse(const char *name, size_t size)
 {
-    pshm_block_options o;
-    pshm_block *b;
-    pshm_block_options_init(&o);
-    o.sparse = 1;
-    int r = pshm_block_create(name, size, &o, &b);
-    if (r)
-        die("pshm_block_create(sparse)", r);
-    pshm_block_unlink(b);
-    pshm_block_close(b);
-}
-
-static void raw_create_sparse(const char *name, size_t size)
-{
-    char n[300];
-    snprintf(n, sizeof n, "/%s", name);
-    int fd = shm_open(n, O_CREAT | O_EXCL | O_RDWR, 0600);
-    if (fd < 0)
-        die("shm_open", -errno);
-    if (ftruncate(fd, (off_t)size) != 0)
-        die("ftruncate", -errno);
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        die("mmap", -errno);
-    munmap(p, size);
-    close(fd);
-    shm_unlink(n);
+    pshm_create_with(name, size, PSHM_PERSIST, 1);
 }
 
 static void pshm_attach(const char *name, size_t size)
@@ -131,7 +111,8 @@ static void pshm_attach(const char *name, size_t size)
 
 /* ------------------------------------------------------------- raw */
 
-static void raw_create(const char *name, size_t size)
+/* What pshm's create does, in the plain syscalls (reserving like pshm unless sparse). */
+static void raw_create_with(const char *name, size_t size, int reserve)
 {
     char n[300];
     snprintf(n, sizeof n, "/%s", name);
@@ -140,15 +121,27 @@ static void raw_create(const char *name, size_t size)
         die("shm_open", -errno);
     if (ftruncate(fd, (off_t)size) != 0)
         die("ftruncate", -errno);
-    int r = posix_fallocate(fd, 0, (off_t)size);
-    if (r)
-        die("posix_fallocate", -r);
+    if (reserve) {
+        int r = posix_fallocate(fd, 0, (off_t)size);
+        if (r)
+            die("posix_fallocate", -r);
+    }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         die("mmap", -errno);
     munmap(p, size);
     close(fd);
     shm_unlink(n);
+}
+
+static void raw_create(const char *name, size_t size)
+{
+    raw_create_with(name, size, 1);
+}
+
+static void raw_create_sparse(const char *name, size_t size)
+{
+    raw_create_with(name, size, 0);
 }
 
 static void raw_attach(const char *name, size_t size)

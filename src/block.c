@@ -305,7 +305,7 @@ static void reg_remove(pshm_block *b)
  * On success fd keeps the exclusive hold until it is closed, so attachers
  * that opened the old inode wait, then see the name gone.
  */
-static int remove_unheld(const char *name, int fd)
+static int remove_unheld_as(const char *name, int fd, uint64_t dev, uint64_t ino)
 {
     int r = pshm__os_hold_lock(fd, 'w', 0);
 
@@ -313,10 +313,19 @@ static int remove_unheld(const char *name, int fd)
         return 1;
     if (r != 0)
         return r;
-    if (!pshm__os_same(name, fd))
+    if (!pshm__os_is(name, dev, ino))
         return 0;
     r = pshm__os_unlink(name);
     return r == -ENOENT ? 0 : r;
+}
+
+static int remove_unheld(const char *name, int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    return remove_unheld_as(name, fd, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 }
 
 /*
@@ -362,23 +371,16 @@ static int end_lifetime(pshm_block *b)
 {
     int r;
 
-    if (b->pid != self_pid())
-        return 0; /* a forked child's copy of the handle */
-    if (!(b->lifetime == PSHM_AUTO && b->holding) &&
-        !(b->lifetime == PSHM_OWNED && b->created && b->holding))
-        return 0;
+    /* Only AUTO handles and an OWNED block's creator hold the hold byte. */
+    if (b->pid != self_pid() || !b->holding)
+        return 0; /* a forked child's copy, or nothing to end */
     b->holding = 0;
-    r = pshm__os_hold_lock(b->fd, 'w', 0);
-    if (r == -EAGAIN)
+    r = remove_unheld_as(b->name, b->fd, b->dev, b->ino);
+    if (r == 1)
         return 0; /* another holder lives: the block stays */
     if (r == -EBADF)
         return 0; /* read-only, not ours to remove: it goes at gc or by its owner */
-    if (r != 0)
-        return r;
-    if (!pshm__os_is(b->name, b->dev, b->ino))
-        return 0;
-    r = pshm__os_unlink(b->name);
-    return r == -ENOENT ? 0 : r;
+    return r;
 }
 
 /* ------------------------------------------------------------- mapping */

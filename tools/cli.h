@@ -58,6 +58,8 @@ int cli_wants_help(int argc, char **argv);
 /* Parse a size/offset/index: decimal or 0x hex, with optional K/M/G (1024) suffix
  * when allow_suffix. Returns 0 or -EINVAL/-ERANGE. */
 int cli_parse_u64(const char *s, int allow_suffix, unsigned long long *out);
+/* Parse permission bits: octal, at most 07777. Returns 0 or -EINVAL. */
+int cli_parse_mode(const char *s, unsigned *out);
 /* Print s as a JSON string (with quotes) to out. */
 void cli_json_string(FILE *out, const char *s);
 

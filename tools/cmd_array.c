@@ -163,14 +163,11 @@ static int array_load(int argc, char **argv)
     pshm_block_options_init(&o);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--mode") == 0) {
-            char *end;
             if (i + 1 >= argc)
                 return cli_usage("array load: --mode needs a value");
             const char *v = argv[++i];
-            unsigned long m = strtoul(v, &end, 8);
-            if (!*v || *end || m > 07777)
+            if (cli_parse_mode(v, &o.mode) != 0)
                 return cli_usage("array load: bad mode '%s'", v);
-            o.mode = (unsigned)m;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             return cli_usage("array load: unknown option '%s'", argv[i]);
         } else if (npos < 2) {

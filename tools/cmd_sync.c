@@ -261,7 +261,7 @@ static int sync_create(int argc, char **argv)
     pshm_sync_options o;
     const char *pos[2] = {0};
     int npos = 0;
-    unsigned long long value = 0, count = 0, mode;
+    unsigned long long value = 0, count = 0;
     int undo = 0, manual = 0, set = 0;
     void *obj = NULL;
     int r;
@@ -284,13 +284,8 @@ static int sync_create(int argc, char **argv)
                 return cli_usage("sync create: bad value '%s'", v);
             if (a[2] == 'c' && (parse_uint(v, PSHM_BARRIER_MAX, &count) != 0 || count == 0))
                 return cli_usage("sync create: bad count '%s'", v);
-            if (a[2] == 'm') {
-                char *end;
-                mode = strtoull(v, &end, 8);
-                if (!*v || *end || mode > 07777)
-                    return cli_usage("sync create: bad mode '%s'", v);
-                o.mode = (unsigned)mode;
-            }
+            if (a[2] == 'm' && cli_parse_mode(v, &o.mode) != 0)
+                return cli_usage("sync create: bad mode '%s'", v);
         } else if (a[0] == '-' && a[1] == '-') {
             return cli_usage("sync create: unknown option '%s'", a);
         } else if (npos < 2) {

@@ -75,6 +75,20 @@ int cli_parse_u64(const char *s, int allow_suffix, unsigned long long *out)
     return 0;
 }
 
+int cli_parse_mode(const char *s, unsigned *out)
+{
+    char *end;
+    unsigned long m;
+
+    if (!s || !*s)
+        return -EINVAL;
+    m = strtoul(s, &end, 8);
+    if (*end || m > 07777)
+        return -EINVAL;
+    *out = (unsigned)m;
+    return 0;
+}
+
 void cli_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
@@ -382,12 +396,8 @@ static int cmd_create(int argc, char **argv)
                     o.lifetime = PSHM_OWNED;
                 else
                     return cli_usage("create: unknown lifetime '%s'", v);
-            } else {
-                char *end;
-                unsigned long m = strtoul(v, &end, 8);
-                if (!*v || *end || m > 07777)
-                    return cli_usage("create: bad mode '%s'", v);
-                o.mode = (unsigned)m;
+            } else if (cli_parse_mode(v, &o.mode) != 0) {
+                return cli_usage("create: bad mode '%s'", v);
             }
         } else if (a[0] == '-' && a[1] == '-') {
             return cli_usage("create: unknown option '%s'", a);
