@@ -961,6 +961,9 @@ PSHM_API int pshm_array_version(const pshm_array *a);
  * 1. glibc's robust process-shared pthread_mutex_t. Each thread's held
  *    robust mutexes are on a list the kernel walks when the thread ends: it
  *    marks each one "owner died" and wakes a waiter, which gets EOWNERDEAD.
+ *    (A waiter woken by an unlock that dies before taking the lock takes
+ *    that wake-up with it; the other waiters notice within
+ *    PSHM_SYNC_RECHECK_MS.)
  *    The mutex, the read-write lock (a gate mutex plus one mutex per reader
  *    slot), and the semaphore's undo bookkeeping are built on these. pshm
  *    never calls set_robust_list itself (glibc owns that list; a second

@@ -12,10 +12,12 @@
  * - glibc's robust mutexes. The kernel walks a dying thread's robust list,
  *   marks each mutex still held "owner died" and wakes one waiter, so death
  *   is noticed at once, with no polling, and exactly one survivor is told
- *   (glibc's EOWNERDEAD). This is the best witness there is, but it only
- *   exists for a mutex held by one thread, and the list belongs to glibc
- *   (registering our own with set_robust_list would silently unregister
- *   glibc's), so we can only use it *through* pthread_mutex_t. Hence:
+ *   (glibc's EOWNERDEAD). (A waiter that is woken and dies before taking
+ *   the lock can take the wake-up with it: see rm_lock.) This is the best
+ *   witness there is, but it only exists for a mutex held by one thread,
+ *   and the list belongs to glibc (registering our own with
+ *   set_robust_list would silently unregister glibc's), so we can only use
+ *   it *through* pthread_mutex_t. Hence:
  *     mutex    = one robust mutex (plus the owner for display);
  *     rwlock   = a gate mutex held by the writer, and one mutex per reader
  *                slot: every hold, read or write, is a robust mutex held by
@@ -287,6 +289,39 @@ static int rm_init(pthread_mutex_t *pm)
     return -r;
 }
 
+/*
+ * glibc (seen on 2.36) has pthread_mutex_trylock return ENOTRECOVERABLE
+ * for a robust mutex that is not recoverable *after* its compare-and-swap
+ * took the lock word, and never gives the word back: the mutex would stay
+ * locked by the caller's tid, outside its robust list, and every later lock
+ * would hang or fail with EDEADLK. (pthread_mutex_lock releases it.) So
+ * after such a trylock we release the word as glibc's unlock would: it is
+ * the robust futex word (tid | FUTEX_WAITERS), the first int of
+ * pthread_mutex_t in every glibc ABI.
+ */
+static void trylock_fixup(pthread_mutex_t *pm)
+{
+#if defined(__GLIBC__) && defined(__linux__)
+    uint32_t *word = (uint32_t *)(void *)pm;
+    uint32_t tid = (uint32_t)syscall(SYS_gettid);
+    uint32_t v = LOADR(word);
+
+    if ((v & 0x3fffffffu) == tid && CAS(word, &v, 0) && (v & 0x80000000u))
+        wake(word, WAKE_ALL);
+#else
+    (void)pm;
+#endif
+}
+
+/* Every trylock goes through here, so that fix is never missed. */
+static inline int rm_trylock(pthread_mutex_t *pm)
+{
+    int r = pthread_mutex_trylock(pm);
+    if (UNLIKELY(r == ENOTRECOVERABLE))
+        trylock_fixup(pm);
+    return r;
+}
+
 /* Lock with an absolute CLOCK_MONOTONIC deadline; returns an errno value. */
 static int rm_timedlock(pthread_mutex_t *pm, const struct timespec *deadline)
 {
@@ -297,7 +332,7 @@ static int rm_timedlock(pthread_mutex_t *pm, const struct timespec *deadline)
      * as acquired (its lock and trylock do): poll with trylock instead. */
     for (long step_us = 20;; step_us = step_us < 1000 ? step_us * 2 : 1000) {
         struct timespec now, d = {0, step_us * 1000};
-        int r = pthread_mutex_trylock(pm);
+        int r = rm_trylock(pm);
         if (r != EBUSY)
             return r;
         mono_now(&now);
@@ -311,7 +346,7 @@ static int rm_timedlock(pthread_mutex_t *pm, const struct timespec *deadline)
      * cut the wait by more than a step. */
     for (;;) {
         struct timespec now, rt;
-        int r = pthread_mutex_trylock(pm);
+        int r = rm_trylock(pm);
         if (r != EBUSY)
             return r;
         mono_now(&now);
@@ -328,14 +363,33 @@ static int rm_timedlock(pthread_mutex_t *pm, const struct timespec *deadline)
 #endif
 }
 
-/* mode: 0 block, 1 try; deadline only when blocking. errno value back. */
+/*
+ * mode: 0 block, 1 try; deadline (NULL: none) only when blocking. errno
+ * value back.
+ *
+ * A blocked waiter sleeps at most PSHM_SYNC_RECHECK_MS at a time and then
+ * tries again. glibc's robust mutex wakes one waiter per contended unlock,
+ * and leaves it to that waiter to mark the word "has waiters" again when it
+ * takes the lock. If the woken waiter dies before it does, and another
+ * thread takes the free lock with a plain compare-and-swap (any trylock or
+ * uncontended lock), the mark is gone: the next unlock wakes nobody, and
+ * the remaining waiters would sleep on a free mutex for ever. (The kernel's
+ * robust-list walk covers the dying waiter only if the word is still free
+ * when it dies.) A retry puts the mark back; an unlock meanwhile wakes it.
+ */
 static int rm_lock(pthread_mutex_t *pm, int try, const struct timespec *deadline)
 {
     if (try)
-        return pthread_mutex_trylock(pm);
-    if (deadline)
-        return rm_timedlock(pm, deadline);
-    return pthread_mutex_lock(pm);
+        return rm_trylock(pm);
+    for (;;) {
+        struct timespec until;
+        mono_now(&until);
+        until = ts_plus_ms(until, PSHM_SYNC_RECHECK_MS);
+        int last = deadline && !ts_lt(&until, deadline);
+        int r = rm_timedlock(pm, last ? deadline : &until);
+        if (r != ETIMEDOUT || last)
+            return r;
+    }
 }
 
 static int rm_consistent(pthread_mutex_t *pm)
@@ -429,32 +483,6 @@ static int mutex_took(pshm_mutex *m, int r)
     return lock_code(r);
 }
 
-/*
- * glibc (seen on 2.36) has pthread_mutex_trylock return ENOTRECOVERABLE
- * for a robust mutex that is not recoverable *after* its compare-and-swap
- * took the lock word, and never gives the word back: the mutex would stay
- * locked by the caller's tid, outside its robust list, and every later lock
- * would hang or fail with EDEADLK. (pthread_mutex_lock releases it.) So
- * after such a trylock we release the word as glibc's unlock would: it is
- * the robust futex word (tid | FUTEX_WAITERS), the first int of
- * pthread_mutex_t in every glibc ABI.
- */
-static void trylock_fixup(pshm_mutex *m)
-{
-#if defined(__GLIBC__) && defined(__linux__)
-    uint32_t *word = (uint32_t *)(void *)&m->pm;
-    uint32_t tid = (uint32_t)syscall(SYS_gettid);
-    uint32_t v = LOADR(word);
-
-    if ((v & 0x3fffffffu) == tid && CAS(word, &v, 0) && (v & 0x80000000u))
-        wake(word, WAKE_ALL);
-#else
-    (void)m;
-#endif
-}
-
-/* Everything but the uncontended success: checks, trylock's odd results,
- * blocking. r is what a first trylock returned, or -1 if none was made. */
 /* Everything but the uncontended success: checks, trylock's odd results,
  * blocking. r is what a first trylock returned, or -1 if none was made. */
 static __attribute__((noinline)) int mutex_lock_slow(pshm_mutex *m, int r, int try,
@@ -462,9 +490,7 @@ static __attribute__((noinline)) int mutex_lock_slow(pshm_mutex *m, int r, int t
 {
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
     if (r < 0)
-        r = pthread_mutex_trylock(&m->pm);
-    if (UNLIKELY(r == ENOTRECOVERABLE))
-        trylock_fixup(m);
+        r = rm_trylock(&m->pm);
     if (r == EBUSY && !try) {
         INC(&m->waiters);
         r = rm_lock(&m->pm, 0, deadline);
@@ -478,7 +504,7 @@ static __attribute__((noinline)) int mutex_lock_slow(pshm_mutex *m, int r, int t
 static inline int mutex_lock_fast(pshm_mutex *m, int try)
 {
     if (LIKELY(m && LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX))) {
-        int r = pthread_mutex_trylock(&m->pm);
+        int r = rm_trylock(&m->pm);
         if (LIKELY(r == 0)) {
             STORER(&m->owner, pshm__self_thread());
             return 0;
@@ -561,7 +587,7 @@ int pshm_mutex_destroy(pshm_mutex *m)
     int r;
 
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    r = pthread_mutex_trylock(&m->pm);
+    r = rm_trylock(&m->pm);
     if (r == EBUSY || r == EDEADLK)
         return -EBUSY;
     if (r == 0 || r == EOWNERDEAD) {
@@ -1135,7 +1161,7 @@ static int rw_recover(pshm_rwlock *rw, int *told)
 
 static int gate_lock(pshm_rwlock *rw, int try, const struct timespec *deadline, int *told)
 {
-    int r = pthread_mutex_trylock(rw_gate(rw));
+    int r = rm_trylock(rw_gate(rw));
 
     if (r == EBUSY && !try) {
         INC(&rw->head.h.waiters);

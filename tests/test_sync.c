@@ -396,6 +396,36 @@ TEST(mutex_owner_death_reported_exactly_once)
     CHECK_OK(pshm_mutex_unlock(m));
 }
 
+/*
+ * The wake-up lost to a dead waiter. An unlock wakes one waiter; if that
+ * one is killed before it takes the lock and a third thread takes the free
+ * lock first (a trylock), glibc's "has waiters" mark is gone and the next
+ * unlock wakes nobody. The kill cannot be timed into that window reliably,
+ * so the test makes the state it leaves - a free word without the mark and
+ * a waiter asleep - by hand (the futex word is the first int of glibc's
+ * pthread_mutex_t): the waiter must still get the lock.
+ */
+TEST(mutex_waiter_survives_a_wake_up_lost_to_a_dead_waiter)
+{
+    MS = shared(sizeof *MS);
+    pshm_mutex *m;
+
+    CHECK_OK(pshm_mutex_init(MS->mem, sizeof MS->mem, &m));
+    pid_t holder = th_fork(child_lock_and_die, (void *)1);
+    CHECK(until_ge(&MS->flag, 1, 10000));
+    pid_t w = th_fork(child_lock_report, NULL);
+    wait_sleeping(w);
+    MS->b = MS->a;
+    uint32_t *word = (uint32_t *)(void *)&m->pm;
+    ASTORE(word, 0);                  /* released; its wake-up went to the dead */
+    CHECK_OK(pshm_mutex_trylock(m));  /* taken without the mark... */
+    CHECK_OK(pshm_mutex_unlock(m));   /* ...so released without a wake-up */
+    kill_wait(holder);                /* holds nothing any more */
+    CHECK_EQ(th_wait(w, 5000), 0);
+    CHECK_EQ(MS->got_ok, 1);
+    CHECK_EQ(MS->got_dead, 0);
+}
+
 TEST(mutex_unlock_without_consistent_is_not_recoverable)
 {
     MS = shared(sizeof *MS);
