@@ -706,8 +706,10 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
         r = claim_role(q, role == PSHM_QUEUE_PRODUCER ? &q->h->prod_owner : &q->h->cons_owner);
         if (r != 0)
             goto fail_slot;
-        if ((Q_LDA(&q->h->head) & 15) || (Q_LDA(&q->h->tail) & 15) ||
-            Q_LDA(&q->h->head) - Q_LDA(&q->h->tail) > q->g.ring_size) {
+        /* Only tail is checked: head is a hint, and lags behind tail when a
+         * producer died between committing a record and moving head
+         * (pshm__q_spsc_start copes with any value). */
+        if (Q_LDA(&q->h->tail) & 15) {
             r = -PSHM_EBADFORMAT;
             goto fail_role;
         }

@@ -123,8 +123,8 @@ uint64_t pshm__q_spsc_start(pshm_queue *q)
     const uint64_t R = q->g.ring_size;
     uint64_t tail = Q_LDA(&q->h->tail), pos = Q_LDA(&q->h->head);
 
-    if ((int64_t)(pos - tail) < 0 || pos - tail > R)
-        pos = tail; /* a hint, and not a sane one */
+    if ((pos & 15) || (int64_t)(pos - tail) < 0 || pos - tail > R)
+        pos = tail; /* a hint, and not a sane one (behind tail: see attach) */
     for (;;) {
         uint64_t m, nx;
         uint32_t l;

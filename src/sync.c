@@ -61,6 +61,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +425,22 @@ static int mem_ok(const void *mem, size_t size, size_t need)
     return mem && size >= need && ((uintptr_t)mem % PSHM_SYNC_ALIGN) == 0;
 }
 
+/* What every _attach checks first: an out pointer, memory large and aligned
+ * enough, holding an object of kind (the id is every object's first word).
+ * 0 or the error to return. */
+static int attach_check(void *mem, size_t size, size_t need, pshm_sync_kind kind, int have_out)
+{
+    if (!have_out || !mem_ok(mem, size, need))
+        return -EINVAL;
+    CHECK_OBJ(mem, *(const uint64_t *)mem, kind);
+    return 0;
+}
+_Static_assert(offsetof(struct pshm_mutex, id) == 0 && offsetof(struct pshm_cond, id) == 0 &&
+                   offsetof(struct pshm_sem, id) == 0 &&
+                   offsetof(struct pshm_rwlock, head.h.id) == 0 &&
+                   offsetof(struct pshm_barrier, id) == 0 && offsetof(struct pshm_event, id) == 0,
+               "the id is every object's first word");
+
 /* --------------------------------------------------------------- mutex */
 
 int pshm_mutex_init(void *mem, size_t size, pshm_mutex **out)
@@ -446,15 +463,11 @@ int pshm_mutex_init(void *mem, size_t size, pshm_mutex **out)
 
 int pshm_mutex_attach(void *mem, size_t size, pshm_mutex **out)
 {
-    pshm_mutex *m = mem;
+    int r = attach_check(mem, size, PSHM_MUTEX_SIZE, PSHM_SYNC_MUTEX, out != NULL);
 
     if (out)
-        *out = NULL;
-    if (!out || !mem_ok(mem, size, PSHM_MUTEX_SIZE))
-        return -EINVAL;
-    CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    *out = m;
-    return 0;
+        *out = r ? NULL : mem;
+    return r;
 }
 
 /*
@@ -617,15 +630,11 @@ int pshm_cond_init(void *mem, size_t size, pshm_cond **out)
 
 int pshm_cond_attach(void *mem, size_t size, pshm_cond **out)
 {
-    pshm_cond *c = mem;
+    int r = attach_check(mem, size, PSHM_COND_SIZE, PSHM_SYNC_COND, out != NULL);
 
     if (out)
-        *out = NULL;
-    if (!out || !mem_ok(mem, size, PSHM_COND_SIZE))
-        return -EINVAL;
-    CHECK_OBJ(c, c->id, PSHM_SYNC_COND);
-    *out = c;
-    return 0;
+        *out = r ? NULL : mem;
+    return r;
 }
 
 int pshm_cond_destroy(pshm_cond *c)
@@ -752,17 +761,14 @@ int pshm_sem_init(void *mem, size_t size, unsigned value, unsigned flags, pshm_s
 int pshm_sem_attach(void *mem, size_t size, pshm_sem **out)
 {
     pshm_sem *s = mem;
+    int r = attach_check(mem, size, PSHM_SEM_SIZE, PSHM_SYNC_SEM, out != NULL);
 
-    if (out)
-        *out = NULL;
-    if (!out || !mem_ok(mem, size, PSHM_SEM_SIZE))
-        return -EINVAL;
-    CHECK_OBJ(s, s->id, PSHM_SYNC_SEM);
-    if ((LOADR(&s->flags) & PSHM_SEM_UNDO) &&
+    if (r == 0 && (LOADR(&s->flags) & PSHM_SEM_UNDO) &&
         (!sem_is_undo(s) || size < PSHM_SEM_UNDO_SIZE))
-        return -PSHM_EBADFORMAT;
-    *out = s;
-    return 0;
+        r = -PSHM_EBADFORMAT;
+    if (out)
+        *out = r ? NULL : s;
+    return r;
 }
 
 int pshm_sem_destroy(pshm_sem *s)
@@ -1093,15 +1099,11 @@ int pshm_rwlock_init(void *mem, size_t size, pshm_rwlock **out)
 
 int pshm_rwlock_attach(void *mem, size_t size, pshm_rwlock **out)
 {
-    pshm_rwlock *rw = mem;
+    int r = attach_check(mem, size, PSHM_RWLOCK_SIZE, PSHM_SYNC_RWLOCK, out != NULL);
 
     if (out)
-        *out = NULL;
-    if (!out || !mem_ok(mem, size, PSHM_RWLOCK_SIZE))
-        return -EINVAL;
-    CHECK_OBJ(rw, rw->head.h.id, PSHM_SYNC_RWLOCK);
-    *out = rw;
-    return 0;
+        *out = r ? NULL : mem;
+    return r;
 }
 
 /*
@@ -1424,20 +1426,15 @@ int pshm_barrier_attach(void *mem, size_t size, pshm_barrier **out)
 {
     pshm_barrier *b = mem;
     uint32_t n;
-    int r;
+    int r = attach_check(mem, size, PSHM_BARRIER_SIZE(0), PSHM_SYNC_BARRIER, out != NULL);
 
+    if (r == 0)
+        r = bar_count(b, &n);
+    if (r == 0 && size < PSHM_BARRIER_SIZE(n))
+        r = -PSHM_EBADFORMAT;
     if (out)
-        *out = NULL;
-    if (!out || !mem_ok(mem, size, PSHM_BARRIER_SIZE(0)))
-        return -EINVAL;
-    CHECK_OBJ(b, b->id, PSHM_SYNC_BARRIER);
-    r = bar_count(b, &n);
-    if (r != 0)
-        return r;
-    if (size < PSHM_BARRIER_SIZE(n))
-        return -PSHM_EBADFORMAT;
-    *out = b;
-    return 0;
+        *out = r ? NULL : b;
+    return r;
 }
 
 int pshm_barrier_destroy(pshm_barrier *b)
@@ -1658,15 +1655,11 @@ int pshm_event_init(void *mem, size_t size, unsigned flags, pshm_event **out)
 
 int pshm_event_attach(void *mem, size_t size, pshm_event **out)
 {
-    pshm_event *e = mem;
+    int r = attach_check(mem, size, PSHM_EVENT_SIZE, PSHM_SYNC_EVENT, out != NULL);
 
     if (out)
-        *out = NULL;
-    if (!out || !mem_ok(mem, size, PSHM_EVENT_SIZE))
-        return -EINVAL;
-    CHECK_OBJ(e, e->id, PSHM_SYNC_EVENT);
-    *out = e;
-    return 0;
+        *out = r ? NULL : mem;
+    return r;
 }
 
 int pshm_event_destroy(pshm_event *e)

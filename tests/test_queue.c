@@ -1840,3 +1840,56 @@ TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
     CHECK_OK(pshm_queue_close(p));
     CHECK_OK(pshm_queue_close(c));
 }
+
+/* A producer that commits a record (its seq) and dies before it moves head,
+ * the hint a new producer starts from. */
+static int headlag_child(void *arg)
+{
+    const char *name = arg;
+    pshm_queue_options o;
+    pshm_queue *q = NULL;
+    void *w;
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q) != 0)
+        return 10;
+    if (pshm_queue_reserve(q, 100, &w) != 0 || q->p_state != 0)
+        return 12;
+    msg_fill(w, 9, 0, 100);
+    struct qrec *r = (struct qrec *)q->p_hdr;
+    Q_ST(&r->len, 100u);
+    Q_STS(&r->seq, q->p_pos + 1); /* committed ... */
+    raise(SIGKILL);               /* ... and head not moved */
+    return 13;
+}
+
+/* The consumer takes that record, so tail passes head: a new producer must
+ * still attach (head is a hint) and carry on after the record. */
+TEST(spsc_producer_killed_before_moving_head_leaves_tail_ahead)
+{
+    const char *name = th_name("hlag");
+    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 1024, 400);
+    pshm_queue *c = NULL, *p = NULL;
+    unsigned char buf[400];
+    size_t len;
+    tmsg m;
+
+    o.keep_open = 1;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    CHECK_EQ(th_wait(th_fork(headlag_child, (void *)name), 10000), 128 + SIGKILL);
+    CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+    CHECK(msg_check(buf, len, &m) == NULL && m.inst == 9 && m.seq == 0);
+    CHECK(Q_LDA(&c->h->tail) > Q_LDA(&c->h->head));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_EQ(qstat(c).lost_reservations, 0); /* it was committed, and delivered */
+    for (uint32_t i = 0; i < 12; i++) { /* and round the ring, past where head was */
+        msg_fill(buf, 10, i, 200);
+        CHECK_OK(pshm_queue_send(p, buf, 200));
+        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
+        CHECK(msg_check(buf, len, &m) == NULL && m.inst == 10 && m.seq == i);
+    }
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(p));
+    CHECK_OK(pshm_queue_close(c));
+}
