@@ -483,7 +483,8 @@ static int reap_locked(pshm_queue *q, unsigned p)
         break;
     case PSHM_QUEUE_BROADCAST:
         if (role == PSHM_QUEUE_PRODUCER) {
-            if (cur && (int64_t)(Q_LDA(&h->head) - (cur - 1)) <= 0)
+            if (cur && (int64_t)(Q_LDA(&h->head) - (cur - 1)) <= 0 &&
+                Q_LDA(&q_cell(q, cur - 1)->word) != cur - 1) /* not committed */
                 ev_count(&pp->ev_lost, gen);
             own = p + 1;
             (void)Q_CAS(&h->prod_owner, &own, 0);
@@ -727,7 +728,7 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
             r = claim_role(q, &q->h->prod_owner);
             if (r != 0)
                 goto fail_slot;
-            q->pos = Q_LDA(&q->h->head);
+            q->pos = pshm__q_bcast_start(q);
             q->other = pshm__q_bcast_min(q);
         } else {
             bcast_join(q);

@@ -297,6 +297,7 @@ PSHM__HIDDEN int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint6
                                         uint32_t *len, uint64_t *next);
 /* SPSC: where a new producer starts (scrubs what a dead one left). */
 PSHM__HIDDEN uint64_t pshm__q_spsc_start(pshm_queue *q);
+PSHM__HIDDEN uint64_t pshm__q_bcast_start(pshm_queue *q);
 /* BROADCAST: recompute the slowest subscriber */
 PSHM__HIDDEN uint64_t pshm__q_bcast_min(pshm_queue *q);
 

@@ -495,6 +495,23 @@ uint64_t pshm__q_bcast_min(pshm_queue *q)
     }
 }
 
+/*
+ * Where a new broadcast producer starts: at head, or after the message a
+ * producer committed (the cell's word is its number) and died before moving
+ * head past. Starting at head would write a second message with that
+ * number, which subscribers that read the first would never see.
+ */
+uint64_t pshm__q_bcast_start(pshm_queue *q)
+{
+    uint64_t head = Q_LDA(&q->h->head), pos = head;
+
+    for (uint64_t k = 0; k < q->g.nslots && Q_LDA(&q_cell(q, pos)->word) == pos; k++)
+        pos++;
+    if (pos != head)
+        Q_STS(&q->h->head, pos);
+    return pos;
+}
+
 static int bcast_try_reserve(pshm_queue *q, size_t n, void **ptr)
 {
     uint64_t P = q->pos;

@@ -1841,8 +1841,8 @@ TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
     CHECK_OK(pshm_queue_close(c));
 }
 
-/* A producer that commits a record (its seq) and dies before it moves head,
- * the hint a new producer starts from. */
+/* A producer that commits a message and dies before it moves head, the
+ * hint a new producer starts from. */
 static int headlag_child(void *arg)
 {
     const char *name = arg;
@@ -1854,42 +1854,58 @@ static int headlag_child(void *arg)
     o.keep_open = 1;
     if (pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q) != 0)
         return 10;
-    if (pshm_queue_reserve(q, 100, &w) != 0 || q->p_state != 0)
+    if (pshm_queue_reserve(q, 40, &w) != 0 || q->p_state != 0)
         return 12;
-    msg_fill(w, 9, 0, 100);
-    struct qrec *r = (struct qrec *)q->p_hdr;
-    Q_ST(&r->len, 100u);
-    Q_STS(&r->seq, q->p_pos + 1); /* committed ... */
-    raise(SIGKILL);               /* ... and head not moved */
+    msg_fill(w, 9, 0, 40);
+    if (q->g.mode == PSHM_QUEUE_SPSC) {
+        struct qrec *r = (struct qrec *)q->p_hdr;
+        Q_ST(&r->len, 40u);
+        Q_STS(&r->seq, q->p_pos + 1); /* committed ... */
+    } else {
+        struct qcell *c = (struct qcell *)q->p_hdr;
+        Q_ST(&c->len, 40u);
+        Q_STS(&c->word, q->p_pos);
+    }
+    raise(SIGKILL); /* ... and head not moved */
     return 13;
 }
 
-/* The consumer takes that record, so tail passes head: a new producer must
- * still attach (head is a hint) and carry on after the record. */
-TEST(spsc_producer_killed_before_moving_head_leaves_tail_ahead)
+/* The consumer takes that message, so it is past head: a new producer must
+ * still attach, count no lost reservation, and go on after the message -
+ * round the ring, with nothing lost or repeated. */
+static void headlag_mode(pshm_queue_mode mode)
 {
     const char *name = th_name("hlag");
-    pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 1024, 400);
+    pshm_queue_options o = qopts(mode, 1024, 64);
     pshm_queue *c = NULL, *p = NULL;
-    unsigned char buf[400];
-    size_t len;
+    unsigned char buf[64];
+    pshm_queue_msg_info mi;
     tmsg m;
 
     o.keep_open = 1;
+    if (mode == PSHM_QUEUE_BROADCAST) {
+        o.capacity = 0;
+        o.capacity_msgs = 4;
+    }
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
     CHECK_EQ(th_wait(th_fork(headlag_child, (void *)name), 10000), 128 + SIGKILL);
-    CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
-    CHECK(msg_check(buf, len, &m) == NULL && m.inst == 9 && m.seq == 0);
-    CHECK(Q_LDA(&c->h->tail) > Q_LDA(&c->h->head));
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK(m.inst == 9 && m.seq == 0);
+    CHECK(Q_LDA(&c->h->head) == 0);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
     CHECK_EQ(qstat(c).lost_reservations, 0); /* it was committed, and delivered */
-    for (uint32_t i = 0; i < 12; i++) { /* and round the ring, past where head was */
-        msg_fill(buf, 10, i, 200);
-        CHECK_OK(pshm_queue_send(p, buf, 200));
-        CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
-        CHECK(msg_check(buf, len, &m) == NULL && m.inst == 10 && m.seq == i);
+    for (uint32_t i = 0; i < 40; i++) {
+        msg_fill(buf, 10, i, 40);
+        CHECK_OK(pshm_queue_send(p, buf, 40));
+        CHECK_OK(recv_msg(c, 1000, &m, &mi));
+        CHECK(m.inst == 10 && m.seq == i);
+        CHECK_EQ(mi.lost, 0);
     }
+    CHECK_ERR(recv_msg(c, 10, &m, NULL), -ETIMEDOUT);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
     CHECK_OK(pshm_queue_close(p));
     CHECK_OK(pshm_queue_close(c));
 }
+
+TEST(spsc_producer_killed_before_moving_head) { headlag_mode(PSHM_QUEUE_SPSC); }
+TEST(broadcast_producer_killed_before_moving_head) { headlag_mode(PSHM_QUEUE_BROADCAST); }
