@@ -160,6 +160,41 @@ void th_sleep_ms(int ms)
         ;
 }
 
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+
+uint32_t th_rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (uint32_t)(rnd_state >> 11);
+}
+
+void th_rnd_seed(const char *label)
+{
+    const char *s = getenv("PSHM_SEED");
+    struct timespec ts;
+    unsigned seed;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seed = s ? (unsigned)strtoul(s, NULL, 0) : (unsigned)(ts.tv_nsec ^ getpid());
+    rnd_state = ((uint64_t)seed << 1 | 1) * 0x9e3779b97f4a7c15ULL;
+    fprintf(stderr, "    %s: PSHM_SEED=%u\n", label, seed);
+}
+
+void th_rnd_child(void)
+{
+    rnd_state ^= ((uint64_t)getpid() << 32 | 1) * 0xbf58476d1ce4e5b9ULL;
+    if (!rnd_state)
+        rnd_state = 1;
+}
+
+int th_soak(void)
+{
+    const char *s = getenv("PSHM_SOAK");
+    return s && *s && strcmp(s, "0") != 0 ? 10 : 1;
+}
+
 int th_wait(pid_t pid, int timeout_ms)
 {
     long long end = now_ms() + timeout_ms;

@@ -14,6 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,16 @@ void th_default_signals(void);
 /* Wait until cond() is true, polling every ms, at most timeout_ms. */
 int th_until(int (*cond)(void *), void *arg, int timeout_ms);
 void th_sleep_ms(int ms);
+
+/* Randomness for the SIGKILL storms. th_rnd_seed seeds from PSHM_SEED (or
+ * the clock) and prints the seed under label, so a failing schedule can be
+ * run again; th_rnd_child gives a forked child a stream of its own.
+ * th_soak: 10 when PSHM_SOAK is set (and not "0"), else 1 - the factor long
+ * runs multiply their counts by. */
+void th_rnd_seed(const char *label);
+void th_rnd_child(void);
+uint32_t th_rnd(void);
+int th_soak(void);
 
 /* Path of this test binary; the build directory (where the CLI lives). */
 const char *th_self(void);

@@ -608,6 +608,113 @@ TEST(auto_last_closer_races_new_attacher)
     CHECK(!th_exists(name)); /* whoever closed last removed it */
 }
 
+/*
+ * SIGKILL storm over one AUTO name. Workers loop: attach or create it, check
+ * while holding that the name still leads to their block (never cut short),
+ * write to it, close. The test kills a random worker at a random moment -
+ * mid-create, holding, mid-close (as the last closer, say) - and starts a
+ * replacement; every worker must keep making progress. At the end the
+ * workers close normally, and the name must be gone with no gc (never
+ * leaked, even after all those deaths).
+ */
+#define ASW 4
+
+typedef struct astorm {
+    uint64_t progress[ASW];
+    uint64_t stop;
+} astorm;
+
+static astorm *AS;
+
+static int astorm_worker(void *arg)
+{
+    const char *name = th_name("astorm");
+    char path[300];
+    int me = (int)(intptr_t)arg;
+
+    th_rnd_child();
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    while (!__atomic_load_n(&AS->stop, __ATOMIC_SEQ_CST)) {
+        pshm_block_options o;
+        pshm_block *b = NULL;
+        int r;
+
+        pshm_block_options_init(&o);
+        o.lifetime = PSHM_AUTO;
+        o.open_existing = 1;
+        if (th_rnd() % 2) {
+            r = pshm_block_create(name, 4096, &o, &b);
+        } else {
+            r = pshm_block_open(name, NULL, &b);
+            if (r == -ENOENT || r == -PSHM_ESTALE)
+                continue; /* nobody has it, or its last holder was killed */
+        }
+        if (r != 0)
+            return 10;
+        struct stat fs, ns;
+        if (fstat(pshm_block_fd(b), &fs) != 0)
+            return 11;
+        for (int k = 0; k < 3; k++) {
+            if (stat(path, &ns) != 0 || ns.st_ino != fs.st_ino)
+                return 12; /* removed or replaced while we hold it */
+            __atomic_add_fetch((uint64_t *)pshm_block_data(b), 1, __ATOMIC_RELAXED);
+            usleep(th_rnd() % 200);
+        }
+        if (pshm_block_close(b) != 0)
+            return 13;
+        __atomic_add_fetch(&AS->progress[me], 1, __ATOMIC_SEQ_CST);
+    }
+    return 0;
+}
+
+static void astorm_progress(pid_t *w)
+{
+    uint64_t snap[ASW];
+    for (int i = 0; i < ASW; i++)
+        snap[i] = __atomic_load_n(&AS->progress[i], __ATOMIC_SEQ_CST);
+    for (int t = 0;; t++) {
+        int all = 1;
+        for (int i = 0; i < ASW; i++)
+            all &= __atomic_load_n(&AS->progress[i], __ATOMIC_SEQ_CST) > snap[i];
+        if (all)
+            return;
+        for (int i = 0; i < ASW; i++) {
+            int st;
+            if (waitpid(w[i], &st, WNOHANG) == w[i])
+                th_fail(__FILE__, __LINE__, "worker %d ended by itself: status %#x", i, st);
+        }
+        if (t > 20000)
+            th_fail(__FILE__, __LINE__, "a worker made no progress in 20 s after a kill");
+        usleep(1000);
+    }
+}
+
+TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
+{
+    const char *name = th_name("astorm");
+    pid_t w[ASW];
+    int kills = 300 * th_soak();
+
+    AS = mmap(NULL, sizeof *AS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(AS != MAP_FAILED);
+    th_rnd_seed("auto storm");
+    for (int i = 0; i < ASW; i++)
+        w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
+    astorm_progress(w);
+    for (int k = 0; k < kills; k++) {
+        usleep(th_rnd() % 3000);
+        int i = (int)(th_rnd() % ASW);
+        kill_wait(w[i]);
+        w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
+        astorm_progress(w);
+    }
+    __atomic_store_n(&AS->stop, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < ASW; i++)
+        CHECK_EQ(th_wait(w[i], 10000), 0);
+    CHECK(!th_exists(name));
+    fprintf(stderr, "    kills=%d\n", kills);
+}
+
 TEST(lifetime_record_shown_by_stat)
 {
     const char *name = th_name("stat");

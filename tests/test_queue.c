@@ -1012,28 +1012,10 @@ typedef struct storm {
     int zero_copy_odd;
 } storm;
 
-static uint64_t rng_state;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-
-static void rnd_seed(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    rng_state = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ 0x9e3779b97f4a7c15ULL;
-    if (!rng_state)
-        rng_state = 1;
-}
-
 static int die_rate;
 static void kill_point(void)
 {
-    if (die_rate && rnd() % (uint32_t)die_rate == 0)
+    if (die_rate && th_rnd() % (uint32_t)die_rate == 0)
         raise(SIGKILL);
 }
 
@@ -1051,7 +1033,7 @@ static int storm_producer(void *arg)
     pshm_queue_options o;
     unsigned char buf[ST_MAXMSG];
 
-    rnd_seed();
+    th_rnd_child();
     die_rate = S->die_rate;
     uint32_t inst = __atomic_fetch_add(&L->next_inst, 1, __ATOMIC_SEQ_CST);
     if (inst >= ST_MAXI)
@@ -1163,7 +1145,7 @@ static int storm_consumer(void *arg)
     pshm_queue *q = NULL;
     pshm_queue_options o;
 
-    rnd_seed();
+    th_rnd_child();
     die_rate = S->die_rate;
     pshm_queue_options_init(&o);
     o.recover_ms = 5;
@@ -1189,7 +1171,6 @@ typedef struct storm_counts {
     int kills_prod, kills_cons;
 } storm_counts;
 
-static int soak(void) { return getenv("PSHM_SOAK") && atoi(getenv("PSHM_SOAK")) > 0; }
 
 /* Keep nprod producers and ncons consumers running, killing them, until
  * `kills` children have died of SIGKILL; then kill the rest. */
@@ -1200,7 +1181,7 @@ static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *
     storm_counts k = {0, 0};
     long long t0 = pshm__q_now_ns();
 
-    rnd_seed();
+    th_rnd_seed("storm");
     while (k.kills_prod + k.kills_cons < kills) {
         for (int i = 0; i < nprod; i++)
             if (!P[i])
@@ -1230,9 +1211,9 @@ static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *
                         pshm_errname(-(int)S->L->last_err));
             }
         }
-        if (rnd() % (uint32_t)ext_every == 0) {
+        if (th_rnd() % (uint32_t)ext_every == 0) {
             /* from outside, at a random moment */
-            int i = (int)(rnd() % (uint32_t)(nprod + ncons));
+            int i = (int)(th_rnd() % (uint32_t)(nprod + ncons));
             pid_t v = i < nprod ? P[i] : C[i - nprod];
             if (v)
                 kill(v, SIGKILL);
@@ -1240,7 +1221,7 @@ static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *
         th_sleep_ms(1);
         if (__atomic_load_n(&S->L->next_inst, __ATOMIC_SEQ_CST) >= ST_MAXI - 16)
             break; /* the ledger is full: check what we have */
-        if (pshm__q_now_ns() - t0 > (soak() ? 1000LL : 100LL) * 1000000000LL)
+        if (pshm__q_now_ns() - t0 > ((th_soak() > 1) ? 1000LL : 100LL) * 1000000000LL)
             th_fail(__FILE__, __LINE__, "storm too slow: %d kills", k.kills_prod + k.kills_cons);
     }
     for (int i = 0; i < nprod + ncons; i++) {
@@ -1333,12 +1314,12 @@ static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, 
 
 TEST_TIMEOUT(spsc_sigkill_storm, 1200)
 {
-    storm_queue(PSHM_QUEUE_SPSC, 3, soak() ? 20000 : 800, 1, 1);
+    storm_queue(PSHM_QUEUE_SPSC, 3, (th_soak() > 1) ? 20000 : 800, 1, 1);
 }
 
 TEST_TIMEOUT(mpmc_sigkill_storm, 1200)
 {
-    storm_queue(PSHM_QUEUE_MPMC, 2, soak() ? 20000 : 1000, 2, 2);
+    storm_queue(PSHM_QUEUE_MPMC, 2, (th_soak() > 1) ? 20000 : 1000, 2, 2);
 }
 
 /* Broadcast: a message's seq is its position in the stream (the head when
@@ -1362,7 +1343,7 @@ static int bstorm_producer(void *arg)
     pshm_queue_options o;
     unsigned char buf[ST_MAXMSG];
 
-    rnd_seed();
+    th_rnd_child();
     die_rate = S->die_rate;
     pshm_queue_options_init(&o);
     o.keep_open = 1;
@@ -1466,7 +1447,7 @@ static int bstorm_subscriber(void *arg)
     pshm_queue *q = NULL;
     pshm_queue_options o;
 
-    rnd_seed();
+    th_rnd_child();
     die_rate = S->die_rate;
     pshm_queue_options_init(&o);
     o.spin = 50;
@@ -1572,12 +1553,12 @@ static void storm_broadcast(int overwrite, int kills)
 
 TEST_TIMEOUT(broadcast_blocking_sigkill_storm, 1200)
 {
-    storm_broadcast(0, soak() ? 10000 : 400);
+    storm_broadcast(0, (th_soak() > 1) ? 10000 : 400);
 }
 
 TEST_TIMEOUT(broadcast_overwrite_sigkill_storm, 1200)
 {
-    storm_broadcast(1, soak() ? 10000 : 400);
+    storm_broadcast(1, (th_soak() > 1) ? 10000 : 400);
 }
 
 /* ------------------------------------------------------------ fuzz seeds */

@@ -89,30 +89,6 @@ static void kill_wait(pid_t pid)
     CHECK_EQ(th_wait(pid, 10000), 128 + SIGKILL);
 }
 
-static unsigned rnd_state;
-
-static unsigned rnd(void)
-{
-    rnd_state ^= rnd_state << 13;
-    rnd_state ^= rnd_state >> 17;
-    rnd_state ^= rnd_state << 5;
-    return rnd_state;
-}
-
-static void rnd_seed(const char *test)
-{
-    const char *s = getenv("PSHM_SEED");
-    rnd_state = s ? (unsigned)strtoul(s, NULL, 0) : (unsigned)(now_ms() ^ getpid());
-    if (!rnd_state)
-        rnd_state = 1;
-    fprintf(stderr, "    %s: PSHM_SEED=%u\n", test, rnd_state);
-}
-
-static int soak(void)
-{
-    const char *s = getenv("PSHM_SOAK");
-    return s && *s && strcmp(s, "0") != 0 ? 10 : 1;
-}
 
 /* ------------------------------------------------- layout and checking */
 
@@ -1591,8 +1567,8 @@ static void crew_run(crew *c, int kills, int max_gap_us)
         crew_start(c, i);
     crew_progress(c);
     for (int k = 0; k < kills; k++) {
-        usleep(rnd() % (unsigned)max_gap_us);
-        int i = (int)(rnd() % (unsigned)c->n);
+        usleep(th_rnd() % (unsigned)max_gap_us);
+        int i = (int)(th_rnd() % (unsigned)c->n);
         crew_kill_one(c, i);
         crew_start(c, i);
         crew_check(c);
@@ -1664,9 +1640,9 @@ TEST_TIMEOUT(kill_mutex_holders_and_waiters, 900)
     pshm_mutex *m;
     crew c = {.n = 5, .fn = kw_mutex};
 
-    rnd_seed("kill_mutex");
+    th_rnd_seed("kill_mutex");
     CHECK_OK(pshm_mutex_init(CS->m, sizeof CS->m, &m));
-    crew_run(&c, 250 * soak(), 3000);
+    crew_run(&c, 250 * th_soak(), 3000);
     crew_stop(&c);
     int r = pshm_mutex_trylock(m);
     if (r == -PSHM_EOWNERDEAD) {
@@ -1743,11 +1719,11 @@ TEST_TIMEOUT(kill_cond_producers_and_consumers, 900)
     pshm_cond *c1, *c2;
     crew c = {.n = 5, .fn = kw_cond};
 
-    rnd_seed("kill_cond");
+    th_rnd_seed("kill_cond");
     CHECK_OK(pshm_mutex_init(CS->m, sizeof CS->m, &m));
     CHECK_OK(pshm_cond_init(CS->c1, sizeof CS->c1, &c1));
     CHECK_OK(pshm_cond_init(CS->c2, sizeof CS->c2, &c2));
-    crew_run(&c, 200 * soak(), 3000);
+    crew_run(&c, 200 * th_soak(), 3000);
     crew_stop(&c);
     fprintf(stderr, "    kills=%llu recovered=%llu\n", (unsigned long long)CS->kills,
             (unsigned long long)CS->recovered);
@@ -1788,9 +1764,9 @@ TEST_TIMEOUT(kill_sem_posters_and_waiters, 900)
     pshm_sem *s;
     crew c = {.n = 6, .fn = kw_sem};
 
-    rnd_seed("kill_sem");
+    th_rnd_seed("kill_sem");
     CHECK_OK(pshm_sem_init(CS->sem, PSHM_SEM_SIZE, 0, 0, &s));
-    crew_run(&c, 150 * soak(), 3000);
+    crew_run(&c, 150 * th_soak(), 3000);
     crew_stop(&c);
 }
 
@@ -1825,9 +1801,9 @@ TEST_TIMEOUT(kill_sem_undo_holders, 900)
     crew c = {.n = 4, .fn = kw_sem_undo};
     unsigned v;
 
-    rnd_seed("kill_sem_undo");
+    th_rnd_seed("kill_sem_undo");
     CHECK_OK(pshm_sem_init(CS->sem, sizeof CS->sem, UNDO_UNITS, PSHM_SEM_UNDO, &s));
-    crew_run(&c, 100 * soak(), 3000);
+    crew_run(&c, 100 * th_soak(), 3000);
     crew_stop(&c);
     /* every unit comes home: the dead holders' ones within a recheck */
     struct timespec d = in_ms(10000);
@@ -1890,9 +1866,9 @@ TEST_TIMEOUT(kill_rwlock_readers_and_writers, 900)
     pshm_rwlock *rw;
     crew c = {.n = 6, .fn = kw_rwlock};
 
-    rnd_seed("kill_rwlock");
+    th_rnd_seed("kill_rwlock");
     CHECK_OK(pshm_rwlock_init(CS->rw, sizeof CS->rw, &rw));
-    crew_run(&c, 200 * soak(), 3000);
+    crew_run(&c, 200 * th_soak(), 3000);
     crew_stop(&c);
     fprintf(stderr, "    kills=%llu writer-died=%llu reader-died=%llu\n",
             (unsigned long long)CS->kills, (unsigned long long)CS->recovered,
@@ -1930,9 +1906,9 @@ TEST_TIMEOUT(kill_event_setter_and_waiters, 900)
     pshm_event *e;
     crew c = {.n = 5, .fn = kw_event};
 
-    rnd_seed("kill_event");
+    th_rnd_seed("kill_event");
     CHECK_OK(pshm_event_init(CS->ev, sizeof CS->ev, 0, &e));
-    crew_run(&c, 100 * soak(), 3000);
+    crew_run(&c, 100 * th_soak(), 3000);
     crew_stop(&c);
 }
 
@@ -1969,17 +1945,17 @@ TEST_TIMEOUT(kill_barrier_participants, 900)
     CS = shared(sizeof *CS);
     pshm_barrier *b;
     crew c = {.n = 4, .fn = kw_barrier};
-    int kills = 50 * soak();
+    int kills = 50 * th_soak();
 
-    rnd_seed("kill_barrier");
+    th_rnd_seed("kill_barrier");
     CHECK_OK(pshm_barrier_init(CS->bar, PSHM_BARRIER_SIZE(4), 4, &b));
     for (int i = 0; i < c.n; i++)
         crew_start(&c, i);
     crew_progress(&c);
     for (int k = 0; k < kills; k++) {
         uint64_t snap[MAXW];
-        usleep(rnd() % 3000);
-        int v = (int)(rnd() % (unsigned)c.n);
+        usleep(th_rnd() % 3000);
+        int v = (int)(th_rnd() % (unsigned)c.n);
         for (int i = 0; i < c.n; i++)
             snap[i] = ALOAD(&CS->broken[i]);
         crew_kill_one(&c, v);
