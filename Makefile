@@ -69,4 +69,4 @@ clean:
 	rm -rf build build-asan build-tsan build-fuzz build-posix
 
 help:
-	@echo "make [build] | test | demo | asan | bench | install [PREFIX=dir] | clean"
+	@echo "make [build] | test | demo | asan | tsan | fuzz [FUZZ_SECONDS=n] | bench | install [PREFIX=dir] | clean"
