@@ -376,6 +376,14 @@ static int end_lifetime(pshm_block *b)
         return 0; /* a forked child's copy, or nothing to end */
     b->holding = 0;
     r = remove_unheld_as(b->name, b->fd, b->dev, b->ino);
+    if (r == 1) {
+        /* Another holder lives - or is closing at this very moment and has
+         * just failed the same way because of our hold. Let go of the hold
+         * and look once more: every closer lets go before its second look,
+         * so whoever lets go last finds nobody and removes the block. */
+        (void)pshm__os_hold_unlock(b->fd);
+        r = remove_unheld_as(b->name, b->fd, b->dev, b->ino);
+    }
     if (r == 1)
         return 0; /* another holder lives: the block stays */
     if (r == -EBADF)

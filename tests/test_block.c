@@ -711,8 +711,71 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
     __atomic_store_n(&AS->stop, 1, __ATOMIC_SEQ_CST);
     for (int i = 0; i < ASW; i++)
         CHECK_EQ(th_wait(w[i], 10000), 0);
-    CHECK(!th_exists(name));
+    pshm_info in;
+    if (pshm_block_stat(name, &in) == 0)
+        th_fail(__FILE__, __LINE__, "left behind: lifetime %d, creator %ld (alive %d), holders %d, "
+                "mapped by %d, worker pids %d %d %d %d", (int)in.lifetime, in.creator_pid,
+                in.creator_alive, in.holders, in.nmapped, (int)w[0], (int)w[1], (int)w[2], (int)w[3]);
     fprintf(stderr, "    kills=%d\n", kills);
+}
+
+/*
+ * Two holders that close at the same moment. Each finds the other still
+ * holding when it looks; one of them must still remove the block, every
+ * round.
+ */
+#define PAIR_ROUNDS 2000
+
+typedef struct pairsync {
+    uint64_t ready, done, round, bad;
+} pairsync;
+
+static pairsync *PS;
+
+static int pair_closer(void *arg)
+{
+    const char *name = th_name("pair");
+    (void)arg;
+    for (uint64_t i = 0; i < PAIR_ROUNDS; i++) {
+        pshm_block_options o;
+        pshm_block *b = NULL;
+        while (__atomic_load_n(&PS->round, __ATOMIC_SEQ_CST) != i)
+            ;
+        pshm_block_options_init(&o);
+        o.lifetime = PSHM_AUTO;
+        o.open_existing = 1;
+        if (pshm_block_create(name, 4096, &o, &b) != 0)
+            return 10;
+        __atomic_add_fetch(&PS->ready, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&PS->ready, __ATOMIC_SEQ_CST) < 2 * (i + 1))
+            ;
+        if (pshm_block_close(b) != 0)
+            return 11;
+        __atomic_add_fetch(&PS->done, 1, __ATOMIC_SEQ_CST);
+    }
+    return 0;
+}
+
+TEST_TIMEOUT(auto_two_last_closers_at_once_leave_nothing, 300)
+{
+    const char *name = th_name("pair");
+    int leaks = 0;
+
+    PS = mmap(NULL, sizeof *PS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(PS != MAP_FAILED);
+    pid_t a = th_fork(pair_closer, NULL), b = th_fork(pair_closer, NULL);
+    for (uint64_t i = 0; i < PAIR_ROUNDS; i++) {
+        while (__atomic_load_n(&PS->done, __ATOMIC_SEQ_CST) < 2 * (i + 1))
+            usleep(10);
+        if (th_exists(name)) {
+            leaks++;
+            CHECK_EQ(pshm_block_collect(name), 1); /* stale: both holders are gone */
+        }
+        __atomic_store_n(&PS->round, i + 1, __ATOMIC_SEQ_CST);
+    }
+    CHECK_EQ(th_wait(a, 10000), 0);
+    CHECK_EQ(th_wait(b, 10000), 0);
+    CHECK_EQ(leaks, 0);
 }
 
 TEST(lifetime_record_shown_by_stat)
