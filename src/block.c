@@ -12,6 +12,9 @@
  * Removal protocol (last closer, owner, stale-block collector): take the
  * hold byte exclusively without waiting (failure means someone still holds
  * it), check that the name still refers to our inode, unlink, then close.
+ * A closer whose attempt fails lets go of its own hold and tries once more:
+ * two holders closing at once each fail on the other's hold, and without
+ * the second try both would leave the block behind.
  * An attacher takes the hold byte shared, waiting, and only then checks that
  * the name still refers to the inode it opened; if a remover got there
  * first, the check fails and the attacher retries. So a name is never
