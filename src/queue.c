@@ -786,6 +786,26 @@ static void init_queue(pshm_block *blk, const qgeom *g)
     Q_STR(&h->magic, Q_MAGIC);
 }
 
+/* What create and open check first: out, the role, the options (into o). */
+static int begin(pshm_queue_role role, const pshm_queue_options *opt, qopts *o, pshm_queue **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (role != PSHM_QUEUE_PRODUCER && role != PSHM_QUEUE_CONSUMER)
+        return -EINVAL;
+    return read_opts(opt, o);
+}
+
+/* Attach to blk; on failure the block is closed. */
+static int attach_or_close(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
+{
+    int r = attach(blk, role, o, out);
+    if (r != 0)
+        pshm_block_close(blk);
+    return r;
+}
+
 int pshm_queue_create(const char *name, pshm_queue_role role, const pshm_queue_options *opt,
                       pshm_queue **out)
 {
@@ -794,12 +814,7 @@ int pshm_queue_create(const char *name, pshm_queue_role role, const pshm_queue_o
     pshm_block *blk = NULL;
     int r;
 
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (role != PSHM_QUEUE_PRODUCER && role != PSHM_QUEUE_CONSUMER)
-        return -EINVAL;
-    r = read_opts(opt, &o);
+    r = begin(role, opt, &o, out);
     if (r != 0)
         return r;
     if (o.overwrite && o.mode != PSHM_QUEUE_BROADCAST)
@@ -813,12 +828,8 @@ int pshm_queue_create(const char *name, pshm_queue_role role, const pshm_queue_o
     r = pshm_block_create(name, (size_t)g.total_size, &o.block, &blk);
     if (r != 0)
         return r;
-    if (!pshm_block_created(blk)) {
-        r = attach(blk, role, &o, out); /* open_existing found one */
-        if (r != 0)
-            pshm_block_close(blk);
-        return r;
-    }
+    if (!pshm_block_created(blk))
+        return attach_or_close(blk, role, &o, out); /* open_existing found one */
     struct qhdr *h = pshm_block_data(blk);
     uint32_t empty = Q_EMPTY;
     r = pshm__os_lock_byte(pshm_block_fd(blk), live_off(Q_INIT_LIVE), 'w', 0);
@@ -845,12 +856,7 @@ int pshm_queue_open(const char *name, pshm_queue_role role, const pshm_queue_opt
     pshm_block *blk = NULL;
     int r;
 
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (role != PSHM_QUEUE_PRODUCER && role != PSHM_QUEUE_CONSUMER)
-        return -EINVAL;
-    r = read_opts(opt, &o);
+    r = begin(role, opt, &o, out);
     if (r != 0)
         return r;
     pshm_block_options_init(&bo);
@@ -858,10 +864,7 @@ int pshm_queue_open(const char *name, pshm_queue_role role, const pshm_queue_opt
     r = pshm_block_open(name, &bo, &blk);
     if (r != 0)
         return r;
-    r = attach(blk, role, &o, out);
-    if (r != 0)
-        pshm_block_close(blk);
-    return r;
+    return attach_or_close(blk, role, &o, out);
 }
 
 int pshm_queue_close(pshm_queue *q)

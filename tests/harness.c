@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,6 +152,44 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void *th_shared(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        th_fail(__FILE__, __LINE__, "mmap of %zu shared bytes: %s", n, strerror(errno));
+    return p;
+}
+
+void th_check_workers(const pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int st;
+        if (waitpid(pids[i], &st, WNOHANG) == pids[i])
+            th_fail(__FILE__, __LINE__, "worker %d exited by itself: %s %d", i,
+                    WIFEXITED(st) ? "code" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+}
+
+void th_await_progress(const uint64_t *counters, const pid_t *pids, int n, int ms)
+{
+    uint64_t snap[64];
+    long long end = now_ms() + ms;
+
+    if (n > 64)
+        th_fail(__FILE__, __LINE__, "%d workers: at most 64", n);
+    for (int i = 0; i < n; i++)
+        snap[i] = ALOAD(&counters[i]);
+    for (int i = 0; i < n; i++) {
+        while (ALOAD(&counters[i]) <= snap[i]) {
+            if (now_ms() > end) {
+                th_check_workers(pids, n);
+                th_fail(__FILE__, __LINE__, "worker %d made no progress in %d ms", i, ms);
+            }
+            usleep(100);
+        }
+    }
 }
 
 void th_sleep_ms(int ms)

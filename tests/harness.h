@@ -97,6 +97,19 @@ void th_default_signals(void);
 int th_until(int (*cond)(void *), void *arg, int timeout_ms);
 void th_sleep_ms(int ms);
 
+/* Memory that forked children share with the test process (never freed). */
+void *th_shared(size_t n);
+#define AINC(p) __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
+#define ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+/* Worker crews of the SIGKILL storms: pids[i] bumps counters[i] (in
+ * th_shared memory) per operation done. th_check_workers fails the test if
+ * a worker ended by itself (reaping it); th_await_progress fails it unless
+ * every worker does another operation within ms. At most 64 workers. */
+void th_check_workers(const pid_t *pids, int n);
+void th_await_progress(const uint64_t *counters, const pid_t *pids, int n, int ms);
+
 /* Randomness for the SIGKILL storms. th_rnd_seed seeds from PSHM_SEED (or
  * the clock) and prints the seed under label, so a failing schedule can be
  * run again; th_rnd_child gives a forked child a stream of its own.

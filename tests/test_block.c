@@ -634,7 +634,7 @@ static int astorm_worker(void *arg)
 
     th_rnd_child();
     snprintf(path, sizeof path, "/dev/shm/%s", name);
-    while (!__atomic_load_n(&AS->stop, __ATOMIC_SEQ_CST)) {
+    while (!ALOAD(&AS->stop)) {
         pshm_block_options o;
         pshm_block *b = NULL;
         int r;
@@ -662,31 +662,9 @@ static int astorm_worker(void *arg)
         }
         if (pshm_block_close(b) != 0)
             return 13;
-        __atomic_add_fetch(&AS->progress[me], 1, __ATOMIC_SEQ_CST);
+        AINC(&AS->progress[me]);
     }
     return 0;
-}
-
-static void astorm_progress(pid_t *w)
-{
-    uint64_t snap[ASW];
-    for (int i = 0; i < ASW; i++)
-        snap[i] = __atomic_load_n(&AS->progress[i], __ATOMIC_SEQ_CST);
-    for (int t = 0;; t++) {
-        int all = 1;
-        for (int i = 0; i < ASW; i++)
-            all &= __atomic_load_n(&AS->progress[i], __ATOMIC_SEQ_CST) > snap[i];
-        if (all)
-            return;
-        for (int i = 0; i < ASW; i++) {
-            int st;
-            if (waitpid(w[i], &st, WNOHANG) == w[i])
-                th_fail(__FILE__, __LINE__, "worker %d ended by itself: status %#x", i, st);
-        }
-        if (t > 20000)
-            th_fail(__FILE__, __LINE__, "a worker made no progress in 20 s after a kill");
-        usleep(1000);
-    }
 }
 
 TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
@@ -695,20 +673,19 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
     pid_t w[ASW];
     int kills = 300 * th_soak();
 
-    AS = mmap(NULL, sizeof *AS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(AS != MAP_FAILED);
+    AS = th_shared(sizeof *AS);
     th_rnd_seed("auto storm");
     for (int i = 0; i < ASW; i++)
         w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
-    astorm_progress(w);
+    th_await_progress(AS->progress, w, ASW, 20000);
     for (int k = 0; k < kills; k++) {
         usleep(th_rnd() % 3000);
         int i = (int)(th_rnd() % ASW);
         kill_wait(w[i]);
         w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
-        astorm_progress(w);
+        th_await_progress(AS->progress, w, ASW, 20000);
     }
-    __atomic_store_n(&AS->stop, 1, __ATOMIC_SEQ_CST);
+    ASTORE(&AS->stop, 1);
     for (int i = 0; i < ASW; i++)
         CHECK_EQ(th_wait(w[i], 10000), 0);
     pshm_info in;
@@ -739,19 +716,19 @@ static int pair_closer(void *arg)
     for (uint64_t i = 0; i < PAIR_ROUNDS; i++) {
         pshm_block_options o;
         pshm_block *b = NULL;
-        while (__atomic_load_n(&PS->round, __ATOMIC_SEQ_CST) != i)
+        while (ALOAD(&PS->round) != i)
             ;
         pshm_block_options_init(&o);
         o.lifetime = PSHM_AUTO;
         o.open_existing = 1;
         if (pshm_block_create(name, 4096, &o, &b) != 0)
             return 10;
-        __atomic_add_fetch(&PS->ready, 1, __ATOMIC_SEQ_CST);
-        while (__atomic_load_n(&PS->ready, __ATOMIC_SEQ_CST) < 2 * (i + 1))
+        AINC(&PS->ready);
+        while (ALOAD(&PS->ready) < 2 * (i + 1))
             ;
         if (pshm_block_close(b) != 0)
             return 11;
-        __atomic_add_fetch(&PS->done, 1, __ATOMIC_SEQ_CST);
+        AINC(&PS->done);
     }
     return 0;
 }
@@ -761,17 +738,16 @@ TEST_TIMEOUT(auto_two_last_closers_at_once_leave_nothing, 300)
     const char *name = th_name("pair");
     int leaks = 0;
 
-    PS = mmap(NULL, sizeof *PS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(PS != MAP_FAILED);
+    PS = th_shared(sizeof *PS);
     pid_t a = th_fork(pair_closer, NULL), b = th_fork(pair_closer, NULL);
     for (uint64_t i = 0; i < PAIR_ROUNDS; i++) {
-        while (__atomic_load_n(&PS->done, __ATOMIC_SEQ_CST) < 2 * (i + 1))
+        while (ALOAD(&PS->done) < 2 * (i + 1))
             usleep(10);
         if (th_exists(name)) {
             leaks++;
             CHECK_EQ(pshm_block_collect(name), 1); /* stale: both holders are gone */
         }
-        __atomic_store_n(&PS->round, i + 1, __ATOMIC_SEQ_CST);
+        ASTORE(&PS->round, i + 1);
     }
     CHECK_EQ(th_wait(a, 10000), 0);
     CHECK_EQ(th_wait(b, 10000), 0);

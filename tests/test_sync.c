@@ -13,20 +13,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
-
-/* Memory every forked child shares with the test process. */
-static void *shared(size_t n)
-{
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    return p;
-}
 
 static struct timespec in_ms(long long ms)
 {
@@ -42,9 +33,6 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-#define AINC(p) __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
-#define ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
 /* Spin-sleep until *p >= want, at most ms; returns 1 if reached. */
 static int until_ge(volatile uint64_t *p, uint64_t want, int ms)
@@ -94,7 +82,7 @@ static void kill_wait(pid_t pid)
 
 TEST(sizes_alignment_and_bad_arguments)
 {
-    char *mem = shared(65536);
+    char *mem = th_shared(65536);
     pshm_mutex *m = (pshm_mutex *)1;
     pshm_sem *s;
     pshm_barrier *b;
@@ -235,7 +223,7 @@ static int child_lock_and_die(void *arg)
 
 TEST(mutex_basic_across_processes)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
 
     CHECK_OK(pshm_mutex_init(MS->mem, sizeof MS->mem, &m));
@@ -282,7 +270,7 @@ static int child_increment(void *arg)
 
 TEST(mutex_n_processes_times_m_increments)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
     pid_t p[NPROC];
 
@@ -301,7 +289,7 @@ static void *thread_increment(void *arg)
 
 TEST(mutex_threads_and_processes)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
     pthread_t t[NPROC];
     pid_t p;
@@ -345,7 +333,7 @@ static int child_lock_report(void *arg)
 
 TEST(mutex_owner_death_reported_exactly_once)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
     pid_t w[3];
 
@@ -383,7 +371,7 @@ TEST(mutex_owner_death_reported_exactly_once)
  */
 TEST(mutex_waiter_survives_a_wake_up_lost_to_a_dead_waiter)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
 
     CHECK_OK(pshm_mutex_init(MS->mem, sizeof MS->mem, &m));
@@ -404,7 +392,7 @@ TEST(mutex_waiter_survives_a_wake_up_lost_to_a_dead_waiter)
 
 TEST(mutex_unlock_without_consistent_is_not_recoverable)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
     char desc[128];
     pshm_sync_info in;
@@ -506,7 +494,7 @@ static void *producer_thread(void *arg)
  * a 16-slot ring and signal (not broadcast): a lost wake-up would hang. */
 TEST_TIMEOUT(cond_producer_consumer_no_lost_wakeup, 120)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
     pshm_cond *c1, *c2;
     pid_t p[4];
@@ -562,7 +550,7 @@ static int cond_waiter(void *arg)
 
 TEST(cond_timeout_signal_broadcast_and_dead_waiters)
 {
-    MS = shared(sizeof *MS);
+    MS = th_shared(sizeof *MS);
     pshm_mutex *m;
     pshm_cond *c;
     pid_t w[4];
@@ -631,7 +619,7 @@ static int sem_poster(void *arg)
 
 TEST(sem_basic_across_processes)
 {
-    SS = shared(sizeof *SS);
+    SS = th_shared(sizeof *SS);
     pshm_sem *s;
     unsigned v;
 
@@ -664,7 +652,7 @@ TEST(sem_basic_across_processes)
 
 TEST(sem_many_posters_many_waiters)
 {
-    SS = shared(sizeof *SS);
+    SS = th_shared(sizeof *SS);
     pshm_sem *s;
     pid_t p[8];
     unsigned v;
@@ -695,7 +683,7 @@ static int undo_holder(void *arg)
 
 TEST(sem_undo_returns_units_of_dead_holders)
 {
-    SS = shared(sizeof *SS);
+    SS = th_shared(sizeof *SS);
     pshm_sem *s;
     unsigned v;
     pshm_sync_info in;
@@ -731,7 +719,7 @@ TEST(sem_undo_returns_units_of_dead_holders)
 
 TEST(sem_undo_full_table_is_enospc)
 {
-    SS = shared(sizeof *SS);
+    SS = th_shared(sizeof *SS);
     pshm_sem *s;
     uint64_t init_id = 0;
 
@@ -782,7 +770,7 @@ static int undo_half_change(void *arg)
 
 TEST(sem_undo_rolls_back_a_change_cut_short)
 {
-    SS = shared(sizeof *SS);
+    SS = th_shared(sizeof *SS);
     pshm_sem *s;
     unsigned v;
 
@@ -844,7 +832,7 @@ static int rw_write_half_and_die(void *arg)
 
 TEST(rwlock_basic_across_processes)
 {
-    RS = shared(sizeof *RS);
+    RS = th_shared(sizeof *RS);
     pshm_rwlock *rw;
     struct timespec d;
 
@@ -894,7 +882,7 @@ TEST(rwlock_basic_across_processes)
 
 TEST(rwlock_dead_reader_is_released_and_reported_once)
 {
-    RS = shared(sizeof *RS);
+    RS = th_shared(sizeof *RS);
     pshm_rwlock *rw;
 
     CHECK_OK(pshm_rwlock_init(RS->rw, sizeof RS->rw, &rw));
@@ -912,7 +900,7 @@ TEST(rwlock_dead_reader_is_released_and_reported_once)
 
 TEST(rwlock_dead_writer_marks_it_until_repaired)
 {
-    RS = shared(sizeof *RS);
+    RS = th_shared(sizeof *RS);
     pshm_rwlock *rw;
     pshm_sync_info in;
 
@@ -993,7 +981,7 @@ static void *rw_writer_thread(void *arg)
  * update; more reader threads than slots exercise shared slots. */
 TEST_TIMEOUT(rwlock_readers_and_writers_see_consistent_data, 120)
 {
-    RS = shared(sizeof *RS);
+    RS = th_shared(sizeof *RS);
     pshm_rwlock *rw;
     pid_t p[5];
     pthread_t t[PSHM_RWLOCK_READERS + 4];
@@ -1060,7 +1048,7 @@ static void *bar_thread(void *arg)
 
 TEST_TIMEOUT(barrier_phases_across_processes_and_threads, 120)
 {
-    BS = shared(sizeof *BS);
+    BS = th_shared(sizeof *BS);
     pshm_barrier *b;
     pid_t p[2];
     pthread_t t[2];
@@ -1097,7 +1085,7 @@ static int bar_waiter(void *arg)
 
 TEST(barrier_dead_participant_breaks_it_and_reset_recovers)
 {
-    BS = shared(sizeof *BS);
+    BS = th_shared(sizeof *BS);
     pshm_barrier *b;
     pshm_sync_info in;
     char desc[128];
@@ -1141,7 +1129,7 @@ static int bar_trywaiter(void *arg)
 
 TEST(barrier_timeout_trywait_join_leave)
 {
-    BS = shared(sizeof *BS);
+    BS = th_shared(sizeof *BS);
     pshm_barrier *b;
 
     CHECK_OK(pshm_barrier_init(BS->bar, PSHM_BARRIER_SIZE(2), 2, &b));
@@ -1184,7 +1172,7 @@ static int ev_waiter(void *arg)
 
 TEST(event_auto_and_manual_reset)
 {
-    ES = shared(sizeof *ES);
+    ES = th_shared(sizeof *ES);
     pshm_event *e;
     pid_t w[3];
     pshm_sync_info in;
@@ -1523,33 +1511,13 @@ static void crew_start(crew *c, int i)
 /* A worker that ended by itself ended badly. */
 static void crew_check(crew *c)
 {
-    for (int i = 0; i < c->n; i++) {
-        int st;
-        pid_t r = waitpid(c->pid[i], &st, WNOHANG);
-        if (r == c->pid[i])
-            th_fail(__FILE__, __LINE__, "worker %d exited by itself: %s %d", i,
-                    WIFEXITED(st) ? "code" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-    }
+    th_check_workers(c->pid, c->n);
 }
 
 /* Every worker completes another operation within PROGRESS_MS. */
 static void crew_progress(crew *c)
 {
-    uint64_t snap[MAXW];
-    long long end = now_ms() + PROGRESS_MS;
-
-    for (int i = 0; i < c->n; i++)
-        snap[i] = ALOAD(&CS->progress[i]);
-    for (int i = 0; i < c->n; i++) {
-        while (ALOAD(&CS->progress[i]) <= snap[i]) {
-            if (now_ms() > end) {
-                crew_check(c);
-                th_fail(__FILE__, __LINE__, "worker %d made no progress in %d ms after a kill",
-                        i, PROGRESS_MS);
-            }
-            usleep(100);
-        }
-    }
+    th_await_progress(CS->progress, c->pid, c->n, PROGRESS_MS);
 }
 
 static void crew_kill_one(crew *c, int i)
@@ -1636,7 +1604,7 @@ static int kw_mutex(void *arg)
 
 TEST_TIMEOUT(kill_mutex_holders_and_waiters, 900)
 {
-    CS = shared(sizeof *CS);
+    CS = th_shared(sizeof *CS);
     pshm_mutex *m;
     crew c = {.n = 5, .fn = kw_mutex};
 
@@ -1714,7 +1682,7 @@ static int kw_cond(void *arg)
 
 TEST_TIMEOUT(kill_cond_producers_and_consumers, 900)
 {
-    CS = shared(sizeof *CS);
+    CS = th_shared(sizeof *CS);
     pshm_mutex *m;
     pshm_cond *c1, *c2;
     crew c = {.n = 5, .fn = kw_cond};
@@ -1760,7 +1728,7 @@ static int kw_sem(void *arg)
 
 TEST_TIMEOUT(kill_sem_posters_and_waiters, 900)
 {
-    CS = shared(sizeof *CS);
+    CS = th_shared(sizeof *CS);
     pshm_sem *s;
     crew c = {.n = 6, .fn = kw_sem};
 
@@ -1796,7 +1764,7 @@ static int kw_sem_undo(void *arg)
 
 TEST_TIMEOUT(kill_sem_undo_holders, 900)
 {
-    CS = shared(sizeof *CS);
+    CS = th_shared(sizeof *CS);
     pshm_sem *s;
     crew c = {.n = 4, .fn = kw_sem_undo};
     unsigned v;
@@ -1862,7 +1830,7 @@ static int kw_rwlock(void *arg)
 
 TEST_TIMEOUT(kill_rwlock_readers_and_writers, 900)
 {
-    CS = shared(sizeof *CS);
+    CS = th_shared(sizeof *CS);
     pshm_rwlock *rw;
     crew c = {.n = 6, .fn = kw_rwlock};
 
@@ -1902,7 +1870,7 @@ static int kw_event(void *arg)
 
 TEST_TIMEOUT(kill_event_setter_and_waiters, 900)
 {
-    CS = shared(sizeof *CS);
+    CS = th_shared(sizeof *CS);
     pshm_event *e;
     crew c = {.n = 5, .fn = kw_event};
 
@@ -1942,7 +1910,7 @@ static int kw_barrier(void *arg)
 
 TEST_TIMEOUT(kill_barrier_participants, 900)
 {
-    CS = shared(sizeof *CS);
+    CS = th_shared(sizeof *CS);
     pshm_barrier *b;
     crew c = {.n = 4, .fn = kw_barrier};
     int kills = 50 * th_soak();

@@ -53,6 +53,20 @@ int cli_probe_queue(const pshm_info *info, char *out, size_t cap) __attribute__(
 int cli_fail(const char *what, int code);
 /* Print "pshm: message" (printf-style) to stderr; returns CLI_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A subcommand of a module's command: `pshm CMD NAME ...`. */
+typedef struct cli_sub {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand */
+} cli_sub;
+/* Run the subcommand argv[1] of command `cmd` (argv[0]) from subs[0..n).
+ * Without one: "CMD: <expected>" as a usage error; an unknown one is one too. */
+int cli_dispatch(const char *cmd, const char *expected, const cli_sub *subs, size_t n, int argc,
+                 char **argv);
+/* From cli_signals_hold on, SIGINT, SIGTERM and SIGHUP are held back (one
+ * that comes early is neither lost nor fatal while we hold something);
+ * cli_signals_wait sleeps until one has come, then restores the mask. */
+void cli_signals_hold(void);
+void cli_signals_wait(void);
 /* 1 if argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 /* Parse a size/offset/index: decimal or 0x hex, with optional K/M/G (1024) suffix

@@ -254,15 +254,10 @@ static int array_save(int argc, char **argv)
 
 static int cmd_array(int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage("array: info, load or save expected");
-    if (strcmp(argv[1], "info") == 0)
-        return array_info(argc - 1, argv + 1);
-    if (strcmp(argv[1], "load") == 0)
-        return array_load(argc - 1, argv + 1);
-    if (strcmp(argv[1], "save") == 0)
-        return array_save(argc - 1, argv + 1);
-    return cli_usage("array: unknown subcommand '%s'", argv[1]);
+    static const cli_sub subs[] = {
+        {"info", array_info}, {"load", array_load}, {"save", array_save}};
+    return cli_dispatch("array", "info, load or save expected", subs, sizeof subs / sizeof *subs,
+                        argc, argv);
 }
 
 const cli_cmd cli_cmds_array[] = {

@@ -399,19 +399,13 @@ static void help_queue(FILE *o)
 
 static int cmd_queue(int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage("queue: stat, create, send, recv or close expected");
-    if (strcmp(argv[1], "stat") == 0)
-        return q_stat(argc - 1, argv + 1);
-    if (strcmp(argv[1], "create") == 0)
-        return q_create(argc - 1, argv + 1);
-    if (strcmp(argv[1], "send") == 0)
-        return q_send(argc - 1, argv + 1);
-    if (strcmp(argv[1], "recv") == 0)
-        return q_recv(argc - 1, argv + 1);
-    if (strcmp(argv[1], "close") == 0)
-        return q_close(argc - 1, argv + 1);
-    return cli_usage("queue: unknown subcommand '%s'", argv[1]);
+    static const cli_sub subs[] = {{"stat", q_stat},
+                                   {"create", q_create},
+                                   {"send", q_send},
+                                   {"recv", q_recv},
+                                   {"close", q_close}};
+    return cli_dispatch("queue", "stat, create, send, recv or close expected", subs,
+                        sizeof subs / sizeof *subs, argc, argv);
 }
 
 const cli_cmd cli_cmds_queue[] = {

@@ -95,42 +95,6 @@ static int open_any(const char *name, pshm_sync_kind *kind, void **obj)
     return -PSHM_EKIND;
 }
 
-static volatile sig_atomic_t got_signal;
-
-static void on_signal(int sig)
-{
-    got_signal = sig;
-}
-
-static sigset_t old_mask;
-
-/* From here on SIGINT, SIGTERM and SIGHUP are held back (so one that comes
- * before we sleep is not lost, and does not kill us while we hold a lock)... */
-static void signals_hold(void)
-{
-    struct sigaction sa;
-    sigset_t block;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    sigprocmask(SIG_BLOCK, &block, &old_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
-
-/* ... and here we sleep until one arrives. */
-static void signals_wait(void)
-{
-    while (!got_signal)
-        sigsuspend(&old_mask);
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
-}
-
 /* ----------------------------------------------------------------- info */
 
 static const char *yesno(int v)
@@ -487,7 +451,7 @@ static int sync_lock(int argc, char **argv)
         return wrong_kind(u.name, kind, obj, "lock is for mutex and rwlock");
     if (kind == PSHM_SYNC_MUTEX && u.read)
         return wrong_kind(u.name, kind, obj, "--read is for rwlock");
-    signals_hold();
+    cli_signals_hold();
     /* Wait in slices: the signals that end the hold are held back, so look
      * for them between slices - Ctrl-C must still stop a waiting lock. */
     for (;;) {
@@ -524,7 +488,7 @@ static int sync_lock(int argc, char **argv)
     }
     printf("locked\n");
     fflush(stdout);
-    signals_wait();
+    cli_signals_wait();
     if (u.consistent) {
         if (kind == PSHM_SYNC_MUTEX)
             (void)pshm_mutex_consistent(obj);
@@ -538,10 +502,7 @@ static int sync_lock(int argc, char **argv)
 
 /* ------------------------------------------------------------- dispatch */
 
-static const struct {
-    const char *name;
-    int (*run)(int, char **);
-} subs[] = {
+static const cli_sub subs[] = {
     {"info", sync_info}, {"create", sync_create}, {"post", sync_post}, {"wait", sync_wait},
     {"set", sync_set},   {"reset", sync_reset},   {"lock", sync_lock},
 };
@@ -572,12 +533,8 @@ static void help_sync(FILE *o)
 
 static int cmd_sync(int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage("sync: SUBCOMMAND expected (info, create, post, wait, set, reset, lock)");
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (strcmp(argv[1], subs[i].name) == 0)
-            return subs[i].run(argc - 1, argv + 1);
-    return cli_usage("sync: unknown subcommand '%s'", argv[1]);
+    return cli_dispatch("sync", "SUBCOMMAND expected (info, create, post, wait, set, reset, lock)",
+                        subs, sizeof subs / sizeof subs[0], argc, argv);
 }
 
 const cli_cmd cli_cmds_sync[] = {

@@ -33,6 +33,17 @@ int cli_usage(const char *fmt, ...)
     return CLI_USAGE;
 }
 
+int cli_dispatch(const char *cmd, const char *expected, const cli_sub *subs, size_t n, int argc,
+                 char **argv)
+{
+    if (argc < 2)
+        return cli_usage("%s: %s", cmd, expected);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(argv[1], subs[i].name) == 0)
+            return subs[i].run(argc - 1, argv + 1);
+    return cli_usage("%s: unknown subcommand '%s'", cmd, argv[1]);
+}
+
 int cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -320,18 +331,17 @@ static int cmd_info(int argc, char **argv)
 /* ------------------------------------------------------ create and hold */
 
 static volatile sig_atomic_t got_signal;
+static sigset_t old_mask;
 
 static void on_signal(int sig)
 {
     got_signal = sig;
 }
 
-/* Keep b open until SIGINT/SIGTERM/SIGHUP; then close it (ending an AUTO or
- * OWNED lifetime if this was the last holder or the owner). */
-static int hold_until_signal(pshm_block *b)
+void cli_signals_hold(void)
 {
     struct sigaction sa;
-    sigset_t block, old;
+    sigset_t block;
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -339,12 +349,29 @@ static int hold_until_signal(pshm_block *b)
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGHUP);
-    sigprocmask(SIG_BLOCK, &block, &old);
+    sigprocmask(SIG_BLOCK, &block, &old_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+}
+
+void cli_signals_wait(void)
+{
     while (!got_signal)
-        sigsuspend(&old);
+        sigsuspend(&old_mask);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+}
+
+/* Print b's name, keep b open until SIGINT/SIGTERM/SIGHUP, then close it
+ * (ending an AUTO or OWNED lifetime if this was the last holder or the
+ * owner). The name is printed once those signals are held back, so one sent
+ * as soon as it is read is not lost and does not kill us holding b. */
+static int hold_until_signal(pshm_block *b)
+{
+    cli_signals_hold();
+    printf("%s\n", pshm_block_name(b));
+    fflush(stdout);
+    cli_signals_wait();
     int r = pshm_block_close(b);
     return r == 0 ? CLI_OK : cli_fail("close", r);
 }
@@ -425,8 +452,6 @@ static int cmd_create(int argc, char **argv)
         pshm_block_close(b);
         return CLI_OK;
     }
-    printf("%s\n", pshm_block_name(b));
-    fflush(stdout);
     return hold_until_signal(b);
 }
 
@@ -449,8 +474,6 @@ static int cmd_hold(int argc, char **argv)
     r = pshm_block_open(argv[1], NULL, &b);
     if (r != 0)
         return cli_fail(argv[1], r);
-    printf("%s\n", pshm_block_name(b));
-    fflush(stdout);
     return hold_until_signal(b);
 }
 
