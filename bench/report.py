@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""report.py - build the benchmark report from the bench programs' results.
+
+    bench/report.py DIR [--readme README.md --link PREFIX] [--label TEXT]
+
+DIR (build/bench) holds one JSON file per bench program (bench_queue.json,
+bench_sync.json, ...). This writes DIR/report.md and DIR/*.png (matplotlib)
+and, with --readme, replaces the README's block between
+"<!-- bench:begin -->" and "<!-- bench:end -->" with the main table and
+links to the report and the plots (PREFIX: where they are, relative to the
+README).
+
+Adding a section (the hook for bench/python and any later program): write a
+file DIR/<name>.json of this shape and it gets its own section, in "order":
+
+    {"bench": "python", "title": "Python module against the stdlib", "order": 60,
+     "summary": "markdown paragraph",
+     "versions": {"cpython": "3.11.2"},
+     "missing":  [{"peer": "numpy", "reason": "not installed"}],
+     "tables":   [{"title": "...", "columns": ["op", "pshm", "stdlib", "ratio"],
+                   "rows": [["get", "1.2 M/s", "0.3 M/s", "4.0x"]], "note": "..."}],
+     "plots":    [{"file": "python_get.png", "kind": "bars", "title": "...",
+                   "xlabel": "", "ylabel": "ops/s", "logx": 0, "logy": 1,
+                   "series": [{"label": "pshm", "ref": 0, "x": [0], "y": [1.2e6]}]}],
+     "findings": ["one markdown line per finding"]}
+
+Only "bench" is required. Plot kinds: "lines" (x against y, log axes as
+asked; "ref": 1 draws a hardware reference dashed), "cdf" (x = values, y =
+cumulative fraction), "bars" (one bar per series: its first y). Rows with a
+single cell are sub-headings. A table with "main": 1 is the report's
+headline and the one the README shows.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine(results):
+    """What the figures were measured on."""
+    cpu, flags = "unknown", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu == "unknown":
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("flags") and not flags:
+                    flags = line
+    except OSError:
+        pass
+    glibc = " ".join(platform.libc_ver()).strip() or sh(["ldd", "--version"]).split("\n")[0]
+    m = {
+        "CPU": cpu + (" (virtual machine)" if " hypervisor" in flags else ""),
+        "CPUs online": str(os.cpu_count()),
+        "kernel": platform.system() + " " + platform.release(),
+        "C library": glibc,
+        "compiler": sh(["cc", "--version"]).split("\n")[0],
+        "Python": platform.python_version(),
+    }
+    try:
+        import matplotlib
+        m["matplotlib"] = matplotlib.__version__
+    except ImportError:
+        m["matplotlib"] = "not installed (apt-get install python3-matplotlib): no plots"
+    versions = {}
+    for r in results:
+        versions.update(r.get("versions", {}))
+    for k in sorted(versions):
+        m[k] = versions[k]
+    loads = [(r["bench"], r.get("loadavg_start", ""), r.get("loadavg_end", "")) for r in results
+             if r.get("loadavg_start")]
+    if loads:
+        m["load average (start / end)"] = "; ".join(
+            "%s %s / %s" % (b, " ".join(s.split()[:3]), " ".join(e.split()[:3])) for b, s, e in loads)
+    cpus = {(r.get("cpu0"), r.get("cpu1")) for r in results if "cpu0" in r}
+    if cpus:
+        m["pinned to"] = ", ".join("cpu%s and cpu%s" % c for c in cpus if c[0] is not None)
+    commit = sh(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short",
+                 "HEAD"])
+    if commit:
+        m["pshm commit"] = commit
+    return m
+
+
+def md_table(t):
+    cols = t["columns"]
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join(
+        ["---"] + ["---:"] * (len(cols) - 1)) + "|"]
+    for row in t["rows"]:
+        if len(row) == 1 and len(cols) > 1:
+            out.append("| **" + row[0] + "** |" + " |" * (len(cols) - 1))
+        else:
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    text = "\n".join(out)
+    if t.get("note"):
+        text += "\n\n" + t["note"] + "."
+    return text
+
+
+STYLES = ["-", "--", "-.", ":"]
+
+
+def plot(p, outdir):
+    """Draw one plot spec; returns the file name, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    series = [s for s in p.get("series", []) if s.get("y")]
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 6.2))
+    kind = p.get("kind", "lines")
+    if kind == "bars":
+        labels = [s["label"] for s in series]
+        vals = [s["y"][0] if s["y"][0] is not None else 0 for s in series]
+        colors = ["#888888" if s.get("ref") else "#1f77b4" if s["label"].startswith("pshm")
+                  else "#ff7f0e" for s in series]
+        ax.barh(range(len(vals)), vals, color=colors)
+        ax.set_yticks(range(len(vals)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        if p.get("logy"):
+            ax.set_xscale("log")
+        ax.set_xlabel(p.get("ylabel", ""))
+    else:
+        cmap = plt.get_cmap("tab20")
+        for i, s in enumerate(series):
+            pts = [(x, y) for x, y in zip(s["x"], s["y"]) if x is not None and y is not None]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            ref = s.get("ref")
+            style = dict(linestyle="--" if ref else "-", linewidth=1.2 if ref else 1.8,
+                         color="black" if ref and i % 2 == 0 else "dimgray" if ref else cmap(i % 20))
+            if kind == "cdf":
+                ax.step(xs, ys, where="post", label=s["label"], **style)
+            else:
+                ax.plot(xs, ys, marker="o" if not ref else None, markersize=3,
+                        label=s["label"], **style)
+        if p.get("logx"):
+            ax.set_xscale("log", base=2 if kind == "lines" else 10)
+        if p.get("logy"):
+            ax.set_yscale("log")
+        ax.set_xlabel(p.get("xlabel", ""))
+        ax.set_ylabel(p.get("ylabel", ""))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="best", ncol=2 if len(series) > 10 else 1)
+    ax.set_title(p.get("title", ""), fontsize=10)
+    fig.tight_layout()
+    name = p["file"]
+    fig.savefig(os.path.join(outdir, name), dpi=110)
+    plt.close(fig)
+    return name
+
+
+def load(d):
+    results = []
+    for path in sorted(glob.glob(os.path.join(d, "*.json"))):
+        try:
+            with open(path) as f:
+                r = json.load(f)
+        except (OSError, ValueError) as e:
+            print("report: %s: %s (left out)" % (path, e), file=sys.stderr)
+            continue
+        if isinstance(r, dict) and r.get("bench"):
+            r["_file"] = os.path.basename(path)
+            results.append(r)
+    results.sort(key=lambda r: (r.get("order", 100), r["bench"]))
+    return results
+
+
+def main_table(results):
+    for r in results:
+        for t in r.get("tables", []):
+            if t.get("main"):
+                return r, t
+    return None, None
+
+
+def build(d, label):
+    results = load(d)
+    if not results:
+        print("report: no results in %s" % d, file=sys.stderr)
+        return None
+    quick = any(r.get("quick") for r in results)
+    rounds = sorted({r.get("rounds") for r in results if r.get("rounds")})
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    m = machine(results)
+    out = ["# pshm benchmark report", ""]
+    out.append("%s; %s run%s. Each bench program ran its systems in interleaved rounds "
+               "(%s), every figure is the median over the rounds with its min-max range where "
+               "shown, and every ratio is taken within a round against the reference named in "
+               "its column." % (label, "a quick (`QUICK=1`)" if quick else "a full", "",
+                                "rounds: " + ", ".join(str(x) for x in rounds) if rounds else "-"))
+    out += ["", "## Machine", "", "| | |", "|---|---|"]
+    out += ["| %s | %s |" % (k, v) for k, v in m.items()]
+    out += ["", "## How to reproduce", "",
+            "    git clone <pshm> && cd pshm",
+            "    make bench%s        # installs the peers (Debian 12, as root), builds, runs, "
+            "writes build/bench/report.md" % (" QUICK=1" if quick else ""),
+            "",
+            "`make bench QUICK=1` is the one-minute version (fewer rounds, sizes and samples). "
+            "Each program also runs alone, e.g. `build/bench/bench_queue [--quick] [--json F] "
+            "[latency|throughput]`; `PSHM_BENCH_ROUNDS=n` sets the rounds and "
+            "`PSHM_BENCH_ONLY=pshm,Boost` picks systems. The two processes of every "
+            "measurement are pinned to the first two CPUs the bench may use.", ""]
+    missing = [(r["title"], x["peer"], x["reason"]) for r in results for x in r.get("missing", [])]
+    if missing:
+        out += ["## Not measured in this run", ""]
+        seen = set()
+        for title, peer, reason in missing:
+            if (peer, reason) in seen:
+                continue
+            seen.add((peer, reason))
+            out.append("- %s: **%s** - %s" % (title, peer, reason))
+        out.append("")
+    r0, t0 = main_table(results)
+    if t0:
+        out += ["## Main table", "", "### " + t0["title"], "", md_table(t0), ""]
+    for r in results:
+        out += ["## " + r.get("title", r["bench"]), ""]
+        if r.get("summary"):
+            out += [r["summary"], ""]
+        for t in r.get("tables", []):
+            if t is t0:
+                continue
+            out += ["### " + t["title"], "", md_table(t), ""]
+        for p in r.get("plots", []):
+            f = plot(p, d)
+            if f:
+                out += ["![%s](%s)" % (p.get("title", f), f), ""]
+            else:
+                out += ["(plot %s not drawn: matplotlib missing or no data)" % p.get("file"), ""]
+        if r.get("findings"):
+            out += ["### Findings", ""] + ["- " + x for x in r["findings"]] + [""]
+    out += ["---", "Generated %s by bench/report.py from %s." % (
+        now, ", ".join(r["_file"] for r in results)), ""]
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write("\n".join(out))
+    return results, t0, m
+
+
+def readme(path, link, label, results, t0):
+    """Replace the README's bench block with the main table and the plots."""
+    with open(path) as f:
+        text = f.read()
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if begin not in text or end not in text:
+        print("report: %s has no %s ... %s block" % (path, begin, end), file=sys.stderr)
+        return False
+    plots = [p for r in results for p in r.get("plots", [])
+             if os.path.exists(os.path.join(os.path.dirname(path), link, p["file"]))]
+    body = [begin, "",
+            "Figures from `make bench` on %s ([full report](%s/report.md), with the machine, "
+            "every table, the run-to-run ranges and how to reproduce it). Medians of "
+            "interleaved rounds; each ratio is against the reference its column names, "
+            "measured in the same round." % (label, link), ""]
+    if t0:
+        body += [md_table(t0), ""]
+    if plots:
+        body += ["Plots: " + ", ".join("[%s](%s/%s)" % (p.get("title", p["file"]).split(" (")[0],
+                                                         link, p["file"]) for p in plots), ""]
+    body.append(end)
+    new = text[:text.index(begin)] + "\n".join(body) + text[text.index(end) + len(end):]
+    with open(path, "w") as f:
+        f.write(new)
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("--readme")
+    ap.add_argument("--link", default="bench/results")
+    ap.add_argument("--label")
+    a = ap.parse_args()
+    label = a.label or os.environ.get("PSHM_BENCH_LABEL") or "this machine, %s" % (
+        datetime.date.today().isoformat())
+    built = build(a.dir, label)
+    if not built:
+        return 1
+    results, t0, _ = built
+    print("report: %s" % os.path.join(a.dir, "report.md"))
+    if a.readme and not readme(a.readme, a.link, label, results, t0):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
