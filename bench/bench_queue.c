@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_queue.c - pshm queues against the hardware and the kernel's IPC, in
  * one run, side by side. Two processes (parent and a forked child), pinned
@@ -162,11 +163,11 @@ static int pq_init(size_t max, int depth)
         pshm_queue_options o;
         pshm_queue *q;
         pshm_queue_options_init(&o);
-        o.mode = (pshm_queue_mode)mode;
+        o.queue_mode = (pshm_queue_mode)mode;
         o.max_msg = max;
-        o.capacity_msgs = (size_t)depth;
+        o.messages = (size_t)depth;
         o.keep_open = 1;
-        o.block.prefault = 1;
+        o.prefault = 1;
         snprintf(qname[d], sizeof qname[d], "pshm_bench_%ld_%d", (long)getpid(), d);
         int r = pshm_queue_create(qname[d], PSHM_QUEUE_PRODUCER, &o, &q);
         if (r)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_sync.c - pshm's synchronisation next to what people use instead.
  * Not a test: it prints a table and asserts nothing.
