@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pshm - the commands the README names. Builds go through CMake into build/.
 PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
 BUILD ?= build
@@ -5,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 export PYTHON
 
-.PHONY: all build test test-c test-py demo asan tsan fuzz fuzz-build fuzz-smoke bench install clean deps help
+.PHONY: all build test test-c test-py demo asan tsan fuzz fuzz-build fuzz-smoke bench install uninstall clean deps help
 
 all: build
 
@@ -69,8 +70,12 @@ bench:
 install: build
 	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
+# Remove what the last `make install` of this build tree installed.
+uninstall:
+	@cmake --build $(BUILD) --target uninstall
+
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-posix
 
 help:
-	@echo "make [build] | test | demo | asan | tsan | fuzz [FUZZ_SECONDS=n] | bench [QUICK=1] [PUBLISH=1] | install [PREFIX=dir] | clean"
+	@echo "make [build] | test | demo | asan | tsan | fuzz [FUZZ_SECONDS=n] | bench [QUICK=1] [PUBLISH=1] | install [PREFIX=dir] | uninstall | clean"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_array.c - what the array layer costs on top of raw blocks:
  *   open       pshm_array_open + close vs pshm_block_open + close (same block)
  *   create     pshm_array_create + close + unlink vs the raw block equivalent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_block.c - create+close+unlink and attach+close per second, side by
  * side: pshm, the raw syscalls doing the same work, Boost.Interprocess's

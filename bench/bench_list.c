@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_list.c - ShareableList get and set per second: pshm in C next to
  * CPython's multiprocessing.shared_memory.ShareableList, measured in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_queue.c - pshm queues against the hardware, the kernel's IPC and
  * the libraries people pick instead (iceoryx, Boost.Interprocess
@@ -192,11 +193,11 @@ static int pq_init(const qb_cfg *c, char *err, size_t cap)
         pshm_queue_options o;
         pshm_queue *q;
         pshm_queue_options_init(&o);
-        o.mode = (pshm_queue_mode)c->mode;
+        o.queue_mode = (pshm_queue_mode)c->mode;
         o.max_msg = c->max;
-        o.capacity_msgs = (size_t)c->depth;
+        o.messages = (size_t)c->depth;
         o.keep_open = 1;
-        o.block.prefault = 1;
+        o.prefault = 1;
         int r = pshm_queue_create(qname[d], PSHM_QUEUE_PRODUCER, &o, &q);
         if (r) {
             snprintf(err, cap, "pshm_queue_create: %s", pshm_strerror(r));

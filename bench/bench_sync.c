@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_sync.c - pshm's synchronisation next to what people use instead:
  * glibc's process-shared primitives, POSIX named semaphores and

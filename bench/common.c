@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common.c - the helpers of common.h. Plain C11 + POSIX; no pshm internals.
  */

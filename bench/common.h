@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common.h - what every bench_*.c shares: clocks, pinning, statistics over
  * interleaved rounds, the progress line, tables printed and written as JSON.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // peer_boost.cpp - Boost.Interprocess for bench_sync (its mutexes and
 // conditions) and bench_block (its shared memory objects); the
 // message_queue transport of bench_queue is in peer_boost_mq.cpp. Each is

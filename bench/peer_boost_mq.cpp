@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // peer_boost_mq.cpp - Boost.Interprocess's message_queue as a bench_queue
 // transport: one queue a direction, created by side 0, opened by both.
 // Busy: try_send / try_receive in a loop; otherwise send / receive (they

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peer_iceoryx.c - iceoryx v2 (its C binding) as a bench_queue transport,
  * and the RouDi daemon it needs, started and stopped by the bench.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peer_zmq.c - ZeroMQ over ipc:// as a bench_queue transport: one PAIR
  * socket a side (side 0 binds, side 1 connects), one I/O thread per

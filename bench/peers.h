@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peers.h - the systems pshm is measured against that live outside the
  * bench programs, each compiled in only when its library was found

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """report.py - build the benchmark report from the bench programs' results.
 
     bench/report.py DIR [--readme README.md --link PREFIX] [--label TEXT]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* array_consumer.c NAME - attach to an array block by name, learn its dtype
  * and shape from the block, and reduce it: the total and the column sums of
  * a 2-d float64 matrix (C or Fortran order; the strides say where each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* array_producer.c NAME ROWS COLS - create an AUTO array block holding a
  * ROWS x COLS float64 matrix (element [i][j] = i * COLS + j), say so on
  * stdout, and keep it until stdin closes. The block is a numpy .npy image:

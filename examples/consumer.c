@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* consumer.c NAME - attach to a block by name and print it as int32 values. */
 #include <pshm.h>
 

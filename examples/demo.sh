@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # demo.sh BUILD - the scenario pshm exists for: a producer process puts data in
 # a named block, a consumer process attaches by name and uses it, and once
 # they are done the block is gone from /dev/shm.

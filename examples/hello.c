@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hello.c - the README's example: create a block, attach from a child, read. */
 #include <pshm.h>
 

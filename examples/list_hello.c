@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* list_hello.c - the README's ShareableList example: a list made in C,
  * read and changed by CPython's ShareableList, read back in C. */
 #include <pshm.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* producer.c NAME COUNT - create an AUTO block holding COUNT int32 values
  * (i*i), say so on stdout, and keep it until stdin closes. When this process
  * closes the block (or dies), it was the last holder, so the name goes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* queue_pipeline.c [COUNT] - a producer and a consumer process passing
  * variable-size messages through a pshm queue without copying them: the
  * producer builds each message in place in the ring (reserve/commit), the
@@ -44,8 +45,9 @@ static int consumer(const char *name)
         n++;
         pshm_queue_release(q);
     }
-    pshm_queue_stats st;
-    pshm_queue_stat(q, &st, sizeof st);
+    pshm_queue_info st;
+    pshm_queue_info_init(&st);
+    pshm_queue_fstat(q, &st);
     printf("consumer: %llu messages, sum %.0f; queue: %llu committed, %llu bytes, "
            "%llu waits on empty\n",
            (unsigned long long)n, total, (unsigned long long)st.messages,
@@ -64,10 +66,10 @@ int main(int argc, char **argv)
 
     snprintf(name, sizeof name, "queue_pipeline_%ld", (long)getpid());
     pshm_queue_options_init(&opt);
-    opt.mode = PSHM_QUEUE_SPSC;
-    opt.capacity = 256 * 1024;
+    opt.queue_mode = PSHM_QUEUE_SPSC;
+    opt.ring_bytes = 256 * 1024;
     opt.max_msg = sizeof(struct reading) + 64 * sizeof(double);
-    opt.block.lifetime = PSHM_AUTO;
+    opt.lifetime = PSHM_AUTO;
     int rc = pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &opt, &q);
     if (rc != 0) {
         fprintf(stderr, "create: %s (%s)\n", pshm_strerror(rc), pshm_errname(rc));

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pshm.h - direct access to shared memory between processes on one machine.
  *
@@ -6,23 +7,87 @@
  * fork(). The .c files only explain why.
  *
  * Conventions that hold for the whole library
- * -------------------------------------------
- * - Functions return 0 on success and a negative code on failure: -errno for
- *   conditions the OS names (-ENOENT, -EEXIST, -ENOSPC, -EACCES, ...), or one
- *   of the PSHM_E* codes below for conditions errno lacks. Results come back
- *   through out-parameters. pshm_strerror() and pshm_errname() describe any
- *   code; neither allocates.
- * - Constructors leave *out == NULL on failure and leave nothing behind in
- *   /dev/shm. Destructors accept NULL.
- * - Handles are not locked internally: use one handle from one thread at a
+ * ===========================================
+ * Return values
+ *   Every function that can fail returns int: 0 on success, a negative code on
+ *   failure: -errno for conditions the OS names (-ENOENT, -EEXIST, -ENOSPC,
+ *   -EACCES, ...) or -PSHM_E* (below) for conditions errno lacks. No function
+ *   returns a positive int: results (counts, flags, lengths, handles) come
+ *   back through out-parameters, which are written only on success unless the
+ *   function says otherwise. pshm_strerror() and pshm_errname() describe any
+ *   code without allocating.
+ *   Functions that cannot fail return their result directly: accessors (see
+ *   Naming), the *_name() functions (static strings) and pshm_version().
+ * Naming
+ *   pshm_ public, pshm__ internal (never exported), PSHM_ macros and constants.
+ *   Functions are pshm_<object>_<verb>, with paired verbs: create/open <->
+ *   close, init <-> destroy, lock/trylock/timedlock <-> unlock, reserve <->
+ *   commit, peek <-> release. A verb that may wait comes as X (waits as long
+ *   as needed), tryX (never waits: -EAGAIN or -EBUSY) and timedX (waits until
+ *   an absolute CLOCK_MONOTONIC deadline: -ETIMEDOUT).
+ *   Accessors are pshm_<object>_<attribute>(handle): no "get_", never fail,
+ *   and give a documented neutral value (NULL, 0) for a NULL handle.
+ *   Inspection has one pattern: pshm_<object>_stat(name, info) describes the
+ *   object by name, pshm_<object>_fstat(handle, info) through an open handle
+ *   (as stat(2) and fstat(2)); both fill a pshm_<object>_info and change
+ *   nothing. Enum values are PSHM_<ENUM>_<VALUE> or, for the oldest ones,
+ *   PSHM_<VALUE>.
+ * Structs that cross the API
+ *   Options (pshm_*_options) and results (pshm_*_info, pshm_queue_participant,
+ *   pshm_queue_msg_info) begin with `size_t struct_size` and have an _init()
+ *   function that sets it and every default. Always start from _init(): the
+ *   library reads and writes only the first struct_size bytes, so a program
+ *   built against an older header keeps working with a newer library (fields
+ *   are only ever appended). Options may be NULL for all defaults; a result
+ *   struct whose struct_size is 0 (not initialised) is -EINVAL.
+ *   Value types (pshm_value, pshm_dtype, pshm_span) have a fixed layout that
+ *   never changes within a SONAME.
+ * Options
+ *   pshm_block_options, pshm_sync_options and pshm_queue_options begin with
+ *   the same fields, with the same names, types, defaults and meaning (mode,
+ *   lifetime, readonly, open_existing, prefault, huge_pages, sparse, watch,
+ *   open_timeout_ms); each kind then adds its own. Durations in options are
+ *   `unsigned` milliseconds; waits take absolute deadlines (pshm_deadline()).
+ * Handles and ownership
+ *   Anything that owns an OS resource is an opaque handle (pshm_block,
+ *   pshm_list, pshm_array, pshm_sync, pshm_queue). Constructors leave
+ *   *out == NULL on failure and leave nothing behind in /dev/shm; destructors
+ *   accept NULL. Pointers a handle returns (data, names, shapes) are owned by
+ *   the handle and valid until it is closed. Objects that live inside memory
+ *   (pshm_mutex and the other synchronisation objects) are not handles: they
+ *   are initialised and destroyed in place, and a named one is reached
+ *   through the pshm_sync handle that maps it.
+ * Text into caller buffers
+ *   Functions that write text take (buf, cap, size_t *len): they write at most
+ *   cap bytes, always NUL-terminated when cap > 0, and set *len (may be NULL)
+ *   to the full length without the NUL. A cap too small gives -ERANGE (buf
+ *   then holds a truncated prefix); buf NULL with cap 0 asks for the length
+ *   and returns 0.
+ * Threads
+ *   Handles are not locked internally: use one handle from one thread at a
  *   time, or lock around it. Distinct handles are independent. The memory a
  *   handle maps is shared with other processes and may be used from any
- *   thread.
- * - Every descriptor pshm opens is close-on-exec.
- * - fork(): the child inherits mappings and descriptors. It may read and write
- *   the memory, and may call pshm_block_close() on inherited handles, which
- *   then only unmaps and closes: a lifetime is never ended from a forked
- *   child's copy of a handle. Open new handles in the child for anything else.
+ *   thread. Functions that take no handle are thread-safe.
+ * fork()
+ *   The child inherits mappings and descriptors. It may read and write the
+ *   memory, and may close inherited handles, which then only unmaps and
+ *   closes: a lifetime is never ended from a forked child's copy of a handle.
+ *   Open new handles in the child for anything else. Every descriptor pshm
+ *   opens is close-on-exec.
+ * Shared memory is untrusted input
+ *   Every offset, length and count read from a block is checked against the
+ *   block before use; corrupt bytes give an error code, never a crash (see the
+ *   README's reliability section for what a peer can and cannot do).
+ *
+ * Versions and the ABI
+ * --------------------
+ * PSHM_VERSION_* give the version of this header and pshm_version() the
+ * version of the library loaded at run time. libpshm.so.N exports only the
+ * functions declared here, each under a symbol version (PSHM_0.2 for this
+ * release's set). The SONAME's N changes only when an existing function's
+ * signature or meaning, or a value type's layout, changes; a release that only
+ * adds functions (under a new symbol version) or appends fields to the
+ * struct_size structs keeps it.
  *
  * Names
  * -----
@@ -39,6 +104,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset, for the inline _init functions */
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,9 +117,17 @@ extern "C" {
 #endif
 
 #define PSHM_VERSION_MAJOR 0
-#define PSHM_VERSION_MINOR 1
+#define PSHM_VERSION_MINOR 2
 #define PSHM_VERSION_PATCH 0
-#define PSHM_VERSION_STRING "0.1.0"
+#define PSHM_VERSION_STRING "0.2.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, as pshm_version() returns it. */
+#define PSHM_VERSION_NUMBER                                                     \
+    (PSHM_VERSION_MAJOR * 10000 + PSHM_VERSION_MINOR * 100 + PSHM_VERSION_PATCH)
+
+/* The library's version at run time: PSHM_VERSION_NUMBER of the build that
+ * made it, and its string ("0.2.0"). Never fail; thread-safe. */
+PSHM_API unsigned pshm_version(void);
+PSHM_API const char *pshm_version_string(void);
 
 /* Longest name in bytes, without the optional leading slash. */
 #if defined(__APPLE__)
@@ -88,8 +162,9 @@ extern "C" {
     X(EKIND, 1011, "block holds a different kind of object")                    \
     X(EOWNERDEAD, 1012, "previous owner died; state may need repair")           \
     X(ENOTRECOVERABLE, 1013, "state is not recoverable")                        \
-    X(ECLOSED, 1014, "closed by the other side")                                \
-    X(ESTALE, 1015, "every holder of the block died; it has been removed")
+    X(ECLOSED, 1014, "the queue was shut down")                                \
+    X(ESTALE, 1015, "the block is stale: every holder of its lifetime died")              \
+    X(EFTYPE, 1016, "not a shared-memory object (a directory, symlink, FIFO or device)")
 
 /* ---- ShareableList codes (list.c), 1020-1039 ---- */
 #define PSHM_ERRNO_MAP_LIST(X)                                                  \
@@ -169,6 +244,14 @@ PSHM_API const char *pshm_errname(int code);
  */
 PSHM_API int pshm_name_check(const char *name, size_t len);
 
+/*
+ * pshm_deadline: *out = now (CLOCK_MONOTONIC) + timeout_ms, the absolute
+ * deadline every timed function takes. Returns 0, or -EINVAL if out is NULL
+ * or timeout_ms < 0.
+ */
+struct timespec; /* <time.h> */
+PSHM_API int pshm_deadline(struct timespec *out, long long timeout_ms);
+
 /* ======================================================================== */
 /* Blocks: named shared memory (CPython's SharedMemory)                     */
 /* ======================================================================== */
@@ -214,14 +297,17 @@ typedef enum pshm_lifetime {
 PSHM_API const char *pshm_lifetime_name(pshm_lifetime lt);
 
 /*
- * Options for create and open. Always start from pshm_block_options_init(),
- * then set fields: fields added in later versions get their defaults that
- * way, and the library reads only the fields your build knows (struct_size).
+ * Options for create and open: the fields every options struct of the
+ * library begins with (pshm_sync_options and pshm_queue_options repeat them,
+ * same names, types and defaults). Start from pshm_block_options_init().
  */
 typedef struct pshm_block_options {
     size_t struct_size;     /* set by _init; do not touch */
-    unsigned mode;          /* permission bits at create, default 0600 (umask applies, as for shm_open) */
-    pshm_lifetime lifetime; /* at create; default PSHM_PERSIST */
+    unsigned mode;          /* create: permission bits, default 0600 (umask applies, as for
+                               shm_open). Masked to 0777: setuid, setgid and sticky bits
+                               are dropped (a block is never a setuid file); bits above
+                               07777 are -EINVAL */
+    pshm_lifetime lifetime; /* create: default PSHM_PERSIST */
     int readonly;           /* open: map PROT_READ from an O_RDONLY descriptor */
     int open_existing;      /* create: if the name exists, attach to it instead of -EEXIST */
     int prefault;           /* fault every page in at create/open (MAP_POPULATE) */
@@ -232,15 +318,18 @@ typedef struct pshm_block_options {
     int watch;              /* create, AUTO/OWNED: start a watcher process that removes the block
                                the moment its last holder (AUTO) or owner (OWNED) dies, even by
                                SIGKILL, instead of at the next pshm call or gc. See below. */
+    unsigned open_timeout_ms; /* open: how long to wait for an object whose creator is still
+                               writing its header (arrays, sync objects, queues); default 2000.
+                               Raw blocks never wait. */
 } pshm_block_options;
 
 static inline void pshm_block_options_init(pshm_block_options *o)
 {
-    pshm_block_options z = {0};
-    z.struct_size = sizeof z;
-    z.mode = 0600;
-    z.lifetime = PSHM_PERSIST;
-    *o = z;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->mode = 0600;
+    o->lifetime = PSHM_PERSIST;
+    o->open_timeout_ms = 2000;
 }
 
 typedef struct pshm_block pshm_block;
@@ -329,55 +418,91 @@ PSHM_API int pshm_block_fd(const pshm_block *b);
 /* Inspection and garbage collection (what `pshm ls`, `info` and `gc` use)   */
 /* ------------------------------------------------------------------------ */
 
-typedef struct pshm_info {
+/* The longest path of an object: the shared-memory directory and a name. */
+#define PSHM_PATH_MAX (PSHM_NAME_MAX + 64)
+
+typedef struct pshm_block_info {
+    size_t struct_size;     /* set by pshm_block_info_init() */
     char name[PSHM_NAME_MAX + 1];
+    char path[PSHM_PATH_MAX]; /* where the object lives, e.g. "/dev/shm/NAME" (as numpy.load takes) */
     uint64_t size;
-    unsigned mode;          /* permission bits */
+    unsigned mode;          /* permission bits (07777) */
     unsigned uid, gid;
-    int64_t mtime;          /* seconds since the epoch */
+    int64_t mtime;          /* last modification, seconds since the epoch */
+    int32_t mtime_nsec;     /* ... and nanoseconds */
+    int readable;           /* 1: this process may open it for reading; 0: it may not, so
+                               marked, lifetime, creator, holders and nmapped are unknown */
     int marked;             /* 1: pshm recorded a lifetime; 0: a raw/foreign object (PERSIST) */
     pshm_lifetime lifetime;
     long creator_pid;       /* 0 when unknown (unmarked objects) */
     int creator_alive;      /* 1 alive, 0 dead, -1 unknown (pid and start time both checked) */
-    int holders;            /* AUTO/OWNED: 1 if some holder lives, 0 if none (stale); -1 n/a */
-    int nmapped;            /* processes that map it (from /proc; -1 if unreadable) */
-} pshm_info;
+    long holders;           /* AUTO/OWNED: open handles holding its lifetime (0: stale); -1 n/a
+                               or unknown. A forked child that kept an inherited handle's
+                               descriptor shares that handle's hold: it is not counted again. */
+    long nmapped;           /* processes that map it (from /proc; -1 if unreadable) */
+} pshm_block_info;
+
+static inline void pshm_block_info_init(pshm_block_info *i)
+{
+    memset(i, 0, sizeof *i);
+    i->struct_size = sizeof *i;
+}
 
 /*
- * pshm_block_stat: describe the object `name` without mapping it, and without
- * changing it (a stale block is reported, holders == 0, not removed).
- * Returns 0, -PSHM_ENAME_*, -ENOENT, -EACCES.
+ * pshm_block_stat: describe the object `name` without mapping it, without
+ * changing it and without waiting for anyone (a stale block is reported,
+ * holders == 0, not removed). out must have been initialised with
+ * pshm_block_info_init(). Returns 0, -EINVAL (out NULL or not initialised),
+ * -PSHM_ENAME_*, -ENOENT, -PSHM_EFTYPE (the name is a directory, symlink,
+ * FIFO or device, not a shared-memory object), -EACCES (the directory is
+ * not searchable). An object this process cannot read is described from
+ * what stat(2) tells, with out->readable == 0.
  */
-PSHM_API int pshm_block_stat(const char *name, pshm_info *out);
+PSHM_API int pshm_block_stat(const char *name, pshm_block_info *out);
+
+/* pshm_block_fstat: the same for the object an open handle maps (even if
+ * its name was removed or reused since: then name and path are the handle's
+ * and nmapped counts this process). Returns 0 or -EINVAL. */
+PSHM_API int pshm_block_fstat(const pshm_block *b, pshm_block_info *out);
 
 /*
- * pshm_block_scan: describe every shared-memory object on the machine,
- * sorted by name. *out is an array of *count entries allocated by the
- * library; free it with pshm_block_scan_free(). Objects that vanish during
- * the scan are skipped. Returns 0, -ENOMEM, or the -errno of opening the
- * shared-memory directory.
+ * pshm_block_scan: describe every shared-memory object whose name matches
+ * the shell pattern `pattern` (fnmatch(3); NULL matches all), in name
+ * order: cb(info, ud) is called once per object, with an info valid only
+ * during the call. cb returns 0 to go on, or a negative code to stop, which
+ * pshm_block_scan then returns. Objects that vanish during the scan, and
+ * entries that are not shared-memory objects, are skipped. Returns 0,
+ * -EINVAL (cb NULL), -ENOMEM, the -errno of opening the directory, or cb's
+ * code.
  */
-PSHM_API int pshm_block_scan(pshm_info **out, size_t *count);
-PSHM_API void pshm_block_scan_free(pshm_info *infos);
+typedef int (*pshm_block_scan_cb)(const pshm_block_info *info, void *ud);
+PSHM_API int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *ud);
 
 /*
- * pshm_block_gc: remove every stale AUTO/OWNED object (all holders dead).
- * PERSIST and foreign objects are never touched. With dry_run, nothing is
- * removed. cb (may be NULL) is called for each object removed (or that would
- * be). Objects that are not ours to remove (-EACCES/-EPERM) are reported
- * through cb with err set and skipped. Returns the number removed (or, dry,
- * removable), or a negative code if the directory cannot be read.
+ * pshm_block_gc: remove every stale AUTO/OWNED object (all holders dead)
+ * whose name matches `pattern` (fnmatch(3); NULL: all). PERSIST and foreign
+ * objects are never touched, nor is an object the caller could not remove
+ * with unlink itself. flags: 0 or PSHM_GC_DRY_RUN (remove nothing; report
+ * what would be removed). cb (may be NULL) is called once per stale object
+ * found: err 0 if it was removed (or would be), else why not (-EACCES,
+ * -EPERM: not ours to remove). *removed (may be NULL) = objects removed
+ * (dry run: removable). Returns 0 if every stale object found was removed
+ * (dry run: could be), else the first error met (every object is still
+ * tried), or -EINVAL, or the -errno of reading the directory.
  */
-typedef void (*pshm_gc_cb)(const pshm_info *info, int err, void *ud);
-PSHM_API int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud);
+#define PSHM_GC_DRY_RUN 1u
+typedef void (*pshm_gc_cb)(const pshm_block_info *info, int err, void *ud);
+PSHM_API int pshm_block_gc(const char *pattern, unsigned flags, pshm_gc_cb cb, void *ud,
+                           size_t *removed);
 
 /*
  * pshm_block_collect: garbage-collect one name: remove it if it is a stale
- * AUTO/OWNED object. Returns 1 if removed, 0 if it is not stale (live,
- * PERSIST or foreign: left alone), -PSHM_ENAME_*, -ENOENT, or -EACCES/-EPERM
- * if it is stale but not ours to remove.
+ * AUTO/OWNED object. *removed (may be NULL) = 1 if it was removed, 0 if it
+ * is not stale (live, PERSIST or foreign: left alone). Returns 0,
+ * -PSHM_ENAME_*, -ENOENT, -PSHM_EFTYPE, or -EACCES/-EPERM if it is stale but
+ * not ours to remove.
  */
-PSHM_API int pshm_block_collect(const char *name);
+PSHM_API int pshm_block_collect(const char *name, int *removed);
 
 /* ======================================================================== */
 /* ShareableList (list.c): CPython's ShareableList, byte for byte           */
@@ -501,54 +626,69 @@ PSHM_API const char *pshm_vtype_name(pshm_vtype t);
  * 0. A str must be valid UTF-8 (as Python's decoder defines it: no
  * surrogates, no overlong forms, nothing above U+10FFFF).
  */
+/* A run of bytes that is not NUL-terminated and may contain NULs. */
+typedef struct pshm_span {
+    const char *ptr;
+    size_t len;
+} pshm_span;
+
 typedef struct pshm_value {
     pshm_vtype type;
     union {
-        int64_t i; /* PSHM_INT */
-        double f;  /* PSHM_FLOAT */
-        int b;     /* PSHM_BOOL: 0 or 1 from get; any nonzero is True for set */
-        struct {
-            const char *ptr;
-            size_t len;
-        } s;       /* PSHM_STR and PSHM_BYTES */
+        int64_t i;   /* PSHM_INT */
+        double f;    /* PSHM_FLOAT */
+        int b;       /* PSHM_BOOL: 0 or 1 from get; any nonzero is True for set */
+        pshm_span s; /* PSHM_STR and PSHM_BYTES */
     };
 } pshm_value;
 
 /* Constructors, for brevity: pshm_list_set(l, 0, &(pshm_value){...}) works too. */
 static inline pshm_value pshm_value_none(void)
 {
-    pshm_value v = {PSHM_NONE, {0}};
+    pshm_value v;
+    memset(&v, 0, sizeof v);
+    v.type = PSHM_NONE;
     return v;
 }
 static inline pshm_value pshm_value_int(int64_t i)
 {
-    pshm_value v = {PSHM_INT, {0}};
+    pshm_value v;
+    memset(&v, 0, sizeof v);
+    v.type = PSHM_INT;
     v.i = i;
     return v;
 }
 static inline pshm_value pshm_value_float(double f)
 {
-    pshm_value v = {PSHM_FLOAT, {0}};
+    pshm_value v;
+    memset(&v, 0, sizeof v);
+    v.type = PSHM_FLOAT;
     v.f = f;
     return v;
 }
 static inline pshm_value pshm_value_bool(int b)
 {
-    pshm_value v = {PSHM_BOOL, {0}};
+    pshm_value v;
+    memset(&v, 0, sizeof v);
+    v.type = PSHM_BOOL;
     v.b = b != 0;
     return v;
 }
 /* str from UTF-8 bytes (len bytes, not a C string). */
 static inline pshm_value pshm_value_str(const char *utf8, size_t len)
 {
-    pshm_value v = {PSHM_STR, {0}};
+    pshm_value v;
+    memset(&v, 0, sizeof v);
+    v.type = PSHM_STR;
     v.s.ptr = utf8;
     v.s.len = len;
     return v;
 }
 static inline pshm_value pshm_value_bytes(const void *p, size_t len)
 {
-    pshm_value v = {PSHM_BYTES, {0}};
+    pshm_value v;
+    memset(&v, 0, sizeof v);
+    v.type = PSHM_BYTES;
     v.s.ptr = (const char *)p;
     v.s.len = len;
     return v;
@@ -749,7 +889,6 @@ PSHM_API int pshm_list_format(const pshm_list *l, char *buf, size_t cap, size_t 
 #define PSHM_ARRAY_ALIGN 64          /* the data starts at a multiple of this (numpy's ARRAY_ALIGN) */
 #define PSHM_ARRAY_HEADER_MAX (1u << 20) /* longest header length field accepted */
 #define PSHM_ARRAY_DESCR_MAX 16      /* descr buffer size with the NUL (longest: "|S2147483647") */
-#define PSHM_ARRAY_OPEN_WAIT_MS 2000 /* how long open waits for a header being written */
 
 /* Native-order descr strings for pshm_array_create (canonicalised at create). */
 #define PSHM_DT_BOOL "|b1"
@@ -840,7 +979,7 @@ PSHM_API int pshm_array_create_from_npy(const char *name, const void *npy, size_
  * np.save into /dev/shm, or by anyone writing a .npy image into a block).
  * opt as for pshm_block_open (readonly, prefault, huge_pages; may be NULL).
  * If the first 4 bytes of the block are all zero (an array being created
- * right now), open waits for the magic, up to PSHM_ARRAY_OPEN_WAIT_MS, and
+ * right now), open waits for the magic, up to opt->open_timeout_ms, and
  * then fails with -PSHM_EARRAY_MAGIC (a zeroed raw block costs that wait).
  *
  * Accepted headers: formats 1.0, 2.0 and 3.0; the dict as numpy writes it,
@@ -937,11 +1076,16 @@ PSHM_API int pshm_array_version(const pshm_array *a);
  *   bytes use the object through a cast, or pshm_<kind>_attach() which checks
  *   it first. pshm_<kind>_destroy() marks the bytes dead, so later calls fail
  *   with -PSHM_EBADFORMAT instead of misbehaving.
- * Named: pshm_<kind>_create("name", ...) makes a block holding a 64-byte
- *   header and the object; pshm_<kind>_open("name", ...) attaches to it;
- *   pshm_<kind>_close() unmaps. `pshm ls` shows it with its kind and state.
- *   pshm_unlink(name) (or `pshm rm`) removes the name; lifetimes are the
- *   block's (PSHM_PERSIST, PSHM_AUTO, PSHM_OWNED, see above).
+ *   An embedded object is not a handle: it has no close, and its memory is
+ *   yours to keep mapped while anyone uses it.
+ * Named: pshm_sync_create("name", PSHM_SYNC_MUTEX, &opt, &h) makes a block
+ *   holding a 64-byte header and the object, and returns a pshm_sync handle
+ *   that maps it; pshm_sync_open("name", kind, &opt, &h) attaches to one;
+ *   pshm_sync_mutex(h) (and _cond, _sem, _rwlock, _barrier, _event) gives
+ *   the object to lock and wait on; pshm_sync_close(h) unmaps. `pshm ls`
+ *   shows it with its kind and state. pshm_unlink(name) (or `pshm rm`)
+ *   removes the name; lifetimes are the block's (PSHM_PERSIST, PSHM_AUTO,
+ *   PSHM_OWNED, see above).
  *
  * Both kinds of object carry a 64-bit tag: a magic, the kind, the layout
  * version (1) and an ABI word folding in the sizes that shape the layout
@@ -989,7 +1133,7 @@ PSHM_API int pshm_array_version(const pshm_array *a);
  * Deadlines
  * ---------
  * The timed variants take an absolute time on CLOCK_MONOTONIC (unaffected by
- * setting the wall clock); pshm_sync_deadline() makes one from a timeout in
+ * setting the wall clock); pshm_deadline() makes one from a timeout in
  * milliseconds. A deadline already past means "try once". tv_nsec must be in
  * [0, 1e9): otherwise -EINVAL.
  *
@@ -1007,7 +1151,6 @@ PSHM_API int pshm_array_version(const pshm_array *a);
  * could no longer release it at death once it is unmapped).
  */
 
-struct timespec; /* <time.h> */
 
 /* Alignment every embedded object needs; PSHM_SYNC_CACHELINE is better. */
 #define PSHM_SYNC_ALIGN 8
@@ -1050,56 +1193,112 @@ typedef enum pshm_sync_kind {
 /* "mutex", "cond", "sem", "rwlock", "barrier", "event"; "none" otherwise. */
 PSHM_API const char *pshm_sync_kind_name(pshm_sync_kind kind);
 
+/* The objects, embedded or reached through a named handle. */
+typedef struct pshm_mutex pshm_mutex;
+typedef struct pshm_cond pshm_cond;
+typedef struct pshm_sem pshm_sem;
+typedef struct pshm_rwlock pshm_rwlock;
+typedef struct pshm_barrier pshm_barrier;
+typedef struct pshm_event pshm_event;
+
 /*
- * Options for the named create and open functions. Start from
- * pshm_sync_options_init(). mode, lifetime and open_existing are passed to
- * pshm_block_create (see pshm_block_options). With open_existing, an existing
- * object of the same kind is attached instead and the create arguments
- * (initial value, count, flags) are ignored: the object keeps its own.
+ * Options for pshm_sync_create and pshm_sync_open: the block options' fields
+ * (same names, types and defaults; see pshm_block_options), then what the
+ * object is made with. Start from pshm_sync_options_init(). With
+ * open_existing, an existing object of the same kind is attached instead and
+ * value, count and flags are ignored: the object keeps its own.
  */
 typedef struct pshm_sync_options {
     size_t struct_size;     /* set by _init; do not touch */
-    unsigned mode;          /* default 0600 */
+    unsigned mode;          /* as pshm_block_options, default 0600 */
     pshm_lifetime lifetime; /* default PSHM_PERSIST */
-    int open_existing;      /* create: attach if the name exists */
-    int open_timeout_ms;    /* open: how long to wait for a creator that is still
-                               initialising the object; default 5000 */
+    int readonly;           /* refused with -EINVAL: every primitive writes its object */
+    int open_existing;
+    int prefault;
+    int huge_pages;
+    int sparse;
+    int watch;
+    unsigned open_timeout_ms; /* open: how long to wait for a creator that is still
+                               initialising the object; default 2000 */
+    unsigned value;         /* create, sem: the initial value (<= PSHM_SEM_VALUE_MAX) */
+    unsigned count;         /* create, barrier: the number of participants (required) */
+    unsigned flags;         /* create: sem PSHM_SEM_UNDO; event PSHM_EVENT_MANUAL,
+                               PSHM_EVENT_SET; 0 for the other kinds */
 } pshm_sync_options;
 
 static inline void pshm_sync_options_init(pshm_sync_options *o)
 {
-    pshm_sync_options z = {0};
-    z.struct_size = sizeof z;
-    z.mode = 0600;
-    z.lifetime = PSHM_PERSIST;
-    z.open_timeout_ms = 5000;
-    *o = z;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->mode = 0600;
+    o->lifetime = PSHM_PERSIST;
+    o->open_timeout_ms = 2000;
 }
 
-/*
- * pshm_sync_deadline: *out = now (CLOCK_MONOTONIC) + timeout_ms.
- * Returns 0, or -EINVAL if out is NULL or timeout_ms < 0.
- */
-PSHM_API int pshm_sync_deadline(struct timespec *out, long long timeout_ms);
+/* A named synchronisation object: the handle that maps its block. */
+typedef struct pshm_sync pshm_sync;
 
 /*
- * pshm_sync_block: the block under a named object (from any
- * pshm_<kind>_create/open of this process), for its name, pshm_block_unlink,
- * or its descriptor. NULL for embedded objects. Valid until the close.
+ * pshm_sync_create: create the named object `name` (NULL: a random name, as
+ * for pshm_block_create) of `kind`, made with opt's value, count and flags
+ * (opt may be NULL for defaults; a barrier needs opt->count), and return a
+ * handle on it. Returns 0 and *h, or:
+ *   -EINVAL  kind is PSHM_SYNC_NONE or unknown; value, count or flags out of
+ *            range for the kind; opt->readonly
+ *   with open_existing and an existing object: what pshm_sync_open returns
+ *   (-PSHM_EKIND if it is another kind)
+ *   the errors every named create/open can return (below).
+ * The handle is the caller's: pshm_sync_close() it. Thread-safe.
  */
-PSHM_API pshm_block *pshm_sync_block(const void *obj);
+PSHM_API int pshm_sync_create(const char *name, pshm_sync_kind kind,
+                              const pshm_sync_options *opt, pshm_sync **h);
 
-/* Errors every named create/open can return, besides those listed at each:
+/*
+ * pshm_sync_open: attach to the named object `name`, which must be of
+ * `kind` (PSHM_SYNC_NONE: any kind; pshm_sync_fstat tells which), waiting
+ * up to opt->open_timeout_ms for a creator still initialising it. Only
+ * open_timeout_ms and prefault are read from opt. Returns 0 and *h, or the
+ * errors below. Thread-safe.
+ */
+PSHM_API int pshm_sync_open(const char *name, pshm_sync_kind kind,
+                            const pshm_sync_options *opt, pshm_sync **h);
+
+/*
+ * pshm_sync_close: unmap the object and free the handle; NULL is a no-op
+ * returning 0. Returns 0, -EBUSY if a thread of this process holds the
+ * object (a mutex, or an rwlock for reading or writing): the handle stays
+ * open, because the object's recovery needs it mapped while it is held; or
+ * the code of pshm_block_close (the handle is freed anyway).
+ */
+PSHM_API int pshm_sync_close(pshm_sync *h);
+
+/*
+ * The object of a handle, typed: NULL if h is NULL or holds another kind.
+ * Valid until pshm_sync_close(h).
+ */
+PSHM_API pshm_mutex *pshm_sync_mutex(const pshm_sync *h);
+PSHM_API pshm_cond *pshm_sync_cond(const pshm_sync *h);
+PSHM_API pshm_sem *pshm_sync_sem(const pshm_sync *h);
+PSHM_API pshm_rwlock *pshm_sync_rwlock(const pshm_sync *h);
+PSHM_API pshm_barrier *pshm_sync_barrier(const pshm_sync *h);
+PSHM_API pshm_event *pshm_sync_event(const pshm_sync *h);
+
+/* The block under a named object, for its name, pshm_block_unlink or its
+ * descriptor (owned by h: do not close it). NULL for NULL. */
+PSHM_API pshm_block *pshm_sync_block(const pshm_sync *h);
+
+/* Errors pshm_sync_create and pshm_sync_open can return, besides those listed at each:
  *   -PSHM_ENAME_*, -EEXIST (create), -ENOENT (open), -EACCES, -ENOSPC,
  *   -ENOMEM, -PSHM_ESTALE, -PSHM_ENOMARK (as pshm_block_create/open);
- *   -PSHM_EBADFORMAT  the block is not a pshm sync object (or nothing ever
- *                     finished initialising it within open_timeout_ms);
+ *   -PSHM_EKIND       the block is not a named sync object (another pshm
+ *                     kind, a raw block, or zeros that nobody started
+ *                     initialising within open_timeout_ms), or, for open with
+ *                     a kind, a sync object of another kind;
+ *   -PSHM_EBADFORMAT  a sync object's header or object bytes are corrupt;
  *   -PSHM_EVERSION, -PSHM_EABI  made by an incompatible build;
- *   -PSHM_EKIND       it holds another kind of object;
  *   -ETIMEDOUT        its creator is alive but still initialising it;
  *   -PSHM_ENOTRECOVERABLE  its creator died while initialising it (remove it).
- * Create leaves nothing behind on failure. The handle (the object pointer) is
- * the caller's until pshm_<kind>_close. Thread-safe. */
+ * Create leaves nothing behind on failure. */
 
 /* ------------------------------------------------------------------------ */
 /* Mutex                                                                    */
@@ -1118,10 +1317,9 @@ PSHM_API pshm_block *pshm_sync_block(const void *obj);
  * POSIX). A locker that dies after -PSHM_EOWNERDEAD but before marking it
  * consistent passes the -PSHM_EOWNERDEAD on to the next locker.
  * The kernel releases a dead thread's mutexes only if they are still mapped
- * when it dies: keep the block mapped while you hold one (closing a named
- * mutex you hold returns -EBUSY).
+ * when it dies: keep the block mapped while you hold one (pshm_sync_close of
+ * a named mutex you hold returns -EBUSY).
  */
-typedef struct pshm_mutex pshm_mutex;
 
 /* Initialise PSHM_MUTEX_SIZE bytes at mem (aligned to PSHM_SYNC_ALIGN).
  * Returns 0 and *out (== mem), -EINVAL (NULL, size too small, misaligned),
@@ -1133,11 +1331,6 @@ PSHM_API int pshm_mutex_init(void *mem, size_t size, pshm_mutex **out);
 PSHM_API int pshm_mutex_attach(void *mem, size_t size, pshm_mutex **out);
 /* Mark the bytes dead. -EBUSY if it is locked (by anyone alive). */
 PSHM_API int pshm_mutex_destroy(pshm_mutex *m);
-PSHM_API int pshm_mutex_create(const char *name, const pshm_sync_options *opt, pshm_mutex **out);
-PSHM_API int pshm_mutex_open(const char *name, const pshm_sync_options *opt, pshm_mutex **out);
-/* Unmap a named mutex: 0, -EINVAL (NULL is a no-op returning 0; not named),
- * -EBUSY (a thread of this process holds it). */
-PSHM_API int pshm_mutex_close(pshm_mutex *m);
 
 /*
  * lock: block until the caller's thread holds m. trylock: -EBUSY instead of
@@ -1175,14 +1368,10 @@ PSHM_API int pshm_mutex_consistent(pshm_mutex *m);
  * wake-ups happen (as with POSIX): always wait in a loop on your predicate.
  * There is no "try" variant: checking the predicate is the try.
  */
-typedef struct pshm_cond pshm_cond;
 
 PSHM_API int pshm_cond_init(void *mem, size_t size, pshm_cond **out);
 PSHM_API int pshm_cond_attach(void *mem, size_t size, pshm_cond **out);
 PSHM_API int pshm_cond_destroy(pshm_cond *c);
-PSHM_API int pshm_cond_create(const char *name, const pshm_sync_options *opt, pshm_cond **out);
-PSHM_API int pshm_cond_open(const char *name, const pshm_sync_options *opt, pshm_cond **out);
-PSHM_API int pshm_cond_close(pshm_cond *c);
 
 /*
  * wait: atomically (with respect to signal/broadcast) release m, which the
@@ -1227,7 +1416,6 @@ PSHM_API int pshm_cond_broadcast(pshm_cond *c);
  * most PSHM_SEM_UNDO_SLOTS processes can hold units at once (the next wait
  * gets -ENOSPC). Units belong to the process (not the thread) that waited.
  */
-typedef struct pshm_sem pshm_sem;
 
 #define PSHM_SEM_UNDO 1u
 #define PSHM_SEM_VALUE_MAX 0x7fffffffu
@@ -1237,10 +1425,6 @@ typedef struct pshm_sem pshm_sem;
 PSHM_API int pshm_sem_init(void *mem, size_t size, unsigned value, unsigned flags, pshm_sem **out);
 PSHM_API int pshm_sem_attach(void *mem, size_t size, pshm_sem **out);
 PSHM_API int pshm_sem_destroy(pshm_sem *s);
-PSHM_API int pshm_sem_create(const char *name, unsigned value, unsigned flags,
-                             const pshm_sync_options *opt, pshm_sem **out);
-PSHM_API int pshm_sem_open(const char *name, const pshm_sync_options *opt, pshm_sem **out);
-PSHM_API int pshm_sem_close(pshm_sem *s);
 
 /*
  * wait: lower the value by 1, sleeping while it is 0. trywait: -EAGAIN
@@ -1288,15 +1472,11 @@ PSHM_API int pshm_sem_getvalue(pshm_sem *s, unsigned *value);
  *   -PSHM_EREADERDEAD with the lock held, once per dead reader. Readers do
  *   not write, so nothing needs repair; it is news, not an error.
  */
-typedef struct pshm_rwlock pshm_rwlock;
 
 PSHM_API int pshm_rwlock_init(void *mem, size_t size, pshm_rwlock **out);
 PSHM_API int pshm_rwlock_attach(void *mem, size_t size, pshm_rwlock **out);
 /* -EBUSY if held. */
 PSHM_API int pshm_rwlock_destroy(pshm_rwlock *rw);
-PSHM_API int pshm_rwlock_create(const char *name, const pshm_sync_options *opt, pshm_rwlock **out);
-PSHM_API int pshm_rwlock_open(const char *name, const pshm_sync_options *opt, pshm_rwlock **out);
-PSHM_API int pshm_rwlock_close(pshm_rwlock *rw);
 
 /*
  * rdlock / wrlock: block until held for reading / writing. try*: -EBUSY
@@ -1334,21 +1514,18 @@ PSHM_API int pshm_rwlock_consistent(pshm_rwlock *rw);
  * a timed wait times out. Every waiter then returns -PSHM_EBROKEN, and so
  * does every wait until pshm_barrier_reset(). Reset frees the dead
  * participants' places for newcomers; waiters present at a reset also get
- * -PSHM_EBROKEN (even if their phase had just completed). The last arriver
- * of each phase gets PSHM_BARRIER_SERIAL instead of 0.
+ * -PSHM_EBROKEN (even if their phase had just completed).
+ *
+ * Each wait that completes reports its arrival index in the phase, as
+ * Python's threading.Barrier.wait returns it: 0 for the first to arrive,
+ * count - 1 for the last (the one that completed the phase, POSIX's "serial
+ * thread"), each index once per phase.
  */
-typedef struct pshm_barrier pshm_barrier;
-
-#define PSHM_BARRIER_SERIAL 1
 
 /* size >= PSHM_BARRIER_SIZE(count). */
 PSHM_API int pshm_barrier_init(void *mem, size_t size, unsigned count, pshm_barrier **out);
 PSHM_API int pshm_barrier_attach(void *mem, size_t size, pshm_barrier **out);
 PSHM_API int pshm_barrier_destroy(pshm_barrier *b);
-PSHM_API int pshm_barrier_create(const char *name, unsigned count, const pshm_sync_options *opt,
-                                 pshm_barrier **out);
-PSHM_API int pshm_barrier_open(const char *name, const pshm_sync_options *opt, pshm_barrier **out);
-PSHM_API int pshm_barrier_close(pshm_barrier *b);
 
 /* Become a participant (0 if already one). -ENOSPC if count participants
  * have joined (dead ones keep their place until a reset). */
@@ -1360,13 +1537,15 @@ PSHM_API int pshm_barrier_leave(pshm_barrier *b);
  * wait: arrive and sleep until the phase completes. trywait: complete the
  * phase if every other participant is already waiting, else -EAGAIN without
  * arriving. timedwait: at the deadline, break the barrier and return
- * -ETIMEDOUT. Returns 0 or PSHM_BARRIER_SERIAL, -PSHM_EBROKEN, -EAGAIN,
- * -ETIMEDOUT, -ENOSPC (not a participant and no free place), -EINVAL, a tag
- * error.
+ * -ETIMEDOUT. On success *arrival (may be NULL) is this wait's arrival index
+ * (0 .. count-1; count-1 completed the phase). Returns 0, -PSHM_EBROKEN,
+ * -EAGAIN, -ETIMEDOUT, -ENOSPC (not a participant and no free place),
+ * -EINVAL, a tag error.
  */
-PSHM_API int pshm_barrier_wait(pshm_barrier *b);
-PSHM_API int pshm_barrier_trywait(pshm_barrier *b);
-PSHM_API int pshm_barrier_timedwait(pshm_barrier *b, const struct timespec *deadline);
+PSHM_API int pshm_barrier_wait(pshm_barrier *b, unsigned *arrival);
+PSHM_API int pshm_barrier_trywait(pshm_barrier *b, unsigned *arrival);
+PSHM_API int pshm_barrier_timedwait(pshm_barrier *b, const struct timespec *deadline,
+                                    unsigned *arrival);
 /* Make a broken barrier usable: drop dead participants, empty the phase,
  * wake waiters (-PSHM_EBROKEN). 0 or a tag error. */
 PSHM_API int pshm_barrier_reset(pshm_barrier *b);
@@ -1384,7 +1563,6 @@ PSHM_API int pshm_barrier_reset(pshm_barrier *b);
  * that an auto-reset wake-up taken by a waiter that then died passes to
  * another waiter within PSHM_SYNC_RECHECK_MS.
  */
-typedef struct pshm_event pshm_event;
 
 #define PSHM_EVENT_MANUAL 1u
 #define PSHM_EVENT_SET 2u /* start set */
@@ -1392,10 +1570,6 @@ typedef struct pshm_event pshm_event;
 PSHM_API int pshm_event_init(void *mem, size_t size, unsigned flags, pshm_event **out);
 PSHM_API int pshm_event_attach(void *mem, size_t size, pshm_event **out);
 PSHM_API int pshm_event_destroy(pshm_event *e);
-PSHM_API int pshm_event_create(const char *name, unsigned flags, const pshm_sync_options *opt,
-                               pshm_event **out);
-PSHM_API int pshm_event_open(const char *name, const pshm_sync_options *opt, pshm_event **out);
-PSHM_API int pshm_event_close(pshm_event *e);
 
 /* 0 or a tag error. */
 PSHM_API int pshm_event_set(pshm_event *e);
@@ -1411,6 +1585,7 @@ PSHM_API int pshm_event_timedwait(pshm_event *e, const struct timespec *deadline
 /* ------------------------------------------------------------------------ */
 
 typedef struct pshm_sync_info {
+    size_t struct_size;     /* set by pshm_sync_info_init() */
     pshm_sync_kind kind;
     unsigned version;       /* layout version */
     int named;              /* 1: a named object's block (header + object) */
@@ -1431,24 +1606,40 @@ typedef struct pshm_sync_info {
     unsigned long long seq; /* cond: signals so far (mod 2^32); barrier: phase (mod 256) */
 } pshm_sync_info;
 
+static inline void pshm_sync_info_init(pshm_sync_info *i)
+{
+    memset(i, 0, sizeof *i);
+    i->struct_size = sizeof *i;
+}
+
 /*
- * pshm_sync_inspect: describe the sync object in size bytes at mem (8-byte
- * aligned): either a named object's whole block (header first) or a bare
- * embedded object. Reads only; never trusts the bytes; takes no lock, so the
- * result is a snapshot. Returns 0, -EINVAL, -EAGAIN (a named object still
- * being initialised), -PSHM_EBADFORMAT, -PSHM_EVERSION, -PSHM_EABI.
+ * Inspection reads only, never trusts the bytes, never waits and takes no
+ * lock, so the result is a snapshot. out must come from
+ * pshm_sync_info_init().
+ * pshm_sync_stat: the named object `name`, read without mapping it and
+ *   without becoming one of its holders (looking never changes a block's
+ *   lifetime, even a stale one's). Returns 0, -EINVAL, -PSHM_ENAME_*,
+ *   -ENOENT, -EACCES, -PSHM_EFTYPE, -EAGAIN (still being initialised),
+ *   -PSHM_EKIND (a block that is not a named sync object), -PSHM_EBADFORMAT,
+ *   -PSHM_EVERSION, -PSHM_EABI.
+ * pshm_sync_fstat: the object of an open named handle. Returns 0, -EINVAL,
+ *   or a tag error if its bytes were overwritten since open.
+ * pshm_sync_stat_mem: the object in size bytes at mem (8-byte aligned):
+ *   either a named object's whole block (header first) or a bare embedded
+ *   object. Returns 0, -EINVAL, -EAGAIN, -PSHM_EBADFORMAT, -PSHM_EVERSION,
+ *   -PSHM_EABI.
  */
-PSHM_API int pshm_sync_inspect(const void *mem, size_t size, pshm_sync_info *out);
-/* pshm_sync_inspect on the named object `name`, mapped read-only without
- * becoming one of its holders: looking never changes a block's lifetime,
- * even a stale one's. Also -PSHM_ENAME_*, -ENOENT, -EACCES. */
 PSHM_API int pshm_sync_stat(const char *name, pshm_sync_info *out);
+PSHM_API int pshm_sync_fstat(const pshm_sync *h, pshm_sync_info *out);
+PSHM_API int pshm_sync_stat_mem(const void *mem, size_t size, pshm_sync_info *out);
+
 /*
  * pshm_sync_describe: one line for `pshm ls`, e.g. "mutex locked pid=1234
- * waiters=0", "sem value=3 waiters=0", "barrier 2/4 broken". Writes at most
- * cap bytes, NUL-terminated; returns the length it wanted (as snprintf).
+ * waiters=0", "sem value=3 waiters=0", "barrier 2/4 broken", written to buf
+ * as text is written everywhere (see Conventions: cap, *len, -ERANGE).
+ * Returns 0, -ERANGE, -EINVAL.
  */
-PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t cap);
+PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t cap, size_t *len);
 
 
 /* ======================================================================== */
@@ -1477,7 +1668,7 @@ PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t ca
  *                       live subscriber; with overwrite = 1 it never waits,
  *                       and a subscriber that falls more than a ring behind
  *                       loses its oldest messages: the loss is counted and
- *                       reported to it (pshm_queue_msginfo, stats.overruns).
+ *                       reported to it (pshm_queue_msginfo, info.overruns).
  *
  * Messages
  * --------
@@ -1500,13 +1691,13 @@ PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t ca
  * so exactly one process recovers it. There are no heartbeats.
  * - A producer that dies between reserve and commit published nothing: in
  *   SPSC and BROADCAST its reservation simply vanishes; in MPMC the slot it
- *   reserved is skipped. Either way it counts in stats.lost_reservations. A
+ *   reserved is skipped. Either way it counts in info.lost_reservations. A
  *   committed message is never lost by a producer's death.
  * - A consumer that dies between peek and release did not consume the
  *   message: it is delivered again (at least once) - in SPSC to the next
- *   consumer, in MPMC to any consumer - and counts in stats.redeliveries.
+ *   consumer, in MPMC to any consumer - and counts in info.redeliveries.
  *   A message whose consumers died max_deliveries times is treated as
- *   poison: it is dropped and counts in stats.drops. max_deliveries = 1
+ *   poison: it is dropped and counts in info.drops. max_deliveries = 1
  *   makes delivery at most once: the first death drops (and counts) it.
  *   A consumer that closes its handle while holding a peeked message gives
  *   it back the same way (counted as a redelivery, not towards poison).
@@ -1515,8 +1706,8 @@ PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t ca
  *   subscriber wanted its copy).
  * So: every committed message is delivered to a live consumer (in BROADCAST,
  * to every live subscriber that was subscribed when it was committed), or
- * counted in stats.drops; duplicates happen only after a consumer died or
- * closed holding the message, and each counts in stats.redeliveries. No
+ * counted in info.drops; duplicates happen only after a consumer died or
+ * closed holding the message, and each counts in info.redeliveries. No
  * consumer is ever handed a message that is still being written, and in
  * overwrite mode a subscriber is never given a message that was overwritten
  * while it read it (copying recv checks; zero-copy release reports
@@ -1529,10 +1720,10 @@ PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t ca
  * Closing
  * -------
  * When the last live producer handle closes (pshm_queue_close; handles
- * opened with keep_open do not count), or anyone calls
- * pshm_queue_close_producer, the queue is closed for good: consumers drain
- * what was committed, then get -PSHM_ECLOSED; producers get -PSHM_ECLOSED
- * from reserve/send and from open.
+ * opened with keep_open do not count), or anyone calls pshm_queue_shutdown,
+ * the queue is shut down for good: consumers drain what was committed, then
+ * get -PSHM_ECLOSED; producers get -PSHM_ECLOSED from reserve/send and from
+ * open. A crash is not a shutdown.
  *
  * Waiting
  * -------
@@ -1579,20 +1770,32 @@ typedef enum pshm_queue_role {
 #define PSHM_QUEUE_MAX_DELIVERIES 31       /* largest max_deliveries */
 
 /*
- * Options for create and open; start from pshm_queue_options_init(). The
- * fields marked "create" shape the queue and are ignored by open (the queue
- * has its own); the others belong to the handle.
+ * Options for create and open: the block options' fields (same names, types
+ * and defaults; see pshm_block_options), then the queue's own. Start from
+ * pshm_queue_options_init(). The fields marked "create" shape the queue and
+ * are ignored by open (the queue has its own); the others belong to the
+ * handle.
  */
 typedef struct pshm_queue_options {
     size_t struct_size;         /* set by _init; do not touch */
-    pshm_queue_mode mode;       /* create: default PSHM_QUEUE_SPSC */
-    size_t capacity;            /* create: bytes of ring, default 1 MiB. SPSC rounds up to
+    unsigned mode;              /* create: as pshm_block_options, default 0600 */
+    pshm_lifetime lifetime;     /* create: default PSHM_PERSIST */
+    int readonly;               /* refused with -EINVAL: every role writes the queue */
+    int open_existing;          /* create: attach to an existing queue instead of -EEXIST */
+    int prefault;
+    int huge_pages;             /* create */
+    int sparse;                 /* create */
+    int watch;                  /* create */
+    unsigned open_timeout_ms;   /* open: how long to wait for a queue being initialised,
+                                   default 2000 */
+    pshm_queue_mode queue_mode; /* create: default PSHM_QUEUE_SPSC */
+    size_t ring_bytes;          /* create: bytes of ring, default 1 MiB. SPSC rounds up to
                                    a power of two of at least 2 records of max_msg; MPMC and
-                                   BROADCAST hold capacity / slot bytes messages (slot =
+                                   BROADCAST cut it into ring_bytes / slot bytes slots (slot =
                                    max_msg + 16 rounded up to 64), rounded up to a power of
                                    two, at least 2 */
-    size_t capacity_msgs;       /* create: if > 0, size the ring for this many messages of
-                                   max_msg bytes instead (then capacity is ignored) */
+    size_t messages;            /* create: if > 0, size the ring to hold at least this many
+                                   messages of max_msg bytes instead (ring_bytes is ignored) */
     size_t max_msg;             /* create: largest message in bytes, default 4096;
                                    1 .. 2^30 */
     int overwrite;              /* create, BROADCAST only: 1 = slow subscribers lose their
@@ -1604,43 +1807,38 @@ typedef struct pshm_queue_options {
     unsigned spin;              /* polls before sleeping, default 2000; 0 sleeps at once */
     unsigned recover_ms;        /* a waiting handle checks for dead peers at least this
                                    often, default 50 */
-    unsigned open_timeout_ms;   /* how long open waits for a queue being initialised,
-                                   default 2000 */
-    int keep_open;              /* producer: closing this handle never closes the queue
+    int keep_open;              /* producer: closing this handle never shuts the queue down
                                    (for a passing producer, e.g. `pshm queue send`) */
-    pshm_block_options block;   /* create: lifetime, permission bits, open_existing (attach
-                                   to an existing queue instead of -EEXIST), prefault,
-                                   huge_pages, sparse; open: prefault */
 } pshm_queue_options;
 
 static inline void pshm_queue_options_init(pshm_queue_options *o)
 {
-    pshm_queue_options z = {0};
-    z.struct_size = sizeof z;
-    z.mode = PSHM_QUEUE_SPSC;
-    z.capacity = (size_t)1 << 20;
-    z.max_msg = 4096;
-    z.max_participants = 64;
-    z.max_deliveries = 3;
-    z.spin = 2000;
-    z.recover_ms = 50;
-    z.open_timeout_ms = 2000;
-    pshm_block_options_init(&z.block);
-    *o = z;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->mode = 0600;
+    o->lifetime = PSHM_PERSIST;
+    o->open_timeout_ms = 2000;
+    o->queue_mode = PSHM_QUEUE_SPSC;
+    o->ring_bytes = (size_t)1 << 20;
+    o->max_msg = 4096;
+    o->max_participants = 64;
+    o->max_deliveries = 3;
+    o->spin = 2000;
+    o->recover_ms = 50;
 }
 
 typedef struct pshm_queue pshm_queue;
-struct timespec;
 
 /*
  * pshm_queue_create: create the queue `name` (NULL: a random name, as for
  * blocks) and open a handle on it in `role`. opt may be NULL for defaults.
  * The block is fully initialised before any attacher can use it.
  * Returns 0 and *out, or:
- *   -EINVAL   bad role or option values (mode, sizes, max_deliveries, ...)
- *   -EEXIST   the name is taken (and !opt->block.open_existing)
+ *   -EINVAL   bad role or option values (queue_mode, sizes, max_deliveries,
+ *             readonly, ...)
+ *   -EEXIST   the name is taken (and !opt->open_existing)
  *   -PSHM_ENAME_*, -ENOSPC, -EACCES, -PSHM_ENOMARK, ...: as pshm_block_create
- *   with block.open_existing and an existing queue: whatever pshm_queue_open returns
+ *   with open_existing and an existing queue: whatever pshm_queue_open returns
  * On failure nothing is left behind. The handle is the caller's:
  * pshm_queue_close() it. Thread-safe.
  */
@@ -1662,7 +1860,7 @@ PSHM_API int pshm_queue_create(const char *name, pshm_queue_role role,
  *   -PSHM_EROLE        SPSC producer/consumer or BROADCAST producer: that role
  *                      is held by another live handle
  *   -PSHM_ENOSLOT      every participant slot is held by a live handle
- *   -PSHM_ECLOSED      producer: the queue has been closed
+ *   -PSHM_ECLOSED      producer: the queue has been shut down
  * Thread-safe. The handle is the caller's: pshm_queue_close() it.
  */
 PSHM_API int pshm_queue_open(const char *name, pshm_queue_role role,
@@ -1672,18 +1870,20 @@ PSHM_API int pshm_queue_open(const char *name, pshm_queue_role role,
  * pshm_queue_close: leave the queue and free the handle; NULL is a no-op.
  * A pending reservation is cancelled (counted as a lost reservation); a
  * peeked, unreleased message is given back for redelivery. Closing the last
- * producer closes the queue (see Closing). The block is closed as by
+ * producer shuts the queue down (see Closing). The block is closed as by
  * pshm_block_close (an AUTO/OWNED queue may go away). In a forked child
  * this only unmaps. Returns 0 or the code of pshm_block_close.
  */
 PSHM_API int pshm_queue_close(pshm_queue *q);
 
 /*
- * pshm_queue_close_producer: close the queue for good (any handle may call
- * it): consumers drain, then get -PSHM_ECLOSED; further reserves and sends
- * get -PSHM_ECLOSED. Sleepers are woken. Returns 0.
+ * pshm_queue_shutdown: end the stream for every participant, for good (any
+ * handle, producer or consumer, may call it): consumers drain what was
+ * committed, then get -PSHM_ECLOSED; every reserve and send, and every
+ * producer open, gets -PSHM_ECLOSED. Sleepers are woken. The handle stays
+ * open (close it as usual). Returns 0 or -EINVAL (q NULL).
  */
-PSHM_API int pshm_queue_close_producer(pshm_queue *q);
+PSHM_API int pshm_queue_shutdown(pshm_queue *q);
 
 /*
  * Reserve room for a message of up to n bytes and return a pointer to it in
@@ -1693,7 +1893,7 @@ PSHM_API int pshm_queue_close_producer(pshm_queue *q);
  *   -PSHM_ETOOBIG   n > max_msg
  *   -PSHM_EORDER    a reservation is already pending on this handle
  *   -PSHM_EROLE     the handle is a consumer
- *   -PSHM_ECLOSED   the queue has been closed
+ *   -PSHM_ECLOSED   the queue has been shut down
  *   -EAGAIN (try) / -ETIMEDOUT (timed): the queue stayed full
  *   -PSHM_EBADFORMAT  the shared state is corrupt
  */
@@ -1719,7 +1919,7 @@ PSHM_API int pshm_queue_cancel(pshm_queue *q);
  * (SPSC, MPMC: claimed by this handle) until released; peeking again before
  * that returns the same message.
  * Returns 0, or:
- *   -PSHM_ECLOSED   the queue is closed and everything was consumed
+ *   -PSHM_ECLOSED   the queue is shut down and everything was consumed
  *   -PSHM_EROLE     the handle is a producer
  *   -EAGAIN (try) / -ETIMEDOUT (timed): the queue stayed empty
  *   -PSHM_EBADFORMAT  a corrupt message (bad length or position); in MPMC it
@@ -1759,29 +1959,40 @@ PSHM_API int pshm_queue_timedrecv(pshm_queue *q, void *buf, size_t cap, size_t *
 
 /* About the message most recently peeked or received on this handle. */
 typedef struct pshm_queue_msg_info {
+    size_t struct_size;  /* set by pshm_queue_msg_info_init() */
     unsigned attempts;   /* earlier deliveries that ended with the consumer's death (0 normally) */
     unsigned returned;   /* 1 if a consumer closed its handle holding it before (SPSC, MPMC) */
     uint64_t lost;       /* BROADCAST: messages this subscriber lost (overwritten before or
                             while it read them) since the previous one it received intact */
 } pshm_queue_msg_info;
 
-/* Returns 0, or -PSHM_EORDER if no message was peeked or received yet. */
+static inline void pshm_queue_msg_info_init(pshm_queue_msg_info *mi)
+{
+    memset(mi, 0, sizeof *mi);
+    mi->struct_size = sizeof *mi;
+}
+
+/* Returns 0, -EINVAL (NULL, or mi not initialised), or -PSHM_EORDER if no
+ * message was peeked or received yet. */
 PSHM_API int pshm_queue_msginfo(const pshm_queue *q, pshm_queue_msg_info *mi);
 
 /*
- * Statistics, summed over every participant that ever used the queue. A
- * counter a process keeps for itself may miss the one operation it was
- * killed in; what recovery counts for the dead (lost reservations,
- * redeliveries, drops after a death) is counted exactly once.
+ * A queue's geometry and statistics, summed over every participant that
+ * ever used it. A counter a process keeps for itself may miss the one
+ * operation it was killed in; what recovery counts for the dead (lost
+ * reservations, redeliveries, drops after a death) is counted exactly once.
  */
-typedef struct pshm_queue_stats {
-    pshm_queue_mode mode;
+typedef struct pshm_queue_info {
+    size_t struct_size;        /* set by pshm_queue_info_init() */
+    pshm_queue_mode queue_mode;
     int overwrite;             /* BROADCAST overwrite mode */
-    int closed;                /* the producer side is closed */
+    int shut_down;             /* pshm_queue_shutdown was called, or the last producer closed */
     unsigned max_participants, max_deliveries;
     unsigned producers, consumers; /* live handles by role */
     unsigned dead;             /* slots of dead handles not recovered yet */
-    uint64_t capacity;         /* SPSC: ring bytes; MPMC/BROADCAST: messages */
+    uint64_t ring_bytes;       /* bytes of ring */
+    uint64_t slots;            /* MPMC/BROADCAST: fixed message slots in the ring; SPSC: 0
+                                  (variable-size records) */
     uint64_t max_msg;
     uint64_t depth;            /* messages waiting now (BROADCAST: behind the slowest subscriber) */
     uint64_t depth_bytes;      /* SPSC: ring bytes in use; others: depth * slot size */
@@ -1794,10 +2005,17 @@ typedef struct pshm_queue_stats {
     uint64_t lost_reservations;/* reserved, never committed (producer died or cancelled) */
     uint64_t redeliveries;     /* messages handed out again (consumer died or closed holding it) */
     uint64_t overruns;         /* BROADCAST overwrite: messages subscribers lost */
-} pshm_queue_stats;
+} pshm_queue_info;
 
-/* One participant slot in use, as pshm_queue_inspect reports it. */
+static inline void pshm_queue_info_init(pshm_queue_info *i)
+{
+    memset(i, 0, sizeof *i);
+    i->struct_size = sizeof *i;
+}
+
+/* One participant slot in use, as pshm_queue_participants reports it. */
 typedef struct pshm_queue_participant {
+    size_t struct_size;        /* set by pshm_queue_participant_init() */
     unsigned index;            /* slot in the table */
     pshm_queue_role role;
     long pid;
@@ -1806,28 +2024,39 @@ typedef struct pshm_queue_participant {
     uint64_t sent, received, waits_full, waits_empty;
 } pshm_queue_participant;
 
-/*
- * pshm_queue_stat: fill *st (size = sizeof *st, for forward compatibility)
- * from the shared counters. Reads only; approximate while the queue moves.
- * Returns 0 or -EINVAL.
- */
-PSHM_API int pshm_queue_stat(const pshm_queue *q, pshm_queue_stats *st, size_t size);
+static inline void pshm_queue_participant_init(pshm_queue_participant *p)
+{
+    memset(p, 0, sizeof *p);
+    p->struct_size = sizeof *p;
+}
 
 /*
- * pshm_queue_inspect: describe the queue `name` without joining it (opens
- * the block read-only, changes nothing): statistics into *st (may be NULL)
- * and up to cap participants into parts (may be NULL), *n (may be NULL) =
- * the number of slots in use. Returns 0, or the errors of pshm_block_open,
- * -PSHM_EKIND (not a queue, or not initialised), -PSHM_EVERSION, -PSHM_EABI,
- * -PSHM_EBADFORMAT, -PSHM_ESTALE (an AUTO/OWNED block whose holders all
- * died: reported, not removed). Thread-safe.
+ * pshm_queue_stat: describe the queue `name` without joining it: opens the
+ * block read-only, changes nothing, never waits (a queue still being
+ * initialised is -EAGAIN). pshm_queue_fstat: the same through an open
+ * handle. Both read the shared counters without locking: approximate while
+ * the queue moves. out must come from pshm_queue_info_init().
+ * Returns 0, -EINVAL, or (stat) the errors of pshm_block_open, -PSHM_EKIND
+ * (not a queue), -EAGAIN, -PSHM_EVERSION, -PSHM_EABI, -PSHM_EBADFORMAT,
+ * -PSHM_ESTALE (an AUTO/OWNED block whose holders all died: reported, not
+ * removed). Thread-safe.
  */
-PSHM_API int pshm_queue_inspect(const char *name, pshm_queue_stats *st, size_t size,
-                                pshm_queue_participant *parts, size_t cap, size_t *n);
+PSHM_API int pshm_queue_stat(const char *name, pshm_queue_info *out);
+PSHM_API int pshm_queue_fstat(const pshm_queue *q, pshm_queue_info *out);
 
-/* Accessors. */
+/*
+ * pshm_queue_participants: the participant slots in use of the queue
+ * `name`, read as pshm_queue_stat reads: up to cap of them into parts
+ * (parts[0].struct_size, set by pshm_queue_participant_init(), gives the
+ * element size: initialise the first element), *n (may be NULL) = the
+ * number of slots in use (which may exceed cap). Returns 0 or the errors of
+ * pshm_queue_stat.
+ */
+PSHM_API int pshm_queue_participants(const char *name, pshm_queue_participant *parts,
+                                     size_t cap, size_t *n);
+
+/* Accessors. The queue's mode and geometry: pshm_queue_fstat. */
 PSHM_API pshm_block *pshm_queue_block(const pshm_queue *q); /* owned by q */
-PSHM_API pshm_queue_mode pshm_queue_get_mode(const pshm_queue *q);
 PSHM_API size_t pshm_queue_max_msg(const pshm_queue *q);
 /* "spsc", "mpmc", "broadcast" (or "unknown"). */
 PSHM_API const char *pshm_queue_mode_name(pshm_queue_mode m);

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench.sh - what `make bench` runs: install the peers pshm is compared with
 # (as the test dependencies are: apt-get as root, else the command to run),
 # build, run every bench program with --json, and build the report.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # deps.sh - make sure what the tests need is installed (Debian 12).
 # As root it installs with apt-get; otherwise it prints the exact command.
 # Extra arguments name optional extras: clang, libfuzzer (fuzzing) and the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # fuzz.sh BUILD SECONDS - run every libFuzzer target for SECONDS, starting
 # from its seeds (tests/fuzz/seeds/<target>) plus what earlier runs found.
 set -eu

@@ -1,7 +1,10 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # test-install.sh BUILD - install into a scratch prefix and build a program
-# against it twice, with pkg-config and with CMake's find_package; check that
-# only pshm_* symbols are exported; check the POSIX fallback still compiles.
+# against it twice, with pkg-config and with CMake's find_package; check the
+# exported symbols and their versions against the header, the versions that
+# must agree, that a C++ consumer compiles warning-free, that uninstall
+# removes everything; check the POSIX fallback still compiles.
 set -eu
 build=$(cd "${1:-build}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +20,7 @@ soname=$(objdump -p "$lib/libpshm.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libpshm.so.0" ] || fail "SONAME is '$soname'"
 passed=$((passed + 1))
 
-bad=$(nm -D --defined-only "$lib/libpshm.so" | awk '$2 ~ /[TDBRW]/ {print $3}' | grep -v '^pshm_' || true)
-[ -z "$bad" ] || fail "exported symbols outside pshm_: $bad"
-nm -D --defined-only "$lib/libpshm.so" | grep -q ' pshm__' && fail "internal pshm__ symbols exported"
+"$top/scripts/check-abi.sh" "$lib/libpshm.so" "$top/include/pshm.h" "$top/src/libpshm.map" || fail "ABI"
 passed=$((passed + 1))
 
 # pkg-config
@@ -28,6 +29,31 @@ cc -std=c11 -Wall -Werror $(pkg-config --cflags pshm) -o "$tmp/hello_pc" "$top/e
     $(pkg-config --libs pshm) -Wl,-rpath,"$lib" || fail "pkg-config build"
 out=$("$tmp/hello_pc") || fail "pkg-config program failed"
 [ "$out" = "child read: hello from the parent" ] || fail "pkg-config program printed '$out'"
+passed=$((passed + 1))
+
+# One version everywhere: header, library at run time, pkg-config, CLI.
+hv=$(sed -n 's/^#define PSHM_VERSION_STRING "\(.*\)"$/\1/p' "$top/include/pshm.h")
+pv=$(pkg-config --modversion pshm)
+cat > "$tmp/ver.c" <<'C'
+#include <pshm.h>
+#include <stdio.h>
+int main(void) { puts(pshm_version_string()); return pshm_version() == PSHM_VERSION_NUMBER ? 0 : 1; }
+C
+cc -std=c11 $(pkg-config --cflags pshm) -o "$tmp/ver" "$tmp/ver.c" $(pkg-config --libs pshm) -Wl,-rpath,"$lib"
+lv=$("$tmp/ver") || fail "pshm_version() disagrees with PSHM_VERSION_NUMBER"
+cv=$("$tmp/prefix/bin/pshm" -V | awk '{print $2}')
+[ "$hv" = "$pv" ] && [ "$hv" = "$lv" ] && [ "$hv" = "$cv" ] ||
+    fail "versions differ: header $hv, pkg-config $pv, library $lv, CLI $cv"
+passed=$((passed + 1))
+
+# A C++ consumer compiles without a warning, with g++ and clang++.
+for cxx in g++ clang++; do
+    command -v $cxx >/dev/null 2>&1 || fail "$cxx not installed"
+    $cxx -std=c++11 -Wall -Wextra -pedantic -Werror $(pkg-config --cflags pshm) \
+        -o "$tmp/cxx_$cxx" "$top/tests/abi/cxx_consumer.cpp" $(pkg-config --libs pshm) \
+        -Wl,-rpath,"$lib" || fail "C++ consumer with $cxx"
+    "$tmp/cxx_$cxx" >/dev/null || fail "C++ consumer built with $cxx failed"
+done
 passed=$((passed + 1))
 
 # find_package
@@ -44,6 +70,12 @@ cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/pref
 cmake --build "$tmp/consumer/build" >/dev/null || fail "find_package build"
 out=$("$tmp/consumer/build/hello") || fail "find_package program failed"
 [ "$out" = "child read: hello from the parent" ] || fail "find_package program printed '$out'"
+passed=$((passed + 1))
+
+# make uninstall removes every installed file.
+(cd "$build" && cmake --build . --target uninstall >/dev/null) || fail "uninstall"
+left=$(find "$tmp/prefix" -type f -o -type l)
+[ -z "$left" ] || fail "uninstall left: $left"
 passed=$((passed + 1))
 
 # The portable fallback keeps compiling.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * array.c - typed n-dimensional arrays: a block holding a numpy .npy image.
  *
@@ -649,14 +650,14 @@ static int64_t now_ms(void)
 /* A block whose first 4 bytes are zero is an array being created (or a raw
  * zeroed block): wait a little for its magic. The mapping is page-aligned,
  * so the word is aligned. */
-static void wait_for_magic(const unsigned char *src, size_t size)
+static void wait_for_magic(const unsigned char *src, size_t size, unsigned timeout_ms)
 {
     int64_t deadline;
     int ms = 1;
 
     if (size < 4 || first_word(src) != 0)
         return;
-    deadline = now_ms() + PSHM_ARRAY_OPEN_WAIT_MS;
+    deadline = now_ms() + timeout_ms;
     while (first_word(src) == 0 && now_ms() < deadline) {
         sleep_ms(ms);
         if (ms < 16)
@@ -719,14 +720,25 @@ static pshm_array *array_new(pshm_block *b, const pshm__npy *h)
 }
 
 /* Make an array handle over an open block b (not consumed on failure). */
-static int attach(pshm_block *b, pshm_array **out)
+/* How long open waits for a header being written: opt->open_timeout_ms. */
+static unsigned open_timeout(const pshm_block_options *opt)
+{
+    pshm_block_options d;
+
+    pshm_block_options_init(&d);
+    if (opt && PSHM__HAS_FIELD(opt, pshm_block_options, open_timeout_ms))
+        return opt->open_timeout_ms;
+    return d.open_timeout_ms;
+}
+
+static int attach(pshm_block *b, unsigned timeout_ms, pshm_array **out)
 {
     const unsigned char *src = pshm_block_data(b);
     size_t size = pshm_block_size(b);
     pshm__npy h;
     int r;
 
-    wait_for_magic(src, size);
+    wait_for_magic(src, size, timeout_ms);
     r = read_image(src, size, &h);
     if (r != 0)
         return r;
@@ -747,7 +759,7 @@ int pshm_array_open(const char *name, const pshm_block_options *opt, pshm_array 
     r = pshm_block_open(name, opt, &b);
     if (r != 0)
         return r;
-    r = attach(b, out);
+    r = attach(b, open_timeout(opt), out);
     if (r != 0)
         pshm_block_close(b);
     return r;
@@ -786,7 +798,7 @@ static int create_block(const char *name, const pshm__npy *h, const pshm_block_o
         return r;
     if (!pshm_block_created(b)) {
         /* open_existing found the name taken: it must be this very array. */
-        r = attach(b, out);
+        r = attach(b, open_timeout(opt), out);
         if (r == 0 && !same_array(*out, h)) {
             free(*out);
             *out = NULL;

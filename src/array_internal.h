@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* array_internal.h - the .npy header parser and writer, for array.c, the
  * tests and the fuzz target. Pure functions: no shared memory, no I/O. */
 #ifndef PSHM_ARRAY_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * block.c - named blocks and their lifetimes.
  *
@@ -24,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -362,12 +364,25 @@ static int collect_if_stale(const char *name)
     return r;
 }
 
-int pshm_block_collect(const char *name)
+int pshm_block_collect(const char *name, int *removed)
 {
     char nm[PSHM_NAME_MAX + 1];
+    struct stat st;
     int r = pshm__name_norm(name, nm);
 
-    return r != 0 ? r : collect_if_stale(nm);
+    if (removed)
+        *removed = 0;
+    if (r != 0)
+        return r;
+    r = pshm__os_stat_object(nm, &st);
+    if (r != 0)
+        return r;
+    r = collect_if_stale(nm);
+    if (r < 0)
+        return r;
+    if (removed)
+        *removed = r;
+    return 0;
 }
 
 static int end_lifetime(pshm_block *b)
@@ -426,6 +441,7 @@ static int read_opts(const pshm_block_options *o, opts *out)
 #undef TAKE
     if (out->mode & ~07777u)
         return -EINVAL;
+    out->mode &= 0777u; /* never a setuid, setgid or sticky file */
     if (out->lifetime != PSHM_PERSIST && out->lifetime != PSHM_AUTO &&
         out->lifetime != PSHM_OWNED)
         return -EINVAL;
@@ -732,68 +748,121 @@ int pshm_block_fd(const pshm_block *b) { return b ? b->fd : -1; }
 
 /* --------------------------------------------------------- inspection */
 
-static int fill_info(const char *name, pshm_info *info, uint64_t *ino)
+static int info_ok(const pshm_block_info *out)
 {
-    struct stat st;
-    mark m;
-    int fd, r;
+    return out && out->struct_size >= offsetof(pshm_block_info, name) + sizeof out->name;
+}
 
-    memset(info, 0, sizeof *info);
-    r = pshm__os_stat(name, &st);
-    if (r != 0)
-        return r;
-    if (!S_ISREG(st.st_mode))
-        return -ENOENT;
-    snprintf(info->name, sizeof info->name, "%s", name);
-    info->size = (uint64_t)st.st_size;
-    info->mode = (unsigned)(st.st_mode & 07777);
-    info->uid = (unsigned)st.st_uid;
-    info->gid = (unsigned)st.st_gid;
-    info->mtime = (int64_t)st.st_mtime;
-    info->lifetime = PSHM_PERSIST;
-    info->creator_alive = -1;
-    info->holders = -1;
-    info->nmapped = -1;
-    *ino = (uint64_t)st.st_ino;
-    if (pshm__os_open(name, 0, &fd) != 0)
-        return 0; /* not readable by us: what stat tells is all we know */
-    if (mark_read(fd, &m)) {
-        info->marked = 1;
-        info->lifetime = m.lifetime;
-        info->creator_pid = m.pid;
-        r = pshm__os_proc_alive(m.pid, m.start);
-        info->creator_alive = r < 0 ? -1 : r;
-        if (m.lifetime != PSHM_PERSIST) {
-            r = pshm__os_hold_query(fd);
-            info->holders = r < 0 ? -1 : r;
+/* What stat(2) and the mark of an open descriptor tell; out->struct_size
+ * bytes at most are written (the caller's struct may be older than ours). */
+static void fill_info(const char *name, const struct stat *st, int fd, pshm_block_info *out)
+{
+    pshm_block_info in;
+    mark m;
+    int r;
+
+    pshm_block_info_init(&in);
+    snprintf(in.name, sizeof in.name, "%s", name);
+    pshm__os_path(name, in.path, sizeof in.path);
+    in.size = (uint64_t)st->st_size;
+    in.mode = (unsigned)(st->st_mode & 07777);
+    in.uid = (unsigned)st->st_uid;
+    in.gid = (unsigned)st->st_gid;
+    in.mtime = (int64_t)st->st_mtim.tv_sec;
+    in.mtime_nsec = (int32_t)st->st_mtim.tv_nsec;
+    in.lifetime = PSHM_PERSIST;
+    in.creator_alive = -1;
+    in.holders = -1;
+    in.nmapped = -1;
+    if (fd >= 0) {
+        in.readable = 1;
+        if (mark_read(fd, &m)) {
+            in.marked = 1;
+            in.lifetime = m.lifetime;
+            in.creator_pid = m.pid;
+            r = pshm__os_proc_alive(m.pid, m.start);
+            in.creator_alive = r < 0 ? -1 : r;
+            if (m.lifetime != PSHM_PERSIST) {
+                long n;
+                if (pshm__os_hold_count((uint64_t)st->st_dev, (uint64_t)st->st_ino, &n) == 0)
+                    in.holders = n;
+                else if ((r = pshm__os_hold_query(fd)) == 0)
+                    in.holders = 0;
+            }
         }
     }
-    close(fd);
+    size_t n = out->struct_size < sizeof in ? out->struct_size : sizeof in;
+    in.struct_size = out->struct_size;
+    memcpy(out, &in, n);
+}
+
+/* Describe `name` (normalised): regular objects only. */
+static int stat_name(const char *name, pshm_block_info *out, uint64_t *ino)
+{
+    struct stat st;
+    int fd = -1, r;
+
+    r = pshm__os_stat_object(name, &st);
+    if (r != 0)
+        return r;
+    if (pshm__os_open(name, 0, &fd) != 0)
+        fd = -1; /* not readable by us: what stat tells is all we know */
+    else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -ENOENT; /* replaced between the two looks */
+    }
+    fill_info(name, &st, fd, out);
+    if (fd >= 0)
+        close(fd);
+    *ino = (uint64_t)st.st_ino;
     return 0;
 }
 
-int pshm_block_stat(const char *name, pshm_info *out)
+static void set_nmapped(pshm_block_info *out, long n)
+{
+    if (PSHM__HAS_FIELD(out, pshm_block_info, nmapped))
+        out->nmapped = n;
+}
+
+int pshm_block_stat(const char *name, pshm_block_info *out)
 {
     char nm[PSHM_NAME_MAX + 1];
     uint64_t ino;
     int r, n;
 
-    if (!out)
+    if (!info_ok(out))
         return -EINVAL;
     r = pshm__name_norm(name, nm);
     if (r != 0)
         return r;
-    r = fill_info(nm, out, &ino);
+    r = stat_name(nm, out, &ino);
     if (r != 0)
         return r;
     if (pshm__os_count_mappers(&ino, 1, &n) == 0)
-        out->nmapped = n;
+        set_nmapped(out, n);
+    return 0;
+}
+
+int pshm_block_fstat(const pshm_block *b, pshm_block_info *out)
+{
+    struct stat st;
+    uint64_t ino;
+    int n;
+
+    if (!b || !info_ok(out))
+        return -EINVAL;
+    if (fstat(b->fd, &st) != 0)
+        return -errno;
+    fill_info(b->name, &st, b->fd, out);
+    ino = (uint64_t)st.st_ino;
+    if (pshm__os_count_mappers(&ino, 1, &n) == 0)
+        set_nmapped(out, n);
     return 0;
 }
 
 typedef struct scan {
-    pshm_info *infos;
-    uint64_t *inos;
+    const char *pattern;
+    char **names;
     size_t n, cap;
 } scan;
 
@@ -803,26 +872,26 @@ static int scan_one(const char *name, void *ud)
 
     if (pshm_name_check(name, strlen(name)) != 0)
         return 0;
+    if (s->pattern && fnmatch(s->pattern, name, 0) != 0)
+        return 0;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
-        pshm_info *ni = realloc(s->infos, cap * sizeof *ni);
-        if (!ni)
-            return -ENOMEM;
-        s->infos = ni;
-        uint64_t *nn = realloc(s->inos, cap * sizeof *nn);
+        char **nn = realloc(s->names, cap * sizeof *nn);
         if (!nn)
             return -ENOMEM;
-        s->inos = nn;
+        s->names = nn;
         s->cap = cap;
     }
-    if (fill_info(name, &s->infos[s->n], &s->inos[s->n]) == 0)
-        s->n++;
+    s->names[s->n] = strdup(name);
+    if (!s->names[s->n])
+        return -ENOMEM;
+    s->n++;
     return 0;
 }
 
-static int cmp_name(const void *a, const void *b)
+static int cmp_str(const void *a, const void *b)
 {
-    return strcmp(((const pshm_info *)a)->name, ((const pshm_info *)b)->name);
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int cmp_ino(const void *a, const void *b)
@@ -832,18 +901,18 @@ static int cmp_ino(const void *a, const void *b)
 }
 
 /* Mapper counts for every entry: one pass over /proc for the whole table. */
-static void scan_count(scan *s)
+static void count_all(pshm_block_info *infos, const uint64_t *inos, size_t n)
 {
-    uint64_t *sorted = malloc((s->n ? s->n : 1) * sizeof *sorted);
-    int *counts = malloc((s->n ? s->n : 1) * sizeof *counts);
+    uint64_t *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    int *counts = malloc((n ? n : 1) * sizeof *counts);
 
     if (sorted && counts) {
-        memcpy(sorted, s->inos, s->n * sizeof *sorted);
-        qsort(sorted, s->n, sizeof *sorted, cmp_ino);
-        if (pshm__os_count_mappers(sorted, s->n, counts) == 0) {
-            for (size_t i = 0; i < s->n; i++) {
-                uint64_t *hit = bsearch(&s->inos[i], sorted, s->n, sizeof *sorted, cmp_ino);
-                s->infos[i].nmapped = counts[hit - sorted];
+        memcpy(sorted, inos, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_ino);
+        if (pshm__os_count_mappers(sorted, n, counts) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                uint64_t *hit = bsearch(&inos[i], sorted, n, sizeof *sorted, cmp_ino);
+                infos[i].nmapped = counts[hit - sorted];
             }
         }
     }
@@ -851,65 +920,101 @@ static void scan_count(scan *s)
     free(counts);
 }
 
-int pshm_block_scan(pshm_info **out, size_t *count)
+static void scan_free(scan *s)
 {
-    scan s = {0};
+    for (size_t i = 0; i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+}
+
+int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *ud)
+{
+    scan s = {pattern, NULL, 0, 0};
+    pshm_block_info *infos = NULL;
+    uint64_t *inos = NULL;
+    size_t n = 0;
     int r;
 
-    if (!out || !count)
+    if (!cb)
         return -EINVAL;
-    *out = NULL;
-    *count = 0;
     r = pshm__os_list(scan_one, &s);
-    if (r != 0) {
-        free(s.infos);
-        free(s.inos);
-        return r;
+    if (r != 0)
+        goto out;
+    qsort(s.names, s.n, sizeof *s.names, cmp_str);
+    infos = malloc((s.n ? s.n : 1) * sizeof *infos);
+    inos = malloc((s.n ? s.n : 1) * sizeof *inos);
+    r = -ENOMEM;
+    if (!infos || !inos)
+        goto out;
+    for (size_t i = 0; i < s.n; i++) {
+        pshm_block_info_init(&infos[n]);
+        if (stat_name(s.names[i], &infos[n], &inos[n]) == 0)
+            n++; /* vanished, or not an object: skipped */
     }
-    scan_count(&s);
-    free(s.inos);
-    if (s.n)
-        qsort(s.infos, s.n, sizeof *s.infos, cmp_name);
-    if (!s.infos) {
-        s.infos = calloc(1, sizeof *s.infos); /* a non-NULL array, even empty */
-        if (!s.infos)
-            return -ENOMEM;
+    count_all(infos, inos, n);
+    r = 0;
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = cb(&infos[i], ud);
+    if (r > 0)
+        r = -EINVAL; /* a callback must not return positive codes */
+out:
+    free(infos);
+    free(inos);
+    scan_free(&s);
+    return r;
+}
+
+typedef struct gc_run {
+    unsigned flags;
+    pshm_gc_cb cb;
+    void *ud;
+    size_t removed;
+    int first_err;
+} gc_run;
+
+static int gc_one(const pshm_block_info *in, void *ud)
+{
+    gc_run *g = ud;
+    int r;
+
+    if (!in->marked || in->lifetime == PSHM_PERSIST || in->holders != 0)
+        return 0;
+    if (g->flags & PSHM_GC_DRY_RUN) {
+        /* Would we be allowed to? Removing needs write access to the object. */
+        int fd;
+        r = pshm__os_open(in->name, 1, &fd);
+        if (r == 0) {
+            close(fd);
+            g->removed++;
+        }
+    } else {
+        r = collect_if_stale(in->name);
+        if (r == 1)
+            g->removed++;
+        if (r == -ENOENT)
+            return 0; /* gone meanwhile: not ours to report */
+        if (r == 0)
+            return 0; /* it came back to life (a new holder): not stale */
+        r = r == 1 ? 0 : r;
     }
-    *out = s.infos;
-    *count = s.n;
+    if (r != 0 && g->first_err == 0)
+        g->first_err = r;
+    if (g->cb)
+        g->cb(in, r, g->ud);
     return 0;
 }
 
-void pshm_block_scan_free(pshm_info *infos)
+int pshm_block_gc(const char *pattern, unsigned flags, pshm_gc_cb cb, void *ud, size_t *removed)
 {
-    free(infos);
-}
+    gc_run g = {flags, cb, ud, 0, 0};
+    int r;
 
-int pshm_block_gc(int dry_run, pshm_gc_cb cb, void *ud)
-{
-    pshm_info *infos;
-    size_t n;
-    int r, removed = 0;
-
-    r = pshm_block_scan(&infos, &n);
-    if (r != 0)
-        return r;
-    for (size_t i = 0; i < n; i++) {
-        const pshm_info *in = &infos[i];
-        if (!in->marked || in->lifetime == PSHM_PERSIST || in->holders != 0)
-            continue;
-        if (dry_run) {
-            removed++;
-            if (cb)
-                cb(in, 0, ud);
-            continue;
-        }
-        r = collect_if_stale(in->name);
-        if (r == 1)
-            removed++;
-        if (cb && r != 0 && r != -ENOENT)
-            cb(in, r == 1 ? 0 : r, ud);
-    }
-    pshm_block_scan_free(infos);
-    return removed;
+    if (removed)
+        *removed = 0;
+    if (flags & ~PSHM_GC_DRY_RUN)
+        return -EINVAL;
+    r = pshm_block_scan(pattern, gc_one, &g);
+    if (removed)
+        *removed = g.removed;
+    return r != 0 ? r : g.first_err;
 }

@@ -1,36 +1,20 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h - what the library's files share and the world does not see. */
 #ifndef PSHM_INTERNAL_H
 #define PSHM_INTERNAL_H
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-/*
- * Parse a block's lifetime record ("pshm1 <lifetime> <pid> <starttime>", the
- * xattr pshm writes): 0 and the fields, or -1 for anything else. Exposed for
- * the fuzz target.
- */
-#include <stdint.h>
-PSHM__HIDDEN int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid,
-                                  uint64_t *start);
-
 #endif
 #include "pshm.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__)
 #define PSHM__HIDDEN __attribute__((visibility("hidden")))
 #else
 #define PSHM__HIDDEN
-/*
- * Parse a block's lifetime record ("pshm1 <lifetime> <pid> <starttime>", the
- * xattr pshm writes): 0 and the fields, or -1 for anything else. Exposed for
- * the fuzz target.
- */
-#include <stdint.h>
-PSHM__HIDDEN int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid,
-                                  uint64_t *start);
-
 #endif
 
 /* Impossible failures abort loudly rather than corrupt shared state. */
@@ -40,6 +24,25 @@ PSHM__HIDDEN void pshm__panic(const char *what, int err) __attribute__((noreturn
         int pshm__rc_ = (expr);                                                 \
         if (pshm__rc_ != 0)                                                     \
             pshm__panic(#expr, pshm__rc_);                                      \
+    } while (0)
+
+/*
+ * The block options of a sync or queue options struct `o` (a full-size copy):
+ * every options struct begins with the block options' fields, same names and
+ * types, so this is one list.
+ */
+#define PSHM__BLOCK_OPTIONS_OF(bo, o)                                           \
+    do {                                                                        \
+        pshm_block_options_init(bo);                                            \
+        (bo)->mode = (o)->mode;                                                 \
+        (bo)->lifetime = (o)->lifetime;                                         \
+        (bo)->readonly = (o)->readonly;                                         \
+        (bo)->open_existing = (o)->open_existing;                               \
+        (bo)->prefault = (o)->prefault;                                         \
+        (bo)->huge_pages = (o)->huge_pages;                                     \
+        (bo)->sparse = (o)->sparse;                                             \
+        (bo)->watch = (o)->watch;                                               \
+        (bo)->open_timeout_ms = (o)->open_timeout_ms;                           \
     } while (0)
 
 /* Does `o` (a caller's options struct of o->struct_size bytes) carry field f? */

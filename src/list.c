@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list.c - CPython's ShareableList, byte for byte (layout in include/pshm.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list_internal.h - the ShareableList parser and item codec as pure
  * functions over bytes, so that the handle API, the tests and the fuzz

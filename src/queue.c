@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue.c - zero-copy message queues in a pshm block: layout, attaching,
  * participants, crash recovery, statistics. The per-mode ring algorithms
@@ -164,7 +165,7 @@ static uint64_t ring_off_for(uint32_t nparts)
 
 /* The geometry a create asks for. */
 static int geom_make(uint32_t mode, uint32_t flags, uint32_t nparts, uint32_t maxdel,
-                     uint64_t max_msg, uint64_t capacity, uint64_t capacity_msgs, qgeom *g)
+                     uint64_t max_msg, uint64_t ring_bytes, uint64_t messages, qgeom *g)
 {
     memset(g, 0, sizeof *g);
     if (mode < PSHM_QUEUE_SPSC || mode > PSHM_QUEUE_BROADCAST)
@@ -184,12 +185,12 @@ static int geom_make(uint32_t mode, uint32_t flags, uint32_t nparts, uint32_t ma
     g->max_msg = max_msg;
     if (mode == PSHM_QUEUE_SPSC) {
         uint64_t rec = Q_REC + q_r16(max_msg), r;
-        if (capacity_msgs) {
-            if (capacity_msgs > Q_MAX_RING / rec)
+        if (messages) {
+            if (messages > Q_MAX_RING / rec)
                 return -EINVAL;
-            r = capacity_msgs * rec;
+            r = messages * rec;
         } else {
-            r = capacity;
+            r = ring_bytes;
         }
         if (r < 2 * rec)
             r = 2 * rec;
@@ -198,7 +199,7 @@ static int geom_make(uint32_t mode, uint32_t flags, uint32_t nparts, uint32_t ma
         g->ring_size = pow2_up(r);
     } else {
         uint64_t slot = slot_for(max_msg), n;
-        n = capacity_msgs ? capacity_msgs : capacity / slot;
+        n = messages ? messages : ring_bytes / slot;
         if (n < 2)
             n = 2;
         if (n > Q_MAX_RING / slot)
@@ -280,50 +281,38 @@ int pshm__queue_validate(const void *mem, size_t size, qgeom *g)
 
 typedef struct qopts {
     pshm_queue_mode mode;
-    uint64_t capacity, capacity_msgs, max_msg;
+    uint64_t ring_bytes, messages, max_msg;
     int overwrite;
     unsigned nparts, maxdel, spin, recover_ms, open_timeout_ms;
     int keep_open;
     pshm_block_options block;
 } qopts;
 
-static int read_opts(const pshm_queue_options *o, qopts *out)
+static int read_opts(const pshm_queue_options *opt, qopts *out)
 {
-    pshm_queue_options d;
+    pshm_queue_options o;
 
-    pshm_queue_options_init(&d);
-    if (!o)
-        o = &d;
-    if (o->struct_size < offsetof(pshm_queue_options, mode) + sizeof o->mode)
-        return -EINVAL;
+    pshm_queue_options_init(&o);
+    if (opt) {
+        if (opt->struct_size < offsetof(pshm_queue_options, mode) + sizeof opt->mode)
+            return -EINVAL;
+        memcpy(&o, opt, opt->struct_size < sizeof o ? opt->struct_size : sizeof o);
+    }
+    if (o.readonly)
+        return -EINVAL; /* every role writes the queue */
     memset(out, 0, sizeof *out);
-    out->mode = d.mode;
-    out->capacity = d.capacity;
-    out->max_msg = d.max_msg;
-    out->nparts = d.max_participants;
-    out->maxdel = d.max_deliveries;
-    out->spin = d.spin;
-    out->recover_ms = d.recover_ms;
-    out->open_timeout_ms = d.open_timeout_ms;
-    out->block = d.block;
-#define TAKE(f, to)                                                             \
-    if (PSHM__HAS_FIELD(o, pshm_queue_options, f))                              \
-        out->to = o->f;
-    TAKE(mode, mode)
-    TAKE(capacity, capacity)
-    TAKE(capacity_msgs, capacity_msgs)
-    TAKE(max_msg, max_msg)
-    TAKE(overwrite, overwrite)
-    TAKE(max_participants, nparts)
-    TAKE(max_deliveries, maxdel)
-    TAKE(spin, spin)
-    TAKE(recover_ms, recover_ms)
-    TAKE(open_timeout_ms, open_timeout_ms)
-    TAKE(keep_open, keep_open)
-    TAKE(block, block)
-#undef TAKE
-    if (out->recover_ms == 0)
-        out->recover_ms = 1;
+    out->mode = o.queue_mode;
+    out->ring_bytes = o.ring_bytes;
+    out->messages = o.messages;
+    out->max_msg = o.max_msg;
+    out->overwrite = o.overwrite;
+    out->nparts = o.max_participants;
+    out->maxdel = o.max_deliveries;
+    out->spin = o.spin;
+    out->recover_ms = o.recover_ms ? o.recover_ms : 1;
+    out->open_timeout_ms = o.open_timeout_ms;
+    out->keep_open = o.keep_open;
+    PSHM__BLOCK_OPTIONS_OF(&out->block, &o);
     return 0;
 }
 
@@ -820,7 +809,7 @@ int pshm_queue_create(const char *name, pshm_queue_role role, const pshm_queue_o
     if (o.overwrite && o.mode != PSHM_QUEUE_BROADCAST)
         return -EINVAL;
     r = geom_make(o.mode, o.overwrite ? Q_F_OVERWRITE : 0, o.nparts, o.maxdel, o.max_msg,
-                  o.capacity, o.capacity_msgs, &g);
+                  o.ring_bytes, o.messages, &g);
     if (r != 0)
         return r;
     if (g.total_size > SIZE_MAX)
@@ -906,7 +895,7 @@ int pshm_queue_close(pshm_queue *q)
     return r;
 }
 
-int pshm_queue_close_producer(pshm_queue *q)
+int pshm_queue_shutdown(pshm_queue *q)
 {
     if (!q)
         return -EINVAL;
@@ -934,7 +923,7 @@ static void spsc_depth(const pshm_queue *q, uint64_t *msgs, uint64_t *bytes)
     *bytes = pos - tail;
 }
 
-static void fill_stats(const pshm_queue *q, pshm_queue_stats *st, pshm_queue_participant *parts,
+static void fill_stats(const pshm_queue *q, pshm_queue_info *st, pshm_queue_participant *parts,
                        size_t cap, size_t *nused)
 {
     const struct qhdr *h = q->h;
@@ -942,13 +931,14 @@ static void fill_stats(const pshm_queue *q, pshm_queue_stats *st, pshm_queue_par
     uint64_t min_cursor = Q_LDA(&h->head);
     int have_sub = 0;
 
-    memset(st, 0, sizeof *st);
-    st->mode = (pshm_queue_mode)q->g.mode;
+    pshm_queue_info_init(st);
+    st->queue_mode = (pshm_queue_mode)q->g.mode;
     st->overwrite = !!(q->g.flags & Q_F_OVERWRITE);
-    st->closed = Q_LDA(&h->closed) != 0;
+    st->shut_down = Q_LDA(&h->closed) != 0;
     st->max_participants = q->g.nparts;
     st->max_deliveries = q->g.max_deliveries;
-    st->capacity = q->g.mode == PSHM_QUEUE_SPSC ? q->g.ring_size : q->g.nslots;
+    st->ring_bytes = q->g.ring_size;
+    st->slots = q->g.mode == PSHM_QUEUE_SPSC ? 0 : q->g.nslots;
     st->max_msg = q->g.max_msg;
     for (unsigned i = 0; i < q->g.nparts; i++) {
         const struct qpart *pp = q_part(q, i);
@@ -982,8 +972,10 @@ static void fill_stats(const pshm_queue *q, pshm_queue_stats *st, pshm_queue_par
             have_sub = 1;
         }
         if (parts && used < cap) {
-            pshm_queue_participant *o = &parts[used];
-            memset(o, 0, sizeof *o);
+            /* the caller's elements are parts[0].struct_size bytes apart */
+            size_t esz = parts[0].struct_size;
+            pshm_queue_participant p, *o = &p;
+            pshm_queue_participant_init(o);
             o->index = i;
             o->role = (pshm_queue_role)role;
             o->pid = (long)Q_LD(&pp->pid);
@@ -993,6 +985,8 @@ static void fill_stats(const pshm_queue *q, pshm_queue_stats *st, pshm_queue_par
             o->received = Q_LD(&pp->received);
             o->waits_full = Q_LD(&pp->waits_full);
             o->waits_empty = Q_LD(&pp->waits_empty);
+            p.struct_size = esz;
+            memcpy((char *)parts + used * esz, &p, esz < sizeof p ? esz : sizeof p);
         }
         used++;
     }
@@ -1017,28 +1011,44 @@ static void fill_stats(const pshm_queue *q, pshm_queue_stats *st, pshm_queue_par
     }
 }
 
-int pshm_queue_stat(const pshm_queue *q, pshm_queue_stats *st, size_t size)
+static int qinfo_ok(const pshm_queue_info *out)
 {
-    pshm_queue_stats s;
+    return out && out->struct_size >= offsetof(pshm_queue_info, queue_mode) + sizeof out->queue_mode;
+}
 
-    if (!q || !st || size == 0)
+static void give(const pshm_queue_info *in, pshm_queue_info *out)
+{
+    size_t want = out->struct_size;
+
+    memcpy(out, in, want < sizeof *in ? want : sizeof *in);
+    out->struct_size = want;
+}
+
+int pshm_queue_fstat(const pshm_queue *q, pshm_queue_info *out)
+{
+    pshm_queue_info s;
+
+    if (!q || !qinfo_ok(out))
         return -EINVAL;
     fill_stats(q, &s, NULL, 0, NULL);
-    memcpy(st, &s, size < sizeof s ? size : sizeof s);
+    give(&s, out);
     return 0;
 }
 
-int pshm_queue_inspect(const char *name, pshm_queue_stats *st, size_t size,
-                       pshm_queue_participant *parts, size_t cap, size_t *n)
+/* Describe the queue `name` without joining it: stats into *st (may be
+ * NULL), participants into parts. */
+static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant *parts,
+                   size_t cap, size_t *n)
 {
     pshm_block_options bo;
     pshm_block *blk = NULL;
     pshm_queue q;
-    pshm_queue_stats s;
+    pshm_queue_info s;
     int r;
 
     /* opening a stale AUTO/OWNED block would remove it: look, do not touch */
-    pshm_info info;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
     r = pshm_block_stat(name, &info);
     if (r != 0)
         return r;
@@ -1051,8 +1061,8 @@ int pshm_queue_inspect(const char *name, pshm_queue_stats *st, size_t size,
         return r;
     memset(&q, 0, sizeof q);
     r = pshm__queue_validate(pshm_block_data(blk), pshm_block_size(blk), &q.g);
-    if (r == -EAGAIN)
-        r = -PSHM_EKIND; /* not (yet) a queue */
+    if (r == -EAGAIN && Q_LDA(&((const struct qhdr *)pshm_block_data(blk))->state) == Q_EMPTY)
+        r = -PSHM_EKIND; /* all zero: a raw block, not a queue being made */
     if (r != 0) {
         pshm_block_close(blk);
         return r;
@@ -1065,10 +1075,26 @@ int pshm_queue_inspect(const char *name, pshm_queue_stats *st, size_t size,
     q.me = -1;
     q.mask = q.g.mode == PSHM_QUEUE_SPSC ? q.g.ring_size - 1 : q.g.nslots - 1;
     fill_stats(&q, &s, parts, cap, n);
-    if (st && size)
-        memcpy(st, &s, size < sizeof s ? size : sizeof s);
+    if (st)
+        give(&s, st);
     pshm_block_close(blk);
     return 0;
+}
+
+int pshm_queue_stat(const char *name, pshm_queue_info *out)
+{
+    if (!qinfo_ok(out))
+        return -EINVAL;
+    return inspect(name, out, NULL, 0, NULL);
+}
+
+int pshm_queue_participants(const char *name, pshm_queue_participant *parts, size_t cap,
+                            size_t *n)
+{
+    if (cap && (!parts || parts[0].struct_size <
+                              offsetof(pshm_queue_participant, index) + sizeof parts[0].index))
+        return -EINVAL;
+    return inspect(name, NULL, cap ? parts : NULL, cap, n);
 }
 
 /* ------------------------------------------------------------ fuzz hook */
@@ -1099,7 +1125,7 @@ long pshm__queue_fuzz_drain(void *mem, size_t size, long max)
     }
     q.last_epoch = ~(uint64_t)0;
     /* and the statistics walk */
-    pshm_queue_stats st;
+    pshm_queue_info st;
     fill_stats(&q, &st, NULL, 0, NULL);
     while (n < max) {
         const void *p;
@@ -1244,17 +1270,17 @@ int pshm_queue_timedrecv(pshm_queue *q, void *buf, size_t cap, size_t *len,
 
 int pshm_queue_msginfo(const pshm_queue *q, pshm_queue_msg_info *mi)
 {
-    if (!q || !mi)
+    size_t want;
+
+    if (!q || !mi || mi->struct_size < offsetof(pshm_queue_msg_info, attempts) + sizeof mi->attempts)
         return -EINVAL;
     if (!q->have_info)
         return -PSHM_EORDER;
-    *mi = q->info;
+    want = mi->struct_size;
+    memcpy(mi, &q->info, want < sizeof q->info ? want : sizeof q->info);
+    mi->struct_size = want;
     return 0;
 }
 
 pshm_block *pshm_queue_block(const pshm_queue *q) { return q ? q->blk : NULL; }
-pshm_queue_mode pshm_queue_get_mode(const pshm_queue *q)
-{
-    return q ? (pshm_queue_mode)q->g.mode : (pshm_queue_mode)0;
-}
 size_t pshm_queue_max_msg(const pshm_queue *q) { return q ? (size_t)q->g.max_msg : 0; }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue_internal.h - what src/queue*.c share: the shared layout, the handle,
  * and the hidden entry points the tests and the fuzz target use. The layout

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue_ops.c - reserve/commit/peek/release for the three ring kinds, and
  * the waiting around them. The layout and the recovery protocol are

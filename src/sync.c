@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync.c - mutex, condition variable, semaphore, read-write lock, barrier
  * and event for processes sharing memory, surviving the death of any of
@@ -218,15 +219,6 @@ static struct timespec ts_plus_ms(struct timespec t, long long ms)
 static int deadline_bad(const struct timespec *d)
 {
     return !d || d->tv_nsec < 0 || d->tv_nsec >= 1000000000L || d->tv_sec < 0;
-}
-
-int pshm_sync_deadline(struct timespec *out, long long timeout_ms)
-{
-    if (!out || timeout_ms < 0)
-        return -EINVAL;
-    mono_now(out);
-    *out = ts_plus_ms(*out, timeout_ms);
-    return 0;
 }
 
 enum { WOKE = 0, SLICE = 1 };
@@ -1493,7 +1485,8 @@ static int bar_any_dead(pshm_barrier *b, uint32_t n, int force)
 }
 
 /* mode: 0 wait, 1 try, 2 timed */
-static int bar_wait(pshm_barrier *b, int mode, const struct timespec *deadline)
+static int bar_wait(pshm_barrier *b, int mode, const struct timespec *deadline,
+                    unsigned *arrival)
 {
     uint64_t me;
     uint32_t n, w, seen;
@@ -1522,7 +1515,9 @@ static int bar_wait(pshm_barrier *b, int mode, const struct timespec *deadline)
             uint32_t next = (w & 0x7f000000u) | (((PSHM__BW_GEN(w) + 1) & 0xffu) << 16);
             if (CAS(&b->word, &w, next)) {
                 wake(&b->word, WAKE_ALL);
-                return PSHM_BARRIER_SERIAL;
+                if (arrival)
+                    *arrival = n - 1;
+                return 0;
             }
             continue;
         }
@@ -1561,24 +1556,26 @@ static int bar_wait(pshm_barrier *b, int mode, const struct timespec *deadline)
             bar_break(b, seen);
     }
     DEC(&b->waiters);
+    if (r == 0 && arrival)
+        *arrival = PSHM__BW_ARRIVED(seen) - 1;
     return r;
 }
 
-int pshm_barrier_wait(pshm_barrier *b)
+int pshm_barrier_wait(pshm_barrier *b, unsigned *arrival)
 {
-    return bar_wait(b, 0, NULL);
+    return bar_wait(b, 0, NULL, arrival);
 }
 
-int pshm_barrier_trywait(pshm_barrier *b)
+int pshm_barrier_trywait(pshm_barrier *b, unsigned *arrival)
 {
-    return bar_wait(b, 1, NULL);
+    return bar_wait(b, 1, NULL, arrival);
 }
 
-int pshm_barrier_timedwait(pshm_barrier *b, const struct timespec *deadline)
+int pshm_barrier_timedwait(pshm_barrier *b, const struct timespec *deadline, unsigned *arrival)
 {
     if (deadline_bad(deadline))
         return -EINVAL;
-    return bar_wait(b, 2, deadline);
+    return bar_wait(b, 2, deadline, arrival);
 }
 
 int pshm_barrier_join(pshm_barrier *b)
@@ -1752,60 +1749,13 @@ int pshm_event_timedwait(pshm_event *e, const struct timespec *deadline)
  * (so a foreign writer cannot make two), records itself, builds the object,
  * and publishes READY with a futex wake. Attachers wait for READY with a
  * timeout, and give up early if the recorded initialiser is dead.
- *
- * This process's handles: object address -> block, so the close functions
- * need only the object pointer every other call takes.
  */
 
-typedef struct named {
-    void *obj;
+struct pshm_sync {
     pshm_block *b;
-    struct named *next;
-} named;
-
-static pthread_mutex_t named_lock = PTHREAD_MUTEX_INITIALIZER;
-static named *named_head;
-
-static int named_add(void *obj, pshm_block *b)
-{
-    named *n = malloc(sizeof *n);
-
-    if (!n)
-        return -ENOMEM;
-    n->obj = obj;
-    n->b = b;
-    PSHM__CHECK(pthread_mutex_lock(&named_lock));
-    n->next = named_head;
-    named_head = n;
-    PSHM__CHECK(pthread_mutex_unlock(&named_lock));
-    return 0;
-}
-
-/* The block of obj; with take, also forget it. NULL if not ours. */
-static pshm_block *named_find(const void *obj, int take)
-{
-    pshm_block *b = NULL;
-
-    PSHM__CHECK(pthread_mutex_lock(&named_lock));
-    for (named **p = &named_head; *p; p = &(*p)->next) {
-        if ((*p)->obj != obj)
-            continue;
-        named *n = *p;
-        b = n->b;
-        if (take) {
-            *p = n->next;
-            free(n);
-        }
-        break;
-    }
-    PSHM__CHECK(pthread_mutex_unlock(&named_lock));
-    return b;
-}
-
-pshm_block *pshm_sync_block(const void *obj)
-{
-    return obj ? named_find(obj, 0) : NULL;
-}
+    pshm_sync_kind kind;
+    void *obj;
+};
 
 typedef struct ctor {
     pshm_sync_kind kind;
@@ -1846,13 +1796,18 @@ static int check_object(void *obj, size_t size, pshm_sync_kind kind)
     return -PSHM_EKIND;
 }
 
+static int kind_valid(pshm_sync_kind kind)
+{
+    return kind >= PSHM_SYNC_MUTEX && kind <= PSHM_SYNC_EVENT;
+}
+
 /* Header checks shared by open and inspect (state already READY). */
 static int check_header(const pshm__sync_hdr *h, size_t size)
 {
     uint32_t off, osz;
 
     if (LOADR(&h->magic) != PSHM__SYNC_HDR_MAGIC)
-        return -PSHM_EBADFORMAT;
+        return -PSHM_EKIND; /* not a named sync object at all */
     if (LOADR(&h->version) != PSHM__SYNC_VERSION)
         return -PSHM_EVERSION;
     if (LOADR(&h->abi) != SYNC_ABI)
@@ -1861,11 +1816,15 @@ static int check_header(const pshm__sync_hdr *h, size_t size)
     osz = LOADR(&h->obj_size);
     if (off != PSHM__SYNC_HDR_SIZE || osz < 64 || osz > size - off)
         return -PSHM_EBADFORMAT;
+    if (!kind_valid((pshm_sync_kind)LOADR(&h->kind)))
+        return -PSHM_EBADFORMAT;
     return 0;
 }
 
-/* Wait until the header says READY, then check it and the object. */
-static int attach_block(pshm_block *b, pshm_sync_kind kind, int timeout_ms, void **out)
+/* Wait until the header says READY, then check it and the object; kind
+ * PSHM_SYNC_NONE takes any kind. */
+static int attach_block(pshm_block *b, pshm_sync_kind kind, unsigned timeout_ms,
+                        pshm_sync_kind *found, void **out)
 {
     size_t size = pshm_block_size(b);
     pshm__sync_hdr *h = pshm_block_data(b);
@@ -1873,14 +1832,16 @@ static int attach_block(pshm_block *b, pshm_sync_kind kind, int timeout_ms, void
     int r;
 
     if (size < PSHM__SYNC_HDR_SIZE)
-        return -PSHM_EBADFORMAT;
-    pshm_sync_deadline(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+        return -PSHM_EKIND;
+    pshm_deadline(&deadline, timeout_ms);
     for (;;) {
         uint32_t st = LOAD(&h->state), magic = LOADR(&h->magic);
         if (st == PSHM__HS_READY)
             break;
-        if ((magic != 0 && magic != PSHM__SYNC_HDR_MAGIC) || st > PSHM__HS_READY)
-            return -PSHM_EBADFORMAT;
+        if (magic != 0 && magic != PSHM__SYNC_HDR_MAGIC)
+            return -PSHM_EKIND; /* not a named sync object */
+        if (st > PSHM__HS_READY)
+            return magic ? -PSHM_EBADFORMAT : -PSHM_EKIND;
         if (st == PSHM__HS_INITIALISING) {
             uint64_t who = LOADR(&h->initialiser);
             if (who != 0 && pshm__id_alive(who) == 0)
@@ -1889,7 +1850,7 @@ static int attach_block(pshm_block *b, pshm_sync_kind kind, int timeout_ms, void
         struct timespec now, step;
         mono_now(&now);
         if (!ts_lt(&now, &deadline))
-            return st == PSHM__HS_EMPTY && magic == 0 ? -PSHM_EBADFORMAT : -ETIMEDOUT;
+            return st == PSHM__HS_EMPTY && magic == 0 ? -PSHM_EKIND : -ETIMEDOUT;
         step = ts_plus_ms(now, 10);
         if (ts_lt(&deadline, &step))
             step = deadline;
@@ -1898,65 +1859,112 @@ static int attach_block(pshm_block *b, pshm_sync_kind kind, int timeout_ms, void
     r = check_header(h, size);
     if (r != 0)
         return r;
-    if (LOADR(&h->kind) != (uint16_t)kind)
+    pshm_sync_kind k = (pshm_sync_kind)LOADR(&h->kind);
+    if (kind != PSHM_SYNC_NONE && k != kind)
         return -PSHM_EKIND;
     void *obj = (char *)h + PSHM__SYNC_HDR_SIZE;
-    r = check_object(obj, LOADR(&h->obj_size), kind);
+    r = check_object(obj, LOADR(&h->obj_size), k);
     if (r != 0)
         return r;
+    *found = k;
     *out = obj;
     return 0;
 }
 
-static void block_opts(const pshm_sync_options *o, pshm_block_options *bo, int *timeout_ms)
+/* The caller's options, or the defaults; -EINVAL if struct_size is short. */
+static int read_opts(const pshm_sync_options *o, pshm_sync_options *out)
 {
-    pshm_block_options_init(bo);
-    *timeout_ms = 5000;
+    pshm_sync_options_init(out);
     if (!o)
-        return;
-    if (PSHM__HAS_FIELD(o, pshm_sync_options, mode))
-        bo->mode = o->mode;
-    if (PSHM__HAS_FIELD(o, pshm_sync_options, lifetime))
-        bo->lifetime = o->lifetime;
-    if (PSHM__HAS_FIELD(o, pshm_sync_options, open_existing))
-        bo->open_existing = o->open_existing;
-    if (PSHM__HAS_FIELD(o, pshm_sync_options, open_timeout_ms))
-        *timeout_ms = o->open_timeout_ms;
+        return 0;
+    if (o->struct_size < offsetof(pshm_sync_options, mode) + sizeof o->mode)
+        return -EINVAL;
+    size_t n = o->struct_size < sizeof *out ? o->struct_size : sizeof *out;
+    memcpy(out, o, n);
+    out->struct_size = sizeof *out;
+    return out->readonly ? -EINVAL : 0;
 }
 
-static int opts_bad(const pshm_sync_options *o)
+static int handle_new(pshm_block *b, pshm_sync_kind kind, void *obj, pshm_sync **h)
 {
-    return o && o->struct_size < offsetof(pshm_sync_options, mode) + sizeof o->mode;
+    pshm_sync *s = malloc(sizeof *s);
+
+    if (!s)
+        return -ENOMEM;
+    s->b = b;
+    s->kind = kind;
+    s->obj = obj;
+    *h = s;
+    return 0;
 }
 
-static int named_create(const char *name, const ctor *c, const pshm_sync_options *opt, void **out)
+static int ctor_for(pshm_sync_kind kind, const pshm_sync_options *o, ctor *c)
 {
+    c->kind = kind;
+    c->value = c->flags = c->count = 0;
+    switch (kind) {
+    case PSHM_SYNC_MUTEX: c->size = PSHM_MUTEX_SIZE; break;
+    case PSHM_SYNC_COND: c->size = PSHM_COND_SIZE; break;
+    case PSHM_SYNC_RWLOCK: c->size = PSHM_RWLOCK_SIZE; break;
+    case PSHM_SYNC_SEM:
+        if ((o->flags & ~PSHM_SEM_UNDO) || o->value > PSHM_SEM_VALUE_MAX)
+            return -EINVAL;
+        c->size = (o->flags & PSHM_SEM_UNDO) ? PSHM_SEM_UNDO_SIZE : PSHM_SEM_SIZE;
+        c->value = o->value;
+        c->flags = o->flags;
+        break;
+    case PSHM_SYNC_BARRIER:
+        if (o->count == 0 || o->count > PSHM_BARRIER_MAX)
+            return -EINVAL;
+        c->size = PSHM_BARRIER_SIZE(o->count);
+        c->count = o->count;
+        break;
+    case PSHM_SYNC_EVENT:
+        if (o->flags & ~(PSHM_EVENT_MANUAL | PSHM_EVENT_SET))
+            return -EINVAL;
+        c->size = PSHM_EVENT_SIZE;
+        c->flags = o->flags;
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (kind != PSHM_SYNC_SEM && kind != PSHM_SYNC_EVENT && o->flags)
+        return -EINVAL;
+    return 0;
+}
+
+int pshm_sync_create(const char *name, pshm_sync_kind kind, const pshm_sync_options *opt,
+                     pshm_sync **out)
+{
+    pshm_sync_options o;
     pshm_block_options bo;
     pshm_block *b = NULL;
     pshm__sync_hdr *h;
     uint32_t empty = PSHM__HS_EMPTY;
+    pshm_sync_kind found;
+    ctor c;
     void *obj;
-    int timeout_ms, r;
+    int r;
 
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (opts_bad(opt))
-        return -EINVAL;
-    block_opts(opt, &bo, &timeout_ms);
-    r = pshm_block_create(name, PSHM__SYNC_HDR_SIZE + c->size, &bo, &b);
+    r = read_opts(opt, &o);
+    if (r == 0)
+        r = ctor_for(kind, &o, &c);
+    if (r != 0)
+        return r;
+    PSHM__BLOCK_OPTIONS_OF(&bo, &o);
+    r = pshm_block_create(name, PSHM__SYNC_HDR_SIZE + c.size, &bo, &b);
     if (r != 0)
         return r;
     if (!pshm_block_created(b)) {
-        r = attach_block(b, c->kind, timeout_ms, &obj);
+        r = attach_block(b, kind, o.open_timeout_ms, &found, &obj);
         if (r == 0)
-            r = named_add(obj, b);
-        if (r != 0) {
+            r = handle_new(b, found, obj, out);
+        if (r != 0)
             pshm_block_close(b);
-            return r;
-        }
-        *out = obj;
-        return 0;
+        return r;
     }
     h = pshm_block_data(b);
     obj = (char *)h + PSHM__SYNC_HDR_SIZE;
@@ -1966,20 +1974,18 @@ static int named_create(const char *name, const ctor *c, const pshm_sync_options
     }
     h->initialiser = pshm__self_process();
     h->version = PSHM__SYNC_VERSION;
-    h->kind = (uint16_t)c->kind;
+    h->kind = (uint16_t)c.kind;
     h->abi = SYNC_ABI;
     h->obj_off = PSHM__SYNC_HDR_SIZE;
-    h->obj_size = (uint32_t)c->size;
+    h->obj_size = (uint32_t)c.size;
     STORE(&h->magic, PSHM__SYNC_HDR_MAGIC);
-    r = build(c, obj);
-    if (r != 0)
-        goto fail;
-    r = named_add(obj, b);
+    r = build(&c, obj);
+    if (r == 0)
+        r = handle_new(b, kind, obj, out);
     if (r != 0)
         goto fail;
     STORE(&h->state, (uint32_t)PSHM__HS_READY);
     wake(&h->state, WAKE_ALL);
-    *out = obj;
     return 0;
 fail:
     (void)pshm_block_unlink(b);
@@ -1987,33 +1993,35 @@ fail:
     return r;
 }
 
-static int named_open(const char *name, pshm_sync_kind kind, const pshm_sync_options *opt,
-                      void **out)
+int pshm_sync_open(const char *name, pshm_sync_kind kind, const pshm_sync_options *opt,
+                   pshm_sync **out)
 {
+    pshm_sync_options o;
     pshm_block_options bo;
     pshm_block *b = NULL;
+    pshm_sync_kind found;
     void *obj;
-    int timeout_ms, r;
+    int r;
 
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (opts_bad(opt))
+    r = read_opts(opt, &o);
+    if (r != 0)
+        return r;
+    if (kind != PSHM_SYNC_NONE && !kind_valid(kind))
         return -EINVAL;
-    block_opts(opt, &bo, &timeout_ms);
-    bo.open_existing = 0;
+    pshm_block_options_init(&bo);
+    bo.prefault = o.prefault;
     r = pshm_block_open(name, &bo, &b);
     if (r != 0)
         return r;
-    r = attach_block(b, kind, timeout_ms, &obj);
+    r = attach_block(b, kind, o.open_timeout_ms, &found, &obj);
     if (r == 0)
-        r = named_add(obj, b);
-    if (r != 0) {
+        r = handle_new(b, found, obj, out);
+    if (r != 0)
         pshm_block_close(b);
-        return r;
-    }
-    *out = obj;
-    return 0;
+    return r;
 }
 
 /* Is the thread `id` one of this process's? (A lock it holds must not be
@@ -2023,123 +2031,58 @@ static int held_here(uint64_t id)
     return id != 0 && pshm__id_mine(id) == 1;
 }
 
-static int named_close(void *obj, int busy)
+/* Does a thread of this process hold the object? Only the kinds with an
+ * owner can say yes; the tag is checked first (the bytes are shared). */
+static int held_by_us(const pshm_sync *h)
+{
+    if (h->kind == PSHM_SYNC_MUTEX) {
+        pshm_mutex *m = h->obj;
+        return LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX) &&
+               (held_here(LOADR(&m->owner)) || held_here(LOADR(&m->owner) ^ OWNER_MARK));
+    }
+    if (h->kind == PSHM_SYNC_RWLOCK) {
+        pshm_rwlock *rw = h->obj;
+        if (LOADR(&rw->head.h.id) != SYNC_ID(PSHM_SYNC_RWLOCK))
+            return 0;
+        if (LOADR(&rw->head.h.wstate) && held_here(LOADR(&rw->head.h.wthread)))
+            return 1;
+        for (int i = 0; i < PSHM_RWLOCK_READERS; i++)
+            if (held_here(LOADR(&rw->slots[i].s.holder)))
+                return 1;
+    }
+    return 0;
+}
+
+int pshm_sync_close(pshm_sync *h)
 {
     pshm_block *b;
 
-    if (!obj)
+    if (!h)
         return 0;
-    if (busy)
+    if (held_by_us(h))
         return -EBUSY;
-    b = named_find(obj, 1);
-    if (!b)
-        return -EINVAL;
+    b = h->b;
+    free(h);
     return pshm_block_close(b);
 }
 
-#define OPEN_FUNC(T, KIND)                                                      \
-    int pshm_##T##_open(const char *name, const pshm_sync_options *opt, pshm_##T **out) \
+pshm_block *pshm_sync_block(const pshm_sync *h)
+{
+    return h ? h->b : NULL;
+}
+
+#define SYNC_GETTER(T, KIND)                                                    \
+    pshm_##T *pshm_sync_##T(const pshm_sync *h)                                 \
     {                                                                           \
-        return named_open(name, KIND, opt, (void **)out);                       \
+        return h && h->kind == KIND ? (pshm_##T *)h->obj : NULL;                \
     }
 
-OPEN_FUNC(mutex, PSHM_SYNC_MUTEX)
-OPEN_FUNC(cond, PSHM_SYNC_COND)
-OPEN_FUNC(sem, PSHM_SYNC_SEM)
-OPEN_FUNC(rwlock, PSHM_SYNC_RWLOCK)
-OPEN_FUNC(barrier, PSHM_SYNC_BARRIER)
-OPEN_FUNC(event, PSHM_SYNC_EVENT)
-
-int pshm_mutex_create(const char *name, const pshm_sync_options *opt, pshm_mutex **out)
-{
-    ctor c = {PSHM_SYNC_MUTEX, PSHM_MUTEX_SIZE, 0, 0, 0};
-    return named_create(name, &c, opt, (void **)out);
-}
-
-int pshm_cond_create(const char *name, const pshm_sync_options *opt, pshm_cond **out)
-{
-    ctor c = {PSHM_SYNC_COND, PSHM_COND_SIZE, 0, 0, 0};
-    return named_create(name, &c, opt, (void **)out);
-}
-
-int pshm_sem_create(const char *name, unsigned value, unsigned flags, const pshm_sync_options *opt,
-                    pshm_sem **out)
-{
-    ctor c = {PSHM_SYNC_SEM, (flags & PSHM_SEM_UNDO) ? PSHM_SEM_UNDO_SIZE : PSHM_SEM_SIZE, value,
-              flags, 0};
-    if (out)
-        *out = NULL;
-    if ((flags & ~PSHM_SEM_UNDO) || value > PSHM_SEM_VALUE_MAX)
-        return -EINVAL;
-    return named_create(name, &c, opt, (void **)out);
-}
-
-int pshm_rwlock_create(const char *name, const pshm_sync_options *opt, pshm_rwlock **out)
-{
-    ctor c = {PSHM_SYNC_RWLOCK, PSHM_RWLOCK_SIZE, 0, 0, 0};
-    return named_create(name, &c, opt, (void **)out);
-}
-
-int pshm_barrier_create(const char *name, unsigned count, const pshm_sync_options *opt,
-                        pshm_barrier **out)
-{
-    ctor c = {PSHM_SYNC_BARRIER, PSHM_BARRIER_SIZE(count), 0, 0, count};
-    if (out)
-        *out = NULL;
-    if (count == 0 || count > PSHM_BARRIER_MAX)
-        return -EINVAL;
-    return named_create(name, &c, opt, (void **)out);
-}
-
-int pshm_event_create(const char *name, unsigned flags, const pshm_sync_options *opt,
-                      pshm_event **out)
-{
-    ctor c = {PSHM_SYNC_EVENT, PSHM_EVENT_SIZE, 0, flags, 0};
-    if (out)
-        *out = NULL;
-    if (flags & ~(PSHM_EVENT_MANUAL | PSHM_EVENT_SET))
-        return -EINVAL;
-    return named_create(name, &c, opt, (void **)out);
-}
-
-int pshm_mutex_close(pshm_mutex *m)
-{
-    int busy = m && named_find(m, 0) && LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX) &&
-               (held_here(LOADR(&m->owner)) || held_here(LOADR(&m->owner) ^ OWNER_MARK));
-    return named_close(m, busy);
-}
-
-int pshm_cond_close(pshm_cond *c)
-{
-    return named_close(c, 0);
-}
-
-int pshm_sem_close(pshm_sem *s)
-{
-    return named_close(s, 0);
-}
-
-int pshm_rwlock_close(pshm_rwlock *rw)
-{
-    int busy = 0;
-
-    if (rw && named_find(rw, 0) && LOADR(&rw->head.h.id) == SYNC_ID(PSHM_SYNC_RWLOCK)) {
-        busy = LOADR(&rw->head.h.wstate) && held_here(LOADR(&rw->head.h.wthread));
-        for (int i = 0; !busy && i < PSHM_RWLOCK_READERS; i++)
-            busy = held_here(LOADR(&rw->slots[i].s.holder));
-    }
-    return named_close(rw, busy);
-}
-
-int pshm_barrier_close(pshm_barrier *b)
-{
-    return named_close(b, 0);
-}
-
-int pshm_event_close(pshm_event *e)
-{
-    return named_close(e, 0);
-}
+SYNC_GETTER(mutex, PSHM_SYNC_MUTEX)
+SYNC_GETTER(cond, PSHM_SYNC_COND)
+SYNC_GETTER(sem, PSHM_SYNC_SEM)
+SYNC_GETTER(rwlock, PSHM_SYNC_RWLOCK)
+SYNC_GETTER(barrier, PSHM_SYNC_BARRIER)
+SYNC_GETTER(event, PSHM_SYNC_EVENT)
 
 /* ---------------------------------------------------------- inspection */
 
@@ -2292,15 +2235,20 @@ static int inspect_object(const void *mem, size_t size, pshm_sync_info *out)
     return 0;
 }
 
-int pshm_sync_inspect(const void *mem, size_t size, pshm_sync_info *out)
+static int sinfo_ok(const pshm_sync_info *out)
+{
+    return out && out->struct_size >= offsetof(pshm_sync_info, kind) + sizeof out->kind;
+}
+
+/* Describe into a full-size private struct, then give the caller its
+ * struct_size bytes (its struct may be older than ours). */
+static int stat_mem(const void *mem, size_t size, pshm_sync_info *in)
 {
     const pshm__sync_hdr *h = mem;
     int r;
 
-    if (!mem || !out || ((uintptr_t)mem % 8) != 0)
-        return -EINVAL;
-    memset(out, 0, sizeof *out);
-    out->owner_alive = -1;
+    pshm_sync_info_init(in);
+    in->owner_alive = -1;
     if (size >= 4 && LOADR(&h->magic) == PSHM__SYNC_HDR_MAGIC) {
         if (size < PSHM__SYNC_HDR_SIZE)
             return -PSHM_EBADFORMAT;
@@ -2312,51 +2260,92 @@ int pshm_sync_inspect(const void *mem, size_t size, pshm_sync_info *out)
         r = check_header(h, size);
         if (r != 0)
             return r;
-        r = inspect_object((const char *)mem + PSHM__SYNC_HDR_SIZE, LOADR(&h->obj_size), out);
-        if (r == 0 && (uint32_t)out->kind != LOADR(&h->kind))
+        r = inspect_object((const char *)mem + PSHM__SYNC_HDR_SIZE, LOADR(&h->obj_size), in);
+        if (r == 0 && (uint32_t)in->kind != LOADR(&h->kind))
             r = -PSHM_EBADFORMAT;
-        out->named = 1;
+        in->named = 1;
         return r;
     }
-    return inspect_object(mem, size, out);
+    return inspect_object(mem, size, in);
 }
+
+static void give(const pshm_sync_info *in, pshm_sync_info *out)
+{
+    size_t want = out->struct_size, n = want < sizeof *in ? want : sizeof *in;
+
+    memcpy(out, in, n);
+    out->struct_size = want;
+}
+
+int pshm_sync_stat_mem(const void *mem, size_t size, pshm_sync_info *out)
+{
+    pshm_sync_info in;
+    int r;
+
+    if (!mem || !sinfo_ok(out) || ((uintptr_t)mem % 8) != 0)
+        return -EINVAL;
+    r = stat_mem(mem, size, &in);
+    if (r == 0)
+        give(&in, out);
+    return r;
+}
+
+int pshm_sync_fstat(const pshm_sync *h, pshm_sync_info *out)
+{
+    if (!h)
+        return -EINVAL;
+    return pshm_sync_stat_mem(pshm_block_data(h->b), pshm_block_size(h->b), out);
+}
+
+/* The most a named object's block holds: its header and the largest object. */
+#define STAT_MAX (PSHM__SYNC_HDR_SIZE + PSHM_BARRIER_SIZE(PSHM_BARRIER_MAX))
 
 /*
  * Straight through the platform layer, not pshm_block_open: opening an AUTO
  * block would make us one of its holders for a moment (and, were it stale,
- * remove it). `pshm ls` must look without touching.
+ * remove it). `pshm ls` must look without touching. The bytes are copied
+ * out with pread, never mapped: a peer that shrinks the object meanwhile
+ * shortens what we read instead of killing us with SIGBUS.
  */
 int pshm_sync_stat(const char *name, pshm_sync_info *out)
 {
     char nm[PSHM_NAME_MAX + 1];
+    pshm_sync_info in;
     struct stat st;
-    void *p;
+    uint64_t *buf;
+    ssize_t got;
     int fd, r;
 
-    if (!out)
+    if (!sinfo_ok(out))
         return -EINVAL;
-    memset(out, 0, sizeof *out);
     r = pshm__name_norm(name, nm);
+    if (r != 0)
+        return r;
+    r = pshm__os_stat_object(nm, &st);
     if (r != 0)
         return r;
     r = pshm__os_open(nm, 0, &fd);
     if (r != 0)
         return r;
-    if (fstat(fd, &st) != 0) {
-        r = -errno;
+    buf = malloc(STAT_MAX); /* uint64_t: aligned as the objects need */
+    if (!buf) {
         close(fd);
-        return r;
+        return -ENOMEM;
     }
-    if (st.st_size < 8 || (uint64_t)st.st_size > SIZE_MAX) {
-        close(fd);
-        return -PSHM_EBADFORMAT;
-    }
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    do
+        got = pread(fd, buf, STAT_MAX, 0);
+    while (got < 0 && errno == EINTR);
+    r = got < 0 ? -errno : 0;
     close(fd);
-    if (p == MAP_FAILED)
-        return -errno;
-    r = pshm_sync_inspect(p, (size_t)st.st_size, out);
-    munmap(p, (size_t)st.st_size);
+    if (r == 0 && got < PSHM__SYNC_HDR_SIZE)
+        r = -PSHM_EKIND;
+    if (r == 0 && LOADR(&((const pshm__sync_hdr *)buf)->magic) != PSHM__SYNC_HDR_MAGIC)
+        r = -PSHM_EKIND; /* not a named sync object */
+    if (r == 0)
+        r = stat_mem(buf, (size_t)got, &in);
+    free(buf);
+    if (r == 0)
+        give(&in, out);
     return r;
 }
 
@@ -2390,14 +2379,14 @@ static void sb_owner(sbuf *s, const pshm_sync_info *in)
         sb_add(s, "(dead)");
 }
 
-int pshm_sync_describe(const pshm_sync_info *in, char *buf, size_t cap)
+int pshm_sync_describe(const pshm_sync_info *in, char *buf, size_t cap, size_t *len)
 {
     sbuf s = {buf, buf ? cap : 0, 0};
 
     if (s.cap)
         buf[0] = 0;
-    if (!in)
-        return 0;
+    if (!sinfo_ok(in) || (!buf && cap))
+        return -EINVAL;
     sb_add(&s, "%s", pshm_sync_kind_name(in->kind));
     switch (in->kind) {
     case PSHM_SYNC_MUTEX:
@@ -2451,5 +2440,7 @@ int pshm_sync_describe(const pshm_sync_info *in, char *buf, size_t cap)
     case PSHM_SYNC_NONE:
         break;
     }
-    return (int)(s.len > INT_MAX ? INT_MAX : s.len);
+    if (len)
+        *len = s.len;
+    return buf && s.len >= cap ? -ERANGE : 0;
 }

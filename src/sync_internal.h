@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync_internal.h - the shared layouts of the synchronisation objects
  * (sync.c). Every field another process can see is here, so the layouts and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.h - every test runs in its own process (and process group) with a
  * timeout, so a crash or a deadlock fails one test instead of the run.

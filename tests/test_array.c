@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_array.c - arrays: dtypes, the .npy header byte for byte, the parser's
  * verdict on good and bad headers, create/open across processes. */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_block.c - blocks: create, attach, close, unlink, names, lifetimes. */
 #include "harness.h"
 
@@ -449,7 +450,8 @@ TEST(auto_attacher_exits_creator_keeps_it)
     CHECK(th_until(ready_n, &three, 10000));
     kill_wait(p);
     CHECK(th_exists(name));
-    pshm_info info;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_EQ(info.holders, 1);
     CHECK_OK(pshm_block_close(b));
@@ -474,7 +476,8 @@ TEST(auto_sigkill_of_every_holder_then_gc)
     CHECK(th_until(ready_n, &two, 10000));
     kill_wait(c);
     CHECK(th_exists(name));
-    pshm_info info;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_EQ(info.holders, 1);
     CHECK_EQ(info.creator_alive, 0);
@@ -484,9 +487,12 @@ TEST(auto_sigkill_of_every_holder_then_gc)
     CHECK_EQ(info.lifetime, PSHM_AUTO);
     CHECK_EQ(info.holders, 0);
     CHECK(th_exists(name)); /* stat does not collect */
-    CHECK(pshm_block_gc(1, NULL, NULL) >= 1);
+    size_t removed = 0;
+    CHECK_OK(pshm_block_gc(name, PSHM_GC_DRY_RUN, NULL, NULL, &removed));
+    CHECK_EQ(removed, 1);
     CHECK(th_exists(name)); /* dry run */
-    CHECK(pshm_block_gc(0, NULL, NULL) >= 1);
+    CHECK_OK(pshm_block_gc(name, 0, NULL, NULL, &removed));
+    CHECK_EQ(removed, 1);
     CHECK(!th_exists(name));
 }
 
@@ -540,12 +546,15 @@ TEST(owned_goes_with_its_creator)
     want two = {name, 2};
     CHECK(th_until(ready_n, &two, 10000));
     kill_wait(p);
-    pshm_info info;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_EQ(info.holders, 0); /* the live attacher does not count */
-    CHECK_EQ(pshm_block_collect(name), 1);
+    int removed = 0;
+    CHECK_OK(pshm_block_collect(name, &removed));
+    CHECK_EQ(removed, 1);
     CHECK(!th_exists(name));
-    CHECK_ERR(pshm_block_collect(name), -ENOENT);
+    CHECK_ERR(pshm_block_collect(name, &removed), -ENOENT);
     kill_wait(att);
 }
 
@@ -555,10 +564,15 @@ TEST(persist_outlives_everyone)
     pid_t p = start_holder(name, "create", PSHM_PERSIST, "wait");
     CHECK(th_until(ready, (void *)name, 10000));
     kill_wait(p);
-    CHECK_EQ(pshm_block_collect(name), 0); /* persist is never collected */
-    CHECK(pshm_block_gc(0, NULL, NULL) >= 0);
+    int removed = 1;
+    size_t nremoved = 1;
+    CHECK_OK(pshm_block_collect(name, &removed));
+    CHECK_EQ(removed, 0); /* persist is never collected */
+    CHECK_OK(pshm_block_gc(name, 0, NULL, NULL, &nremoved));
+    CHECK_EQ(nremoved, 0);
     CHECK(th_exists(name));
-    pshm_info info;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_EQ(info.lifetime, PSHM_PERSIST);
     CHECK_EQ(info.holders, -1);
@@ -688,10 +702,11 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
     ASTORE(&AS->stop, 1);
     for (int i = 0; i < ASW; i++)
         CHECK_EQ(th_wait(w[i], 10000), 0);
-    pshm_info in;
+    pshm_block_info in;
+    pshm_block_info_init(&in);
     if (pshm_block_stat(name, &in) == 0)
-        th_fail(__FILE__, __LINE__, "left behind: lifetime %d, creator %ld (alive %d), holders %d, "
-                "mapped by %d, worker pids %d %d %d %d", (int)in.lifetime, in.creator_pid,
+        th_fail(__FILE__, __LINE__, "left behind: lifetime %d, creator %ld (alive %d), holders %ld, "
+                "mapped by %ld, worker pids %d %d %d %d", (int)in.lifetime, in.creator_pid,
                 in.creator_alive, in.holders, in.nmapped, (int)w[0], (int)w[1], (int)w[2], (int)w[3]);
     fprintf(stderr, "    kills=%d\n", kills);
 }
@@ -745,7 +760,9 @@ TEST_TIMEOUT(auto_two_last_closers_at_once_leave_nothing, 300)
             usleep(10);
         if (th_exists(name)) {
             leaks++;
-            CHECK_EQ(pshm_block_collect(name), 1); /* stale: both holders are gone */
+            int removed = 0;
+            CHECK_OK(pshm_block_collect(name, &removed));
+            CHECK_EQ(removed, 1); /* stale: both holders are gone */
         }
         ASTORE(&PS->round, i + 1);
     }
@@ -754,11 +771,38 @@ TEST_TIMEOUT(auto_two_last_closers_at_once_leave_nothing, 300)
     CHECK_EQ(leaks, 0);
 }
 
+typedef struct scan_seen {
+    const char *name;
+    char last[PSHM_NAME_MAX + 1];
+    int found, unsorted;
+} scan_seen;
+
+static int scan_check(const pshm_block_info *in, void *ud)
+{
+    scan_seen *s = ud;
+    if (s->last[0] && strcmp(s->last, in->name) >= 0)
+        s->unsorted++;
+    snprintf(s->last, sizeof s->last, "%s", in->name);
+    if (strcmp(in->name, s->name) == 0) {
+        s->found++;
+        if (in->nmapped != 1 || in->lifetime != PSHM_AUTO || in->holders != 1)
+            s->unsorted += 100;
+    }
+    return 0;
+}
+
+static int scan_stop(const pshm_block_info *in, void *ud)
+{
+    (void)in, (void)ud;
+    return -ECANCELED;
+}
+
 TEST(lifetime_record_shown_by_stat)
 {
     const char *name = th_name("stat");
     pshm_block *b = create_opts(name, 5000, PSHM_AUTO);
-    pshm_info info;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
 
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_STR(info.name, name);
@@ -771,22 +815,104 @@ TEST(lifetime_record_shown_by_stat)
     CHECK_EQ(info.nmapped, 1);
     CHECK_EQ(info.uid, getuid());
 
-    pshm_info *all = NULL;
-    size_t n = 0, found = 0;
-    CHECK_OK(pshm_block_scan(&all, &n));
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            CHECK(strcmp(all[i - 1].name, all[i].name) < 0);
-        if (strcmp(all[i].name, name) == 0) {
-            found++;
-            CHECK_EQ(all[i].nmapped, 1);
-            CHECK_EQ(all[i].lifetime, PSHM_AUTO);
-        }
-    }
-    CHECK_EQ(found, 1);
-    pshm_block_scan_free(all);
+    scan_seen seen = {name, "", 0, 0};
+    CHECK_OK(pshm_block_scan(NULL, scan_check, &seen));
+    CHECK_EQ(seen.found, 1);
+    CHECK_EQ(seen.unsorted, 0);
+    /* a pattern selects; a callback's negative code stops the scan */
+    seen.found = 0;
+    CHECK_OK(pshm_block_scan(name, scan_check, &seen));
+    CHECK_EQ(seen.found, 1);
+    CHECK_ERR(pshm_block_scan(NULL, scan_stop, NULL), -ECANCELED);
+
+    /* every holder counts: a second handle is a second holder */
+    pshm_block *b2 = NULL;
+    CHECK_OK(pshm_block_open(name, NULL, &b2));
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.holders, 2);
+    CHECK_EQ(info.readable, 1);
+    char path[PSHM_PATH_MAX];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    CHECK_STR(info.path, path);
+    /* by handle: the same description */
+    pshm_block_info fi;
+    pshm_block_info_init(&fi);
+    CHECK_OK(pshm_block_fstat(b2, &fi));
+    CHECK_STR(fi.name, name);
+    CHECK_EQ(fi.size, 5000);
+    CHECK_EQ(fi.holders, 2);
+    CHECK_EQ(fi.lifetime, PSHM_AUTO);
+    CHECK_OK(pshm_block_close(b2));
+    CHECK_OK(pshm_block_fstat(b, &fi));
+    CHECK_EQ(fi.holders, 1);
+
+    /* an uninitialised result struct is refused, not overrun */
+    pshm_block_info bad;
+    memset(&bad, 0, sizeof bad);
+    CHECK_ERR(pshm_block_stat(name, &bad), -EINVAL);
+    CHECK_ERR(pshm_block_fstat(b, &bad), -EINVAL);
+    /* an older, shorter struct gets only its own bytes */
+    struct {
+        pshm_block_info head;
+        char guard[16];
+    } old;
+    memset(&old, 0x5a, sizeof old);
+    old.head.struct_size = offsetof(pshm_block_info, size) + sizeof old.head.size;
+    CHECK_OK(pshm_block_stat(name, &old.head));
+    CHECK_EQ(old.head.size, 5000);
+    CHECK_EQ(old.head.struct_size, offsetof(pshm_block_info, size) + sizeof old.head.size);
+    CHECK_EQ((unsigned char)((char *)&old.head)[old.head.struct_size], 0x5a);
     CHECK_OK(pshm_block_close(b));
     CHECK_ERR(pshm_block_stat(name, &info), -ENOENT);
+}
+
+TEST(non_objects_in_the_directory_say_what_they_are)
+{
+    const char *name = th_name("dir");
+    char path[PSHM_PATH_MAX];
+    pshm_block_info info;
+    pshm_block *b = NULL;
+    int removed = 0;
+
+    pshm_block_info_init(&info);
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    CHECK_OK(mkdir(path, 0700));
+    CHECK_ERR(pshm_block_stat(name, &info), -PSHM_EFTYPE);
+    CHECK_ERR(pshm_block_collect(name, &removed), -PSHM_EFTYPE);
+    CHECK(pshm_block_open(name, NULL, &b) < 0);
+    CHECK_OK(rmdir(path));
+    CHECK_OK(mkfifo(path, 0600));
+    CHECK_ERR(pshm_block_stat(name, &info), -PSHM_EFTYPE);
+    CHECK_OK(unlink(path));
+    CHECK_OK(symlink("/etc/passwd", path));
+    CHECK_ERR(pshm_block_stat(name, &info), -PSHM_EFTYPE);
+    CHECK_OK(unlink(path));
+}
+
+TEST(mode_never_sets_setuid_setgid_or_sticky)
+{
+    const char *name = th_name("suid");
+    pshm_block_options o;
+    pshm_block_info info;
+    pshm_block *b = NULL;
+
+    pshm_block_options_init(&o);
+    o.mode = 06777;
+    mode_t old = umask(0);
+    int r = pshm_block_create(name, 4096, &o, &b);
+    umask(old);
+    CHECK_OK(r);
+    pshm_block_info_init(&info);
+    CHECK_OK(pshm_block_fstat(b, &info));
+    CHECK_EQ(info.mode, 0777); /* the bits above 0777 were dropped */
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+}
+
+TEST(version_of_the_library_is_the_header_s)
+{
+    CHECK_EQ(pshm_version(), PSHM_VERSION_NUMBER);
+    CHECK_STR(pshm_version_string(), PSHM_VERSION_STRING);
 }
 
 /* ------------------------------------------------- ENOSPC, never SIGBUS */
@@ -911,7 +1037,8 @@ static int two_refs(void *name) { return fd_refs(name) == 2; }
 static int gone(void *name) { return !th_exists(name); }
 static int watcher_settled(void *name)
 {
-    pshm_info info;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
     return two_refs(name) && pshm_block_stat(name, &info) == 0 && info.nmapped == 1;
 }
 

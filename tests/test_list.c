@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_list.c - ShareableList: layout, get/set, errors, validation, processes. */
 #include "harness.h"
 #include "list_internal.h"

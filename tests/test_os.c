@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_os.c - the platform layer's liveness bytes: the kernel as witness. */
 #include "harness.h"
 #include "os/os.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_queue.c - queues: modes, waiting, closing, bad input, and crashes
  * (SIGKILL injection at every step of reserve/commit/peek/release). */
 #include "harness.h"
@@ -28,16 +29,17 @@ static pshm_queue_options qopts(pshm_queue_mode mode, size_t cap, size_t max_msg
 {
     pshm_queue_options o;
     pshm_queue_options_init(&o);
-    o.mode = mode;
-    o.capacity = cap;
+    o.queue_mode = mode;
+    o.ring_bytes = cap;
     o.max_msg = max_msg;
     return o;
 }
 
-static pshm_queue_stats qstat(pshm_queue *q)
+static pshm_queue_info qstat(pshm_queue *q)
 {
-    pshm_queue_stats st;
-    CHECK_OK(pshm_queue_stat(q, &st, sizeof st));
+    pshm_queue_info st;
+    pshm_queue_info_init(&st);
+    CHECK_OK(pshm_queue_fstat(q, &st));
     return st;
 }
 
@@ -99,7 +101,7 @@ TEST(options_and_bad_arguments)
     o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
     CHECK_ERR(pshm_queue_create(name, 0, &o, &q), -EINVAL);
     CHECK(q == NULL);
-    o.mode = 7;
+    o.queue_mode = 7;
     CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
     o = qopts(PSHM_QUEUE_SPSC, 4096, 0);
     CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q), -EINVAL);
@@ -129,16 +131,17 @@ TEST(create_open_geometry_and_exists)
     pshm_queue *p = NULL, *c = NULL, *x = NULL;
 
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
-    CHECK_EQ(pshm_queue_get_mode(p), PSHM_QUEUE_SPSC);
+    CHECK_EQ(qstat(p).queue_mode, PSHM_QUEUE_SPSC);
     CHECK_EQ(pshm_queue_max_msg(p), 100);
-    pshm_queue_stats st = qstat(p);
-    CHECK_EQ(st.capacity, 1024); /* power of two, >= 2 records of 16 + 112 */
+    pshm_queue_info st = qstat(p);
+    CHECK_EQ(st.ring_bytes, 1024); /* power of two, >= 2 records of 16 + 112 */
+    CHECK_EQ(st.slots, 0);
     CHECK_EQ(st.producers, 1);
     CHECK_EQ(st.consumers, 0);
     CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &x), -EEXIST);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &c));
     CHECK_EQ(qstat(c).consumers, 1);
-    o.block.open_existing = 1;
+    o.open_existing = 1;
     CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &x), -PSHM_EROLE);
     CHECK(x == NULL);
     CHECK_OK(pshm_queue_close(c));
@@ -150,10 +153,10 @@ TEST(create_open_geometry_and_exists)
 
     /* MPMC: slots of round_up(16 + max, 64), a power of two of them */
     o = qopts(PSHM_QUEUE_MPMC, 0, 100);
-    o.capacity_msgs = 5;
+    o.messages = 5;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     st = qstat(p);
-    CHECK_EQ(st.capacity, 8);
+    CHECK_EQ(st.slots, 8);
     CHECK_EQ(st.max_deliveries, 3);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
     CHECK_OK(pshm_queue_close(p));
@@ -174,7 +177,7 @@ TEST(attaching_to_what_is_not_a_good_queue)
     CHECK_OK(pshm_block_create(name, 8192, NULL, &b));
     memset(pshm_block_data(b), 'x', 8192);
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EKIND);
-    CHECK_ERR(pshm_queue_inspect(name, NULL, 0, NULL, 0, NULL), -PSHM_EKIND);
+    CHECK_ERR(pshm_queue_stat(name, &(pshm_queue_info){.struct_size = sizeof(pshm_queue_info)}), -PSHM_EKIND);
     /* a zeroed block nobody initialises: not a queue, after the timeout */
     memset(pshm_block_data(b), 0, 8192);
     pshm_queue_options_init(&o);
@@ -208,7 +211,7 @@ TEST(attaching_to_what_is_not_a_good_queue)
     *h = saved;
     h->nslots = 1u << 30;
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EBADFORMAT);
-    CHECK_ERR(pshm_queue_inspect(name, NULL, 0, NULL, 0, NULL), -PSHM_EBADFORMAT);
+    CHECK_ERR(pshm_queue_stat(name, &(pshm_queue_info){.struct_size = sizeof(pshm_queue_info)}), -PSHM_EBADFORMAT);
     *h = saved;
     h->max_msg = 1000; /* slot size no longer matches */
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EBADFORMAT);
@@ -271,6 +274,7 @@ static void roundtrip_mode(pshm_queue_mode mode)
     CHECK_OK(pshm_queue_peek(c, &r2, &len)); /* held: the same one */
     CHECK(r2 == r);
     pshm_queue_msg_info mi;
+    pshm_queue_msg_info_init(&mi);
     CHECK_OK(pshm_queue_msginfo(c, &mi));
     CHECK_EQ(mi.attempts, 0);
     CHECK_EQ(mi.lost, 0);
@@ -292,7 +296,7 @@ static void roundtrip_mode(pshm_queue_mode mode)
     CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
     CHECK_EQ(len, 5);
     CHECK_ERR(pshm_queue_tryrecv(c, buf, sizeof buf, &len), -EAGAIN);
-    pshm_queue_stats st = qstat(c);
+    pshm_queue_info st = qstat(c);
     CHECK_EQ(st.messages, 4);
     CHECK_EQ(st.bytes, 16);
     CHECK_EQ(st.received, 4);
@@ -306,7 +310,7 @@ static void roundtrip_mode(pshm_queue_mode mode)
     CHECK_EQ(len, 4);
     CHECK_ERR(pshm_queue_recv(c, buf, sizeof buf, &len), -PSHM_ECLOSED);
     CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -PSHM_ECLOSED);
-    CHECK(qstat(c).closed);
+    CHECK(qstat(c).shut_down);
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p), -PSHM_ECLOSED);
     CHECK(p == NULL);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
@@ -326,7 +330,7 @@ static void full_mode(pshm_queue_mode mode, int overwrite)
     size_t len;
     int n = 0;
 
-    o.capacity_msgs = 4;
+    o.messages = 4;
     o.overwrite = overwrite;
     o.spin = 5;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
@@ -343,6 +347,7 @@ static void full_mode(pshm_queue_mode mode, int overwrite)
         CHECK_EQ(n, 1001); /* never full */
         CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
         pshm_queue_msg_info mi;
+        pshm_queue_msg_info_init(&mi);
         CHECK_OK(pshm_queue_msginfo(c, &mi));
         CHECK_EQ(mi.lost, 1001 - 4);
         int first;
@@ -383,7 +388,7 @@ TEST(spsc_wraps_with_padding_contiguous_and_aligned)
 
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    CHECK_EQ(qstat(p).capacity, 1024);
+    CHECK_EQ(qstat(p).ring_bytes, 1024);
     size_t ring_off = (Q_HDR_SIZE + 64 * Q_PART_SIZE + Q_RING_ALIGN - 1) / Q_RING_ALIGN * Q_RING_ALIGN;
     ring = (unsigned char *)pshm_block_data(pshm_queue_block(p)) + ring_off;
     uint32_t next = 0;
@@ -456,7 +461,7 @@ TEST(spsc_roles_are_exclusive_and_pass_on)
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c2));
     CHECK_OK(pshm_queue_recv(c2, buf, sizeof buf, &len));
     CHECK(len == 3 && memcmp(buf, "two", 3) == 0);
-    CHECK_OK(pshm_queue_close_producer(c2)); /* anyone may close it */
+    CHECK_OK(pshm_queue_shutdown(c2)); /* anyone may shut it down */
     CHECK_ERR(pshm_queue_send(p2, "x", 1), -PSHM_ECLOSED);
     CHECK_ERR(pshm_queue_recv(c2, buf, sizeof buf, &len), -PSHM_ECLOSED);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(p2)));
@@ -484,6 +489,7 @@ TEST(closing_with_a_held_message_gives_it_back)
         CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
         CHECK(len == 1 && buf[0] == 'a');
         pshm_queue_msg_info mi;
+        pshm_queue_msg_info_init(&mi);
         CHECK_OK(pshm_queue_msginfo(c, &mi));
         CHECK_EQ(mi.returned, 1);
         CHECK_EQ(mi.attempts, 0);
@@ -558,7 +564,7 @@ TEST_TIMEOUT(spsc_two_processes_order_and_integrity, 120)
         CHECK_OK(pshm_queue_release(c));
     }
     CHECK_EQ(th_wait(pid, 60000), 0);
-    pshm_queue_stats st = qstat(c);
+    pshm_queue_info st = qstat(c);
     CHECK_EQ(st.messages, N);
     CHECK_EQ(st.received, N);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
@@ -752,7 +758,7 @@ TEST(spsc_producer_killed_mid_reservation)
 
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
     run_crash(name, PSHM_QUEUE_PRODUCER, 3, 0);
-    pshm_queue_stats st = qstat(c);
+    pshm_queue_info st = qstat(c);
     CHECK_EQ(st.dead, 1);
     CHECK_EQ(st.producers, 0);
     for (uint32_t i = 0; i < 3; i++) {
@@ -781,6 +787,7 @@ TEST(spsc_consumer_killed_after_peek_gets_it_again_until_poison)
     pshm_queue_options o = qopts(PSHM_QUEUE_SPSC, 4096, 64);
     pshm_queue *c = NULL, *p = NULL;
     pshm_queue_msg_info mi;
+    pshm_queue_msg_info_init(&mi);
     unsigned char buf[64];
     tmsg m;
 
@@ -807,7 +814,7 @@ TEST(spsc_consumer_killed_after_peek_gets_it_again_until_poison)
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    pshm_queue_stats st = qstat(c);
+    pshm_queue_info st = qstat(c);
     CHECK_EQ(st.redeliveries, 2);
     CHECK_EQ(st.drops, 1);
     CHECK_OK(recv_msg(c, 1000, &m, &mi));
@@ -827,7 +834,7 @@ TEST(mpmc_writer_killed_mid_reservation_is_skipped)
     unsigned char buf[64];
     tmsg m;
 
-    o.capacity_msgs = 4;
+    o.messages = 4;
     o.recover_ms = 5;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
@@ -849,7 +856,7 @@ TEST(mpmc_writer_killed_mid_reservation_is_skipped)
         CHECK_OK(recv_msg(c, 5000, &m, NULL));
     CHECK_EQ(m.inst, 2);
     CHECK_EQ(m.seq, 5);
-    pshm_queue_stats st = qstat(c);
+    pshm_queue_info st = qstat(c);
     CHECK_EQ(st.lost_reservations, 1);
     CHECK_EQ(st.messages, 7);
     CHECK_EQ(st.received, 7);
@@ -865,10 +872,11 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
     pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
     pshm_queue *c = NULL, *p = NULL;
     pshm_queue_msg_info mi;
+    pshm_queue_msg_info_init(&mi);
     unsigned char buf[64];
     tmsg m;
 
-    o.capacity_msgs = 8;
+    o.messages = 8;
     o.recover_ms = 5;
     o.max_deliveries = 2;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
@@ -906,7 +914,7 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    pshm_queue_stats st = qstat(c);
+    pshm_queue_info st = qstat(c);
     CHECK_EQ(st.drops, 1);
     CHECK_EQ(st.redeliveries, 3); /* the first death; the second one dropped it */
     CHECK_ERR(recv_msg(c, 20, &m, &mi), -ETIMEDOUT);
@@ -923,7 +931,7 @@ TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
     unsigned char buf[64];
     tmsg m;
 
-    o.capacity_msgs = 4;
+    o.messages = 4;
     o.recover_ms = 5;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
@@ -952,7 +960,7 @@ TEST(broadcast_producer_killed_mid_write)
     unsigned char buf[64];
     tmsg m;
 
-    o.capacity_msgs = 4;
+    o.messages = 4;
     o.overwrite = 1;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
     run_crash(name, PSHM_QUEUE_PRODUCER, 2, 0);
@@ -1121,6 +1129,7 @@ static int storm_consume(storm *S, pshm_queue *q, int idle_ms)
         size_t len;
         struct timespec dl;
         pshm_queue_msg_info mi;
+        pshm_queue_msg_info_init(&mi);
         deadline_ms(&dl, idle_ms);
         kill_point();
         int r = pshm_queue_timedpeek(q, &p, &len, &dl);
@@ -1247,7 +1256,7 @@ static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, 
     pshm_block *lb = NULL;
     storm S = {name, NULL, mode, 0, 150, 1};
 
-    o.capacity_msgs = 16;
+    o.messages = 16;
     o.max_deliveries = (unsigned)maxdel;
     o.keep_open = 1;
     CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
@@ -1263,7 +1272,7 @@ static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, 
     CHECK_OK(pshm_queue_close(q)); /* the last live producer: closes the queue */
     die_rate = 0;
     CHECK_OK(storm_consume(&S, c, 10000));
-    pshm_queue_stats st = qstat(c);
+    pshm_queue_info st = qstat(c);
     ledger *L = S.L;
     uint64_t missing = 0, dups = 0, committed = 0, received = 0;
     uint32_t ninst = L->next_inst < ST_MAXI ? L->next_inst : ST_MAXI;
@@ -1304,7 +1313,7 @@ static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, 
     CHECK(received > 1000);
     CHECK_EQ(st.depth, 0);
     CHECK_EQ(st.dead, 0);
-    CHECK(st.closed);
+    CHECK(st.shut_down);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
     CHECK_OK(pshm_queue_close(c));
     CHECK_OK(pshm_block_unlink(lb));
@@ -1403,6 +1412,7 @@ static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
         size_t len;
         struct timespec dl;
         pshm_queue_msg_info mi;
+        pshm_queue_msg_info_init(&mi);
         tmsg m;
         deadline_ms(&dl, idle_ms);
         kill_point();
@@ -1501,7 +1511,7 @@ static void storm_broadcast(int overwrite, int kills)
     pshm_block *lb = NULL;
     storm S = {name, NULL, PSHM_QUEUE_BROADCAST, overwrite, 150, 0};
 
-    o.capacity_msgs = 16;
+    o.messages = 16;
     o.overwrite = overwrite;
     o.keep_open = 1;
     CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
@@ -1514,7 +1524,7 @@ static void storm_broadcast(int overwrite, int kills)
     pshm_queue_options_init(&o);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
     uint64_t head = Q_LDA(&((struct qhdr *)pshm_block_data(pshm_queue_block(q)))->head);
-    pshm_queue_stats st = qstat(q);
+    pshm_queue_info st = qstat(q);
     CHECK_OK(pshm_queue_close(q)); /* closes: the witness drains and leaves */
     CHECK_EQ(th_wait(wit, 60000), 0);
     ledger *L = S.L;
@@ -1583,7 +1593,7 @@ HELPER(write_fuzz_seeds)
         pshm_queue_options o = qopts(kinds[k].mode, 0, 48);
         pshm_queue *p = NULL, *c = NULL;
         snprintf(name, sizeof name, "pshm_seed_%ld_%zu", (long)getpid(), k);
-        o.capacity_msgs = 4;
+        o.messages = 4;
         o.max_participants = 2;
         o.overwrite = kinds[k].overwrite;
         if (pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c) != 0 ||
@@ -1623,7 +1633,7 @@ TEST(private_copies_validate_and_drain_even_when_scribbled)
         const char *name = th_name("copy");
         pshm_queue_options o = qopts(mode, 0, 100);
         pshm_queue *p = NULL, *c = NULL;
-        o.capacity_msgs = 8;
+        o.messages = 8;
         o.max_participants = 2;
         o.overwrite = mode == PSHM_QUEUE_BROADCAST;
         CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
@@ -1724,7 +1734,7 @@ TEST_TIMEOUT(handles_in_threads, 60)
     pthread_t t[4];
     thr_arg a[4];
 
-    o.capacity_msgs = 16;
+    o.messages = 16;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &ctl));
     for (int i = 0; i < 4; i++) {
         memset(&a[i], 0, sizeof a[i]);
@@ -1786,7 +1796,7 @@ TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
 
     o.keep_open = 1;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    CHECK_EQ(qstat(c).capacity, 1024);
+    CHECK_EQ(qstat(c).ring_bytes, 1024);
     /* two records of 320 bytes, consumed: head = tail = 640 */
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
     for (uint32_t i = 0; i < 2; i++) {
@@ -1861,12 +1871,13 @@ static void headlag_mode(pshm_queue_mode mode)
     pshm_queue *c = NULL, *p = NULL;
     unsigned char buf[64];
     pshm_queue_msg_info mi;
+    pshm_queue_msg_info_init(&mi);
     tmsg m;
 
     o.keep_open = 1;
     if (mode == PSHM_QUEUE_BROADCAST) {
-        o.capacity = 0;
-        o.capacity_msgs = 4;
+        o.ring_bytes = 0;
+        o.messages = 4;
     }
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
     CHECK_EQ(th_wait(th_fork(headlag_child, (void *)name), 10000), 128 + SIGKILL);

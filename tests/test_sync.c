@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sync.c - mutex, cond, sem, rwlock, barrier, event: behaviour across
  * processes and threads, death of holders and waiters, named objects and
@@ -22,7 +23,7 @@
 static struct timespec in_ms(long long ms)
 {
     struct timespec t;
-    CHECK_OK(pshm_sync_deadline(&t, ms));
+    CHECK_OK(pshm_deadline(&t, ms));
     return t;
 }
 
@@ -102,9 +103,9 @@ TEST(sizes_alignment_and_bad_arguments)
     CHECK_ERR(pshm_barrier_init(mem, 65536, 0, &b), -EINVAL);
     CHECK_ERR(pshm_barrier_init(mem, 65536, PSHM_BARRIER_MAX + 1, &b), -EINVAL);
     CHECK_ERR(pshm_mutex_lock(NULL), -EINVAL);
-    CHECK_ERR(pshm_sync_deadline(NULL, 1), -EINVAL);
+    CHECK_ERR(pshm_deadline(NULL, 1), -EINVAL);
     struct timespec t;
-    CHECK_ERR(pshm_sync_deadline(&t, -1), -EINVAL);
+    CHECK_ERR(pshm_deadline(&t, -1), -EINVAL);
     t.tv_sec = 0;
     t.tv_nsec = 1000000000L;
     CHECK_ERR(pshm_mutex_timedlock(m, &t), -EINVAL);
@@ -127,7 +128,7 @@ TEST(calls_on_wrong_or_garbage_bytes_fail_cleanly)
     CHECK_ERR(pshm_mutex_attach(mem, sizeof mem, &m), -PSHM_EBADFORMAT);
     CHECK_ERR(pshm_sem_post((pshm_sem *)mem), -PSHM_EBADFORMAT);
     CHECK_ERR(pshm_rwlock_rdlock((pshm_rwlock *)mem), -PSHM_EBADFORMAT);
-    CHECK_ERR(pshm_barrier_wait((pshm_barrier *)mem), -PSHM_EBADFORMAT);
+    CHECK_ERR(pshm_barrier_wait((pshm_barrier *)mem, NULL), -PSHM_EBADFORMAT);
     CHECK_ERR(pshm_event_set((pshm_event *)mem), -PSHM_EBADFORMAT);
     CHECK_ERR(pshm_cond_signal((pshm_cond *)mem), -PSHM_EBADFORMAT);
 
@@ -155,16 +156,17 @@ TEST(calls_on_wrong_or_garbage_bytes_fail_cleanly)
         CHECK(pshm_mutex_trylock((pshm_mutex *)mem) < 0);
         CHECK(pshm_sem_trywait((pshm_sem *)mem) < 0);
         CHECK(pshm_event_trywait((pshm_event *)mem) < 0);
-        CHECK(pshm_barrier_trywait((pshm_barrier *)mem) < 0);
+        CHECK(pshm_barrier_trywait((pshm_barrier *)mem, NULL) < 0);
         CHECK(pshm_rwlock_tryrdlock((pshm_rwlock *)mem) < 0);
         pshm_sync_info in;
-        CHECK(pshm_sync_inspect(mem, sizeof mem, &in) < 0);
+        pshm_sync_info_init(&in);
+        CHECK(pshm_sync_stat_mem(mem, sizeof mem, &in) < 0);
     }
     /* a valid tag over nonsense fields: the checked counts keep us in bounds */
     pshm_barrier *b;
     CHECK_OK(pshm_barrier_init(mem, sizeof mem, 3, &b));
     b->count = 100000;
-    CHECK_ERR(pshm_barrier_trywait(b), -PSHM_EBADFORMAT);
+    CHECK_ERR(pshm_barrier_trywait(b, NULL), -PSHM_EBADFORMAT);
     b->count = 3;
     b->count_check = 0;
     CHECK_ERR(pshm_barrier_join(b), -PSHM_EBADFORMAT);
@@ -345,7 +347,8 @@ TEST(mutex_owner_death_reported_exactly_once)
     for (int i = 0; i < 3; i++)
         wait_sleeping(w[i]);
     pshm_sync_info in;
-    CHECK_OK(pshm_sync_inspect(MS->mem, sizeof MS->mem, &in));
+    pshm_sync_info_init(&in);
+    CHECK_OK(pshm_sync_stat_mem(MS->mem, sizeof MS->mem, &in));
     CHECK_EQ(in.kind, PSHM_SYNC_MUTEX);
     CHECK_EQ(in.locked, 1);
     CHECK_EQ(in.owner_pid, holder);
@@ -396,18 +399,19 @@ TEST(mutex_unlock_without_consistent_is_not_recoverable)
     pshm_mutex *m;
     char desc[128];
     pshm_sync_info in;
+    pshm_sync_info_init(&in);
 
     CHECK_OK(pshm_mutex_init(MS->mem, sizeof MS->mem, &m));
     pid_t holder = th_fork(child_lock_and_die, NULL); /* exits holding it */
     CHECK_EQ(th_wait(holder, 10000), 0);
-    CHECK_OK(pshm_sync_inspect(MS->mem, sizeof MS->mem, &in));
+    CHECK_OK(pshm_sync_stat_mem(MS->mem, sizeof MS->mem, &in));
     CHECK_EQ(in.owner_alive, 0);
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     char want[128];
     snprintf(want, sizeof want, "mutex locked pid=%ld(dead) waiters=0", (long)holder);
     CHECK_STR(desc, want);
     CHECK_ERR(pshm_mutex_lock(m), -PSHM_EOWNERDEAD);
-    CHECK_OK(pshm_sync_inspect(MS->mem, sizeof MS->mem, &in));
+    CHECK_OK(pshm_sync_stat_mem(MS->mem, sizeof MS->mem, &in));
     CHECK_EQ(in.inconsistent, 1);
     pid_t w = th_fork(child_lock_report, NULL);
     wait_sleeping(w);
@@ -416,8 +420,8 @@ TEST(mutex_unlock_without_consistent_is_not_recoverable)
     CHECK_EQ(MS->got_notrec, 1);
     CHECK_ERR(pshm_mutex_lock(m), -PSHM_ENOTRECOVERABLE);
     CHECK_ERR(pshm_mutex_trylock(m), -PSHM_ENOTRECOVERABLE);
-    CHECK_OK(pshm_sync_inspect(MS->mem, sizeof MS->mem, &in));
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_OK(pshm_sync_stat_mem(MS->mem, sizeof MS->mem, &in));
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     CHECK_STR(desc, "mutex notrecoverable waiters=0");
     /* Race a stale state word: glibc's trylock then takes the lock word and
      * reports ENOTRECOVERABLE; the word must still be free afterwards. */
@@ -635,9 +639,10 @@ TEST(sem_basic_across_processes)
     CHECK_OK(pshm_sem_getvalue(s, &v));
     CHECK_EQ(v, 0);
     pshm_sync_info in;
+    pshm_sync_info_init(&in);
     char desc[128];
-    CHECK_OK(pshm_sync_inspect(SS->sem, PSHM_SEM_SIZE, &in));
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_OK(pshm_sync_stat_mem(SS->sem, PSHM_SEM_SIZE, &in));
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     CHECK_STR(desc, "sem value=0 waiters=1");
     CHECK_EQ(th_wait(th_fork(sem_poster, (void *)5), 5000), 0);
     CHECK_EQ(th_wait(w, 5000), 0);
@@ -687,6 +692,7 @@ TEST(sem_undo_returns_units_of_dead_holders)
     pshm_sem *s;
     unsigned v;
     pshm_sync_info in;
+    pshm_sync_info_init(&in);
     char desc[128];
 
     CHECK_OK(pshm_sem_init(SS->sem, sizeof SS->sem, 3, PSHM_SEM_UNDO, &s));
@@ -696,8 +702,8 @@ TEST(sem_undo_returns_units_of_dead_holders)
     CHECK_EQ(v, 2); /* the taker exited holding 1: not yet reaped */
     pid_t h = th_fork(undo_holder, (void *)2);
     CHECK(until_ge(&SS->got, 2, 10000));
-    CHECK_OK(pshm_sync_inspect(SS->sem, sizeof SS->sem, &in));
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_OK(pshm_sync_stat_mem(SS->sem, sizeof SS->sem, &in));
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     CHECK_STR(desc, "sem value=0 waiters=0 undo holders=2 dead=1");
     kill_wait(h);
     /* all three come back: one from the exited taker, two from the killed holder */
@@ -709,7 +715,7 @@ TEST(sem_undo_returns_units_of_dead_holders)
         CHECK_OK(pshm_sem_post(s));
     CHECK_OK(pshm_sem_getvalue(s, &v));
     CHECK_EQ(v, 3);
-    CHECK_OK(pshm_sync_inspect(SS->sem, sizeof SS->sem, &in));
+    CHECK_OK(pshm_sync_stat_mem(SS->sem, sizeof SS->sem, &in));
     CHECK_EQ(in.members, 0);
     /* a post by a process that holds nothing just adds a unit */
     CHECK_EQ(th_wait(th_fork(sem_poster, (void *)1), 5000), 0);
@@ -845,7 +851,8 @@ TEST(rwlock_basic_across_processes)
     CHECK_EQ(th_wait(th_fork(rw_try, (void *)1), 5000), EBUSY); /* writer excluded */
     CHECK_ERR(pshm_rwlock_wrlock(rw), -EDEADLK); /* upgrade would deadlock */
     pshm_sync_info in;
-    CHECK_OK(pshm_sync_inspect(RS->rw, sizeof RS->rw, &in));
+    pshm_sync_info_init(&in);
+    CHECK_OK(pshm_sync_stat_mem(RS->rw, sizeof RS->rw, &in));
     CHECK_EQ(in.readers, 2);
     CHECK_OK(pshm_rwlock_unlock(rw));
     CHECK_OK(pshm_rwlock_unlock(rw));
@@ -858,9 +865,9 @@ TEST(rwlock_basic_across_processes)
     CHECK_EQ(th_wait(th_fork(rw_try, NULL), 5000), EBUSY);
     CHECK_EQ(th_wait(th_fork(rw_try, (void *)1), 5000), EBUSY);
     CHECK_ERR(pshm_rwlock_consistent(rw), -EINVAL);
-    CHECK_OK(pshm_sync_inspect(RS->rw, sizeof RS->rw, &in));
+    CHECK_OK(pshm_sync_stat_mem(RS->rw, sizeof RS->rw, &in));
     char desc[128], want[128];
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     snprintf(want, sizeof want, "rwlock write pid=%ld waiters=0", (long)getpid());
     CHECK_STR(desc, want);
     CHECK_OK(pshm_rwlock_unlock(rw));
@@ -903,6 +910,7 @@ TEST(rwlock_dead_writer_marks_it_until_repaired)
     RS = th_shared(sizeof *RS);
     pshm_rwlock *rw;
     pshm_sync_info in;
+    pshm_sync_info_init(&in);
 
     CHECK_OK(pshm_rwlock_init(RS->rw, sizeof RS->rw, &rw));
     pid_t w = th_fork(rw_write_half_and_die, NULL);
@@ -914,7 +922,7 @@ TEST(rwlock_dead_writer_marks_it_until_repaired)
     CHECK_OK(pshm_rwlock_unlock(rw));
     CHECK_ERR(pshm_rwlock_tryrdlock(rw), -PSHM_EOWNERDEAD);
     CHECK_OK(pshm_rwlock_unlock(rw));
-    CHECK_OK(pshm_sync_inspect(RS->rw, sizeof RS->rw, &in));
+    CHECK_OK(pshm_sync_stat_mem(RS->rw, sizeof RS->rw, &in));
     CHECK_EQ(in.inconsistent, 1);
     CHECK_ERR(pshm_rwlock_consistent(rw), -EPERM); /* not the writer */
     CHECK_ERR(pshm_rwlock_wrlock(rw), -PSHM_EOWNERDEAD);
@@ -1016,6 +1024,7 @@ typedef struct bshared {
     char bar[PSHM_BARRIER_SIZE(64)] __attribute__((aligned(64)));
     uint64_t arrived[BPHASES];
     uint64_t serial[BPHASES];
+    uint64_t order[BPHASES][BPARTIES]; /* how many waits got each arrival index */
     uint64_t n, flag, broken, bad;
 } bshared;
 
@@ -1029,10 +1038,14 @@ static int bar_worker(void *arg)
         return 2;
     for (int k = 0; k < BPHASES; k++) {
         AINC(&BS->arrived[k]);
-        int r = pshm_barrier_wait(b);
+        unsigned arrival = BPARTIES;
+        int r = pshm_barrier_wait(b, &arrival);
         if (r < 0)
             return 3;
-        if (r == PSHM_BARRIER_SERIAL)
+        if (arrival >= BPARTIES)
+            return 4;
+        AINC(&BS->order[k][arrival]);
+        if (arrival == BPARTIES - 1)
             AINC(&BS->serial[k]);
         /* everyone arrived at phase k before anyone left it */
         if (ALOAD(&BS->arrived[k]) != BPARTIES)
@@ -1067,8 +1080,11 @@ TEST_TIMEOUT(barrier_phases_across_processes_and_threads, 120)
         CHECK(rv == NULL);
     }
     CHECK_EQ(BS->bad, 0);
-    for (int k = 0; k < BPHASES; k++)
+    for (int k = 0; k < BPHASES; k++) {
         CHECK_EQ(BS->serial[k], 1);
+        for (int i = 0; i < BPARTIES; i++)
+            CHECK_EQ(BS->order[k][i], 1); /* each arrival index once per phase */
+    }
 }
 
 static int bar_waiter(void *arg)
@@ -1079,7 +1095,7 @@ static int bar_waiter(void *arg)
     AINC(&BS->n);
     if (arg)
         pause(); /* joined, never arrives */
-    int r = pshm_barrier_wait(b);
+    int r = pshm_barrier_wait(b, NULL);
     return r == -PSHM_EBROKEN ? 10 : r < 0 ? 3 : 0;
 }
 
@@ -1088,6 +1104,7 @@ TEST(barrier_dead_participant_breaks_it_and_reset_recovers)
     BS = th_shared(sizeof *BS);
     pshm_barrier *b;
     pshm_sync_info in;
+    pshm_sync_info_init(&in);
     char desc[128];
 
     CHECK_OK(pshm_barrier_init(BS->bar, PSHM_BARRIER_SIZE(3), 3, &b));
@@ -1095,26 +1112,25 @@ TEST(barrier_dead_participant_breaks_it_and_reset_recovers)
     pid_t w = th_fork(bar_waiter, NULL);
     CHECK(until_ge(&BS->n, 2, 10000));
     wait_sleeping(w);
-    CHECK_OK(pshm_sync_inspect(BS->bar, sizeof BS->bar, &in));
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_OK(pshm_sync_stat_mem(BS->bar, sizeof BS->bar, &in));
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     CHECK_STR(desc, "barrier 1/3 members=2");
     kill_wait(lazy);
     long long t0 = now_ms();
-    CHECK_ERR(pshm_barrier_wait(b), -PSHM_EBROKEN); /* noticed within a recheck or two */
+    CHECK_ERR(pshm_barrier_wait(b, NULL), -PSHM_EBROKEN); /* noticed within a recheck or two */
     CHECK(now_ms() - t0 < 5000);
     CHECK_EQ(th_wait(w, 10000), 10);
-    CHECK_ERR(pshm_barrier_wait(b), -PSHM_EBROKEN); /* stays broken */
-    CHECK_OK(pshm_sync_inspect(BS->bar, sizeof BS->bar, &in));
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_ERR(pshm_barrier_wait(b, NULL), -PSHM_EBROKEN); /* stays broken */
+    CHECK_OK(pshm_sync_stat_mem(BS->bar, sizeof BS->bar, &in));
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     CHECK_STR(desc, "barrier 2/3 broken members=3 dead=2");
     CHECK_OK(pshm_barrier_reset(b));
-    CHECK_OK(pshm_sync_inspect(BS->bar, sizeof BS->bar, &in));
+    CHECK_OK(pshm_sync_stat_mem(BS->bar, sizeof BS->bar, &in));
     CHECK_EQ(in.members, 1); /* only this thread is left */
     BS->n = 0;
     pid_t w1 = th_fork(bar_waiter, NULL), w2 = th_fork(bar_waiter, NULL);
     CHECK(until_ge(&BS->n, 2, 10000));
-    int r = pshm_barrier_wait(b);
-    CHECK(r == 0 || r == PSHM_BARRIER_SERIAL);
+    CHECK_OK(pshm_barrier_wait(b, NULL));
     CHECK_EQ(th_wait(w1, 10000), 0);
     CHECK_EQ(th_wait(w2, 10000), 0);
 }
@@ -1124,7 +1140,7 @@ static int bar_trywaiter(void *arg)
     pshm_barrier *b = (pshm_barrier *)BS->bar;
     (void)arg;
     AINC(&BS->n);
-    return pshm_barrier_wait(b) >= 0 ? 0 : 2;
+    return pshm_barrier_wait(b, NULL) == 0 ? 0 : 2;
 }
 
 TEST(barrier_timeout_trywait_join_leave)
@@ -1133,20 +1149,24 @@ TEST(barrier_timeout_trywait_join_leave)
     pshm_barrier *b;
 
     CHECK_OK(pshm_barrier_init(BS->bar, PSHM_BARRIER_SIZE(2), 2, &b));
-    CHECK_ERR(pshm_barrier_trywait(b), -EAGAIN);
+    CHECK_ERR(pshm_barrier_trywait(b, NULL), -EAGAIN);
     CHECK_ERR(pshm_barrier_leave(b), 0);
     CHECK_ERR(pshm_barrier_leave(b), -ENOENT);
     struct timespec d = in_ms(50);
-    CHECK_ERR(pshm_barrier_timedwait(b, &d), -ETIMEDOUT);
-    CHECK_ERR(pshm_barrier_trywait(b), -PSHM_EBROKEN);
+    CHECK_ERR(pshm_barrier_timedwait(b, &d, NULL), -ETIMEDOUT);
+    CHECK_ERR(pshm_barrier_trywait(b, NULL), -PSHM_EBROKEN);
     CHECK_OK(pshm_barrier_reset(b));
     pid_t w = th_fork(bar_trywaiter, NULL);
     wait_sleeping(w);
-    CHECK_ERR(pshm_barrier_trywait(b), PSHM_BARRIER_SERIAL);
+    unsigned arrival = 7;
+    CHECK_OK(pshm_barrier_trywait(b, &arrival));
+    CHECK_EQ(arrival, 1); /* the waiter came first */
     CHECK_EQ(th_wait(w, 10000), 0);
     /* a third thread finds no place */
     CHECK_OK(pshm_barrier_init(BS->bar, PSHM_BARRIER_SIZE(1), 1, &b));
-    CHECK_ERR(pshm_barrier_wait(b), PSHM_BARRIER_SERIAL); /* count 1: always serial */
+    arrival = 7;
+    CHECK_OK(pshm_barrier_wait(b, &arrival));
+    CHECK_EQ(arrival, 0); /* count 1: always first and last */
     CHECK_EQ(th_wait(th_fork(bar_trywaiter, NULL), 5000), 2);
 }
 
@@ -1176,6 +1196,7 @@ TEST(event_auto_and_manual_reset)
     pshm_event *e;
     pid_t w[3];
     pshm_sync_info in;
+    pshm_sync_info_init(&in);
     char desc[128];
 
     /* auto: stays set until one waiter takes it */
@@ -1191,8 +1212,8 @@ TEST(event_auto_and_manual_reset)
         w[i] = th_fork(ev_waiter, NULL);
     for (int i = 0; i < 3; i++)
         wait_sleeping(w[i]);
-    CHECK_OK(pshm_sync_inspect(ES->ev, sizeof ES->ev, &in));
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_OK(pshm_sync_stat_mem(ES->ev, sizeof ES->ev, &in));
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, NULL));
     CHECK_STR(desc, "event auto unset waiters=3");
     for (int k = 1; k <= 3; k++) {
         CHECK_OK(pshm_event_set(e));
@@ -1229,33 +1250,34 @@ HELPER(use_named)
 {
     const char *base = argv[0];
     char name[256];
-    pshm_mutex *m;
-    pshm_sem *s;
-    pshm_event *e;
-    pshm_rwlock *rw;
-    pshm_barrier *b;
-    pshm_cond *c;
+    pshm_sync *h;
     (void)argc;
 
     snprintf(name, sizeof name, "%s_m", base);
-    if (pshm_mutex_open(name, NULL, &m) != 0 || pshm_mutex_lock(m) != 0 ||
-        pshm_mutex_unlock(m) != 0 || pshm_mutex_close(m) != 0)
+    if (pshm_sync_open(name, PSHM_SYNC_MUTEX, NULL, &h) != 0 ||
+        pshm_mutex_lock(pshm_sync_mutex(h)) != 0 || pshm_mutex_unlock(pshm_sync_mutex(h)) != 0 ||
+        pshm_sync_close(h) != 0)
         return 2;
     snprintf(name, sizeof name, "%s_s", base);
-    if (pshm_sem_open(name, NULL, &s) != 0 || pshm_sem_post(s) != 0 || pshm_sem_close(s) != 0)
+    if (pshm_sync_open(name, PSHM_SYNC_SEM, NULL, &h) != 0 || pshm_sem_post(pshm_sync_sem(h)) != 0 ||
+        pshm_sync_close(h) != 0)
         return 3;
     snprintf(name, sizeof name, "%s_e", base);
-    if (pshm_event_open(name, NULL, &e) != 0 || pshm_event_set(e) != 0 || pshm_event_close(e) != 0)
+    if (pshm_sync_open(name, PSHM_SYNC_EVENT, NULL, &h) != 0 ||
+        pshm_event_set(pshm_sync_event(h)) != 0 || pshm_sync_close(h) != 0)
         return 4;
     snprintf(name, sizeof name, "%s_rw", base);
-    if (pshm_rwlock_open(name, NULL, &rw) != 0 || pshm_rwlock_wrlock(rw) != 0 ||
-        pshm_rwlock_unlock(rw) != 0 || pshm_rwlock_close(rw) != 0)
+    if (pshm_sync_open(name, PSHM_SYNC_NONE, NULL, &h) != 0 || !pshm_sync_rwlock(h) ||
+        pshm_rwlock_wrlock(pshm_sync_rwlock(h)) != 0 ||
+        pshm_rwlock_unlock(pshm_sync_rwlock(h)) != 0 || pshm_sync_close(h) != 0)
         return 5;
     snprintf(name, sizeof name, "%s_c", base);
-    if (pshm_cond_open(name, NULL, &c) != 0 || pshm_cond_broadcast(c) != 0 || pshm_cond_close(c) != 0)
+    if (pshm_sync_open(name, PSHM_SYNC_COND, NULL, &h) != 0 ||
+        pshm_cond_broadcast(pshm_sync_cond(h)) != 0 || pshm_sync_close(h) != 0)
         return 6;
     snprintf(name, sizeof name, "%s_b", base);
-    if (pshm_barrier_open(name, NULL, &b) != 0 || pshm_barrier_wait(b) < 0 || pshm_barrier_close(b) != 0)
+    if (pshm_sync_open(name, PSHM_SYNC_BARRIER, NULL, &h) != 0 ||
+        pshm_barrier_wait(pshm_sync_barrier(h), NULL) != 0 || pshm_sync_close(h) != 0)
         return 7;
     return 0;
 }
@@ -1263,97 +1285,118 @@ HELPER(use_named)
 TEST(named_objects_of_every_kind)
 {
     char base[128], name[160];
-    pshm_mutex *m;
-    pshm_sem *s;
-    pshm_event *e;
-    pshm_rwlock *rw;
-    pshm_barrier *b;
-    pshm_cond *c;
+    pshm_sync *hm, *hs, *he, *hrw, *hc, *hb, *h2;
+    pshm_sync_options o;
     pshm_sync_info in;
     char desc[128];
+    size_t len = 0;
 
+    pshm_sync_info_init(&in);
     snprintf(base, sizeof base, "%s", th_name("named"));
     snprintf(name, sizeof name, "%s_m", base);
-    CHECK_OK(pshm_mutex_create(name, NULL, &m));
-    CHECK_ERR(pshm_mutex_create(name, NULL, &m), -EEXIST);
-    CHECK(m == NULL);
-    CHECK_ERR(pshm_sem_open(name, NULL, &s), -PSHM_EKIND);
-    CHECK_OK(pshm_mutex_open(name, NULL, &m));
-    CHECK_STR(pshm_block_name(pshm_sync_block(m)), name);
-    CHECK(pshm_sync_block(&in) == NULL);
+    CHECK_ERR(pshm_sync_create(name, PSHM_SYNC_NONE, NULL, &hm), -EINVAL);
+    CHECK_ERR(pshm_sync_create(name, (pshm_sync_kind)99, NULL, &hm), -EINVAL);
+    CHECK_OK(pshm_sync_create(name, PSHM_SYNC_MUTEX, NULL, &hm));
+    CHECK_ERR(pshm_sync_create(name, PSHM_SYNC_MUTEX, NULL, &h2), -EEXIST);
+    CHECK(h2 == NULL);
+    CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_SEM, NULL, &h2), -PSHM_EKIND);
+    CHECK(pshm_sync_sem(hm) == NULL); /* typed getters: NULL for another kind */
+    CHECK(pshm_sync_mutex(NULL) == NULL);
+    pshm_mutex *m = pshm_sync_mutex(hm);
+    CHECK(m != NULL);
+    CHECK_STR(pshm_block_name(pshm_sync_block(hm)), name);
+    CHECK(pshm_sync_block(NULL) == NULL);
     CHECK_OK(pshm_sync_stat(name, &in));
     CHECK_EQ(in.named, 1);
-    pshm_sync_describe(&in, desc, sizeof desc);
+    CHECK_EQ(in.kind, PSHM_SYNC_MUTEX);
+    CHECK_OK(pshm_sync_describe(&in, desc, sizeof desc, &len));
     CHECK_STR(desc, "mutex unlocked waiters=0");
+    CHECK_EQ(len, strlen(desc));
+    CHECK_OK(pshm_sync_describe(&in, NULL, 0, &len)); /* asking for the length */
+    CHECK_EQ(len, strlen(desc));
+    CHECK_ERR(pshm_sync_describe(&in, desc, 6, &len), -ERANGE);
+    CHECK_STR(desc, "mutex");
     CHECK_OK(pshm_mutex_lock(m));
-    CHECK_ERR(pshm_mutex_close(m), -EBUSY); /* held here: keep it mapped */
+    CHECK_OK(pshm_sync_fstat(hm, &in));
+    CHECK_EQ(in.locked, 1);
+    CHECK_ERR(pshm_sync_close(hm), -EBUSY); /* held here: keep it mapped */
     CHECK_OK(pshm_mutex_unlock(m));
-    CHECK_OK(pshm_mutex_close(m));
+    CHECK_OK(pshm_sync_close(hm));
 
-    snprintf(name, sizeof name, "%s_s", base);
-    CHECK_OK(pshm_sem_create(name, 0, 0, NULL, &s));
-    CHECK_OK(pshm_sem_close(s));
-    snprintf(name, sizeof name, "%s_e", base);
-    CHECK_OK(pshm_event_create(name, PSHM_EVENT_MANUAL, NULL, &e));
-    snprintf(name, sizeof name, "%s_rw", base);
-    CHECK_OK(pshm_rwlock_create(name, NULL, &rw));
-    CHECK_OK(pshm_rwlock_rdlock(rw));
-    CHECK_ERR(pshm_rwlock_close(rw), -EBUSY);
-    CHECK_OK(pshm_rwlock_unlock(rw));
-    snprintf(name, sizeof name, "%s_c", base);
-    CHECK_OK(pshm_cond_create(name, NULL, &c));
-    snprintf(name, sizeof name, "%s_b", base);
-    CHECK_ERR(pshm_barrier_create(name, 0, NULL, &b), -EINVAL);
-    CHECK_OK(pshm_barrier_create(name, 2, NULL, &b));
-    /* open_existing attaches, keeping the existing parameters */
-    pshm_sync_options o;
-    pshm_barrier *b2;
     pshm_sync_options_init(&o);
+    snprintf(name, sizeof name, "%s_s", base);
+    o.flags = PSHM_EVENT_SET; /* not a sem flag */
+    CHECK_ERR(pshm_sync_create(name, PSHM_SYNC_SEM, &o, &hs), -EINVAL);
+    o.flags = 0;
+    o.value = PSHM_SEM_VALUE_MAX + 1u;
+    CHECK_ERR(pshm_sync_create(name, PSHM_SYNC_SEM, &o, &hs), -EINVAL);
+    o.value = 0;
+    CHECK_OK(pshm_sync_create(name, PSHM_SYNC_SEM, &o, &hs));
+    CHECK_OK(pshm_sync_close(hs));
+    snprintf(name, sizeof name, "%s_e", base);
+    o.flags = PSHM_EVENT_MANUAL;
+    CHECK_OK(pshm_sync_create(name, PSHM_SYNC_EVENT, &o, &he));
+    o.flags = 0;
+    snprintf(name, sizeof name, "%s_rw", base);
+    CHECK_OK(pshm_sync_create(name, PSHM_SYNC_RWLOCK, NULL, &hrw));
+    CHECK_OK(pshm_rwlock_rdlock(pshm_sync_rwlock(hrw)));
+    CHECK_ERR(pshm_sync_close(hrw), -EBUSY);
+    CHECK_OK(pshm_rwlock_unlock(pshm_sync_rwlock(hrw)));
+    snprintf(name, sizeof name, "%s_c", base);
+    CHECK_OK(pshm_sync_create(name, PSHM_SYNC_COND, NULL, &hc));
+    snprintf(name, sizeof name, "%s_b", base);
+    CHECK_ERR(pshm_sync_create(name, PSHM_SYNC_BARRIER, NULL, &hb), -EINVAL); /* no count */
+    o.count = 2;
+    CHECK_OK(pshm_sync_create(name, PSHM_SYNC_BARRIER, &o, &hb));
+    /* open_existing attaches, keeping the existing parameters */
     o.open_existing = 1;
-    CHECK_OK(pshm_barrier_create(name, 7, &o, &b2));
+    o.count = 7;
+    CHECK_OK(pshm_sync_create(name, PSHM_SYNC_BARRIER, &o, &h2));
     CHECK_OK(pshm_sync_stat(name, &in));
     CHECK_EQ(in.count, 2);
-    CHECK_OK(pshm_barrier_close(b2));
+    CHECK_OK(pshm_sync_close(h2));
+    o.readonly = 1;
+    CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_BARRIER, &o, &h2), -EINVAL);
 
     pid_t h = th_spawn("use_named", base, NULL);
-    int r = pshm_barrier_wait(b);
-    CHECK(r >= 0);
+    CHECK_OK(pshm_barrier_wait(pshm_sync_barrier(hb), NULL));
     CHECK_EQ(th_wait(h, 20000), 0);
-    CHECK_OK(pshm_event_wait(e));
+    CHECK_OK(pshm_event_wait(pshm_sync_event(he)));
     snprintf(name, sizeof name, "%s_s", base);
-    CHECK_OK(pshm_sem_open(name, NULL, &s));
-    CHECK_OK(pshm_sem_trywait(s));
-    CHECK_OK(pshm_sem_close(s));
-    CHECK_OK(pshm_event_close(e));
-    CHECK_OK(pshm_rwlock_close(rw));
-    CHECK_OK(pshm_cond_close(c));
-    CHECK_OK(pshm_barrier_close(b));
-    CHECK_OK(pshm_barrier_close(NULL));
-    CHECK_ERR(pshm_barrier_close((pshm_barrier *)&in), -EINVAL); /* not a named handle */
+    CHECK_OK(pshm_sync_open(name, PSHM_SYNC_NONE, NULL, &hs));
+    CHECK_OK(pshm_sem_trywait(pshm_sync_sem(hs)));
+    CHECK_OK(pshm_sync_close(hs));
+    CHECK_OK(pshm_sync_close(he));
+    CHECK_OK(pshm_sync_close(hrw));
+    CHECK_OK(pshm_sync_close(hc));
+    CHECK_OK(pshm_sync_close(hb));
+    CHECK_OK(pshm_sync_close(NULL));
     const char *sfx[] = {"_m", "_s", "_e", "_rw", "_c", "_b"};
     for (int i = 0; i < 6; i++) {
         snprintf(name, sizeof name, "%s%s", base, sfx[i]);
         CHECK_OK(pshm_unlink(name));
     }
-    CHECK_ERR(pshm_mutex_open(name, NULL, &m), -ENOENT);
+    CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_MUTEX, NULL, &h2), -ENOENT);
 }
 
 TEST(named_auto_lifetime)
 {
     const char *name = th_name("auto");
     pshm_sync_options o;
-    pshm_sem *s, *s2;
+    pshm_sync *s, *s2;
 
     pshm_sync_options_init(&o);
     o.lifetime = PSHM_AUTO;
     o.mode = 0640;
-    if (pshm_sem_create(name, 1, PSHM_SEM_UNDO, &o, &s) == -PSHM_ENOMARK)
+    o.value = 1;
+    o.flags = PSHM_SEM_UNDO;
+    if (pshm_sync_create(name, PSHM_SYNC_SEM, &o, &s) == -PSHM_ENOMARK)
         th_skip("lifetimes need tmpfs xattrs here");
-    CHECK_OK(pshm_sem_open(name, NULL, &s2));
-    CHECK_OK(pshm_sem_wait(s2));
-    CHECK_OK(pshm_sem_close(s));
+    CHECK_OK(pshm_sync_open(name, PSHM_SYNC_SEM, NULL, &s2));
+    CHECK_OK(pshm_sem_wait(pshm_sync_sem(s2)));
+    CHECK_OK(pshm_sync_close(s));
     CHECK(th_exists(name));
-    CHECK_OK(pshm_sem_close(s2));
+    CHECK_OK(pshm_sync_close(s2));
     CHECK(!th_exists(name));
 }
 
@@ -1406,14 +1449,15 @@ static int child_noop(void *arg)
 TEST(named_headers_are_checked)
 {
     const char *name = th_name("hdr");
-    pshm_mutex *m;
+    pshm_sync *m;
     pshm_sync_options o;
     pshm_sync_info in;
+    pshm_sync_info_init(&in);
     struct {
         corrupt c;
         int want;
     } cases[] = {
-        {{offsetof(pshm__sync_hdr, magic), 0x12345678, 4}, -PSHM_EBADFORMAT},
+        {{offsetof(pshm__sync_hdr, magic), 0x12345678, 4}, -PSHM_EKIND},
         {{offsetof(pshm__sync_hdr, version), 2, 2}, -PSHM_EVERSION},
         {{offsetof(pshm__sync_hdr, abi), 0x1234, 4}, -PSHM_EABI},
         {{offsetof(pshm__sync_hdr, kind), PSHM_SYNC_SEM, 2}, -PSHM_EKIND},
@@ -1425,29 +1469,29 @@ TEST(named_headers_are_checked)
     };
 
     raw_block(name, PSHM__SYNC_HDR_SIZE + PSHM_MUTEX_SIZE, fill_valid, NULL);
-    CHECK_OK(pshm_mutex_open(name, NULL, &m));
-    CHECK_OK(pshm_mutex_lock(m));
-    CHECK_OK(pshm_mutex_unlock(m));
-    CHECK_OK(pshm_mutex_close(m));
+    CHECK_OK(pshm_sync_open(name, PSHM_SYNC_MUTEX, NULL, &m));
+    CHECK_OK(pshm_mutex_lock(pshm_sync_mutex(m)));
+    CHECK_OK(pshm_mutex_unlock(pshm_sync_mutex(m)));
+    CHECK_OK(pshm_sync_close(m));
     CHECK_OK(pshm_unlink(name));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         raw_block(name, PSHM__SYNC_HDR_SIZE + PSHM_MUTEX_SIZE, fill_corrupt, &cases[i].c);
-        CHECK_ERR(pshm_mutex_open(name, NULL, &m), cases[i].want);
+        CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_MUTEX, NULL, &m), cases[i].want);
         CHECK(m == NULL);
         int r = pshm_sync_stat(name, &in);
         CHECK(r < 0);
         CHECK_OK(pshm_unlink(name));
     }
-    /* too small for a header */
+    /* too small for a header: not a sync object */
     raw_block(name, 10, NULL, NULL);
-    CHECK_ERR(pshm_mutex_open(name, NULL, &m), -PSHM_EBADFORMAT);
+    CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_MUTEX, NULL, &m), -PSHM_EKIND);
     CHECK_OK(pshm_unlink(name));
     /* zeros: nobody is making it - given up after the timeout */
     pshm_sync_options_init(&o);
     o.open_timeout_ms = 50;
     raw_block(name, 4096, NULL, NULL);
-    CHECK_ERR(pshm_mutex_open(name, &o, &m), -PSHM_EBADFORMAT);
-    CHECK_ERR(pshm_sync_stat(name, &in), -PSHM_EBADFORMAT);
+    CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_MUTEX, &o, &m), -PSHM_EKIND);
+    CHECK_ERR(pshm_sync_stat(name, &in), -PSHM_EKIND);
     /* a live creator still initialising: time out; a dead one: not recoverable */
     pshm_block *b;
     CHECK_OK(pshm_block_open(name, NULL, &b));
@@ -1455,12 +1499,12 @@ TEST(named_headers_are_checked)
     h->magic = PSHM__SYNC_HDR_MAGIC;
     h->initialiser = 0;
     h->state = PSHM__HS_INITIALISING;
-    CHECK_ERR(pshm_mutex_open(name, &o, &m), -ETIMEDOUT);
+    CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_MUTEX, &o, &m), -ETIMEDOUT);
     CHECK_ERR(pshm_sync_stat(name, &in), -EAGAIN);
     pid_t dead = th_fork(child_noop, NULL);
     CHECK_EQ(th_wait(dead, 5000), 0);
     h->initialiser = (uint64_t)dead << 32;
-    CHECK_ERR(pshm_mutex_open(name, &o, &m), -PSHM_ENOTRECOVERABLE);
+    CHECK_ERR(pshm_sync_open(name, PSHM_SYNC_MUTEX, &o, &m), -PSHM_ENOTRECOVERABLE);
     CHECK_OK(pshm_block_close(b));
     CHECK_OK(pshm_unlink(name));
 }
@@ -1892,7 +1936,7 @@ static int kw_barrier(void *arg)
     if (pshm_barrier_join(b) != 0)
         return 2;
     while (!ALOAD(&CS->stop)) {
-        int r = pshm_barrier_wait(b);
+        int r = pshm_barrier_wait(b, NULL);
         if (r >= 0) {
             AINC(&CS->progress[me]);
             continue;

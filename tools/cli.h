@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h - how the pshm command line is put together. tools/pshm.c holds the
  * core commands (ls, info, create, rm, gc, dump, hold) and the dispatcher;
@@ -36,7 +37,7 @@ typedef struct cli_cmd {
  * "mutex unlocked") to `out` and return 1; return 0 if it is not. It opens
  * the block itself (read-only) and must not trust its bytes.
  */
-typedef int (*cli_probe_fn)(const pshm_info *info, char *out, size_t cap);
+typedef int (*cli_probe_fn)(const pshm_block_info *info, char *out, size_t cap);
 
 /* Each module defines these in tools/cmd_<module>.c (weak: optional).
  * The command tables end with an entry whose name is NULL. */
@@ -44,10 +45,10 @@ extern const cli_cmd cli_cmds_list[] __attribute__((weak));
 extern const cli_cmd cli_cmds_array[] __attribute__((weak));
 extern const cli_cmd cli_cmds_sync[] __attribute__((weak));
 extern const cli_cmd cli_cmds_queue[] __attribute__((weak));
-int cli_probe_list(const pshm_info *info, char *out, size_t cap) __attribute__((weak));
-int cli_probe_array(const pshm_info *info, char *out, size_t cap) __attribute__((weak));
-int cli_probe_sync(const pshm_info *info, char *out, size_t cap) __attribute__((weak));
-int cli_probe_queue(const pshm_info *info, char *out, size_t cap) __attribute__((weak));
+int cli_probe_list(const pshm_block_info *info, char *out, size_t cap) __attribute__((weak));
+int cli_probe_array(const pshm_block_info *info, char *out, size_t cap) __attribute__((weak));
+int cli_probe_sync(const pshm_block_info *info, char *out, size_t cap) __attribute__((weak));
+int cli_probe_queue(const pshm_block_info *info, char *out, size_t cap) __attribute__((weak));
 
 /* Print "pshm: WHAT: message" for code to stderr; returns CLI_FAIL. */
 int cli_fail(const char *what, int code);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_array.c - `pshm array info|load|save`, and the "array <f8 (1000, 3)"
  * kind that `pshm ls` and `pshm info` show for array blocks.
@@ -280,7 +281,7 @@ static const char *short_reason(int code)
     }
 }
 
-int cli_probe_array(const pshm_info *info, char *out, size_t cap)
+int cli_probe_array(const pshm_block_info *info, char *out, size_t cap)
 {
     pshm_block_options o;
     pshm_block *b;

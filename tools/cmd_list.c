@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_list.c - `pshm list` and `pshm list-create`: ShareableLists from the
  * shell, printed and parsed the way Python writes them, so the output can
@@ -595,7 +596,7 @@ const cli_cmd cli_cmds_list[] = {
 };
 
 /* `pshm ls` and `pshm info`: "list len=N" for blocks that validate. */
-int cli_probe_list(const pshm_info *info, char *out, size_t cap)
+int cli_probe_list(const pshm_block_info *info, char *out, size_t cap)
 {
     pshm_block_options o;
     pshm_list *l;

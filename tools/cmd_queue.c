@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_queue.c - `pshm queue ...`: create, inspect, feed and drain queues
  * from the shell, and the KIND probe for `pshm ls` / `pshm info`.
- * Only the public API: inspection goes through pshm_queue_inspect, which
+ * Only the public API: inspection goes through pshm_queue_stat, which
  * opens the block read-only and validates everything it reads.
  */
 #include "cli.h"
@@ -24,12 +25,13 @@ static void human(uint64_t n, char *out, size_t cap)
     snprintf(out, cap, "%llu%s", (unsigned long long)n, units[u]);
 }
 
-int cli_probe_queue(const pshm_info *info, char *out, size_t cap)
+int cli_probe_queue(const pshm_block_info *info, char *out, size_t cap)
 {
-    pshm_queue_stats st;
+    pshm_queue_info st;
+    pshm_queue_info_init(&st);
     if (info->size < 512 || (info->marked && info->lifetime != PSHM_PERSIST && info->holders == 0))
         return 0; /* too small for a queue; or stale, and opening it would remove it */
-    int r = pshm_queue_inspect(info->name, &st, sizeof st, NULL, 0, NULL);
+    int r = pshm_queue_stat(info->name, &st);
 
     if (r == -PSHM_EKIND || r == -ENOENT || r == -EACCES || r == -PSHM_ESTALE ||
         r == -PSHM_EEMPTY)
@@ -42,14 +44,14 @@ int cli_probe_queue(const pshm_info *info, char *out, size_t cap)
     }
     if (r != 0)
         return 0;
-    if (st.mode == PSHM_QUEUE_SPSC) {
+    if (st.queue_mode == PSHM_QUEUE_SPSC) {
         char c[32];
-        human(st.capacity, c, sizeof c);
+        human(st.ring_bytes, c, sizeof c);
         snprintf(out, cap, "queue spsc depth=%llu/%s", (unsigned long long)st.depth, c);
     } else {
-        snprintf(out, cap, "queue %s%s depth=%llu/%llu", pshm_queue_mode_name(st.mode),
+        snprintf(out, cap, "queue %s%s depth=%llu/%llu", pshm_queue_mode_name(st.queue_mode),
                  st.overwrite ? "(ow)" : "", (unsigned long long)st.depth,
-                 (unsigned long long)st.capacity);
+                 (unsigned long long)st.slots);
     }
     return 1;
 }
@@ -63,31 +65,31 @@ static const char *role_name(pshm_queue_role r, pshm_queue_mode m)
     return m == PSHM_QUEUE_BROADCAST ? "subscriber" : "consumer";
 }
 
-static void stat_text(const char *name, const pshm_queue_stats *st,
+static void stat_text(const char *name, const pshm_queue_info *st,
                       const pshm_queue_participant *p, size_t np)
 {
     printf("name:              %s\n", name);
-    printf("mode:              %s%s\n", pshm_queue_mode_name(st->mode),
-           st->mode == PSHM_QUEUE_BROADCAST ? (st->overwrite ? " (overwrite: slow subscribers lose)"
+    printf("mode:              %s%s\n", pshm_queue_mode_name(st->queue_mode),
+           st->queue_mode == PSHM_QUEUE_BROADCAST ? (st->overwrite ? " (overwrite: slow subscribers lose)"
                                                              : " (blocking: waits for the slowest)")
                                             : "");
-    printf("state:             %s\n", st->closed ? "closed (producers done)" : "open");
-    if (st->mode == PSHM_QUEUE_SPSC)
+    printf("state:             %s\n", st->shut_down ? "shut down (no more messages)" : "open");
+    if (st->queue_mode == PSHM_QUEUE_SPSC)
         printf("depth:             %llu messages (%llu of %llu ring bytes)\n",
                (unsigned long long)st->depth, (unsigned long long)st->depth_bytes,
-               (unsigned long long)st->capacity);
+               (unsigned long long)st->ring_bytes);
     else
         printf("depth:             %llu of %llu messages\n", (unsigned long long)st->depth,
-               (unsigned long long)st->capacity);
+               (unsigned long long)st->slots);
     printf("max message:       %llu bytes\n", (unsigned long long)st->max_msg);
-    if (st->mode != PSHM_QUEUE_BROADCAST)
+    if (st->queue_mode != PSHM_QUEUE_BROADCAST)
         printf("max deliveries:    %u\n", st->max_deliveries);
     printf("participants:      %u producers, %u %ss, %u dead (of %u slots)\n", st->producers,
-           st->consumers, st->mode == PSHM_QUEUE_BROADCAST ? "subscriber" : "consumer", st->dead,
+           st->consumers, st->queue_mode == PSHM_QUEUE_BROADCAST ? "subscriber" : "consumer", st->dead,
            st->max_participants);
     for (size_t i = 0; i < np; i++)
         printf("  slot %-4u %-10s pid %ld (%s)  sent %llu  received %llu\n", p[i].index,
-               role_name(p[i].role, st->mode), p[i].pid, p[i].alive ? "alive" : "dead",
+               role_name(p[i].role, st->queue_mode), p[i].pid, p[i].alive ? "alive" : "dead",
                (unsigned long long)p[i].sent, (unsigned long long)p[i].received);
     printf("messages:          %llu\n", (unsigned long long)st->messages);
     printf("bytes:             %llu\n", (unsigned long long)st->bytes);
@@ -97,19 +99,19 @@ static void stat_text(const char *name, const pshm_queue_stats *st,
     printf("drops:             %llu\n", (unsigned long long)st->drops);
     printf("lost reservations: %llu\n", (unsigned long long)st->lost_reservations);
     printf("redeliveries:      %llu\n", (unsigned long long)st->redeliveries);
-    if (st->mode == PSHM_QUEUE_BROADCAST)
+    if (st->queue_mode == PSHM_QUEUE_BROADCAST)
         printf("overruns:          %llu\n", (unsigned long long)st->overruns);
 }
 
-static void stat_json(const char *name, const pshm_queue_stats *st,
+static void stat_json(const char *name, const pshm_queue_info *st,
                       const pshm_queue_participant *p, size_t np)
 {
     printf("{\"name\":");
     cli_json_string(stdout, name);
-    printf(",\"mode\":\"%s\",\"overwrite\":%s,\"closed\":%s", pshm_queue_mode_name(st->mode),
-           st->overwrite ? "true" : "false", st->closed ? "true" : "false");
-    printf(",\"capacity\":%llu,\"max_msg\":%llu,\"depth\":%llu,\"depth_bytes\":%llu",
-           (unsigned long long)st->capacity, (unsigned long long)st->max_msg,
+    printf(",\"mode\":\"%s\",\"overwrite\":%s,\"shut_down\":%s", pshm_queue_mode_name(st->queue_mode),
+           st->overwrite ? "true" : "false", st->shut_down ? "true" : "false");
+    printf(",\"ring_bytes\":%llu,\"slots\":%llu,\"max_msg\":%llu,\"depth\":%llu,\"depth_bytes\":%llu",
+           (unsigned long long)st->ring_bytes, (unsigned long long)st->slots, (unsigned long long)st->max_msg,
            (unsigned long long)st->depth, (unsigned long long)st->depth_bytes);
     printf(",\"max_deliveries\":%u,\"max_participants\":%u,\"producers\":%u,\"consumers\":%u"
            ",\"dead\":%u",
@@ -126,7 +128,7 @@ static void stat_json(const char *name, const pshm_queue_stats *st,
     for (size_t i = 0; i < np; i++)
         printf("%s{\"slot\":%u,\"role\":\"%s\",\"pid\":%ld,\"alive\":%s,\"sent\":%llu"
                ",\"received\":%llu}",
-               i ? "," : "", p[i].index, role_name(p[i].role, st->mode), p[i].pid,
+               i ? "," : "", p[i].index, role_name(p[i].role, st->queue_mode), p[i].pid,
                p[i].alive ? "true" : "false", (unsigned long long)p[i].sent,
                (unsigned long long)p[i].received);
     printf("]}\n");
@@ -147,10 +149,14 @@ static int q_stat(int argc, char **argv)
     }
     if (!name)
         return cli_usage("queue stat: NAME expected");
-    pshm_queue_stats st;
+    pshm_queue_info st;
     static pshm_queue_participant parts[MAX_SHOWN];
     size_t n = 0;
-    int r = pshm_queue_inspect(name, &st, sizeof st, parts, MAX_SHOWN, &n);
+    pshm_queue_info_init(&st);
+    pshm_queue_participant_init(&parts[0]);
+    int r = pshm_queue_stat(name, &st);
+    if (r == 0)
+        r = pshm_queue_participants(name, parts, MAX_SHOWN, &n);
     if (r != 0)
         return cli_fail(name, r);
     if (n > MAX_SHOWN)
@@ -196,16 +202,16 @@ static int q_create(int argc, char **argv)
                 return cli_usage("queue create: %s needs a value", a);
             const char *val = argv[++i];
             if (strcmp(a, "--mode") == 0) {
-                if (parse_mode(val, &o.mode) != 0)
+                if (parse_mode(val, &o.queue_mode) != 0)
                     return cli_usage("queue create: bad mode '%s' (spsc, mpmc, broadcast)", val);
                 continue;
             }
             if (cli_parse_u64(val, 1, &v) != 0 || v == 0 || v > (1ULL << 40))
                 return cli_usage("queue create: bad %s '%s'", a + 2, val);
-            if (strcmp(a, "--capacity") == 0)
-                o.capacity = (size_t)v;
+            if (strcmp(a, "--ring-bytes") == 0)
+                o.ring_bytes = (size_t)v;
             else if (strcmp(a, "--messages") == 0)
-                o.capacity_msgs = (size_t)v;
+                o.messages = (size_t)v;
             else if (strcmp(a, "--max-msg") == 0)
                 o.max_msg = (size_t)v;
             else if (strcmp(a, "--participants") == 0 && v <= PSHM_QUEUE_MAX_PARTICIPANTS)
@@ -222,7 +228,7 @@ static int q_create(int argc, char **argv)
     }
     if (!name)
         return cli_usage("queue create: NAME expected");
-    if (o.overwrite && o.mode != PSHM_QUEUE_BROADCAST)
+    if (o.overwrite && o.queue_mode != PSHM_QUEUE_BROADCAST)
         return cli_usage("queue create: --overwrite is for broadcast queues");
     pshm_queue *q = NULL;
     int r = pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q);
@@ -366,7 +372,7 @@ static int q_close(int argc, char **argv)
         r = pshm_queue_open(argv[1], PSHM_QUEUE_PRODUCER, &o, &q);
     if (r != 0)
         return cli_fail(argv[1], r);
-    pshm_queue_close_producer(q);
+    pshm_queue_shutdown(q);
     pshm_queue_close(q);
     return CLI_OK;
 }
@@ -376,7 +382,7 @@ static int q_close(int argc, char **argv)
 static void help_queue(FILE *o)
 {
     fputs("usage: pshm queue stat [--json] NAME\n"
-          "       pshm queue create NAME [--mode spsc|mpmc|broadcast] [--capacity SIZE]\n"
+          "       pshm queue create NAME [--mode spsc|mpmc|broadcast] [--ring-bytes SIZE]\n"
           "                         [--messages N] [--max-msg SIZE] [--overwrite]\n"
           "                         [--participants N] [--max-deliveries N]\n"
           "       pshm queue send NAME [--timeout MS] MESSAGE...\n"
@@ -384,15 +390,15 @@ static void help_queue(FILE *o)
           "       pshm queue close NAME\n"
           "\n"
           "Zero-copy message queues (see pshm.h).\n"
-          "  stat    mode, depth, capacity, participants (pid, role, alive) and\n"
+          "  stat    mode, depth, ring size, participants (pid, role, alive) and\n"
           "          the counters: messages, bytes, waits on full and empty,\n"
           "          drops, lost reservations, redeliveries (and overruns)\n"
-          "  create  a persistent queue: capacity in bytes of ring (default 1M)\n"
+          "  create  a persistent queue: --ring-bytes of ring (default 1M)\n"
           "          or --messages of --max-msg bytes (default 4096)\n"
           "  send    each MESSAGE as one message (waits while full)\n"
           "  recv    print N messages, one a line (non-printable bytes as \\xNN);\n"
           "          waits while empty, up to --timeout\n"
-          "  close   close the producer side: consumers drain, then see the end\n"
+          "  close   shut the queue down: consumers drain, then see the end\n"
           "Remove a queue with `pshm rm NAME`.\n",
           o);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_sync.c - `pshm sync ...`: make, inspect and use named synchronisation
  * objects from the shell, and the KIND column of `pshm ls` for them.
@@ -12,11 +13,12 @@
 
 /* ---------------------------------------------------------------- probe */
 
-int cli_probe_sync(const pshm_info *info, char *out, size_t cap)
+int cli_probe_sync(const pshm_block_info *info, char *out, size_t cap)
 {
     pshm_sync_info in;
     int r;
 
+    pshm_sync_info_init(&in);
     /* pshm_sync_stat maps read-only without the block layer: probing has no
      * effect on any block's lifetime, stale or not. */
     if (info->size < 128 || info->size > 64 + PSHM_BARRIER_SIZE(PSHM_BARRIER_MAX))
@@ -32,7 +34,7 @@ int cli_probe_sync(const pshm_info *info, char *out, size_t cap)
     }
     if (r != 0 || !in.named)
         return 0;
-    pshm_sync_describe(&in, out, cap);
+    (void)pshm_sync_describe(&in, out, cap, NULL); /* a cut line is fine here */
     return 1;
 }
 
@@ -51,48 +53,23 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return cli_parse_u64(s, 0, out) == 0 && *out <= max ? 0 : -EINVAL;
 }
 
-/* Find which kind `name` is, to open it with the right function. */
-static int kind_of_name(const char *name, pshm_sync_kind *kind)
+/* Open `name` as whatever kind it is; *kind tells which. */
+static int open_any(const char *name, pshm_sync_kind *kind, pshm_sync **h)
 {
     pshm_sync_info in;
-    int r = pshm_sync_stat(name, &in);
+    int r = pshm_sync_open(name, PSHM_SYNC_NONE, NULL, h);
 
     if (r != 0)
         return r;
+    pshm_sync_info_init(&in);
+    r = pshm_sync_fstat(*h, &in);
+    if (r != 0) {
+        pshm_sync_close(*h);
+        *h = NULL;
+        return r;
+    }
     *kind = in.kind;
     return 0;
-}
-
-static void close_any(pshm_sync_kind kind, void *obj)
-{
-    switch (kind) {
-    case PSHM_SYNC_MUTEX: pshm_mutex_close(obj); break;
-    case PSHM_SYNC_COND: pshm_cond_close(obj); break;
-    case PSHM_SYNC_SEM: pshm_sem_close(obj); break;
-    case PSHM_SYNC_RWLOCK: pshm_rwlock_close(obj); break;
-    case PSHM_SYNC_BARRIER: pshm_barrier_close(obj); break;
-    case PSHM_SYNC_EVENT: pshm_event_close(obj); break;
-    case PSHM_SYNC_NONE: break;
-    }
-}
-
-/* Open `name` as whatever kind it is. */
-static int open_any(const char *name, pshm_sync_kind *kind, void **obj)
-{
-    int r = kind_of_name(name, kind);
-
-    if (r != 0)
-        return r == -PSHM_EBADFORMAT ? -PSHM_EKIND : r;
-    switch (*kind) {
-    case PSHM_SYNC_MUTEX: return pshm_mutex_open(name, NULL, (pshm_mutex **)obj);
-    case PSHM_SYNC_COND: return pshm_cond_open(name, NULL, (pshm_cond **)obj);
-    case PSHM_SYNC_SEM: return pshm_sem_open(name, NULL, (pshm_sem **)obj);
-    case PSHM_SYNC_RWLOCK: return pshm_rwlock_open(name, NULL, (pshm_rwlock **)obj);
-    case PSHM_SYNC_BARRIER: return pshm_barrier_open(name, NULL, (pshm_barrier **)obj);
-    case PSHM_SYNC_EVENT: return pshm_event_open(name, NULL, (pshm_event **)obj);
-    case PSHM_SYNC_NONE: break;
-    }
-    return -PSHM_EKIND;
 }
 
 /* ----------------------------------------------------------------- info */
@@ -172,7 +149,7 @@ static void info_json(const char *name, const pshm_sync_info *in)
 {
     char desc[160];
 
-    pshm_sync_describe(in, desc, sizeof desc);
+    (void)pshm_sync_describe(in, desc, sizeof desc, NULL);
     fputs("{\"name\":", stdout);
     cli_json_string(stdout, name);
     printf(",\"kind\":\"%s\",\"summary\":", pshm_sync_kind_name(in->kind));
@@ -200,6 +177,7 @@ static int sync_info(int argc, char **argv)
             continue;
         }
         pshm_sync_info in;
+        pshm_sync_info_init(&in);
         int r = pshm_sync_stat(argv[i], &in);
         any = 1;
         if (r == 0 && !in.named)
@@ -227,7 +205,7 @@ static int sync_create(int argc, char **argv)
     int npos = 0;
     unsigned long long value = 0, count = 0;
     int undo = 0, manual = 0, set = 0;
-    void *obj = NULL;
+    pshm_sync *obj = NULL;
     int r;
 
     pshm_sync_options_init(&o);
@@ -273,22 +251,13 @@ static int sync_create(int argc, char **argv)
         return cli_usage("sync create: a barrier needs --count N");
     if (count && kind != PSHM_SYNC_BARRIER)
         return cli_usage("sync create: --count is for barrier");
-    switch (kind) {
-    case PSHM_SYNC_MUTEX: r = pshm_mutex_create(pos[1], &o, (pshm_mutex **)&obj); break;
-    case PSHM_SYNC_COND: r = pshm_cond_create(pos[1], &o, (pshm_cond **)&obj); break;
-    case PSHM_SYNC_SEM: r = pshm_sem_create(pos[1], (unsigned)value, undo ? PSHM_SEM_UNDO : 0, &o, (pshm_sem **)&obj); break;
-    case PSHM_SYNC_RWLOCK: r = pshm_rwlock_create(pos[1], &o, (pshm_rwlock **)&obj); break;
-    case PSHM_SYNC_BARRIER:
-        r = pshm_barrier_create(pos[1], (unsigned)count, &o, (pshm_barrier **)&obj);
-        break;
-    default:
-        r = pshm_event_create(pos[1], (manual ? PSHM_EVENT_MANUAL : 0) | (set ? PSHM_EVENT_SET : 0), &o,
-                              (pshm_event **)&obj);
-        break;
-    }
+    o.value = (unsigned)value;
+    o.count = (unsigned)count;
+    o.flags = (undo ? PSHM_SEM_UNDO : 0) | (manual ? PSHM_EVENT_MANUAL : 0) | (set ? PSHM_EVENT_SET : 0);
+    r = pshm_sync_create(pos[1], kind, &o, &obj);
     if (r != 0)
         return cli_fail(pos[1], r);
-    close_any(kind, obj);
+    pshm_sync_close(obj);
     return CLI_OK;
 }
 
@@ -312,7 +281,7 @@ static int parse_use(const char *cmd, int argc, char **argv, int allow_num, int 
             unsigned long long ms;
             if (i + 1 >= argc || cli_parse_u64(argv[i + 1], 0, &ms) != 0 || ms > 1000000000ULL)
                 return cli_usage("sync %s: --timeout needs milliseconds", cmd);
-            pshm_sync_deadline(&u->deadline, (long long)ms);
+            pshm_deadline(&u->deadline, (long long)ms);
             u->has_deadline = 1;
             i++;
         } else if (allow_lock && strcmp(a, "--read") == 0) {
@@ -334,10 +303,10 @@ static int parse_use(const char *cmd, int argc, char **argv, int allow_num, int 
     return CLI_OK;
 }
 
-static int wrong_kind(const char *name, pshm_sync_kind kind, void *obj, const char *what)
+static int wrong_kind(const char *name, pshm_sync_kind kind, pshm_sync *obj, const char *what)
 {
     fprintf(stderr, "pshm: %s: is a %s; %s\n", name, pshm_sync_kind_name(kind), what);
-    close_any(kind, obj);
+    pshm_sync_close(obj);
     return CLI_FAIL;
 }
 
@@ -346,7 +315,7 @@ static int sync_post(int argc, char **argv)
     use_args u;
     unsigned long long n = 1;
     pshm_sync_kind kind;
-    void *obj;
+    pshm_sync *obj;
     int r = parse_use("post", argc, argv, 1, 0, &u);
 
     if (r != CLI_OK)
@@ -359,8 +328,8 @@ static int sync_post(int argc, char **argv)
     if (kind != PSHM_SYNC_SEM)
         return wrong_kind(u.name, kind, obj, "post is for sem");
     for (unsigned long long i = 0; i < n && r == 0; i++)
-        r = pshm_sem_post(obj);
-    pshm_sem_close(obj);
+        r = pshm_sem_post(pshm_sync_sem(obj));
+    pshm_sync_close(obj);
     return r == 0 ? CLI_OK : cli_fail(u.name, r);
 }
 
@@ -368,7 +337,7 @@ static int sync_wait(int argc, char **argv)
 {
     use_args u;
     pshm_sync_kind kind;
-    void *obj;
+    pshm_sync *obj;
     int r = parse_use("wait", argc, argv, 0, 0, &u);
     const struct timespec *d;
 
@@ -380,24 +349,28 @@ static int sync_wait(int argc, char **argv)
     d = u.has_deadline ? &u.deadline : NULL;
     switch (kind) {
     case PSHM_SYNC_SEM:
-        r = d ? pshm_sem_timedwait(obj, d) : pshm_sem_wait(obj);
+        r = d ? pshm_sem_timedwait(pshm_sync_sem(obj), d) : pshm_sem_wait(pshm_sync_sem(obj));
         break;
     case PSHM_SYNC_EVENT:
-        r = d ? pshm_event_timedwait(obj, d) : pshm_event_wait(obj);
+        r = d ? pshm_event_timedwait(pshm_sync_event(obj), d) : pshm_event_wait(pshm_sync_event(obj));
         break;
     case PSHM_SYNC_BARRIER:
-        r = d ? pshm_barrier_timedwait(obj, d) : pshm_barrier_wait(obj);
-        if (r == PSHM_BARRIER_SERIAL) {
+    {
+        pshm_barrier *b = pshm_sync_barrier(obj);
+        unsigned arrival = 0;
+        r = d ? pshm_barrier_timedwait(b, d, &arrival) : pshm_barrier_wait(b, &arrival);
+        pshm_sync_info in;
+        pshm_sync_info_init(&in);
+        if (r == 0 && pshm_sync_fstat(obj, &in) == 0 && arrival + 1 == in.count)
             printf("serial\n");
-            r = 0;
-        }
-        if (r >= 0)
-            (void)pshm_barrier_leave(obj); /* this process is done with it */
+        if (r == 0)
+            (void)pshm_barrier_leave(b); /* this process is done with it */
+    }
         break;
     default:
         return wrong_kind(u.name, kind, obj, "wait is for sem, event and barrier");
     }
-    close_any(kind, obj);
+    pshm_sync_close(obj);
     return r == 0 ? CLI_OK : cli_fail(u.name, r);
 }
 
@@ -405,7 +378,7 @@ static int sync_set_reset(int argc, char **argv, int set)
 {
     use_args u;
     pshm_sync_kind kind;
-    void *obj;
+    pshm_sync *obj;
     int r = parse_use(set ? "set" : "reset", argc, argv, 0, 0, &u);
 
     if (r != CLI_OK)
@@ -414,12 +387,12 @@ static int sync_set_reset(int argc, char **argv, int set)
     if (r != 0)
         return cli_fail(u.name, r);
     if (kind == PSHM_SYNC_EVENT)
-        r = set ? pshm_event_set(obj) : pshm_event_reset(obj);
+        r = set ? pshm_event_set(pshm_sync_event(obj)) : pshm_event_reset(pshm_sync_event(obj));
     else if (kind == PSHM_SYNC_BARRIER && !set)
-        r = pshm_barrier_reset(obj);
+        r = pshm_barrier_reset(pshm_sync_barrier(obj));
     else
         return wrong_kind(u.name, kind, obj, set ? "set is for event" : "reset is for event and barrier");
-    close_any(kind, obj);
+    pshm_sync_close(obj);
     return r == 0 ? CLI_OK : cli_fail(u.name, r);
 }
 
@@ -439,7 +412,7 @@ static int sync_lock(int argc, char **argv)
 {
     use_args u;
     pshm_sync_kind kind;
-    void *obj;
+    pshm_sync *obj;
     int r = parse_use("lock", argc, argv, 0, 1, &u);
 
     if (r != CLI_OK)
@@ -457,21 +430,22 @@ static int sync_lock(int argc, char **argv)
     for (;;) {
         struct timespec slice;
         sigset_t pending;
-        pshm_sync_deadline(&slice, 100);
+        pshm_deadline(&slice, 100);
         if (u.has_deadline && u.deadline.tv_sec * 1000000000LL + u.deadline.tv_nsec <
                                   slice.tv_sec * 1000000000LL + slice.tv_nsec)
             slice = u.deadline;
         if (kind == PSHM_SYNC_MUTEX)
-            r = pshm_mutex_timedlock(obj, &slice);
+            r = pshm_mutex_timedlock(pshm_sync_mutex(obj), &slice);
         else
-            r = u.read ? pshm_rwlock_timedrdlock(obj, &slice) : pshm_rwlock_timedwrlock(obj, &slice);
+            r = u.read ? pshm_rwlock_timedrdlock(pshm_sync_rwlock(obj), &slice)
+                       : pshm_rwlock_timedwrlock(pshm_sync_rwlock(obj), &slice);
         if (r != -ETIMEDOUT || (u.has_deadline && slice.tv_sec == u.deadline.tv_sec &&
                                 slice.tv_nsec == u.deadline.tv_nsec))
             break;
         sigpending(&pending);
         if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
             sigismember(&pending, SIGHUP)) {
-            close_any(kind, obj);
+            pshm_sync_close(obj);
             fprintf(stderr, "pshm: %s: interrupted\n", u.name);
             return CLI_FAIL;
         }
@@ -483,7 +457,7 @@ static int sync_lock(int argc, char **argv)
                     kind == PSHM_SYNC_MUTEX ? "not recoverable" : "marked inconsistent");
         r = 0;
     } else if (r != 0) {
-        close_any(kind, obj);
+        pshm_sync_close(obj);
         return cli_fail(u.name, r);
     }
     printf("locked\n");
@@ -491,12 +465,13 @@ static int sync_lock(int argc, char **argv)
     cli_signals_wait();
     if (u.consistent) {
         if (kind == PSHM_SYNC_MUTEX)
-            (void)pshm_mutex_consistent(obj);
+            (void)pshm_mutex_consistent(pshm_sync_mutex(obj));
         else if (!u.read)
-            (void)pshm_rwlock_consistent(obj);
+            (void)pshm_rwlock_consistent(pshm_sync_rwlock(obj));
     }
-    r = kind == PSHM_SYNC_MUTEX ? pshm_mutex_unlock(obj) : pshm_rwlock_unlock(obj);
-    close_any(kind, obj);
+    r = kind == PSHM_SYNC_MUTEX ? pshm_mutex_unlock(pshm_sync_mutex(obj))
+                                : pshm_rwlock_unlock(pshm_sync_rwlock(obj));
+    pshm_sync_close(obj);
     return r == 0 ? CLI_OK : cli_fail(u.name, r);
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pshm.c - the command line: list, inspect, create, remove and collect POSIX
  * shared memory. `ipcs` and `lsipc` show System V objects only; this shows
@@ -139,7 +140,7 @@ static cli_probe_fn module_probe(int i)
 }
 
 /* The kind of an object: a module's description, or "raw". */
-static void kind_of(const pshm_info *in, char *out, size_t cap)
+static void kind_of(const pshm_block_info *in, char *out, size_t cap)
 {
     if (strncmp(in->name, "sem.", 4) == 0) {
         snprintf(out, cap, "posix-sem"); /* glibc's sem_open objects */
@@ -153,7 +154,7 @@ static void kind_of(const pshm_info *in, char *out, size_t cap)
     snprintf(out, cap, "raw");
 }
 
-static const char *lifetime_text(const pshm_info *in)
+static const char *lifetime_text(const pshm_block_info *in)
 {
     if (!in->marked)
         return "persist";
@@ -183,7 +184,7 @@ static void human_size(uint64_t n, char *out, size_t cap)
         snprintf(out, cap, "%.1f%s", v, units[u]);
 }
 
-static void print_json(FILE *out, const pshm_info *in, const char *kind)
+static void print_json(FILE *out, const pshm_block_info *in, const char *kind)
 {
     fputs("{\"name\":", out);
     cli_json_string(out, in->name);
@@ -193,7 +194,7 @@ static void print_json(FILE *out, const pshm_info *in, const char *kind)
     fprintf(out, "\"marked\":%s,\"stale\":%s,\"kind\":", in->marked ? "true" : "false",
             in->marked && in->lifetime != PSHM_PERSIST && in->holders == 0 ? "true" : "false");
     cli_json_string(out, kind);
-    fprintf(out, ",\"mapped\":%d,", in->nmapped);
+    fprintf(out, ",\"mapped\":%ld,", in->nmapped);
     if (in->creator_pid)
         fprintf(out, "\"creator_pid\":%ld,\"creator_alive\":%s", in->creator_pid,
                 in->creator_alive == 1 ? "true" : in->creator_alive == 0 ? "false" : "null");
@@ -219,54 +220,60 @@ static void help_ls(FILE *o)
           "--json prints one JSON array of objects with the same fields.\n", o);
 }
 
+typedef struct ls_run {
+    int json;
+    size_t n;
+} ls_run;
+
+static int ls_one(const pshm_block_info *in, void *ud)
+{
+    ls_run *run = ud;
+    char kind[128], size[32], owner[32], mapped[24], creator[32];
+
+    kind_of(in, kind, sizeof kind);
+    if (run->json) {
+        if (run->n++)
+            fputc(',', stdout);
+        print_json(stdout, in, kind);
+        return 0;
+    }
+    human_size(in->size, size, sizeof size);
+    snprintf(owner, sizeof owner, "%u:%04o", in->uid, in->mode);
+    if (in->nmapped < 0)
+        snprintf(mapped, sizeof mapped, "?");
+    else
+        snprintf(mapped, sizeof mapped, "%ld", in->nmapped);
+    if (in->creator_pid)
+        snprintf(creator, sizeof creator, "%ld(%s)", in->creator_pid,
+                 alive_text(in->creator_alive));
+    else
+        snprintf(creator, sizeof creator, "-");
+    printf("%-32s %10s %-11s %-13s %-24s %6s %s\n", in->name, size, owner, lifetime_text(in),
+           kind, mapped, creator);
+    return 0;
+}
+
 static int cmd_ls(int argc, char **argv)
 {
-    int json = 0;
-    pshm_info *infos;
-    size_t n;
+    ls_run run = {0, 0};
     int r;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
-            json = 1;
+            run.json = 1;
         else
             return cli_usage("ls: unexpected argument '%s'", argv[i]);
     }
-    r = pshm_block_scan(&infos, &n);
-    if (r != 0)
-        return cli_fail("/dev/shm", r);
-    if (json)
+    if (run.json)
         fputc('[', stdout);
     else
         printf("%-32s %10s %-11s %-13s %-24s %6s %s\n", "NAME", "SIZE", "OWNER", "LIFETIME",
                "KIND", "MAPPED", "CREATOR");
-    for (size_t i = 0; i < n; i++) {
-        const pshm_info *in = &infos[i];
-        char kind[128], size[32], owner[32], mapped[16], creator[32];
-        kind_of(in, kind, sizeof kind);
-        if (json) {
-            if (i)
-                fputc(',', stdout);
-            print_json(stdout, in, kind);
-            continue;
-        }
-        human_size(in->size, size, sizeof size);
-        snprintf(owner, sizeof owner, "%u:%04o", in->uid, in->mode);
-        if (in->nmapped < 0)
-            snprintf(mapped, sizeof mapped, "?");
-        else
-            snprintf(mapped, sizeof mapped, "%d", in->nmapped);
-        if (in->creator_pid)
-            snprintf(creator, sizeof creator, "%ld(%s)", in->creator_pid,
-                     alive_text(in->creator_alive));
-        else
-            snprintf(creator, sizeof creator, "-");
-        printf("%-32s %10s %-11s %-13s %-24s %6s %s\n", in->name, size, owner, lifetime_text(in),
-               kind, mapped, creator);
-    }
-    if (json)
+    r = pshm_block_scan(NULL, ls_one, &run);
+    if (run.json)
         fputs("]\n", stdout);
-    pshm_block_scan_free(infos);
+    if (r != 0)
+        return cli_fail("/dev/shm", r);
     return CLI_OK;
 }
 
@@ -288,8 +295,9 @@ static int cmd_info(int argc, char **argv)
             json = 1;
             continue;
         }
-        pshm_info in;
+        pshm_block_info in;
         char kind[128], tbuf[64];
+        pshm_block_info_init(&in);
         int r = pshm_block_stat(argv[i], &in);
         any = 1;
         if (r != 0) {
@@ -312,10 +320,15 @@ static int cmd_info(int argc, char **argv)
         printf("modified: %s\n", tbuf);
         printf("lifetime: %s%s\n", lifetime_text(&in), in.marked ? "" : " (no pshm record: raw or foreign)");
         if (in.marked && in.lifetime != PSHM_PERSIST)
-            printf("holders:  %s\n", in.holders == 1 ? "yes" : in.holders == 0 ? "none (stale: pshm gc removes it)" : "?");
+        {
+            if (in.holders > 0)
+                printf("holders:  %ld\n", in.holders);
+            else
+                printf("holders:  %s\n", in.holders == 0 ? "none (stale: pshm gc removes it)" : "?");
+        }
         printf("kind:     %s\n", kind);
         if (in.nmapped >= 0)
-            printf("mapped:   %d process%s\n", in.nmapped, in.nmapped == 1 ? "" : "es");
+            printf("mapped:   %ld process%s\n", in.nmapped, in.nmapped == 1 ? "" : "es");
         else
             printf("mapped:   ?\n");
         if (in.creator_pid)
@@ -510,7 +523,7 @@ static void help_gc(FILE *o)
           "each name removed; --dry-run only prints what it would remove.\n", o);
 }
 
-static void gc_print(const pshm_info *in, int err, void *ud)
+static void gc_print(const pshm_block_info *in, int err, void *ud)
 {
     const int *dry = ud;
     if (err)
@@ -526,7 +539,9 @@ static int gc_names(int dry, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-')
             continue;
-        pshm_info in;
+        pshm_block_info in;
+        int removed = 0;
+        pshm_block_info_init(&in);
         int r = pshm_block_stat(argv[i], &in);
         if (r != 0) {
             rc = cli_fail(argv[i], r);
@@ -534,8 +549,11 @@ static int gc_names(int dry, int argc, char **argv)
         }
         if (!in.marked || in.lifetime == PSHM_PERSIST || in.holders != 0)
             continue; /* not stale: nothing to do, and not an error */
-        r = dry ? 1 : pshm_block_collect(argv[i]);
-        if (r == 1)
+        if (dry)
+            removed = 1;
+        else
+            r = pshm_block_collect(argv[i], &removed);
+        if (r == 0 && removed)
             gc_print(&in, 0, &dry);
         else if (r < 0 && r != -ENOENT)
             rc = cli_fail(argv[i], r);
@@ -557,7 +575,9 @@ static int cmd_gc(int argc, char **argv)
     }
     if (names)
         return gc_names(dry, argc, argv);
-    int r = pshm_block_gc(dry, gc_print, &dry);
+    int r = pshm_block_gc(NULL, dry ? PSHM_GC_DRY_RUN : 0, gc_print, &dry, NULL);
+    if (r == -EACCES || r == -EPERM)
+        return CLI_FAIL; /* each refusal was reported by gc_print */
     if (r < 0)
         return cli_fail("gc", r);
     return CLI_OK;
@@ -663,7 +683,8 @@ static void print_cmds(FILE *o, const cli_cmd *t)
 
 static void help_main(FILE *o)
 {
-    fputs("usage: pshm COMMAND [ARGS]   (pshm COMMAND --help for more)\n\n"
+    fputs("usage: pshm COMMAND [ARGS]   (pshm help COMMAND, or pshm COMMAND --help, for more)\n"
+          "       pshm -V | --version\n\n"
           "Inspect and manage POSIX shared memory (/dev/shm).\n\n"
           "Commands:\n", o);
     print_cmds(o, core_cmds);
@@ -672,8 +693,8 @@ static void help_main(FILE *o)
     fputs("\nExit status:\n"
           "  0  success\n"
           "  1  the operation failed (message on stderr as 'pshm: NAME: reason')\n"
-          "  2  bad command line\n"
-          "\npshm " PSHM_VERSION_STRING "\n", o);
+          "  2  bad command line\n",
+          o);
 }
 
 static const cli_cmd *find_cmd(const char *name)
@@ -694,13 +715,23 @@ int main(int argc, char **argv)
         fputs("usage: pshm COMMAND [ARGS]   (pshm --help lists the commands)\n", stderr);
         return CLI_USAGE;
     }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         help_main(stdout);
         return CLI_OK;
     }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf("pshm " PSHM_VERSION_STRING "\n");
+    if (strcmp(argv[1], "help") == 0) { /* pshm help [CMD] */
+        const cli_cmd *h = argc > 2 ? find_cmd(argv[2]) : NULL;
+        if (argc > 2 && !h)
+            return cli_usage("help: unknown command '%s'", argv[2]);
+        if (h)
+            h->help(stdout);
+        else
+            help_main(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+        /* the library's version: the CLI is built with it */
+        printf("pshm %s\n", pshm_version_string());
         return CLI_OK;
     }
     const cli_cmd *c = find_cmd(argv[1]);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common.c - platform code that only needs the other platform calls. */
 #include "os.h"
 
@@ -19,4 +20,13 @@ int pshm__os_is(const char *name, uint64_t dev, uint64_t ino)
     if (pshm__os_stat(name, &b) != 0)
         return 0;
     return (uint64_t)b.st_dev == dev && (uint64_t)b.st_ino == ino;
+}
+
+int pshm__os_stat_object(const char *name, struct stat *st)
+{
+    int r = pshm__os_stat(name, st);
+
+    if (r == 0 && !S_ISREG(st->st_mode))
+        r = -PSHM_EFTYPE;
+    return r;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * futex.c - see futex.h. The Linux version is two system calls; the fallback
  * polls, because POSIX has no way to sleep on a word in shared memory.

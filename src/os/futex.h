@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * futex.h - waiting on a 32-bit word in shared memory, for every module that
  * blocks (sync.c today, queue.c next). Linux: futex(2) without

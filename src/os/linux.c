@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * linux.c - the platform layer on Linux. POSIX shared memory on Linux is a
  * tmpfs mounted at /dev/shm (glibc's shm_open opens files there), which lets
@@ -13,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <sys/mman.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -240,6 +243,37 @@ int pshm__os_hold_unlock(int fd)
 int pshm__os_hold_query(int fd)
 {
     return pshm__os_query_byte(fd, HOLD_OFFSET);
+}
+
+/*
+ * /proc/locks lists every lock; an OFD lock shows as
+ *   "N: OFDLCK ADVISORY  READ -1 MAJ:MIN:INO START END"
+ * (device numbers in hex), one line per open file description holding it;
+ * a blocked request shows as "N: -> OFDLCK ...".
+ */
+int pshm__os_hold_count(uint64_t dev, uint64_t ino, long *n)
+{
+    char line[256], want[96];
+    long count = 0;
+    FILE *f = fopen("/proc/locks", "re");
+
+    if (!f)
+        return neg_errno();
+    snprintf(want, sizeof want, "%02x:%02x:%" PRIu64 " %lld ", major((dev_t)dev),
+             minor((dev_t)dev), ino, (long long)HOLD_OFFSET);
+    while (fgets(line, sizeof line, f)) {
+        /* "->" marks a waiter (a watcher, a remover), not a holder */
+        if (strstr(line, " OFDLCK ") && !strstr(line, "->") && strstr(line, want))
+            count++;
+    }
+    fclose(f);
+    *n = count;
+    return 0;
+}
+
+void pshm__os_path(const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, SHM_DIR "/%s", name);
 }
 
 /* ------------------------------------------------------------ watcher */

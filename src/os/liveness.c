@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * liveness.c - see liveness.h. /proc/TID/stat answers for any task, process
  * or thread, even one /proc does not list (threads), and gives both the state

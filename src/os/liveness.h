@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * liveness.h - who am I, and is that process or thread still alive?
  *

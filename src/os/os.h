@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * os.h - the platform layer under the library. Linux (linux.c) is the real
  * implementation; posix.c is a portable fallback that keeps compiling and
@@ -32,6 +33,9 @@ PSHM__HIDDEN int pshm__os_create(const char *name, unsigned mode, uint64_t size,
 PSHM__HIDDEN int pshm__os_open(const char *name, int rdwr, int *fd);
 PSHM__HIDDEN int pshm__os_unlink(const char *name);
 PSHM__HIDDEN int pshm__os_stat(const char *name, struct stat *st);
+/* pshm__os_stat, then -PSHM_EFTYPE if `name` is not a regular object (a
+ * directory, symlink, FIFO or device in the shared-memory directory). */
+PSHM__HIDDEN int pshm__os_stat_object(const char *name, struct stat *st);
 
 /* 1 if `name` still refers to the object open as fd, 0 if not (or gone). */
 PSHM__HIDDEN int pshm__os_same(const char *name, int fd);
@@ -53,6 +57,13 @@ PSHM__HIDDEN int pshm__os_mark_get(int fd, char *buf, size_t cap);
 PSHM__HIDDEN int pshm__os_hold_lock(int fd, char type, int wait);
 PSHM__HIDDEN int pshm__os_hold_unlock(int fd);
 PSHM__HIDDEN int pshm__os_hold_query(int fd);
+/* How many open file descriptions hold a lock on the hold byte of the
+ * object (dev, ino): 0 and *n, or -errno if the system cannot tell. */
+PSHM__HIDDEN int pshm__os_hold_count(uint64_t dev, uint64_t ino, long *n);
+
+/* The file-system path of the object `name`, NUL-terminated in out (cap
+ * bytes), e.g. "/dev/shm/NAME"; "" where objects have no path. */
+PSHM__HIDDEN void pshm__os_path(const char *name, char *out, size_t cap);
 
 /*
  * Liveness bytes for the modules above blocks (queues, sync objects): an OFD

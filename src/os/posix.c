@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * posix.c - portable fallback over shm_open, for systems other than Linux
  * (and Linux built with -DPSHM_FORCE_POSIX, which CI does to keep this
@@ -134,6 +135,19 @@ int pshm__os_hold_query(int fd)
 {
     (void)fd;
     return 1;
+}
+
+int pshm__os_hold_count(uint64_t dev, uint64_t ino, long *n)
+{
+    (void)dev, (void)ino, (void)n;
+    return -ENOTSUP;
+}
+
+void pshm__os_path(const char *name, char *out, size_t cap)
+{
+    (void)name;
+    if (cap)
+        out[0] = '\0'; /* POSIX objects have no path */
 }
 
 /* Classic POSIX record locks: per process, not per description, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Golden-file testing for the pshm CLI.
 
 A case is a list of shell-free command lines run in order; the transcript

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures shared by the CLI tests."""
 import os
 import uuid

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Golden tests for `pshm array ...` and the array kind in `pshm ls`/`info`.
 Regenerate the golden files with PSHM_UPDATE_GOLDEN=1 (then review the diff).
 Block names and temporary paths are replaced by NAME/TMP in the output."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The pshm CLI's core commands: output and exit codes against golden files."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`pshm list` and `pshm list-create`: output and exit codes against golden
 files (tests/cli/golden/list_*.out), and the printed items against Python's
 own repr(). PSHM_UPDATE_GOLDEN=1 rewrites the golden files.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`pshm queue ...` and the queue KIND probe: output and exit codes against golden files."""
 import json
 import os
@@ -88,8 +89,8 @@ def test_queue_stat_json(names):
     r = run(["queue", "stat", "--json", q])
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["mode"] == "mpmc" and d["capacity"] == 4 and d["depth"] == 2
-    assert d["messages"] == 2 and d["bytes"] == 6 and d["closed"] is False
+    assert d["mode"] == "mpmc" and d["slots"] == 4 and d["depth"] == 2
+    assert d["messages"] == 2 and d["bytes"] == 6 and d["shut_down"] is False
     assert d["participants"] == []
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Golden test of `pshm sync ...` and of what `pshm ls` shows for sync objects.
 
 The transcript of a fixed session (commands, exit codes, stdout, stderr) is

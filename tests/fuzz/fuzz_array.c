@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_array.c - libFuzzer over the .npy header parser (array.c), the only
  * code that reads bytes of an array block another process wrote.
  * Properties: no crash and no read outside the input (ASan); a header that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_list.c - libFuzzer target for the ShareableList parser and item
  * codec (src/list.c): any bytes are either rejected with a layout code or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_mark.c - the lifetime record parser (an xattr anyone with write
  * access to a block can set): never crashes, never reads past the input,
  * and accepts exactly what it would write itself (round trip). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_queue.c - a queue's bytes are shared with every process that opens
  * it, so none of them may be trusted. Two halves:
  *  1. pshm__queue_validate over the raw input (any alignment): never

@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_sync.c - the parsers of shared synchronisation bytes: a named
  * object's block (header + object) and bare embedded objects, as
- * pshm_sync_inspect, pshm_sync_describe and every pshm_<kind>_attach read
+ * pshm_sync_stat_mem, pshm_sync_describe and every pshm_<kind>_attach read
  * them. Whatever the bytes, they must return an error or a description,
  * never crash or read out of bounds. (Operations are not fuzzed: they hand
  * the bytes of a valid-looking pthread_mutex_t to glibc.)
@@ -26,9 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = sizeof buf;
     memset(buf, 0, sizeof buf);
     memcpy(buf, data, size);
-    if (pshm_sync_inspect(buf, size, &in) == 0) {
-        pshm_sync_describe(&in, desc, sizeof desc);
-        pshm_sync_describe(&in, desc, 5); /* truncation */
+    pshm_sync_info_init(&in);
+    if (pshm_sync_stat_mem(buf, size, &in) == 0) {
+        (void)pshm_sync_describe(&in, desc, sizeof desc, NULL);
+        (void)pshm_sync_describe(&in, desc, 5, NULL); /* truncation */
         (void)pshm_sync_kind_name(in.kind);
     }
     /* a bare object at the start, and one after a named header */
@@ -41,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)pshm_rwlock_attach(p, n, (pshm_rwlock **)&o);
         (void)pshm_barrier_attach(p, n, (pshm_barrier **)&o);
         (void)pshm_event_attach(p, n, (pshm_event **)&o);
-        (void)pshm_sync_inspect(p, n, &in);
+        (void)pshm_sync_stat_mem(p, n, &in);
     }
     return 0;
 }

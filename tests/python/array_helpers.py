@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ctypes wrappers for pshm's array API (include/pshm.h, section array)."""
 import ctypes
 import io

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures: libpshm through ctypes, the CLI path, unique names."""
 import ctypes
 import os
@@ -22,6 +23,8 @@ class BlockOptions(ctypes.Structure):
         ("prefault", ctypes.c_int),
         ("huge_pages", ctypes.c_int),
         ("sparse", ctypes.c_int),
+        ("watch", ctypes.c_int),
+        ("open_timeout_ms", ctypes.c_uint),
     ]
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ctypes wrappers for pshm's ShareableList (include/pshm.h, section list),
 shaped like CPython's ShareableList so tests can run one against the other."""
 import ctypes

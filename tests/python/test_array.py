@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Arrays made by pshm are numpy .npy files in /dev/shm: numpy maps them in
 place, and pshm opens what numpy writes. Byte equality with np.save, every
 dtype, both byte orders, C and Fortran order, 0-d and empty arrays, writes

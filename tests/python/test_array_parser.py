@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pshm's .npy header parser against numpy's own reader, live: what numpy
 writes and reads back, pshm opens with the same meaning; pshm never opens a
 header numpy refuses; where pshm is deliberately stricter, the code says why."""

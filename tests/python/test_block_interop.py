@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Blocks made by pshm and by CPython's multiprocessing.shared_memory are the
 same objects: each attaches to the other's and sees the same bytes."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pshm's ShareableList against CPython's (multiprocessing.shared_memory), in
 both directions: same bytes, same values, same errors -- except where CPython
 is buggy, where pshm must be right and CPython must still read pshm's lists.
