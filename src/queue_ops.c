@@ -4,11 +4,10 @@
  * the waiting around them. The layout and the recovery protocol are
  * described at the top of queue.c; this file explains the orderings.
  *
- * Publication stores the index or cell word (MPMC: a CAS; SPSC and
- * BROADCAST: a release store, see Q_RACE_NS), then loads the other side's
- * sleepers flag: that pairs with the sleeper's "set flag (seq_cst),
- * re-check", so a wakeup is never lost, and costs no system call when
- * nobody sleeps.
+ * Publication always goes through a seq_cst read-modify-write (xchg or CAS)
+ * of the index or cell word, then a load of the other side's sleepers flag:
+ * that pairs with the sleeper's "set flag (seq_cst), re-check" so a wakeup is
+ * never lost, and costs no system call when nobody sleeps.
  */
 #include "queue_internal.h"
 #include "os/futex.h"
@@ -40,61 +39,29 @@ static long long ts_ns(const struct timespec *t)
 }
 
 /*
- * Publishing without a full fence. SPSC commits and releases and BROADCAST
- * commits store their position with a release store and then read the
- * sleepers flag with a plain load (on x86 both are plain moves; the seq_cst
- * exchange they used before drains the store buffer, so every commit
- * waited for the cache lines of the payload it had just written: 2-3x fewer
- * 64-byte messages per second). A sleeper sets the flag (seq_cst) and looks
- * once more before it sleeps, so the only publish it can miss is one whose
- * flag load ran before the flag was set while its position store still sat
- * in the publisher's store buffer - and then the publisher wakes nobody.
- * A store leaves the store buffer within microseconds (any interrupt,
- * preemption or VM exit drains it), so a sleeper that set the flag less
- * than Q_RACE_NS ago sleeps no longer than until then and looks again by
- * itself; from then on every publish sees the flag. The rare race costs a
- * wake-up up to Q_RACE_NS late, never a message. MPMC publishes with a
- * CAS (a full fence) as before.
- */
-#define Q_RACE_NS 200000LL
-
-/*
- * Sleep on seq (whose value was s before the caller set the sleepers flag,
- * at time armed, and re-checked) until woken, the deadline, the end of the
- * race window (see above), or - if periodic - recover_ms, so the caller can
- * look for dead peers. Returns -ETIMEDOUT only when the caller's deadline
- * has passed.
+ * Sleep on seq (whose value was s before the caller set the sleepers flag
+ * and re-checked) until woken, the deadline, or - if periodic - recover_ms,
+ * so the caller can look for dead peers. Returns -ETIMEDOUT only when the
+ * caller's deadline has passed.
  */
 static int q_sleep(pshm_queue *q, uint32_t *seq, uint32_t s, const struct timespec *deadline,
-                   int periodic, long long armed)
+                   int periodic)
 {
     struct timespec lim;
     const struct timespec *tp = deadline;
-    long long now = pshm__q_now_ns(), until = -1;
 
-    if (periodic)
-        until = now + (long long)q->recover_ms * 1000000LL;
-    if (now < armed + Q_RACE_NS && (until < 0 || armed + Q_RACE_NS < until))
-        until = armed + Q_RACE_NS;
-    if (until >= 0 && (!deadline || ts_ns(deadline) > until)) {
-        lim.tv_sec = (time_t)(until / 1000000000LL);
-        lim.tv_nsec = (long)(until % 1000000000LL);
-        tp = &lim;
+    if (periodic) {
+        long long t = pshm__q_now_ns() + (long long)q->recover_ms * 1000000LL;
+        if (!deadline || ts_ns(deadline) > t) {
+            lim.tv_sec = (time_t)(t / 1000000000LL);
+            lim.tv_nsec = (long)(t % 1000000000LL);
+            tp = &lim;
+        }
     }
     int r = pshm__futex_wait(seq, s, tp);
     if (r == -ETIMEDOUT && deadline && pshm__q_now_ns() >= ts_ns(deadline))
         return -ETIMEDOUT;
-    return 0; /* woken, value changed, signal, periodic or race-window timeout: look again */
-}
-
-/* Set the sleepers flag before a last look and a sleep; returns the time
- * the race window (see above) started: now, unless the flag was already
- * set by this wait. */
-static long long arm(uint32_t *sleepers, long long armed)
-{
-    if (__atomic_exchange_n(sleepers, 1, __ATOMIC_SEQ_CST) == 0 || !armed)
-        armed = pshm__q_now_ns();
-    return armed;
+    return 0; /* woken, value changed, signal, periodic timeout: look again */
 }
 
 /* a consumer announces the position it is about to claim (see reap) */
@@ -223,9 +190,9 @@ static int spsc_commit(pshm_queue *q, size_t n)
     if (q->p_state) {
         struct qrec *pr = (struct qrec *)(q->ring + ((q->p_state - 1) & q->mask));
         Q_STR(&r->seq, q->p_pos + 1);
-        Q_STR(&pr->seq, q->p_state); /* the PAD last: it commits both */
+        Q_STS(&pr->seq, q->p_state); /* the PAD last: it commits both */
     } else {
-        Q_STR(&r->seq, q->p_pos + 1); /* no fence: see Q_RACE_NS */
+        Q_STS(&r->seq, q->p_pos + 1);
     }
     Q_STR(&q->h->head, next);
     q->pos = next;
@@ -266,7 +233,7 @@ static inline __attribute__((always_inline)) int spsc_try_peek(pshm_queue *q, co
 
 static int spsc_release(pshm_queue *q)
 {
-    Q_STR(&q->h->tail, q->p_next); /* no fence: see Q_RACE_NS */
+    Q_STS(&q->h->tail, q->p_next);
     q->pos = q->p_next;
     if (q->self) {
         Q_ST(&q->self->cur, 0);
@@ -579,7 +546,7 @@ static int bcast_commit(pshm_queue *q, size_t n)
 
     Q_ST(&c->len, (uint32_t)n);
     Q_STR(&c->word, P);
-    Q_STR(&q->h->head, P + 1); /* no fence: see Q_RACE_NS */
+    Q_STS(&q->h->head, P + 1);
     q->pos = P + 1;
     Q_ST(&q->self->cur, 0);
     Q_INC(&q->self->sent, 1);
@@ -725,7 +692,6 @@ static __attribute__((noinline)) int reserve_wait(pshm_queue *q, size_t n, void 
     struct qhdr *h = q->h;
     unsigned spins = 0;
     int r;
-    long long armed = 0;
     const int periodic = q->g.mode == PSHM_QUEUE_MPMC ||
                          (q->g.mode == PSHM_QUEUE_BROADCAST && !(q->g.flags & Q_F_OVERWRITE));
 
@@ -736,7 +702,7 @@ static __attribute__((noinline)) int reserve_wait(pshm_queue *q, size_t n, void 
             q_relax();
         } else {
             uint32_t s = Q_LDA(&h->nf_seq);
-            armed = arm(&h->nf_sleepers, armed);
+            Q_STS(&h->nf_sleepers, 1);
             if (Q_LDS(&h->closed))
                 return -PSHM_ECLOSED;
             r = try_reserve(q, n, ptr);
@@ -748,7 +714,7 @@ static __attribute__((noinline)) int reserve_wait(pshm_queue *q, size_t n, void 
                 bcast_check_way(q);
             if (form == Q_TIMED && pshm__q_now_ns() >= ts_ns(deadline))
                 return -ETIMEDOUT;
-            r = q_sleep(q, &h->nf_seq, s, form == Q_TIMED ? deadline : NULL, periodic, armed);
+            r = q_sleep(q, &h->nf_seq, s, form == Q_TIMED ? deadline : NULL, periodic);
             if (r != 0)
                 return r;
         }
@@ -819,7 +785,6 @@ static __attribute__((noinline)) int peek_wait(pshm_queue *q, const void **ptr, 
     struct qhdr *h = q->h;
     unsigned spins = 0;
     int r;
-    long long armed = 0;
     const int periodic = q->g.mode == PSHM_QUEUE_MPMC;
 
     if (q->self)
@@ -830,7 +795,7 @@ static __attribute__((noinline)) int peek_wait(pshm_queue *q, const void **ptr, 
             q_relax();
         } else {
             uint32_t s = Q_LDA(&h->ne_seq);
-            armed = arm(&h->ne_sleepers, armed);
+            Q_STS(&h->ne_sleepers, 1);
             r = try_peek(q, ptr, len);
             if (r != -EAGAIN)
                 return r;
@@ -838,7 +803,7 @@ static __attribute__((noinline)) int peek_wait(pshm_queue *q, const void **ptr, 
                 mpmc_check_way(q, 0);
             if (form == Q_TIMED && pshm__q_now_ns() >= ts_ns(deadline))
                 return -ETIMEDOUT;
-            r = q_sleep(q, &h->ne_seq, s, form == Q_TIMED ? deadline : NULL, periodic, armed);
+            r = q_sleep(q, &h->ne_seq, s, form == Q_TIMED ? deadline : NULL, periodic);
             if (r != 0)
                 return r;
         }
