@@ -289,11 +289,7 @@ int main(int argc, char **argv)
     bench_progress_init("bench_block");
     bjson *J = bj_open(O.json);
     bj_begin_report(J, "block", "Blocks: create and attach", 30, &O);
-#ifdef PSHM_BENCH_BOOST
-    bj_version(J, "boost", qb_boost_version());
-#else
-    bj_missing(J, "Boost.Interprocess", "not built: libboost-dev / g++ not found");
-#endif
+    bench_note_boost(J);
     snprintf(name, sizeof name, "pshm_bench_%ld", (long)getpid());
     btable *t = bt_new("block create and attach, operations per second", 11,
                        BT_COLS("operation", "size", "pshm", "raw syscalls",

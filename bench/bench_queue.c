@@ -50,6 +50,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mqueue.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -939,13 +940,23 @@ static int h_attach(const qb_cfg *c, int side, char *err, size_t cap)
 
 static void h_detach(void) { munmap(H, h_bytes); }
 
+/* The hand-off polls; on a machine shared with other work it gives its CPU
+ * away now and then (never on a quiet one: the other side is always close). */
+static void h_wait(unsigned spins)
+{
+    if (spins % 4096 == 4095)
+        sched_yield();
+    else
+        qb_relax();
+}
+
 static void h_send(int dir, const void *buf, size_t len)
 {
     (void)dir;
-    while (h_pos - h_cached >= h_nslots) {
+    for (unsigned spins = 0; h_pos - h_cached >= h_nslots; spins++) {
         h_cached = __atomic_load_n(&H->freed, __ATOMIC_ACQUIRE);
         if (h_pos - h_cached >= h_nslots)
-            qb_relax();
+            h_wait(spins);
     }
     unsigned char *slot = H->slots + (h_pos % h_nslots) * h_stride;
     memcpy(slot + 16, buf, len);
@@ -957,8 +968,9 @@ static size_t h_recv(int dir, void *dst, size_t len)
 {
     (void)dir;
     unsigned char *slot = H->slots + (h_pos % h_nslots) * h_stride;
-    while (__atomic_load_n((uint64_t *)slot, __ATOMIC_ACQUIRE) != h_pos + 1)
-        qb_relax();
+    for (unsigned spins = 0; __atomic_load_n((uint64_t *)slot, __ATOMIC_ACQUIRE) != h_pos + 1;
+         spins++)
+        h_wait(spins);
     if (CFG.zc)
         qb_consume(slot + 16, len, dst);
     else
@@ -1398,7 +1410,7 @@ static void throughput_tables(void)
                "the ring; pshm with its default wait (spin, then sleep), kernel IPC, Boost and "
                "ZeroMQ blocking, iceoryx take loop then WaitSet; channel depth "
                "min(256, max(3, 2 MiB / size)) messages for everyone",
-            rounds, cell_seconds);
+            rounds < 3 ? rounds : 3, cell_seconds);
     bt_emit(g, J);
     bt_emit(r, J);
 
@@ -1596,6 +1608,50 @@ static void findings(int do_lat, int do_tp)
     }
 }
 
+/* ------------------------------------------------------------ data */
+
+/* The medians behind the tables, for programs (bench/experiments.py):
+ * "data": {label: {"busy"|"blocking": {"p50", "p99", "p999", "vs_raw"},
+ *                  "throughput": {size: msgs/s}, "vs_hand": {size: ratio}}} */
+static void data_json(void)
+{
+    static const char *const kn[2] = {"busy", "blocking"};
+    bj_obj(J, "data");
+    for (int s = 0; s < NS; s++) {
+        if (!selected(s) || S[s].missing)
+            continue;
+        bj_obj(J, S[s].label);
+        for (int k = 0; k < 2; k++) {
+            bench_stat a = lat_stat(k, s, Q50);
+            if (!a.n)
+                continue;
+            bj_obj(J, kn[k]);
+            bj_num(J, "p50", a.med);
+            bj_num(J, "p99", lat_stat(k, s, Q99).med);
+            bj_num(J, "p999", lat_stat(k, s, Q999).med);
+            bj_num(J, "vs_raw", lat_vs_raw(k, s, Q50, 0));
+            bj_end(J);
+        }
+        if (S[s].where & TP) {
+            char key[32];
+            bj_obj(J, "throughput");
+            for (int z = 0; z < NSZ; z++) {
+                snprintf(key, sizeof key, "%zu", SIZES[z]);
+                bj_num(J, key, tp_stat(s, z).med);
+            }
+            bj_end(J);
+            bj_obj(J, "vs_hand");
+            for (int z = 0; z < NSZ; z++) {
+                snprintf(key, sizeof key, "%zu", SIZES[z]);
+                bj_num(J, key, tp_vs_hand(s, z));
+            }
+            bj_end(J);
+        }
+        bj_end(J);
+    }
+    bj_end(J);
+}
+
 /* ------------------------------------------------------------ main */
 
 static void on_signal(int sig)
@@ -1697,15 +1753,15 @@ int main(int argc, char **argv)
 
     start_workers();
 
-    /* the plan: every cell of every round, interleaved */
-    int total = 0, done = 0;
+    /* the plan: every cell of every round, interleaved (throughput: at most
+     * 3 rounds, its cells are long) */
+    int total = 0, done = 0, tp_rounds = rounds < 3 ? rounds : 3;
     for (int s = 0; s < NS; s++) {
         if (S[s].missing || !selected(s))
             continue;
-        total += do_lat * (!!(S[s].where & LB) + !!(S[s].where & LK));
-        total += do_tp * !!(S[s].where & TP) * NSZ;
+        total += rounds * do_lat * (!!(S[s].where & LB) + !!(S[s].where & LK));
+        total += tp_rounds * do_tp * !!(S[s].where & TP) * NSZ;
     }
-    total *= rounds;
     char err[256];
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < 2 && do_lat; k++)
@@ -1723,7 +1779,7 @@ int main(int argc, char **argv)
                 } else
                     note_failure(s, k ? "blocking latency" : "busy latency", err);
             }
-        for (int z = 0; z < NSZ && do_tp; z++)
+        for (int z = 0; z < NSZ && do_tp && r < tp_rounds; z++)
             for (int s = 0; s < NS; s++) {
                 if (S[s].missing || !(S[s].where & TP) || !selected(s))
                     continue;
@@ -1756,6 +1812,7 @@ int main(int argc, char **argv)
         tp_plot();
     }
     findings(do_lat, do_tp);
+    data_json();
     for (int s = 0; s < NS; s++)
         if (why[s][0])
             bj_missing(J, S[s].label, "%s", why[s]);

@@ -629,11 +629,7 @@ int main(int argc, char **argv)
     bench_progress_init("bench_sync");
     J = bj_open(O.json);
     bj_begin_report(J, "sync", "Locks, semaphores and events", 20, &O);
-#ifdef PSHM_BENCH_BOOST
-    bj_version(J, "boost", qb_boost_version());
-#else
-    bj_missing(J, "Boost.Interprocess", "not built: libboost-dev / g++ not found");
-#endif
+    bench_note_boost(J);
     if (bench_cpu(0) >= 0)
         printf("bench_sync: two-process tests pinned to cpu%d and cpu%d\n", bench_cpu(0),
                bench_cpu(1));

@@ -130,5 +130,16 @@ const char *qb_zmq_version(void);
 
 #ifdef __cplusplus
 }
+#else
+#include "common.h"
+/* Say in the report whether Boost.Interprocess was built in, and which. */
+static inline void bench_note_boost(bjson *j)
+{
+#ifdef PSHM_BENCH_BOOST
+    bj_version(j, "boost", qb_boost_version());
+#else
+    bj_missing(j, "Boost.Interprocess", "not built: libboost-dev / g++ not found");
+#endif
+}
 #endif
 #endif
