@@ -110,7 +110,42 @@ def md_table(t):
     return text
 
 
-STYLES = ["-", "--", "-.", ":"]
+KERNEL = ("pipe", "unix socket", "posix mq")
+REF_STYLES = ["--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
+
+
+def styles(series, plt):
+    """One look per series: hardware references black and dashed, pshm in
+    blues and greens, the peers in warm colours, the kernel's IPC grey."""
+    cool = plt.get_cmap("winter")
+    warm = plt.get_cmap("autumn")
+    pshm = [s for s in series if s["label"].startswith("pshm")]
+    kern = [s for s in series if s["label"].startswith(KERNEL)]
+    peers = [s for s in series if not s.get("ref") and s not in pshm and s not in kern]
+    out, nref = {}, 0
+    for s in series:
+        lab = s["label"]
+        if s.get("ref"):
+            out[lab] = dict(color="black", linestyle=REF_STYLES[nref % len(REF_STYLES)],
+                            linewidth=1.3)
+            nref += 1
+        elif s in pshm:
+            i = pshm.index(s)
+            out[lab] = dict(color=cool(i / max(1, len(pshm) - 1)), linestyle="-", linewidth=2.2)
+        elif s in peers:
+            i = peers.index(s)
+            out[lab] = dict(color=warm(i / max(1, len(peers))), linestyle="-", linewidth=1.6)
+        else:
+            i = kern.index(s)
+            out[lab] = dict(color=str(0.35 + 0.2 * i), linestyle=":", linewidth=1.4)
+    return out
+
+
+def size_label(x, _pos=None):
+    for unit, n in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if x >= n:
+            return "%g %s" % (x / n, unit)
+    return "%g B" % x
 
 
 def plot(p, outdir):
@@ -119,49 +154,65 @@ def plot(p, outdir):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return None
     series = [s for s in p.get("series", []) if s.get("y")]
     if not series:
         return None
-    fig, ax = plt.subplots(figsize=(10, 6.2))
     kind = p.get("kind", "lines")
+    look = styles(series, plt)
+    if kind == "cdf":
+        fig, axes = plt.subplots(1, 2, figsize=(14, 6.2))
+    else:
+        fig, ax = plt.subplots(figsize=(11, 6.2))
+        axes = [ax]
     if kind == "bars":
+        ax = axes[0]
         labels = [s["label"] for s in series]
         vals = [s["y"][0] if s["y"][0] is not None else 0 for s in series]
-        colors = ["#888888" if s.get("ref") else "#1f77b4" if s["label"].startswith("pshm")
-                  else "#ff7f0e" for s in series]
-        ax.barh(range(len(vals)), vals, color=colors)
+        colors = [look[s["label"]]["color"] for s in series]
+        ax.barh(range(len(vals)), vals, color=colors,
+                hatch=None, edgecolor=["black" if s.get("ref") else "none" for s in series])
         ax.set_yticks(range(len(vals)))
         ax.set_yticklabels(labels, fontsize=8)
         ax.invert_yaxis()
         if p.get("logy"):
             ax.set_xscale("log")
         ax.set_xlabel(p.get("ylabel", ""))
+        ax.grid(True, axis="x", alpha=0.3)
     else:
-        cmap = plt.get_cmap("tab20")
-        for i, s in enumerate(series):
+        for s in series:
             pts = [(x, y) for x, y in zip(s["x"], s["y"]) if x is not None and y is not None]
             if not pts:
                 continue
             xs, ys = zip(*pts)
-            ref = s.get("ref")
-            style = dict(linestyle="--" if ref else "-", linewidth=1.2 if ref else 1.8,
-                         color="black" if ref and i % 2 == 0 else "dimgray" if ref else cmap(i % 20))
+            st = look[s["label"]]
             if kind == "cdf":
-                ax.step(xs, ys, where="post", label=s["label"], **style)
+                axes[0].step(xs, ys, where="post", label=s["label"], **st)
+                tail = [(x, 1 - y) for x, y in pts if y < 1]
+                if tail:
+                    axes[1].step([t[0] for t in tail], [t[1] for t in tail], where="post", **st)
             else:
-                ax.plot(xs, ys, marker="o" if not ref else None, markersize=3,
-                        label=s["label"], **style)
-        if p.get("logx"):
-            ax.set_xscale("log", base=2 if kind == "lines" else 10)
+                axes[0].plot(xs, ys, marker=None if s.get("ref") else "o", markersize=3,
+                             label=s["label"], **st)
+        for ax in axes:
+            if p.get("logx"):
+                ax.set_xscale("log", base=2 if kind == "lines" else 10)
+            ax.set_xlabel(p.get("xlabel", ""))
+            ax.grid(True, which="both", alpha=0.3)
+        if kind == "lines" and p.get("logx"):
+            axes[0].xaxis.set_major_formatter(FuncFormatter(size_label))
         if p.get("logy"):
-            ax.set_yscale("log")
-        ax.set_xlabel(p.get("xlabel", ""))
-        ax.set_ylabel(p.get("ylabel", ""))
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="best", ncol=2 if len(series) > 10 else 1)
-    ax.set_title(p.get("title", ""), fontsize=10)
+            axes[0].set_yscale("log")
+        axes[0].set_ylabel(p.get("ylabel", ""))
+        if kind == "cdf":
+            axes[1].set_yscale("log")
+            axes[1].set_ylim(1e-4, 1)
+            axes[1].set_ylabel("fraction of messages slower (the tail)")
+            axes[1].set_title("tail: 1 - CDF", fontsize=9)
+        axes[0].legend(fontsize=7, loc="best", ncol=2 if len(series) > 10 else 1)
+    axes[0].set_title(p.get("title", ""), fontsize=10)
     fig.tight_layout()
     name = p["file"]
     fig.savefig(os.path.join(outdir, name), dpi=110)
@@ -273,6 +324,10 @@ def readme(path, link, label, results, t0):
             "measured in the same round." % (label, link), ""]
     if t0:
         body += [md_table(t0), ""]
+    r0 = next((r for r in results if any(t is t0 for t in r.get("tables", []))), None)
+    if r0 and r0.get("findings"):
+        body += ["Findings of that run (every cell where a peer is ahead of pshm, and the "
+                 "targets):", ""] + ["- " + x for x in r0["findings"]] + [""]
     if plots:
         body += ["Plots: " + ", ".join("[%s](%s/%s)" % (p.get("title", p["file"]).split(" (")[0],
                                                          link, p["file"]) for p in plots), ""]
