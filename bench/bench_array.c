@@ -19,6 +19,8 @@
 typedef void (*op_fn)(void *ctx, int n);
 
 /* Median over 5 runs of the time per operation, in nanoseconds. */
+static int quick;
+
 static double measure(op_fn fn, void *ctx, int n)
 {
     double t[5];
@@ -143,12 +145,14 @@ int main(int argc, char **argv)
     r = pshm_array_create(name, "<f8", 2, (int64_t[]){1000, 3}, 0, NULL, &a);
     if (r != 0)
         die("create", r);
-    double ao = measure(op_array_open, NULL, 2000), bo = measure(op_block_open, NULL, 2000);
+    quick = opt.quick;
+    int k = quick ? 5 : 1; /* the quick run does a fifth of the operations */
+    double ao = measure(op_array_open, NULL, 2000 / k), bo = measure(op_block_open, NULL, 2000 / k);
     row("pshm_array_open + close", ao, "pshm_block_open + close", bo);
     pshm_block_unlink(pshm_array_block(a));
     pshm_array_close(a);
 
-    double ac = measure(op_array_create, NULL, 500), bc = measure(op_block_create, NULL, 500);
+    double ac = measure(op_array_create, NULL, 500 / k), bc = measure(op_block_create, NULL, 500 / k);
     row("pshm_array_create (1000, 3) <f8 + close", ac, "pshm_block_create", bc);
 
     /* a 64 MiB .npy image: the block pshm writes is one */
@@ -164,7 +168,7 @@ int main(int argc, char **argv)
     memset(g.img + pshm_array_data_offset(a), 1, pshm_array_nbytes(a));
     pshm_block_unlink(pshm_array_block(a));
     pshm_array_close(a);
-    double ci = measure(op_import, &g, 3), cr = measure(op_raw_copy, &g, 3);
+    double ci = measure(op_import, &g, quick ? 1 : 3), cr = measure(op_raw_copy, &g, quick ? 1 : 3);
     row("pshm_array_create_from_npy, 64 MiB", ci, "block create + memcpy", cr);
     bt_note(T, "import: %.2f GiB/s", 64.0 / 1024 / (ci * 1e-9));
     bt_emit(T, j);

@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 {
     bench_opts opt;
     bench_parse(&argc, argv, &opt, 1, 1);
-    double secs = argc > 1 ? atof(argv[1]) : opt.quick ? 0.1 : 0.3;
+    double secs = argc > 1 ? atof(argv[1]) : opt.quick ? 0.05 : 0.3;
     pshm_value items[] = {pshm_value_int(1), pshm_value_float(2.5),
                           pshm_value_str("hello world", 11)};
     pshm_block_options o;

@@ -7,6 +7,7 @@
  *   build/bench/bench_queue [--quick] [--json FILE] [latency|throughput]
  *   PSHM_BENCH_ROUNDS=n   rounds (default 5, --quick 2)
  *   PSHM_BENCH_ONLY=a,b   only the systems whose name contains a or b
+ *   PSHM_BENCH_TRACE=1    how long each cell took, on stderr
  *
  * Every cell runs in two fresh processes pinned to cpu0 and cpu1 (see
  * peers.h), and the rounds are interleaved: round r runs every
@@ -720,8 +721,8 @@ static int lat_iters(int s, int wait)
 {
     int fast = S[s].raw || S[s].x == &x_pshm;
     if (wait == QB_BUSY)
-        return fast ? (O.quick ? 20000 : 100000) : (O.quick ? 3000 : 20000);
-    return O.quick ? 800 : 4000;
+        return fast ? (O.quick ? 10000 : 100000) : (O.quick ? 2000 : 20000);
+    return O.quick ? 400 : 4000;
 }
 
 /*
@@ -1200,6 +1201,9 @@ static int run_cell(int cmd, int s, size_t arg, double timeout_s, char *why, siz
     __atomic_store_n(&SH->cmd_seq, ++bench_seq, __ATOMIC_RELEASE);
     syscall(SYS_futex, &SH->cmd_seq, FUTEX_WAKE, 2, NULL, NULL, 0);
     double t0 = bench_now();
+    static int trace = -1;
+    if (trace < 0)
+        trace = getenv("PSHM_BENCH_TRACE") != NULL;
     for (;;) {
         uint32_t d = __atomic_load_n(&SH->done, __ATOMIC_ACQUIRE);
         if ((int32_t)(d - want) >= 0)
@@ -1224,6 +1228,9 @@ static int run_cell(int cmd, int s, size_t arg, double timeout_s, char *why, siz
         struct timespec to = {0, 100000000};
         syscall(SYS_futex, &SH->done, FUTEX_WAIT, d, &to, NULL, 0);
     }
+    if (trace)
+        fprintf(stderr, "bench_queue: %.3f s %s %s %zu\n", bench_now() - t0,
+                cmd == C_LAT ? "latency" : "throughput", S[s].label, arg);
     if (SH->failed) {
         snprintf(why, cap, "%s", SH->err);
         return -1;

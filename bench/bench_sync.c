@@ -371,15 +371,16 @@ static double round_trip(int kind, long n)
     pid_t pid;
     int st;
 
+    long warm = O.quick ? 100 : 1000;
     R->turn = 0;
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
         pin(1);
-        rt_side(kind, 1, n + 1000);
+        rt_side(kind, 1, n + warm);
         _exit(0);
     }
-    rt_side(kind, 0, 1000); /* warm up */
+    rt_side(kind, 0, warm); /* warm up */
     uint64_t t0 = now_ns();
     rt_side(kind, 0, n);
     double us = (double)(now_ns() - t0) / (double)n / 1000.0;
@@ -390,7 +391,7 @@ static double round_trip(int kind, long n)
 static void round_trips(void)
 {
     int rounds = O.rounds > 64 ? 64 : O.rounds;
-    long n = (O.quick ? 3000 : 20000) / rounds + 1;
+    long n = (O.quick ? 1000 : 20000) / rounds + 1;
     double us[RT_N][64];
 
     for (int r = 0; r < rounds; r++)
@@ -519,7 +520,7 @@ static void wake_child(void)
 
 static void wake_table(const char *title, const char *plot, const char *plot_title, int nk)
 {
-    int rounds = O.quick ? 4 : 10, per = O.quick ? 40 : 200;
+    int rounds = O.quick ? 2 : 10, per = O.quick ? 40 : 200;
     uint64_t *lat[8];
     int nlat = 0;
     uint32_t seq = 0;
