@@ -349,6 +349,7 @@ int main(int argc, char **argv)
                "create, not SIGBUS later); Boost attaches to pshm's block, managed_shared_memory "
                "to a segment it made",
             O.rounds, cell_seconds, cell_seconds);
+    bt_readme(t);
     bt_emit(t, J);
     bj_plot_begin(J, "block_create_attach.png", "bars",
                   "block create (sparse) and attach, operations per second (median of rounds)", "",

@@ -168,6 +168,7 @@ int main(int argc, char **argv)
                           bench_fmt_ratio(have_py ? cases[i].c_rate / cases[i].py_rate : -1)));
     if (!have_py)
         bt_note(t, "CPython figures unavailable: could not run the interpreter");
+    bt_readme(t);
     bt_emit(t, j);
     bj_end_report(j);
     if (bj_close(j) != 0)

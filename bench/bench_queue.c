@@ -25,7 +25,8 @@
  *  - raw 64 B message: a 16-byte header with the flag, then the 64-byte
  *    payload, which the receiver copies out: two lines move, as for any
  *    queue that carries a 64-byte message with a header;
- *  - raw futex ping-pong: the least a sleeping hand-off can cost.
+ *  - raw futex ping-pong: the least a sleeping hand-off can cost (a word
+ *    and a sleepers flag; FUTEX_WAKE only when someone sleeps).
  *
  * Throughput: side 0 produces, side 1 consumes, for a fixed time per cell,
  * message sizes 64 B .. 64 MiB. The producer takes every payload from a
@@ -107,8 +108,10 @@ typedef struct shared {
     _Alignas(64) volatile uint64_t two_b;
     _Alignas(64) volatile uint64_t one[2]; /* raw ping-pong: both in one line */
     _Alignas(64) unsigned char msg[2][128]; /* raw 64 B message: [seq, len | 64 B] */
-    _Alignas(64) uint32_t fa;             /* raw futex words */
+    _Alignas(64) uint32_t fa;             /* raw futex words and their sleepers flags */
     _Alignas(64) uint32_t fb;
+    _Alignas(64) uint32_t fa_sl;
+    _Alignas(64) uint32_t fb_sl;
     _Alignas(64) uint32_t stage[2];       /* where each side is in the cell (meet) */
     /* the command: written by the bench, then cmd_seq is bumped */
     _Alignas(64) uint32_t cmd_seq;
@@ -658,6 +661,33 @@ static void quantiles(uint64_t *rtt, int n, double *q)
     }
 }
 
+/*
+ * The raw blocking hand-off: a word and a sleepers flag, the least any
+ * sleeping queue does. The poster publishes with a full fence and calls
+ * FUTEX_WAKE only when the flag says someone sleeps; the waiter sets the
+ * flag, looks once more, and sleeps. (A poster that always called
+ * FUTEX_WAKE could catch the reply while still in that system call, and
+ * the pair would then never sleep: a different, faster regime.)
+ */
+static void futex_post(uint32_t *w, uint32_t *sleepers, uint32_t v)
+{
+    __atomic_exchange_n(w, v, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST) &&
+        __atomic_exchange_n(sleepers, 0, __ATOMIC_SEQ_CST))
+        fwake(w);
+}
+
+static void futex_take(uint32_t *w, uint32_t *sleepers, uint32_t v)
+{
+    uint32_t x;
+    while ((x = __atomic_load_n(w, __ATOMIC_ACQUIRE)) != v) {
+        __atomic_exchange_n(sleepers, 1, __ATOMIC_SEQ_CST);
+        if ((x = __atomic_load_n(w, __ATOMIC_SEQ_CST)) == v)
+            break;
+        fwait(w, x);
+    }
+}
+
 /* one step of a raw reference, as side `me` (0 starts each exchange) */
 static void raw_step(int raw, int me, uint64_t i, unsigned char *buf)
 {
@@ -701,17 +731,13 @@ static void raw_step(int raw, int me, uint64_t i, unsigned char *buf)
         break;
     }
     case R_FUTEX: {
-        uint32_t *mine = me ? &SH->fa : &SH->fb, *theirs = me ? &SH->fb : &SH->fa, v;
-        if (me == 0) {
-            __atomic_store_n(mine, (uint32_t)i, __ATOMIC_RELEASE);
-            fwake(mine);
-        }
-        while ((v = __atomic_load_n(theirs, __ATOMIC_ACQUIRE)) != (uint32_t)i)
-            fwait(theirs, v);
-        if (me == 1) {
-            __atomic_store_n(mine, (uint32_t)i, __ATOMIC_RELEASE);
-            fwake(mine);
-        }
+        uint32_t *mine = me ? &SH->fa : &SH->fb, *theirs = me ? &SH->fb : &SH->fa;
+        uint32_t *my_sl = me ? &SH->fa_sl : &SH->fb_sl, *their_sl = me ? &SH->fb_sl : &SH->fa_sl;
+        if (me == 0)
+            futex_post(mine, my_sl, (uint32_t)i);
+        futex_take(theirs, their_sl, (uint32_t)i);
+        if (me == 1)
+            futex_post(mine, my_sl, (uint32_t)i);
         break;
     }
     }
@@ -772,7 +798,7 @@ static int ping_pong(int side, const sys *y, size_t size, int iters, double *q)
     if (y->raw && side == 0) {
         SH->two_a = SH->two_b = SH->one[0] = SH->one[1] = 0;
         memset(SH->msg, 0, sizeof SH->msg);
-        SH->fa = SH->fb = 0;
+        SH->fa = SH->fb = SH->fa_sl = SH->fb_sl = 0;
     }
     if (cell_setup(side, y) != 0) {
         free(rtt);

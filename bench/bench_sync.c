@@ -273,6 +273,7 @@ static void uncontended(void)
         bt_row(t, BT_COLS(rows[i].what, bench_fmt("%.1f", a), rows[i].base,
                           rows[i].b ? bench_fmt("%.1f", b) : "", bench_fmt_ratio(b > 0 ? a / b : -1)));
     }
+    bt_readme(t);
     bt_emit(t, J);
 }
 
@@ -583,6 +584,7 @@ static void wake_table(const char *title, const char *plot, const char *plot_tit
         y[k] = med;
         free(lat[k]);
     }
+    bt_readme(t);
     bt_emit(t, J);
     bj_plot_begin(J, plot, "bars", plot_title, "", "microseconds (median)", 0, 0);
     for (int k = 0; k < nk; k++)

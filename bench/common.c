@@ -584,7 +584,7 @@ void bj_plot_end(bjson *j)
 
 struct btable {
     char *title, *note;
-    int ncols, nrows, cap, main;
+    int ncols, nrows, cap, main, readme;
     char **cols;
     char ***rows; /* a row whose cells[1] is NULL is a section heading */
 };
@@ -651,6 +651,7 @@ void bt_note(btable *t, const char *fmt, ...)
 }
 
 void bt_main(btable *t) { t->main = 1; }
+void bt_readme(btable *t) { t->readme = 1; }
 
 static int is_section(const btable *t, int r) { return t->ncols > 1 && !t->rows[r][1]; }
 
@@ -686,6 +687,7 @@ void bt_emit(btable *t, bjson *j)
     bj_obj(j, NULL);
     bj_str(j, "title", t->title);
     bj_int(j, "main", t->main);
+    bj_int(j, "readme", t->readme);
     bj_arr(j, "columns");
     for (int c = 0; c < t->ncols; c++)
         bj_str(j, NULL, t->cols[c]);

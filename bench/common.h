@@ -10,7 +10,7 @@
  *   { "bench": "queue", "title": "...", "order": 10, "summary": "markdown",
  *     "versions": {"pshm": "0.1.0", "iceoryx": "2.0.3", ...},
  *     "missing":  [{"peer": "...", "reason": "..."}],
- *     "tables":   [{"title": "...", "main": false, "columns": [...],
+ *     "tables":   [{"title": "...", "main": 0, "readme": 0, "columns": [...],
  *                   "rows": [["cell", ...], ...], "note": "..."}],
  *     "plots":    [{"file": "x.png", "kind": "lines"|"cdf"|"bars", "title": "...",
  *                   "xlabel": "...", "ylabel": "...", "logx": 1, "logy": 0,
@@ -148,6 +148,7 @@ void bt_row(btable *t, const char *const *cells); /* ncols strings, copied */
 void bt_section(btable *t, const char *label);    /* a sub-heading row */
 void bt_note(btable *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void bt_main(btable *t);                          /* the report's headline table */
+void bt_readme(btable *t);                        /* shown in the README's bench:NAME block */
 void bt_emit(btable *t, bjson *j);                /* print, write, free */
 
 #define BT_COLS(...) ((const char *const[]){__VA_ARGS__})

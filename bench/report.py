@@ -332,9 +332,22 @@ def readme(path, link, label, results, t0):
         body += ["Plots: " + ", ".join("[%s](%s/%s)" % (p.get("title", p["file"]).split(" (")[0],
                                                          link, p["file"]) for p in plots), ""]
     body.append(end)
-    new = text[:text.index(begin)] + "\n".join(body) + text[text.index(end) + len(end):]
+    text = text[:text.index(begin)] + "\n".join(body) + text[text.index(end) + len(end):]
+    # the other benches' blocks: their tables marked "readme"
+    for r in results:
+        b, e = "<!-- bench:%s:begin -->" % r["bench"], "<!-- bench:%s:end -->" % r["bench"]
+        if b not in text or e not in text:
+            continue
+        anchor = r.get("title", r["bench"]).lower()
+        anchor = re.sub(r"[^a-z0-9 -]", "", anchor).replace(" ", "-")
+        part = [b, "", "From `make bench` on %s ([report](%s/report.md#%s)):" % (label, link, anchor), ""]
+        for t in r.get("tables", []):
+            if t.get("readme"):
+                part += ["**" + t["title"] + "**", "", md_table(t), ""]
+        part.append(e)
+        text = text[:text.index(b)] + "\n".join(part) + text[text.index(e) + len(e):]
     with open(path, "w") as f:
-        f.write(new)
+        f.write(text)
     return True
 
 
