@@ -41,6 +41,18 @@ FIGS = [
 ]
 
 
+TTY = sys.stderr.isatty()
+
+
+def progress(msg):
+    """One line that rewrites itself on a terminal; plain lines otherwise."""
+    if TTY:
+        sys.stderr.write("\r\033[K[bench_experiments] " + msg)
+        sys.stderr.flush()
+    else:
+        print("experiments: " + msg, file=sys.stderr)
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
@@ -139,11 +151,13 @@ def main():
                           "minutes): `make bench` or `bench/bench_experiments.py` runs it.")
         return write(a.json, rep)
     top = os.path.join(a.build, "bench", "experiments")
-    os.makedirs(top, exist_ok=True)
+    if os.path.isdir(top):
+        shutil.rmtree(top)
+    os.makedirs(top)
     variants = [("baseline", None)] + [(p[:-6], os.path.join(EXP, p)) for p in patches]
     bins, why = {}, {}
     for name, patch in variants:
-        print("experiments: building %s" % name, file=sys.stderr)
+        progress("building %s" % name)
         d, err = build_variant(name, patch, a.build, top)
         if d:
             bins[name] = d
@@ -155,9 +169,12 @@ def main():
     runs = {n: [] for n in bins}
     for i in range(a.runs):
         for name in bins:
-            print("experiments: run %d/%d %s" % (i + 1, a.runs, name), file=sys.stderr)
+            progress("run %d/%d %s" % (i + 1, a.runs, name))
             runs[name].append(measure(bins[name], top, "%s-%d" % (name, i)))
+    progress("callgrind")
     ins = {n: (instructions(bins[n], "spsc-zc"), instructions(bins[n], "spsc-copy")) for n in bins}
+    if TTY:
+        sys.stderr.write("\r\033[K")
     cols = ["variant", "instructions / msg zero-copy", "instructions / msg copying"] + \
         [f[1] for f in FIGS]
     rows, ratio_rows = [], []

@@ -275,13 +275,13 @@ static int ix_attach(const qb_cfg *c, int side, char *err, size_t cap)
         snprintf(err, cap, "iceoryx: cannot attach the subscriber to a WaitSet");
         return -1;
     }
-    for (int i = 0; i < 10000; i++) {
+    for (int i = 0; i < 30000; i++) { /* RouDi connects them in its discovery loop */
         if (iox_sub_get_subscription_state(sub) == SubscribeState_SUBSCRIBED &&
             iox_pub_has_subscribers(pub))
             return 0;
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
-    snprintf(err, cap, "iceoryx: publisher and subscriber not connected after 10 s");
+    snprintf(err, cap, "iceoryx: publisher and subscriber not connected after 30 s");
     return -1;
 }
 

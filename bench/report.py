@@ -266,11 +266,13 @@ def build(d, label):
             "    make bench%s        # installs the peers (Debian 12, as root), builds, runs, "
             "writes build/bench/report.md" % (" QUICK=1" if quick else ""),
             "",
-            "`make bench QUICK=1` is the one-minute version (fewer rounds, sizes and samples). "
-            "Each program also runs alone, e.g. `build/bench/bench_queue [--quick] [--json F] "
-            "[latency|throughput]`; `PSHM_BENCH_ROUNDS=n` sets the rounds and "
-            "`PSHM_BENCH_ONLY=pshm,Boost` picks systems. The two processes of every "
-            "measurement are pinned to the first two CPUs the bench may use.", ""]
+            "`make bench QUICK=1` is the quick version (fewer rounds, sizes and samples, no "
+            "experiments); `make bench PUBLISH=1` also copies the report to bench/results/ and "
+            "rewrites the README's figures. Each program also runs alone, e.g. "
+            "`build/bench/bench_queue [--quick] [--json F] [latency|throughput]`; "
+            "`PSHM_BENCH_ROUNDS=n` sets the rounds, `PSHM_BENCH_ONLY=pshm,Boost` picks systems "
+            "(bench/README.md has the rest). The two processes of every measurement are pinned "
+            "to the first two CPUs the bench may use.", ""]
     missing = [(r["title"], x["peer"], x["reason"]) for r in results for x in r.get("missing", [])]
     if missing:
         out += ["## Not measured in this run", ""]
