@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sys/mount.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -791,6 +792,13 @@ static int scan_check(const pshm_block_info *in, void *ud)
     return 0;
 }
 
+static int scan_count(const pshm_block_info *in, void *ud)
+{
+    (void)in;
+    ++*(int *)ud;
+    return 0;
+}
+
 static int scan_stop(const pshm_block_info *in, void *ud)
 {
     (void)in, (void)ud;
@@ -815,15 +823,24 @@ TEST(lifetime_record_shown_by_stat)
     CHECK_EQ(info.nmapped, 1);
     CHECK_EQ(info.uid, getuid());
 
+    /* this test's names only (the whole directory: gc_and_scan_of_the_whole_directory) */
+    pshm_block *other = create_opts(th_name("stat_b"), 64, PSHM_PERSIST);
     scan_seen seen = {name, "", 0, 0};
-    CHECK_OK(pshm_block_scan(NULL, scan_check, &seen));
+    int n = 0;
+    CHECK_OK(pshm_block_scan(th_name("*"), scan_check, &seen));
     CHECK_EQ(seen.found, 1);
     CHECK_EQ(seen.unsorted, 0);
+    CHECK_STR(seen.last, th_name("stat_b")); /* sorted: stat, then stat_b */
+    CHECK_OK(pshm_block_scan(th_name("*"), scan_count, &n));
+    CHECK_EQ(n, 2);
     /* a pattern selects; a callback's negative code stops the scan */
     seen.found = 0;
+    seen.last[0] = 0;
     CHECK_OK(pshm_block_scan(name, scan_check, &seen));
     CHECK_EQ(seen.found, 1);
-    CHECK_ERR(pshm_block_scan(NULL, scan_stop, NULL), -ECANCELED);
+    CHECK_ERR(pshm_block_scan(th_name("*"), scan_stop, NULL), -ECANCELED);
+    CHECK_OK(pshm_block_unlink(other));
+    CHECK_OK(pshm_block_close(other));
 
     /* every holder counts: a second handle is a second holder */
     pshm_block *b2 = NULL;
@@ -917,9 +934,6 @@ TEST(version_of_the_library_is_the_header_s)
 
 /* ------------------------------------------------- ENOSPC, never SIGBUS */
 
-#include <sched.h>
-#include <sys/mount.h>
-
 static int count_entries(const char *dir)
 {
     int n = 0;
@@ -935,13 +949,7 @@ static int count_entries(const char *dir)
 
 TEST(full_shm_is_enospc_at_create)
 {
-    /* A 1 MiB tmpfs over /dev/shm in a private mount namespace. */
-    if (unshare(CLONE_NEWNS) != 0)
-        th_skip("unshare(CLONE_NEWNS): %s (needs root or CAP_SYS_ADMIN)", strerror(errno));
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        th_skip("making mounts private: %s", strerror(errno));
-    if (mount("pshmtest", "/dev/shm", "tmpfs", 0, "size=1m") != 0)
-        th_skip("mounting a small tmpfs on /dev/shm: %s", strerror(errno));
+    th_private_shm("size=1m"); /* a 1 MiB tmpfs over /dev/shm, ours alone */
     CHECK_EQ(count_entries("/dev/shm"), 0);
 
     pshm_block *b = NULL;
@@ -978,6 +986,168 @@ TEST(full_shm_is_enospc_at_create)
     CHECK_OK(pshm_block_close(c));
     CHECK_OK(pshm_block_unlink(b));
     CHECK_OK(pshm_block_close(b));
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+}
+
+/* ------------------------------------- the whole directory, privately */
+
+static int die_holding(void *arg)
+{
+    /* create the name with the lifetime in arg, then die without a word */
+    const char *spec = arg; /* "<lifetime digit><name>" */
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_block_options_init(&o);
+    o.lifetime = (pshm_lifetime)(spec[0] - '0');
+    if (pshm_block_create(spec + 1, 4096, &o, &b) != 0)
+        return 1;
+    raise(SIGKILL);
+    return 2;
+}
+
+typedef struct seen_all {
+    char names[8][PSHM_NAME_MAX + 1];
+    int n, unsorted;
+} seen_all;
+
+static int collect_names(const pshm_block_info *in, void *ud)
+{
+    seen_all *s = ud;
+    if (s->n > 0 && strcmp(s->names[s->n - 1], in->name) >= 0)
+        s->unsorted++;
+    if (s->n < 8)
+        snprintf(s->names[s->n], sizeof s->names[0], "%s", in->name);
+    s->n++;
+    return 0;
+}
+
+static void gc_seen(const pshm_block_info *in, int result, void *ud)
+{
+    seen_all *s = ud;
+    if (result != 0)
+        s->unsorted += 100;
+    (void)collect_names(in, ud);
+}
+
+/* A global scan and gc (NULL pattern) see every object on the machine: so
+ * they are tested in a /dev/shm of their own, where every object is ours
+ * and the counts are exact. */
+TEST(gc_and_scan_of_the_whole_directory)
+{
+    th_private_shm("size=8m");
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+    pshm_block *persist = create_opts("b_persist", 4096, PSHM_PERSIST);
+    pshm_block *live = create_opts("c_live", 4096, PSHM_AUTO);
+    CHECK_EQ(th_wait(th_fork(die_holding, "1d_stale_auto"), 10000), 128 + SIGKILL);
+    CHECK_EQ(th_wait(th_fork(die_holding, "2e_stale_owned"), 10000), 128 + SIGKILL);
+    int fd = open("/dev/shm/a_foreign", O_CREAT | O_EXCL | O_RDWR, 0600);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, "x", 1), 1);
+    close(fd);
+    CHECK_EQ(count_entries("/dev/shm"), 5);
+
+    seen_all s;
+    memset(&s, 0, sizeof s);
+    CHECK_OK(pshm_block_scan(NULL, collect_names, &s));
+    CHECK_EQ(s.n, 5);
+    CHECK_EQ(s.unsorted, 0);
+    CHECK_STR(s.names[0], "a_foreign");
+    CHECK_STR(s.names[4], "e_stale_owned");
+
+    size_t removed = 99;
+    CHECK_OK(pshm_block_gc(NULL, PSHM_GC_DRY_RUN, NULL, NULL, &removed));
+    CHECK_EQ(removed, 2);
+    CHECK_EQ(count_entries("/dev/shm"), 5);
+    memset(&s, 0, sizeof s);
+    CHECK_OK(pshm_block_gc(NULL, 0, gc_seen, &s, &removed));
+    CHECK_EQ(removed, 2);
+    CHECK_EQ(s.n, 2);
+    CHECK_EQ(s.unsorted, 0);
+    CHECK_STR(s.names[0], "d_stale_auto");
+    CHECK_STR(s.names[1], "e_stale_owned");
+    CHECK(!th_exists("d_stale_auto") && !th_exists("e_stale_owned"));
+    CHECK(th_exists("a_foreign") && th_exists("b_persist") && th_exists("c_live"));
+    CHECK_OK(pshm_block_gc(NULL, 0, NULL, NULL, &removed));
+    CHECK_EQ(removed, 0);
+
+    CHECK_OK(pshm_block_close(live)); /* the last holder: gone */
+    CHECK_EQ(count_entries("/dev/shm"), 2);
+    CHECK_OK(pshm_block_unlink(persist));
+    CHECK_OK(pshm_block_close(persist));
+    CHECK_OK(pshm_unlink("a_foreign"));
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+}
+
+/* ---------------------------------------------------------- huge pages */
+
+/* Bytes of the mapping that holds addr which are mapped by huge pages
+ * (PMDs), from /proc/self/smaps. */
+static long pmd_mapped_kb(const void *addr)
+{
+    char line[512];
+    FILE *f = fopen("/proc/self/smaps", "r");
+    uintptr_t a = (uintptr_t)addr;
+    int in = 0;
+    long kb = -1, v;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        size_t hex = strspn(line, "0123456789abcdef");
+        if (hex > 0 && line[hex] == '-' && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+            in = a >= lo && a < hi; /* a mapping's first line */
+            continue;
+        }
+        if (in && (sscanf(line, "FilePmdMapped: %ld kB", &v) == 1 ||
+                   sscanf(line, "ShmemPmdMapped: %ld kB", &v) == 1))
+            kb = (kb < 0 ? 0 : kb) + v;
+    }
+    fclose(f);
+    return kb;
+}
+
+static int read_line(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (!fgets(buf, (int)cap, f))
+        buf[0] = 0;
+    fclose(f);
+    return 0;
+}
+
+/* Where /dev/shm offers transparent huge pages (a tmpfs mounted huge=always,
+ * here a private one), huge_pages = 1 gives a mapping backed by them; where
+ * it offers none (huge=never), -PSHM_ENOHUGE and nothing is created. */
+TEST(huge_pages_back_the_block_where_dev_shm_has_them)
+{
+    char mode[256] = "";
+    if (read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled", mode, sizeof mode) != 0)
+        th_skip("transparent huge pages are compiled out of this kernel "
+                "(no /sys/kernel/mm/transparent_hugepage/shmem_enabled)");
+    if (strstr(mode, "[deny]") || strstr(mode, "[force]"))
+        th_skip("shmem_enabled is %.*s: it overrides every tmpfs mount's huge= option",
+                (int)strcspn(mode, "\n"), mode);
+    th_private_shm("size=64m,huge=always");
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_block_options_init(&o);
+    o.huge_pages = 1;
+    CHECK_OK(pshm_block_create("huge", 8 << 20, &o, &b));
+    memset(pshm_block_data(b), 0x5a, 8 << 20);
+    long kb = pmd_mapped_kb(pshm_block_data(b));
+    if (kb < 2048)
+        th_fail(__FILE__, __LINE__, "8 MiB block on a huge=always tmpfs: %ld kB mapped by huge pages", kb);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+
+    /* the same, over a tmpfs without huge pages: a clear error, nothing made */
+    if (mount("pshmtest", "/dev/shm", "tmpfs", 0, "size=64m,huge=never") != 0)
+        th_fail(__FILE__, __LINE__, "mount huge=never: %s", strerror(errno));
+    CHECK_ERR(pshm_block_create("huge", 8 << 20, &o, &b), -PSHM_ENOHUGE);
+    CHECK(b == NULL);
     CHECK_EQ(count_entries("/dev/shm"), 0);
 }
 
