@@ -94,10 +94,11 @@ void pshm__fault_tag(const char *point, const void *tag, size_t n)
 
     if (t) {
         /* the tag first: once point is written, the window is told */
-        unsigned char b[PSHM__FAULT_TAG_MAX] = {0};
-        if (tag && n)
+        if (tag) {
+            unsigned char b[PSHM__FAULT_TAG_MAX] = {0};
             memcpy(b, tag, n < sizeof b ? n : sizeof b);
-        memcpy(t->tag, b, sizeof b);
+            memcpy(t->tag, b, sizeof b);
+        }
         __atomic_store_n(&t->point, pshm__fault_id(point), __ATOMIC_RELEASE);
         __atomic_store_n(&t->passes, __atomic_load_n(&t->passes, __ATOMIC_RELAXED) + 1,
                          __ATOMIC_RELAXED);

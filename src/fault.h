@@ -22,9 +22,10 @@
  * its kills landed in the window it claims (pshm__fault_hits).
  *
  * Tracing (test builds only): pshm__fault_trace_to(t) makes this process
- * write, at every point it passes, the point's id (and the first bytes of
- * the tag, for PSHM__FAULT_TAG points) into *t - memory the test shares
- * with it. After the process dies, from any cause, t says in which window
+ * write, at every point it passes, the point's id into *t - memory the
+ * test shares with it - and at a PSHM__FAULT_TAG point also the first bytes
+ * of the tag (say, of the message it holds), which stay until the next
+ * tagged point. After the process dies, from any cause, t says in which window
  * it was: after t->point and before the next point. t->killed says that it
  * died by its armed point. A forked child does not trace until it sets its
  * own.
@@ -53,7 +54,7 @@ typedef struct pshm__fault_trace {
     uint32_t point;  /* pshm__fault_id() of the last point passed; 0: none yet */
     uint32_t killed; /* 1: the process raised SIGKILL at its armed point */
     uint64_t passes; /* points passed since the trace was set */
-    unsigned char tag[PSHM__FAULT_TAG_MAX]; /* the last point's tag (zeros without one) */
+    unsigned char tag[PSHM__FAULT_TAG_MAX]; /* the last tagged point's tag, zero-padded */
 } pshm__fault_trace;
 
 /* Test builds only (declared always, defined only with PSHM_FAULTS; the

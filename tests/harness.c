@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* harness.c - see harness.h. */
 #include "harness.h"
+#include "fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +32,7 @@ static int ntests;
  * read by the runner (shared memory set up before the test forks). */
 #define REASON_MAX 400
 static char *skip_reason;
+static pshm__fault_trace *arm_trace; /* th_arm's child writes, th_died_at reads */
 static uint64_t forks; /* th_fork calls so far: a forked child's number */
 
 static struct {
@@ -248,7 +250,6 @@ void th_rnd_seed(const char *label)
     seed = s ? (unsigned)strtoul(s, NULL, 0) : (unsigned)(ts.tv_nsec ^ getpid());
     rnd_seed = seed;
     rnd_state = ((uint64_t)seed << 1 | 1) * 0x9e3779b97f4a7c15ULL;
-    fprintf(stderr, "    %s: PSHM_SEED=%u\n", label, seed);
     printf("    %s: PSHM_SEED=%u\n", label, seed);
     fflush(stdout);
 }
@@ -332,6 +333,23 @@ static int sweep(pid_t pid, int report)
     }
     closedir(d);
     return n;
+}
+
+void th_arm(const char *point, unsigned long skip)
+{
+    pshm__fault_trace_to(arm_trace);
+    pshm__fault_arm(point, skip);
+}
+
+void th_died_at(pid_t pid, const char *point, int timeout_ms)
+{
+    int code = th_wait(pid, timeout_ms);
+    if (!pshm__fault_enabled())
+        th_fail(__FILE__, __LINE__, "this build has no fault points");
+    if (code != 128 + SIGKILL || !arm_trace->killed || arm_trace->point != pshm__fault_id(point))
+        th_fail(__FILE__, __LINE__, "child %ld: exit %d, killed by its point %u, last point %#x: "
+                "it did not die at %s", (long)pid, code, arm_trace->killed, arm_trace->point, point);
+    memset(arm_trace, 0, sizeof *arm_trace);
 }
 
 void th_private_shm(const char *opts)
@@ -428,7 +446,8 @@ int main(int argc, char **argv)
     if (strlen(bin_dir) > 6 && strcmp(bin_dir + strlen(bin_dir) - 6, "/tests") == 0)
         bin_dir[strlen(bin_dir) - 6] = 0;
     skip_reason = mmap(NULL, REASON_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (skip_reason == MAP_FAILED)
+    arm_trace = mmap(NULL, sizeof *arm_trace, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (skip_reason == MAP_FAILED || arm_trace == MAP_FAILED)
         return 1;
 
     if (argc >= 3 && strcmp(argv[1], "--helper") == 0) {

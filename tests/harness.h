@@ -154,6 +154,14 @@ int th_soak(void);
  * (needs root or CAP_SYS_ADMIN). */
 void th_private_shm(const char *opts);
 
+/* Fault points (src/fault.h; the tests link the build that has them). In a
+ * forked child, th_arm(point, skip) arms `point` to kill the child at its
+ * (skip+1)-th pass and traces the child into memory the test shares;
+ * th_died_at(pid, point, ms) waits for that child and fails the test unless
+ * it died of SIGKILL exactly there. One armed child at a time. */
+void th_arm(const char *point, unsigned long skip);
+void th_died_at(pid_t pid, const char *point, int timeout_ms);
+
 /* Path of this test binary; the build directory (where the CLI lives). */
 const char *th_self(void);
 const char *th_bindir(void);
