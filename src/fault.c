@@ -34,9 +34,10 @@ static pshm__fault_trace *trace;
 
 static void in_child(void)
 {
+    if (inherit)
+        return; /* armed for the processes it forks (a watcher): traced with it */
     trace = NULL;
-    if (!inherit)
-        armed[0] = '\0';
+    armed[0] = '\0';
 }
 
 /* PSHM_FAULT is read before main, so a spawned process that forks before it

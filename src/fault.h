@@ -16,8 +16,9 @@
  * (skip+1)-th pass through `point` raise SIGKILL; NULL disarms. The
  * environment variable PSHM_FAULT=point[:skip] arms a spawned process the
  * same way. Each process has one armed point; a forked child starts
- * disarmed, unless the point was armed with pshm__fault_arm_inherited (for a
- * process the library forks itself, such as a block's watcher). Every point
+ * disarmed and untraced, unless the point was armed with
+ * pshm__fault_arm_inherited (for a process the library forks itself, such
+ * as a block's watcher), which the children keep, and their trace with it. Every point
  * a test build passes through is also counted, so a storm can check that
  * its kills landed in the window it claims (pshm__fault_hits).
  *

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_block.c - blocks: create, attach, close, unlink, names, lifetimes. */
 #include "harness.h"
+#include "fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static pshm_block *create_opts(const char *name, size_t size, pshm_lifetime lt)
@@ -626,44 +628,79 @@ TEST(auto_last_closer_races_new_attacher)
 /*
  * SIGKILL storm over one AUTO name. Workers loop: attach or create it, check
  * while holding that the name still leads to their block (never cut short),
- * write to it, close. The test kills a random worker at a random moment -
- * mid-create, holding, mid-close (as the last closer, say) - and starts a
- * replacement; every worker must keep making progress. At the end the
- * workers close normally, and the name must be gone with no gc (never
- * leaked, even after all those deaths).
+ * write to it, close. Every other worker is armed with a fault point of the
+ * lifetime protocol - create after the link, open between its open and its
+ * hold, the last closer between its exclusive lock and the unlink and after
+ * it, a closer letting go before its second look - and dies exactly there;
+ * the test also kills a random worker at a random moment (mid-create,
+ * holding, mid-close) and counts the kills that landed inside a pshm call's
+ * window. Every worker keeps making progress. At the end the workers close
+ * normally, and the name must be gone with no gc (never leaked, even after
+ * all those deaths).
  */
 #define ASW 4
 
+static const char *const block_points[] = {
+    "block.create.linked", "block.create.named", "block.open.opened", "block.open.held",
+    "block.remove.locked", "block.remove.unlinked", "block.close.let_go", NULL};
+#define NBP 7
+
 typedef struct astorm {
     uint64_t progress[ASW];
-    uint64_t stop;
+    uint64_t stop, disarm;
+    uint32_t gen[ASW];      /* the generation of the worker in each slot */
+    uint32_t in_call[ASW];  /* inside a pshm call, since in_passes */
+    uint64_t in_passes[ASW];
+    uint32_t armed[ASW];    /* 1 + its point, 0 none */
+    pshm__fault_trace tr[ASW];
 } astorm;
 
 static astorm *AS;
+
+static void as_call(int me, int in)
+{
+    AS->in_passes[me] = AS->tr[me].passes;
+    ASTORE(&AS->in_call[me], (uint32_t)in);
+}
 
 static int astorm_worker(void *arg)
 {
     const char *name = th_name("astorm");
     char path[300];
     int me = (int)(intptr_t)arg;
+    uint32_t gen = AS->gen[me];
 
-    th_rnd_child();
+    th_rnd_worker((uint64_t)me << 32 | gen);
+    pshm__fault_trace_to(&AS->tr[me]);
+    AS->armed[me] = 0;
+    if (gen % 2 && !ALOAD(&AS->disarm)) {
+        uint32_t k = (gen / 2) % NBP;
+        /* create and remove are rarer than open and close: at once */
+        pshm__fault_arm(block_points[k], strstr(block_points[k], "open") ? th_rnd() % 3 : 0);
+        AS->armed[me] = k + 1;
+    }
     snprintf(path, sizeof path, "/dev/shm/%s", name);
     while (!ALOAD(&AS->stop)) {
         pshm_block_options o;
         pshm_block *b = NULL;
         int r;
 
+        if (ALOAD(&AS->disarm))
+            pshm__fault_arm(NULL, 0);
         pshm_block_options_init(&o);
         o.lifetime = PSHM_AUTO;
         o.open_existing = 1;
+        as_call(me, 1);
         if (th_rnd() % 2) {
             r = pshm_block_create(name, 4096, &o, &b);
         } else {
             r = pshm_block_open(name, NULL, &b);
-            if (r == -ENOENT || r == -PSHM_ESTALE)
+            if (r == -ENOENT || r == -PSHM_ESTALE) {
+                as_call(me, 0);
                 continue; /* nobody has it, or its last holder was killed */
+            }
         }
+        as_call(me, 0);
         if (r != 0)
             return 10;
         struct stat fs, ns;
@@ -675,11 +712,164 @@ static int astorm_worker(void *arg)
             __atomic_add_fetch((uint64_t *)pshm_block_data(b), 1, __ATOMIC_RELAXED);
             usleep(th_rnd() % 200);
         }
-        if (pshm_block_close(b) != 0)
+        as_call(me, 1);
+        r = pshm_block_close(b);
+        as_call(me, 0);
+        if (r != 0)
             return 13;
         AINC(&AS->progress[me]);
     }
     return 0;
+}
+
+/* One death at a time, exactly at each window of the lifetime protocol. */
+typedef struct lt_step {
+    const char *name;
+    int create; /* 1: create the name AUTO; 0: open it */
+    int close;  /* then close it */
+} lt_step;
+
+static int lt_child(void *arg)
+{
+    const lt_step *st = arg;
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    int r = st->create ? pshm_block_create(st->name, 4096, &o, &b)
+                       : pshm_block_open(st->name, NULL, &b);
+    if (r != 0)
+        return 10;
+    if (st->close)
+        pshm_block_close(b);
+    return 11; /* not killed at the armed point */
+}
+
+static pid_t lt_armed(const char *point, const char *name, int create, int close)
+{
+    static lt_step st; /* the child's copy is the one it reads */
+    st.name = name, st.create = create, st.close = close;
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        th_arm(point, 0);
+        _exit(lt_child(&st));
+    }
+    return pid;
+}
+
+static long lt_holders(const char *name)
+{
+    pshm_block_info info;
+    pshm_block_info_init(&info);
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.lifetime, PSHM_AUTO);
+    return info.holders;
+}
+
+TEST(auto_lifetime_one_death_in_each_window)
+{
+    const char *name = th_name("ltwin");
+    pshm_block *a = NULL;
+
+    /* a creator killed right after the link: the name is marked and held by
+     * nobody - stale, never a block that looks alive - and create replaces it */
+    th_died_at(lt_armed("block.create.linked", name, 1, 0), "block.create.linked", 10000);
+    CHECK_EQ(lt_holders(name), 0);
+    a = create_opts(name, 4096, PSHM_AUTO);
+    CHECK_OK(pshm_block_close(a));
+    CHECK(!th_exists(name));
+    /* ... and later, before it has a handle */
+    th_died_at(lt_armed("block.create.named", name, 1, 0), "block.create.named", 10000);
+    CHECK_EQ(lt_holders(name), 0);
+    CHECK_ERR(pshm_block_open(name, NULL, &a), -PSHM_ESTALE);
+    CHECK(!th_exists(name));
+
+    /* an attacher killed after its hold and before it checked the name:
+     * its hold goes with it, the creator's stays */
+    a = create_opts(name, 4096, PSHM_AUTO);
+    th_died_at(lt_armed("block.open.held", name, 0, 0), "block.open.held", 10000);
+    CHECK_EQ(lt_holders(name), 1);
+    /* a closer killed after letting go for its second look, while we hold */
+    th_died_at(lt_armed("block.close.let_go", name, 0, 1), "block.close.let_go", 10000);
+    CHECK(th_exists(name));
+    CHECK_EQ(lt_holders(name), 1);
+    CHECK_OK(pshm_block_close(a));
+    CHECK(!th_exists(name));
+
+    /* the last closer killed holding the exclusive lock, before the unlink:
+     * stale, collected by the next open */
+    th_died_at(lt_armed("block.remove.locked", name, 1, 1), "block.remove.locked", 10000);
+    CHECK_EQ(lt_holders(name), 0);
+    CHECK_ERR(pshm_block_open(name, NULL, &a), -PSHM_ESTALE);
+    CHECK(!th_exists(name));
+    /* ... or after it: gone */
+    th_died_at(lt_armed("block.remove.unlinked", name, 1, 1), "block.remove.unlinked", 10000);
+    CHECK(!th_exists(name));
+}
+
+typedef struct astorm_tally {
+    int armed_at[NBP];
+    int in_window, outside;
+} astorm_tally;
+
+static pid_t astorm_start(int i)
+{
+    AS->gen[i]++;
+    return th_fork(astorm_worker, (void *)(intptr_t)i);
+}
+
+/* A worker ended: it may only have died of SIGKILL - at its armed point, or
+ * by our hand (then: inside a pshm call's window, or outside). */
+static void astorm_ended(int i, int st, int ours, astorm_tally *t)
+{
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+        th_fail(__FILE__, __LINE__, "worker %d ended by itself: %s %d", i,
+                WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    const pshm__fault_trace *tr = &AS->tr[i];
+    if (tr->killed) {
+        t->armed_at[AS->armed[i] - 1]++;
+        return;
+    }
+    if (!ours)
+        th_fail(__FILE__, __LINE__, "worker %d died of SIGKILL, not at its point nor by us", i);
+    int window = 0;
+    for (int k = 0; k < NBP; k++)
+        window |= tr->point == pshm__fault_id(block_points[k]);
+    if (AS->in_call[i] && tr->passes > AS->in_passes[i] && window)
+        t->in_window++;
+    else
+        t->outside++;
+}
+
+/* Every worker does another round within ms - or dies at its armed point
+ * and is replaced, and then its replacement does. */
+static void astorm_progress(pid_t *w, int ms, astorm_tally *t)
+{
+    uint64_t snap[ASW];
+    long long end;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    end = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
+    for (int i = 0; i < ASW; i++)
+        snap[i] = ALOAD(&AS->progress[i]);
+    for (int i = 0; i < ASW; i++) {
+        while (ALOAD(&AS->progress[i]) <= snap[i]) {
+            int st;
+            if (waitpid(w[i], &st, WNOHANG) == w[i]) {
+                astorm_ended(i, st, 0, t);
+                snap[i] = ALOAD(&AS->progress[i]);
+                w[i] = astorm_start(i);
+                continue;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            if ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 > end)
+                th_fail(__FILE__, __LINE__, "worker %d made no progress in %d ms", i, ms);
+            usleep(100);
+        }
+    }
 }
 
 TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
@@ -687,19 +877,30 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
     const char *name = th_name("astorm");
     pid_t w[ASW];
     int kills = 300 * th_soak();
+    astorm_tally t;
 
+    memset(&t, 0, sizeof t);
     AS = th_shared(sizeof *AS);
     th_rnd_seed("auto storm");
     for (int i = 0; i < ASW; i++)
-        w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
-    th_await_progress(AS->progress, w, ASW, 20000);
+        w[i] = astorm_start(i);
+    astorm_progress(w, 20000, &t);
     for (int k = 0; k < kills; k++) {
         usleep(th_rnd() % 3000);
-        int i = (int)(th_rnd() % ASW);
-        kill_wait(w[i]);
-        w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
-        th_await_progress(AS->progress, w, ASW, 20000);
+        /* an unarmed worker, if there is one: the armed ones die at their point */
+        int i = (int)(th_rnd() % ASW), st;
+        for (int j = 0; j < ASW && AS->armed[i]; j++)
+            i = (i + 1) % ASW;
+        kill(w[i], SIGKILL);
+        CHECK(waitpid(w[i], &st, 0) == w[i]);
+        astorm_ended(i, st, 1, &t);
+        w[i] = astorm_start(i);
+        astorm_progress(w, 20000, &t);
     }
+    /* the last rounds unarmed, so the last closer is not killed at its point */
+    ASTORE(&AS->disarm, 1);
+    astorm_progress(w, 20000, &t);
+    astorm_progress(w, 20000, &t);
     ASTORE(&AS->stop, 1);
     for (int i = 0; i < ASW; i++)
         CHECK_EQ(th_wait(w[i], 10000), 0);
@@ -709,7 +910,22 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
         th_fail(__FILE__, __LINE__, "left behind: lifetime %d, creator %ld (alive %d), holders %ld, "
                 "mapped by %ld, worker pids %d %d %d %d", (int)in.lifetime, in.creator_pid,
                 in.creator_alive, in.holders, in.nmapped, (int)w[0], (int)w[1], (int)w[2], (int)w[3]);
-    fprintf(stderr, "    kills=%d\n", kills);
+    int armed = 0;
+    for (int k = 0; k < NBP; k++)
+        armed += t.armed_at[k];
+    printf("    %d kills by the test (%d inside a pshm call's window), %d at armed points:",
+           kills, t.in_window, armed);
+    for (int k = 0; k < NBP; k++)
+        printf(" %s %d", block_points[k] + 6, t.armed_at[k]);
+    printf("\n");
+    fflush(stdout);
+    /* floors: the storm reached the protocol's windows */
+    for (int k = 0; k < NBP; k++)
+        if (t.armed_at[k] == 0)
+            th_fail(__FILE__, __LINE__, "no worker died at %s", block_points[k]);
+    if (t.in_window < kills / 100)
+        th_fail(__FILE__, __LINE__, "%d of %d kills inside a pshm call's window (floor %d)",
+                t.in_window, kills, kills / 100);
 }
 
 /*
@@ -1247,6 +1463,65 @@ TEST(watcher_waits_for_every_auto_holder)
     kill_wait(a);
     CHECK(th_until(gone, (void *)name, 5000));
     CHECK(th_until(no_refs, (void *)name, 5000));
+}
+
+/* A watcher that dies between being granted the lock and unlinking (at its
+ * fault point, armed in the creator and inherited by the watcher it forks):
+ * the block is left stale, never removed under a holder, and the next open
+ * collects it. */
+static pshm__fault_trace *WT;
+
+static int create_watched_armed(void *arg)
+{
+    pshm_block_options o;
+    pshm_block *b = NULL;
+
+    pshm__fault_trace_to(WT);
+    pshm__fault_arm_inherited("block.watch.granted", 0);
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    o.watch = 1;
+    if (pshm_block_create(arg, 4096, &o, &b) != 0)
+        return 20;
+    __atomic_add_fetch((int *)pshm_block_data(b), 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        pause();
+}
+
+static int watcher_waits(void *arg)
+{
+    (void)arg;
+    return ALOAD(&WT->point) == pshm__fault_id("block.watch.waiting");
+}
+
+static int watcher_killed(void *arg)
+{
+    (void)arg;
+    return ALOAD(&WT->killed) == 1;
+}
+
+TEST(watcher_killed_at_its_point_leaves_a_stale_block_the_next_open_collects)
+{
+    const char *name = th_name("watchdie");
+    pshm_block *b = NULL;
+
+    WT = th_shared(sizeof *WT);
+    pid_t c = th_fork(create_watched_armed, (void *)name);
+    CHECK(th_until(ready, (void *)name, 10000));
+    CHECK(th_until(watcher_settled, (void *)name, 5000)); /* creator + waiting watcher */
+    CHECK(th_until(watcher_waits, NULL, 5000));
+    CHECK(th_exists(name));
+    kill_wait(c);
+    CHECK(th_until(watcher_killed, NULL, 5000)); /* granted, and died there */
+    CHECK_EQ(WT->point, pshm__fault_id("block.watch.granted"));
+    CHECK(th_until(no_refs, (void *)name, 5000));
+    CHECK(th_exists(name)); /* nobody removed it ... */
+    pshm_block_info info;
+    pshm_block_info_init(&info);
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.holders, 0); /* ... and it is stale */
+    CHECK_ERR(pshm_block_open(name, NULL, &b), -PSHM_ESTALE); /* the next open collects it */
+    CHECK(!th_exists(name));
 }
 
 TEST(watcher_is_invisible)
