@@ -26,7 +26,7 @@ static pshm_block *create_opts(const char *name, size_t size, pshm_lifetime lt)
     return b;
 }
 
-TEST(create_open_close_unlink)
+TEST_PORTABLE(create_open_close_unlink)
 {
     const char *name = th_name("basic");
     pshm_block *b = NULL, *a = NULL;
@@ -67,7 +67,7 @@ TEST(create_open_close_unlink)
     CHECK(a == NULL);
 }
 
-TEST(leading_slash_is_the_same_name)
+TEST_PORTABLE(leading_slash_is_the_same_name)
 {
     const char *name = th_name("slash");
     char slashed[300];
@@ -84,7 +84,7 @@ TEST(leading_slash_is_the_same_name)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(bad_names_each_have_their_code)
+TEST_PORTABLE(bad_names_each_have_their_code)
 {
     pshm_block *b = (pshm_block *)1;
     char long_name[PSHM_NAME_MAX + 2];
@@ -113,7 +113,7 @@ TEST(bad_names_each_have_their_code)
     CHECK_STR(pshm_strerror(-999999), "unknown error");
 }
 
-TEST(longest_name_works)
+TEST_PORTABLE(longest_name_works)
 {
     char name[PSHM_NAME_MAX + 1];
     pshm_block *b = NULL;
@@ -127,7 +127,7 @@ TEST(longest_name_works)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(bad_sizes_and_options)
+TEST_PORTABLE(bad_sizes_and_options)
 {
     pshm_block_options o;
     pshm_block *b = NULL;
@@ -144,7 +144,7 @@ TEST(bad_sizes_and_options)
     CHECK(!th_exists(name));
 }
 
-TEST(exists_and_open_existing)
+TEST_PORTABLE(exists_and_open_existing)
 {
     const char *name = th_name("excl");
     pshm_block_options o;
@@ -169,7 +169,7 @@ TEST(exists_and_open_existing)
     CHECK_OK(pshm_block_close(c));
 }
 
-TEST(random_names)
+TEST_PORTABLE(random_names)
 {
     pshm_block *a = NULL, *b = NULL;
 
@@ -188,7 +188,7 @@ TEST(random_names)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(mode_and_readonly)
+TEST_PORTABLE(mode_and_readonly)
 {
     const char *name = th_name("ro");
     pshm_block_options o;
@@ -224,7 +224,7 @@ TEST(mode_and_readonly)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(prefault_and_sparse)
+TEST_PORTABLE(prefault_and_sparse)
 {
     const char *name = th_name("pf");
     pshm_block_options o;
@@ -242,7 +242,7 @@ TEST(prefault_and_sparse)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(huge_pages_clear_error)
+TEST_PORTABLE(huge_pages_clear_error)
 {
     const char *name = th_name("huge");
     pshm_block_options o;
@@ -274,7 +274,7 @@ TEST(huge_pages_clear_error)
     }
 }
 
-TEST(empty_object_is_an_error)
+TEST_PORTABLE(empty_object_is_an_error)
 {
     const char *name = th_name("empty");
     char path[300];
@@ -302,7 +302,7 @@ HELPER(attach_write)
     return pshm_block_close(b) == 0 ? 0 : 11;
 }
 
-TEST(attach_in_another_process)
+TEST_PORTABLE(attach_in_another_process)
 {
     const char *name = th_name("xproc");
     pshm_block *b = NULL;
@@ -327,7 +327,7 @@ HELPER(race_create)
     return r == -EEXIST ? 1 : 2;
 }
 
-TEST(racing_creators_one_wins)
+TEST_PORTABLE(racing_creators_one_wins)
 {
     const char *name = th_name("race");
     enum { N = 16 };
@@ -1122,7 +1122,7 @@ TEST(non_objects_in_the_directory_say_what_they_are)
     CHECK_OK(unlink(path));
 }
 
-TEST(mode_never_sets_setuid_setgid_or_sticky)
+TEST_PORTABLE(mode_never_sets_setuid_setgid_or_sticky)
 {
     const char *name = th_name("suid");
     pshm_block_options o;
@@ -1142,7 +1142,7 @@ TEST(mode_never_sets_setuid_setgid_or_sticky)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(version_of_the_library_is_the_header_s)
+TEST_PORTABLE(version_of_the_library_is_the_header_s)
 {
     CHECK_EQ(pshm_version(), PSHM_VERSION_NUMBER);
     CHECK_STR(pshm_version_string(), PSHM_VERSION_STRING);
@@ -1204,6 +1204,55 @@ TEST(full_shm_is_enospc_at_create)
     CHECK_OK(pshm_block_close(b));
     CHECK_EQ(count_entries("/dev/shm"), 0);
 }
+
+/* ------------------------------------------------- the POSIX fallback */
+
+#ifdef PSHM_FORCE_POSIX
+#include "os/os.h"
+
+/* The portable fallback (src/os/posix.c) refuses what it cannot witness,
+ * with documented codes at create and open; it never runs without the crash
+ * safety it promises. (Built and run by scripts/test-install.sh.) */
+TEST_PORTABLE(fallback_refuses_what_it_cannot_witness)
+{
+    const char *name = th_name("fallback");
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_queue *q = NULL;
+    pshm_block_info info;
+    size_t removed = 0;
+    uint64_t start = 1;
+
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    CHECK_ERR(pshm_block_create(name, 4096, &o, &b), -PSHM_ENOMARK);
+    o.lifetime = PSHM_OWNED;
+    CHECK_ERR(pshm_block_create(name, 4096, &o, &b), -PSHM_ENOMARK);
+    CHECK(b == NULL);
+    CHECK(!th_exists(name));
+    /* queues need a witness of each participant's death */
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, NULL, &q), -ENOTSUP);
+    CHECK(q == NULL);
+    CHECK(!th_exists(name));
+    /* objects cannot be listed */
+    CHECK_ERR(pshm_block_gc(NULL, 0, NULL, NULL, &removed), -ENOTSUP);
+    /* the platform layer says so itself */
+    CHECK_ERR(pshm__os_proc_start(getpid(), &start), -ENOTSUP);
+    CHECK_ERR(pshm__os_proc_alive(getpid(), 0), -ENOTSUP);
+    /* a PERSIST block works, and what cannot be known is shown unknown */
+    pshm_block_options_init(&o);
+    CHECK_OK(pshm_block_create(name, 4096, &o, &b));
+    CHECK_ERR(pshm__os_hold_query(pshm_block_fd(b)), -ENOTSUP);
+    CHECK_ERR(pshm__os_lock_byte(pshm_block_fd(b), PSHM__LIVE_BASE, 'w', 0), -ENOTSUP);
+    pshm_block_info_init(&info);
+    CHECK_OK(pshm_block_fstat(b, &info));
+    CHECK_EQ(info.lifetime, PSHM_PERSIST);
+    CHECK_EQ(info.creator_alive, -1);
+    CHECK_EQ(info.holders, -1);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+}
+#endif
 
 /* ------------------------------------- the whole directory, privately */
 

@@ -1123,19 +1123,20 @@ static void ledger_error(ledger *L, int code)
     __atomic_add_fetch(&L->errors, 1, __ATOMIC_SEQ_CST);
 }
 
-/* In a new child: its random stream, its trace, and - every other child of
- * a role - an armed point, the role's points in turn. */
+/* In a new child: its random stream, its trace, and - every other
+ * generation of a worker slot - an armed point, the role's points in turn.
+ * All of it follows from (seed, slot, generation). */
 static void child_start(const storm *S, worker *w, const char *const *points)
 {
-    uint32_t n = 0;
+    uint32_t n = 0, slot = (uint32_t)(S->stream >> 32), gen = (uint32_t)S->stream;
 
     th_rnd_worker(S->stream);
     die_rate = S->die_rate;
     pshm__fault_trace_to(&w->tr);
     while (points[n])
         n++;
-    if (S->index % 2) {
-        uint32_t k = (S->index / 2) % n;
+    if (gen % 2) {
+        uint32_t k = (gen / 2 + slot * 5) % n;
         pshm__fault_arm(points[k], per_message(points[k]) ? th_rnd() % 8u : 0);
         w->armed = k + 1;
     }
