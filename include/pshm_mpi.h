@@ -497,9 +497,11 @@ typedef struct pshm_mpi_bridge pshm_mpi_bridge;
  * pshm_mpi_bridge_create: collective. Set up a bridge from node src_node to
  * the ndst nodes dst_nodes[] (distinct, none equal to src_node). On each of
  * these nodes the endpoint opens the node's queue pshm_mpi_node_name(name),
- * creating it if it does not exist with qopt (NULL: pshm_queue_options_init
- * defaults, but lifetime PSHM_AUTO and watch 1, the job's lifetime; qopt's
- * open_existing is implied): so when the call returns, the queue exists on
+ * creating it if it does not exist with qopt, as given (its lifetime too:
+ * pshm_queue_options_init's default is PSHM_PERSIST; set lifetime PSHM_AUTO
+ * and watch 1 for the job's lifetime). qopt NULL: pshm_queue_options_init
+ * defaults but PSHM_AUTO and watch 1. qopt's open_existing is implied. So
+ * when the call returns, the queue exists on
  * every node involved and local processes may open it. A destination queue
  * whose max_msg is smaller than the source's is -PSHM_ETOOBIG.
  * Returns 0 and *out on every rank (on ranks that are not endpoints the

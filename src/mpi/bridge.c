@@ -149,7 +149,9 @@ static int batch_done(pshm_mpi_bridge *br, struct batch *b)
 static int src_acks(pshm_mpi_bridge *br, int *moved)
 {
     for (int i = 0; i < br->ndst; i++) {
-        for (;;) {
+        /* after its end ack a destination has no receive posted (and
+         * MPI_Test on a null request would say "complete") */
+        while (br->areq[i] != MPI_REQUEST_NULL) {
             int flag = 0, rc;
             rc = PSHM_MPI__CALL(MPI_Test(&br->areq[i], &flag, MPI_STATUS_IGNORE));
             if (rc != 0)
@@ -458,8 +460,6 @@ static int src_setup(pshm_mpi_bridge *br)
 static int dst_setup(pshm_mpi_bridge *br)
 {
     int rc = 0;
-    br->ackreq = MPI_REQUEST_NULL;
-    br->rreq[0] = br->rreq[1] = MPI_REQUEST_NULL;
     for (int i = 0; i < 2 && rc == 0; i++) {
         br->rbuf[i] = malloc(br->cap);
         rc = br->rbuf[i] ? dst_post(br, i) : -ENOMEM;
@@ -555,6 +555,7 @@ int pshm_mpi_bridge_create(pshm_mpi_job *job, const char *name, int src_node,
         br->o.struct_size = sizeof br->o;
         br->job = job;
         br->src = -1;
+        br->rreq[0] = br->rreq[1] = br->ackreq = MPI_REQUEST_NULL;
         if (br->o.window == 0)
             br->o.window = 1;
         if (br->o.poll_ms == 0)
