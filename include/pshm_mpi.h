@@ -458,7 +458,7 @@ PSHM_MPI_API MPI_Win pshm_mpi_darray_win(const pshm_mpi_darray *a);
  *     with the job, and its messages with it).
  *   The window: in an MPMC source queue the endpoint holds opt.window
  *   consumer handles, one peeked message each (so opt.window participant
- *   slots), and keeps up to two batches in flight; SPSC and BROADCAST allow
+ *   slots, at most half of max_participants), and keeps up to two batches in flight; SPSC and BROADCAST allow
  *   one consumer handle per process, so the window is one message (one
  *   round trip each: slow - prefer MPMC, or release_early).
  *   opt.release_early = 1 releases each message as soon as it is copied into
@@ -476,7 +476,8 @@ typedef struct pshm_mpi_bridge_options {
     size_t struct_size;     /* set by _init; do not touch */
     int endpoint;           /* node-local rank of each node's endpoint, default 0 */
     size_t batch_bytes;     /* largest batch, default 256 KiB (at least one max_msg message) */
-    unsigned window;        /* MPMC source: messages in flight (consumer handles), default 64 */
+    unsigned window;        /* MPMC source: messages in flight (consumer handles), default 64,
+                               at most half the queue's max_participants */
     int release_early;      /* release at copy, not at acknowledgement (see above), default 0 */
     unsigned poll_ms;       /* longest sleep in a queue wait before MPI is polled again,
                                default 1 */

@@ -409,12 +409,15 @@ static int endpoint_open(pshm_mpi_bridge *br, const char *name, const pshm_queue
     br->max_msg = pshm_queue_max_msg(br->h[0]);
     /* One consumer handle per message in flight: MPMC allows many; SPSC
      * and BROADCAST one per process (see the header). */
-    if (!br->o.release_early && qi.queue_mode == PSHM_QUEUE_MPMC && br->o.window > 1) {
-        pshm_queue **nh = realloc(br->h, sizeof *nh * br->o.window);
+    unsigned w = br->o.window;
+    if (w > qi.max_participants / 2) /* leave slots to the queue's own users */
+        w = qi.max_participants / 2;
+    if (!br->o.release_early && qi.queue_mode == PSHM_QUEUE_MPMC && w > 1) {
+        pshm_queue **nh = realloc(br->h, sizeof *nh * w);
         if (!nh)
             return -ENOMEM;
         br->h = nh;
-        for (unsigned i = 1; i < br->o.window; i++) {
+        for (unsigned i = 1; i < w; i++) {
             rc = pshm_queue_open(nn, PSHM_QUEUE_CONSUMER, &q, &br->h[i]);
             if (rc != 0)
                 return rc;
