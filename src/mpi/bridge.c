@@ -15,6 +15,7 @@
 #define WIRE_MAGIC 0x31425350u /* "PSB1" */
 #define WIRE_END 1u
 #define TAG_BASE 0x2000
+#define SPIN_POLLS 4096 /* MPI polls between yields while waiting */
 #define PAD8(n) (((n) + 7) & ~(size_t)7)
 
 struct wire {        /* 32 bytes, native byte order (one machine architecture per job) */
@@ -50,6 +51,7 @@ struct pshm_mpi_bridge {
     size_t cap;          /* batch buffer size */
     size_t max_msg;
     int done, closed_src, end_sent;
+    unsigned idle;       /* steps in a row that moved nothing */
     pshm_mpi_bridge_info info;
     /* source */
     pshm_queue **h;
@@ -276,8 +278,7 @@ static int src_step(pshm_mpi_bridge *br, const struct timespec *dl)
         if (rc != 0)
             return rc;
     }
-    if (!moved)
-        sched_yield(); /* waiting for acknowledgements: let others run */
+    br->idle = moved ? 0 : br->idle + 1;
     return 0;
 }
 
@@ -302,9 +303,10 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
         if (rc != 0)
             return rc;
         if (!flag) {
-            sched_yield();
+            br->idle++;
             return 0;
         }
+        br->idle = 0;
         MPI_Get_count(&st, MPI_BYTE, &n);
         if (n < (int)sizeof w)
             return -PSHM_EMPI_PROTO;
@@ -671,6 +673,13 @@ int pshm_mpi_bridge_timedrun(pshm_mpi_bridge *br, const struct timespec *deadlin
             br->done = 1;
         if (rc == 0 && !br->done && deadline_passed(deadline))
             return -ETIMEDOUT;
+        /* Waiting on the network: poll MPI (an ack or a batch comes within
+         * microseconds), but let other processes run now and then - a
+         * yield after every miss can cost a time slice on a busy machine. */
+        if (br->idle >= SPIN_POLLS) {
+            br->idle = 0;
+            sched_yield();
+        }
     }
     br->info.done = br->done;
     return rc;
