@@ -476,8 +476,10 @@ typedef struct pshm_mpi_bridge_options {
     size_t struct_size;     /* set by _init; do not touch */
     int endpoint;           /* node-local rank of each node's endpoint, default 0 */
     size_t batch_bytes;     /* largest batch, default 256 KiB (at least one max_msg message) */
-    unsigned window;        /* MPMC source: messages in flight (consumer handles), default 64,
-                               at most half the queue's max_participants */
+    unsigned window;        /* MPMC source: messages in flight (consumer handles), default 8,
+                               at most half the queue's max_participants. Each handle
+                               holding a claim makes the queue's peeks and releases
+                               dearer: more is not faster (see bench/mpi) */
     int release_early;      /* release at copy, not at acknowledgement (see above), default 0 */
     unsigned poll_ms;       /* longest sleep in a queue wait before MPI is polled again,
                                default 1 */
@@ -488,7 +490,7 @@ static inline void pshm_mpi_bridge_options_init(pshm_mpi_bridge_options *o)
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
     o->batch_bytes = (size_t)256 << 10;
-    o->window = 64;
+    o->window = 8;
     o->poll_ms = 1;
 }
 
