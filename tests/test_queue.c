@@ -981,6 +981,87 @@ TEST(broadcast_producer_killed_mid_write)
     CHECK_OK(pshm_queue_close(c));
 }
 
+/* ------------------------------------------------------------ deaths while leaving */
+
+typedef struct leave_arg {
+    const char *name;
+    int role, hold; /* hold: peek (consumer) or reserve (producer) before closing */
+    const char *point;
+} leave_arg;
+
+static int leave_child(void *p)
+{
+    leave_arg *a = p;
+    pshm_queue *q = NULL;
+    const void *r;
+    void *w;
+    size_t len;
+
+    if (pshm_queue_open(a->name, a->role, NULL, &q) != 0)
+        return 10;
+    if (a->hold && (a->role == PSHM_QUEUE_CONSUMER ? pshm_queue_peek(q, &r, &len)
+                                                   : pshm_queue_reserve(q, 40, &w)) != 0)
+        return 11;
+    th_arm(a->point, 0);
+    pshm_queue_close(q);
+    return 12;
+}
+
+/* A consumer killed in its close after giving back the message it held, and
+ * a last producer killed in its close after leaving its slot but before
+ * shutting the queue down: the message comes back once (counted once), the
+ * reservation is lost once, and the queue is not shut down - a crash is not
+ * a close. */
+TEST(deaths_while_leaving)
+{
+    const char *name = th_name("leave");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *p = NULL, *c = NULL;
+    pshm_queue_msg_info mi;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.messages = 8;
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    o.keep_open = 1; /* ours never shuts the queue down */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    o.keep_open = 0;
+    msg_fill(buf, 6, 0, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    leave_arg a = {name, PSHM_QUEUE_CONSUMER, 1, "queue.leave.begin"};
+    th_died_at(th_fork(leave_child, &a), "queue.leave.begin", 10000);
+    pshm_queue_msg_info_init(&mi);
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK(m.inst == 6 && m.seq == 0);
+    CHECK_EQ(mi.returned, 1); /* given back by the close, not by the death */
+    CHECK_EQ(mi.attempts, 0);
+    CHECK_EQ(qstat(c).redeliveries, 1);
+    CHECK_ERR(recv_msg(c, 50, &m, &mi), -ETIMEDOUT);
+    CHECK_EQ(qstat(c).redeliveries, 1); /* its recovery counted nothing more */
+
+    /* the child is the last producer (ours, keep_open, leaves first) */
+    CHECK_OK(pshm_queue_close(p));
+    CHECK(!qstat(c).shut_down);
+    pshm_queue_info st;
+    leave_arg b = {name, PSHM_QUEUE_PRODUCER, 1, "queue.leave.freed"};
+    th_died_at(th_fork(leave_child, &b), "queue.leave.freed", 10000);
+    st = qstat(c);
+    CHECK(!st.shut_down);
+    CHECK_EQ(st.lost_reservations, 1); /* cancelled by the close: once */
+    CHECK_ERR(recv_msg(c, 50, &m, &mi), -ETIMEDOUT); /* not ECLOSED */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p)); /* a new producer may come */
+    CHECK_EQ(qstat(c).lost_reservations, 1);
+    msg_fill(buf, 6, 1, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK(m.inst == 6 && m.seq == 1);
+    CHECK_OK(pshm_queue_close(p)); /* a real close: now it is shut down */
+    CHECK_ERR(recv_msg(c, 5000, &m, &mi), -PSHM_ECLOSED);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+}
+
 /* ------------------------------------------------------------ SIGKILL storms */
 
 /*
