@@ -311,6 +311,47 @@ int th_until(int (*cond)(void *), void *arg, int timeout_ms)
     return 1;
 }
 
+/*
+ * The sentinel: a stale AUTO block of the runner's own (its creator died),
+ * the kind of object a global gc or a careless pattern would collect. A
+ * test that removes it touched a name that was not its own, and fails.
+ */
+static char sentinel[64];
+
+static int make_sentinel(void)
+{
+    int st;
+
+    snprintf(sentinel, sizeof sentinel, "pshmt_%ld_sentinel", (long)getpid());
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        pshm_block_options o;
+        pshm_block *b = NULL;
+        pshm_block_options_init(&o);
+        o.lifetime = PSHM_AUTO;
+        if (pshm_block_create(sentinel, 64, &o, &b) != 0)
+            _exit(1); /* no lifetimes here (the POSIX fallback): no sentinel */
+        raise(SIGKILL); /* dies holding it: stale */
+    }
+    waitpid(pid, &st, 0);
+    if (!th_exists(sentinel))
+        sentinel[0] = 0;
+    return 0;
+}
+
+static void drop_sentinel(void)
+{
+    char path[PATH_MAX];
+
+    if (!sentinel[0])
+        return;
+    snprintf(path, sizeof path, "/dev/shm/%s", sentinel);
+    unlink(path);
+}
+
 /* Objects a test left behind in /dev/shm: removed, and the test fails. */
 static int sweep(pid_t pid, int report)
 {
@@ -415,6 +456,12 @@ static int run_one(int i)
     /* give killed helpers a moment, then look for leftovers */
     if (sweep(pid, code == 0) > 0 && code == 0)
         code = 1;
+    if (sentinel[0] && !th_exists(sentinel)) {
+        fprintf(stderr, "    removed /dev/shm/%s, a stale block that is not its own "
+                "(a global gc, or a pattern wider than its names)\n", sentinel);
+        code = 1;
+        make_sentinel();
+    }
     if (code == SKIP_CODE)
         printf("skip %s (%lld ms): %s\n", tests[i].name, now_ms() - t0, skip_reason);
     else
@@ -500,6 +547,7 @@ int main(int argc, char **argv)
         return usage("no test selected", "");
     int passed = 0, failed = 0, skipped = 0;
     char skips[4096] = "";
+    make_sentinel();
     for (int i = 0; i < ntests; i++) {
         if (!want[i])
             continue;
@@ -516,6 +564,7 @@ int main(int argc, char **argv)
     }
     printf("%d passed, %d failed, %d skipped%s%s\n", passed, failed, skipped,
            skipped ? ": " : "", skips);
+    drop_sentinel();
     free(want);
     if (failed)
         return 1;

@@ -3,8 +3,10 @@
  * harness.h - every test runs in its own process (and process group) with a
  * timeout, so a crash or a deadlock fails one test instead of the run.
  * Multi-process helpers live in the same binary and are started by name
- * (th_spawn), or forked (th_fork). A test that leaves an object named with
- * its prefix in /dev/shm fails.
+ * (th_spawn), or forked (th_fork). Tests touch only their own names (th_name,
+ * or a private /dev/shm: th_private_shm): a test that leaves an object named
+ * with its prefix in /dev/shm fails, and so does one that removes the
+ * runner's sentinel, a stale AUTO block that a global gc would collect.
  *
  *   TEST(name) { CHECK(x); CHECK_OK(pshm_call(...)); CHECK_ERR(call, -ENOENT); }
  *   TEST_TIMEOUT(name, seconds) { ... }      // the default is 30 s
