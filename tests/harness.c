@@ -507,9 +507,7 @@ int main(int argc, char **argv)
         return 127;
     }
     int list = 0, portable = 0, named = 0;
-    char *want = calloc((size_t)ntests + 1, 1);
-    if (!want)
-        return 1;
+    static char want[MAX_TESTS];
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--list") == 0) {
             list = 1;
@@ -565,7 +563,6 @@ int main(int argc, char **argv)
     printf("%d passed, %d failed, %d skipped%s%s\n", passed, failed, skipped,
            skipped ? ": " : "", skips);
     drop_sentinel();
-    free(want);
     if (failed)
         return 1;
     return passed == 0 && skipped > 0 ? SKIP_CODE : 0;
