@@ -161,8 +161,8 @@ static int spsc_try_reserve(pshm_queue *q, size_t n, void **ptr)
             return -EAGAIN;
     }
     uint64_t mpos = pos + pad;
-    Q_ST(&q->self->cur, pos + 1); /* the reservation starts at pos (its PAD, if any) */
     PSHM__FAULT("queue.reserve.announced");
+    Q_ST(&q->self->cur, pos + 1); /* the reservation starts at pos (its PAD, if any) */
     if (pad) {
         struct qrec *pr = (struct qrec *)(q->ring + off);
         Q_ST(&pr->len, Q_R_PAD | (uint32_t)(pad - Q_REC));
@@ -269,8 +269,8 @@ static int mpmc_try_reserve(pshm_queue *q, size_t n, void **ptr)
         int64_t d = q_pdiff(Q_S_POS(s), pos);
         if (d == 0) {
             if (Q_S_PHASE(s) == Q_FREE) {
-                Q_ST(&q->self->cur, pos + 1); /* announce before claiming */
                 PSHM__FAULT("queue.reserve.announced");
+                Q_ST(&q->self->cur, pos + 1); /* announce before claiming */
                 uint64_t w = Q_MK(pos, Q_WRITING, 0, 0, q->me);
                 if (Q_CAS(&c->word, &s, w)) {
                     help_advance(&h->head, pos);
@@ -539,8 +539,8 @@ static int bcast_try_reserve(pshm_queue *q, size_t n, void **ptr)
             return -EAGAIN;
     }
     struct qcell *c = q_cell(q, P);
-    Q_ST(&q->self->cur, P + 1);
     PSHM__FAULT("queue.reserve.announced");
+    Q_ST(&q->self->cur, P + 1);
     Q_ST(&c->word, P | Q_B_BUSY); /* readers of the old message see it change */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     set_pending(q, Q_RESERVED, P, (unsigned char *)c, n);

@@ -1506,7 +1506,7 @@ enum {
     D_LOST,        /* producer: died holding the reservation of (inst, seq) */
     D_MAYBE_COMMIT,/* producer: died in the instant of committing it */
     D_COMMITTED,   /* producer: died after committing it */
-    D_MAYBE_LOST   /* producer (MPMC): died in the instant of claiming a cell */
+    D_MAYBE_LOST   /* producer: died in the instant of announcing its reservation */
 };
 
 typedef struct verdict {
@@ -1569,9 +1569,10 @@ static verdict judge_producer(const worker *w, uint32_t inst, pshm_queue_mode mo
         return v; /* no point of this send passed: nothing reserved */
     v.seq = w->reserving - 1;
     if (is_point(w, "queue.reserve.announced")) {
-        /* SPSC and BROADCAST announce the reservation itself; MPMC then
-         * claims a cell */
-        v.kind = mode != PSHM_QUEUE_MPMC ? D_LOST : w->tr.killed ? D_NONE : D_MAYBE_LOST;
+        /* killed there: before the reservation; after it, in the instant of
+         * announcing it (SPSC, BROADCAST: the announcement is the
+         * reservation) or of claiming a cell (MPMC): maybe lost */
+        v.kind = w->tr.killed ? D_NONE : D_MAYBE_LOST;
     } else if (is_point(w, "queue.reserve.claimed") || is_point(w, "queue.send.reserved") ||
                is_point(w, "queue.send.copied") || is_point(w, "queue.commit.after_data")) {
         v.kind = D_LOST;
@@ -2061,12 +2062,13 @@ static void storm_broadcast(int overwrite, int kills)
         armed += pw->tr.killed;
         verdict v = judge_producer(pw, i, PSHM_QUEUE_BROADCAST);
         uint64_t pos = (uint64_t)pw->inst + v.seq;
+        if ((v.kind == D_LOST || v.kind == D_MAYBE_LOST) && pos < BW_POSITIONS &&
+            bw_seen[pos] == i + 1)
+            th_fail(__FILE__, __LINE__, "position %llu delivered from instance %u, which "
+                    "died holding its reservation", (unsigned long long)pos, i);
         if (v.kind == D_LOST) {
             lost++;
-            if (pos < BW_POSITIONS && bw_seen[pos] == i + 1)
-                th_fail(__FILE__, __LINE__, "position %llu delivered from instance %u, which "
-                        "died holding its reservation", (unsigned long long)pos, i);
-        } else if (v.kind == D_MAYBE_COMMIT) {
+        } else if (v.kind == D_MAYBE_COMMIT || v.kind == D_MAYBE_LOST) {
             maybe++;
         } else if (v.kind == D_COMMITTED) {
             committed++;
