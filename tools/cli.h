@@ -83,6 +83,7 @@ void cj_document(cli_json *j, FILE *o);
 typedef struct cli_kind {
     char kind[16];       /* "list", "array", "queue", "sync", "posix-sem", "raw" */
     char text[256];      /* one line: "list len=6", "queue spsc depth=2/1MiB" */
+    char what[64];       /* for messages, when text is a state: "mutex", "queue (spsc)" */
     char *details;       /* a JSON object of the kind's fields (malloc'd; may be NULL) */
 } cli_kind;
 

@@ -87,6 +87,7 @@ int cli_probe_queue(const pshm_block_info *info, cli_kind *out)
                  pshm_queue_mode_name(st.queue_mode), st.overwrite ? "(ow)" : "",
                  (unsigned long long)st.depth, (unsigned long long)st.slots);
     }
+    snprintf(out->what, sizeof out->what, "queue (%s)", pshm_queue_mode_name(st.queue_mode));
     cli_details_begin(&d);
     json_state(&d.j, &st);
     cli_details_end(&d, out);

@@ -67,6 +67,7 @@ int cli_probe_sync(const pshm_block_info *info, cli_kind *out)
     if (r != 0)
         return 0;
     (void)pshm_sync_describe(&in, out->text, sizeof out->text, NULL); /* a cut line is fine */
+    snprintf(out->what, sizeof out->what, "%s", pshm_sync_kind_name(in.kind));
     cli_details_begin(&d);
     json_state(&d.j, &in);
     cli_details_end(&d, out);

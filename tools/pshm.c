@@ -70,8 +70,8 @@ static void json_object(cli_json *j, const pshm_block_info *in, const cli_kind *
     in->readable ? cj_bool(j, stale(in)) : cj_null(j);
     cj_key(j, "holders");
     in->holders >= 0 ? cj_int(j, in->holders) : cj_null(j);
-    cj_key(j, "mapped");
-    in->nmapped >= 0 ? cj_int(j, in->nmapped) : cj_null(j);
+    cj_key(j, "mapped"); /* who maps what we may not read is not ours to count */
+    in->nmapped >= 0 && in->readable ? cj_int(j, in->nmapped) : cj_null(j);
     cj_key(j, "creator_pid");
     in->creator_pid ? cj_int(j, in->creator_pid) : cj_null(j);
     cj_key(j, "creator_alive");
@@ -155,7 +155,7 @@ static int ls_one(const pshm_block_info *in, void *ud)
     cli_safe(user, text[C_OWNER], sizeof text[C_OWNER]);
     snprintf(text[C_MODE], sizeof text[C_MODE], "%04o", in->mode);
     snprintf(text[C_LIFETIME], sizeof text[C_LIFETIME], "%s", lifetime_text(in));
-    if (in->nmapped < 0)
+    if (in->nmapped < 0 || !in->readable)
         snprintf(text[C_MAPPED], sizeof text[C_MAPPED], "?");
     else
         snprintf(text[C_MAPPED], sizeof text[C_MAPPED], "%ld", in->nmapped);
@@ -294,7 +294,9 @@ static void info_text(const pshm_block_info *in, const cli_kind *k)
     printf("mode:     %04o\n", in->mode);
     printf("modified: %s\n", tbuf);
     if (!in->readable) {
-        printf("readable: no (no permission: lifetime, holders, kind and creator unknown)\n");
+        printf("lifetime: ?\n");
+        printf("kind:     ? (no permission to read it: lifetime, holders, kind and creator "
+               "are unknown)\n");
     } else {
         printf("lifetime: %s%s\n", lifetime_text(in),
                in->marked ? "" : " (no pshm record: raw or foreign)");
@@ -307,7 +309,7 @@ static void info_text(const pshm_block_info *in, const cli_kind *k)
         }
         printf("kind:     %s\n", kind);
     }
-    if (in->nmapped >= 0)
+    if (in->nmapped >= 0 && in->readable)
         printf("mapped:   %ld process%s\n", in->nmapped, in->nmapped == 1 ? "" : "es");
     else
         printf("mapped:   ?\n");

@@ -480,8 +480,10 @@ int cli_fail_kind(const char *name, int code, const char *want_kind, const char 
     else if (strcmp(k.kind, "raw") == 0)
         cli_failf(name, "is a raw block, not %s (%s)", want_text, pshm_strerror(code));
     else
-        cli_failf(name, "is %s %s, not %s", strchr("aeiou", k.text[0]) ? "an" : "a", k.text,
-                  want_text);
+    {
+        const char *what = k.what[0] ? k.what : k.text;
+        cli_failf(name, "is %s %s, not %s", strchr("aeiou", what[0]) ? "an" : "a", what, want_text);
+    }
     cli_kind_free(&k);
     return CLI_FAIL;
 }
