@@ -398,7 +398,8 @@ static void help_list(FILE *o)
           "(b'\\x00ab'), with Python's escapes. Quote it for the shell:\n"
           "  pshm list NAME --set 2 \"'hello'\"\n"
           "An item may change type; str and bytes must fit the item's storage.\n"
-          "A set that fails changes nothing.\n", o);
+          "A set that fails changes nothing. Printing reads a copy of the list\n"
+          "(pread): it never maps the block nor waits for another process.\n", o);
 }
 
 static void help_create(FILE *o)
@@ -408,7 +409,7 @@ static void help_create(FILE *o)
           "holding the VALUEs, written as for `pshm list --set`. Python opens it\n"
           "with ShareableList(name=NAME). A str or bytes item gets room for its\n"
           "length in bytes rounded up to the next multiple of 8 above it (1 to 8\n"
-          "bytes more); a later --set must fit there.\n", o);
+          "bytes more); a later `pshm list --set` must fit there.\n", o);
 }
 
 /* Open a list for the command line: messages name the list. Reading goes
