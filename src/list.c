@@ -762,19 +762,13 @@ int pshm_list_snapshot(const char *name, pshm_list **out)
     return 0;
 }
 
-int pshm_list_stat(const char *name, pshm_list_info *out)
+int pshm__list_stat_fd(int fd, uint64_t size, pshm__list_layout *lay)
 {
-    pshm__list_layout lay;
     unsigned char *head = NULL, *fc = NULL;
-    uint64_t size, n;
+    uint64_t n;
     size_t got;
-    int fd, r;
+    int r;
 
-    if (!out || !PSHM__HAS_FIELD(out, pshm_list_info, len))
-        return -EINVAL;
-    r = pshm__inspect_open(name, &fd, &size);
-    if (r != 0)
-        return r;
     /* N first, then exactly the offsets table N asks for (bounded by the
      * size), then the formats and codes: never the data area. */
     r = list_plausible(fd, size, &n);
@@ -783,21 +777,36 @@ int pshm_list_stat(const char *name, pshm_list_info *out)
         r = head ? pshm__inspect_read(fd, head, (size_t)(n + 2) * 8, 0, &got) : -ENOMEM;
     }
     if (r == 0)
-        r = parse_head(head, got, size, &lay);
+        r = parse_head(head, got, size, lay);
     if (r == 0) {
-        fc = pshm__inspect_alloc((size_t)(9 * lay.n));
-        r = fc ? pshm__inspect_read(fd, fc, (size_t)(9 * lay.n), lay.fmt_off, &got) : -ENOMEM;
-        if (r == 0 && got < 9 * lay.n)
+        fc = pshm__inspect_alloc((size_t)(9 * lay->n));
+        r = fc ? pshm__inspect_read(fd, fc, (size_t)(9 * lay->n), lay->fmt_off, &got) : -ENOMEM;
+        if (r == 0 && got < 9 * lay->n)
             r = -PSHM_ELIST_SIZE; /* cut short since we took its size */
     }
     if (r == 0)
-        r = parse_items(head, fc, &lay);
-    close(fd);
+        r = parse_items(head, fc, lay);
     free(head);
     free(fc);
+    return r;
+}
+
+int pshm_list_stat(const char *name, pshm_list_info *out)
+{
+    pshm__list_layout lay;
+    pshm_list_info in;
+    uint64_t size;
+    int fd, r;
+
+    if (!out || !PSHM__HAS_FIELD(out, pshm_list_info, len))
+        return -EINVAL;
+    r = pshm__inspect_open(name, &fd, &size);
     if (r != 0)
         return r;
-    pshm_list_info in;
+    r = pshm__list_stat_fd(fd, size, &lay);
+    close(fd);
+    if (r != 0)
+        return r;
     pshm_list_info_init(&in);
     in.len = lay.n;
     in.size = lay.size;

@@ -1097,24 +1097,20 @@ static void spsc_depth_read(ringwin *w, uint64_t tail, uint64_t max_msg, uint64_
     *bytes = pos - tail;
 }
 
-/* Describe the queue `name` without joining it: stats into *st (may be
+/* Describe the queue open as fd without joining it: stats into *st (may be
  * NULL), participants into parts. Its header and participant table are
  * copied out with pread; the liveness of each participant is asked of the
- * kernel through our read-only descriptor (F_OFD_GETLK never waits). */
-static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant *parts,
-                   size_t cap, size_t *n)
+ * kernel through our descriptor (F_OFD_GETLK never waits). */
+int pshm__queue_inspect_fd(int fd, uint64_t size, pshm_queue_info *st,
+                           pshm_queue_participant *parts, size_t cap, size_t *n)
 {
     unsigned char *buf = NULL;
     ringwin *w = NULL;
-    uint64_t size;
     size_t got;
     pshm_queue q;
     pshm_queue_info s;
-    int fd, r;
+    int r;
 
-    r = pshm__inspect_open(name, &fd, &size);
-    if (r != 0)
-        return r;
     memset(&q, 0, sizeof q);
     buf = pshm__inspect_alloc(Q_HDR_SIZE);
     r = buf ? pshm__inspect_read(fd, buf, Q_HDR_SIZE, 0, &got) : -ENOMEM;
@@ -1138,7 +1134,6 @@ static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant
             r = -PSHM_EBADFORMAT; /* rewritten between the two reads */
     }
     if (r != 0) {
-        close(fd);
         free(buf);
         return r;
     }
@@ -1161,9 +1156,22 @@ static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant
     }
     if (st)
         give(&s, st);
-    close(fd);
     free(buf);
     return 0;
+}
+
+/* The same by name: opened read-only, never mapped, never held. */
+static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant *parts,
+                   size_t cap, size_t *n)
+{
+    uint64_t size;
+    int fd, r = pshm__inspect_open(name, &fd, &size);
+
+    if (r != 0)
+        return r;
+    r = pshm__queue_inspect_fd(fd, size, st, parts, cap, n);
+    close(fd);
+    return r;
 }
 
 int pshm_queue_stat(const char *name, pshm_queue_info *out)
