@@ -870,7 +870,8 @@ PSHM_API int pshm_list_stat(const char *name, pshm_list_info *out);
  * -PSHM_ELIST_READONLY, pshm_list_block gives NULL, and later changes by
  * other processes are not seen. pshm_list_get's str and bytes pointers
  * point into the copy. Returns 0 and *out (pshm_list_close() it), or the
- * codes of pshm_list_stat; *out is NULL then. Thread-safe.
+ * codes of pshm_list_stat; *out is NULL then. Thread-safe. fork(): the copy
+ * is private memory; a child may read and close its inherited copy.
  */
 PSHM_API int pshm_list_snapshot(const char *name, pshm_list **out);
 
