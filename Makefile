@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 export PYTHON
 
-.PHONY: all build test test-c test-py demo asan tsan fuzz fuzz-build fuzz-smoke bench install uninstall clean deps help
+.PHONY: all build test test-c test-py test-mpi demo asan tsan fuzz fuzz-build fuzz-smoke bench install uninstall clean deps help
 
 all: build
 
@@ -21,11 +21,18 @@ deps:
 # install (pkg-config and find_package) and the POSIX fallback build.
 test: deps build
 	@$(MAKE) --no-print-directory test-c test-py BUILD=$(BUILD)
+	@$(MAKE) --no-print-directory test-mpi BUILD=$(BUILD)
 	@scripts/test-install.sh $(BUILD)
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 test-c:
-	@cd $(BUILD) && ctest --output-on-failure -j 1
+	@cd $(BUILD) && ctest --output-on-failure -j 1 -LE mpi
+
+# ---- MPI (libpshm_mpi, issue 13): jobs of 4 ranks in 2 pseudo-nodes under
+# mpirun, each under a timeout (tests/mpi/run.sh). Where MPI is missing the
+# ctest entry reports "skipped", never "passed".
+test-mpi:
+	@cd $(BUILD) && ctest --output-on-failure -j 1 -L mpi
 
 test-py:
 	@PSHM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli tests/python

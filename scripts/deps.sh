@@ -16,6 +16,12 @@ if [ -x "$PYTHON" ]; then
     "$PYTHON" -c 'import numpy' >/dev/null 2>&1 || need="$need python3-numpy"
     "$PYTHON" -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
 fi
+# MPI (libpshm_mpi and its tests; issue 13): Open MPI and mpi4py.
+command -v mpicc >/dev/null 2>&1 || need="$need libopenmpi-dev"
+command -v mpirun >/dev/null 2>&1 || need="$need openmpi-bin"
+if [ -x "$PYTHON" ]; then
+    "$PYTHON" -c 'import mpi4py' >/dev/null 2>&1 || need="$need python3-mpi4py"
+fi
 for extra in "$@"; do
     case "$extra" in
     clang) command -v clang >/dev/null 2>&1 || need="$need clang" ;;
