@@ -947,7 +947,8 @@ int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *ud)
     r = pshm__os_list(scan_one, &s);
     if (r != 0)
         goto out;
-    qsort(s.names, s.n, sizeof *s.names, cmp_str);
+    if (s.n) /* nothing matched: names is NULL, which qsort must not get */
+        qsort(s.names, s.n, sizeof *s.names, cmp_str);
     infos = malloc((s.n ? s.n : 1) * sizeof *infos);
     inos = malloc((s.n ? s.n : 1) * sizeof *inos);
     r = -ENOMEM;

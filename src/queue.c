@@ -98,6 +98,7 @@
  */
 #include "queue_internal.h"
 #include "fault.h"
+#include "inspect_internal.h"
 #include "os/futex.h"
 
 #include <errno.h>
@@ -1014,7 +1015,8 @@ static void fill_stats(const pshm_queue *q, pshm_queue_info *st, pshm_queue_part
         *nused = used;
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC:
-        spsc_depth(q, &st->depth, &st->depth_bytes);
+        if (q->ring) /* inspect has no mapping: it walks a copy itself */
+            spsc_depth(q, &st->depth, &st->depth_bytes);
         break;
     case PSHM_QUEUE_MPMC: {
         int64_t d = q_pdiff(Q_LDA(&h->head), Q_LDA(&h->tail));
@@ -1055,50 +1057,141 @@ int pshm_queue_fstat(const pshm_queue *q, pshm_queue_info *out)
     return 0;
 }
 
-/* Describe the queue `name` without joining it: stats into *st (may be
- * NULL), participants into parts. */
-static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant *parts,
-                   size_t cap, size_t *n)
+/*
+ * Inspection reads the ring through a window of private memory filled with
+ * pread, never through a mapping (see inspect_internal.h).
+ */
+typedef struct ringwin {
+    int fd;
+    uint64_t ring_off, size; /* where the ring starts in the object; ring bytes */
+    uint64_t base;           /* ring offset of buf[0] */
+    size_t len;              /* valid bytes in buf */
+    unsigned char buf[1 << 16];
+} ringwin;
+
+/* The record header at ring offset off (16-aligned). 0, or -1 if the object
+ * ends first (a peer shrank it). */
+static int win_rec(ringwin *w, uint64_t off, struct qrec *r)
 {
-    pshm_block_options bo;
-    pshm_block *blk = NULL;
+    if (off < w->base || off + Q_REC > w->base + w->len) {
+        uint64_t left = w->size - off;
+        size_t n = left < sizeof w->buf ? (size_t)left : sizeof w->buf;
+        if (pshm__inspect_read(w->fd, w->buf, n, w->ring_off + off, &w->len) != 0)
+            w->len = 0;
+        w->base = off;
+        if (w->len < Q_REC)
+            return -1;
+    }
+    memcpy(r, w->buf + (off - w->base), sizeof *r);
+    return 0;
+}
+
+/* spsc_depth over copies: count the committed records from tail on, with
+ * the checks pshm__q_spsc_committed makes (commit word, PAD, length). */
+static void spsc_depth_read(ringwin *w, uint64_t tail, uint64_t max_msg, uint64_t *msgs,
+                            uint64_t *bytes)
+{
+    const uint64_t R = w->size;
+    uint64_t pos = tail, n = 0;
+
+    for (uint64_t k = 0; k <= R / Q_REC && pos - tail < R && !(pos & 15); k++) {
+        uint64_t off = pos & (R - 1), at = pos, len;
+        struct qrec r;
+        if (win_rec(w, off, &r) != 0 || r.seq != pos + 1)
+            break;
+        if (r.len & Q_R_PAD) { /* the record starts the next lap */
+            if (off == 0)
+                break;
+            at = pos + R - off;
+            off = 0;
+            if (win_rec(w, 0, &r) != 0 || r.seq != at + 1 || (r.len & Q_R_PAD))
+                break;
+        }
+        len = Q_R_LEN(r.len);
+        if (len > max_msg || off + Q_REC + q_r16(len) > R || at + Q_REC + q_r16(len) - tail > R)
+            break;
+        n++;
+        pos = at + Q_REC + q_r16(len);
+    }
+    *msgs = n;
+    *bytes = pos - tail;
+}
+
+/* Describe the queue open as fd without joining it: stats into *st (may be
+ * NULL), participants into parts. Its header and participant table are
+ * copied out with pread; the liveness of each participant is asked of the
+ * kernel through our descriptor (F_OFD_GETLK never waits). */
+int pshm__queue_inspect_fd(int fd, uint64_t size, pshm_queue_info *st,
+                           pshm_queue_participant *parts, size_t cap, size_t *n)
+{
+    unsigned char *buf = NULL;
+    ringwin *w = NULL;
+    size_t got;
     pshm_queue q;
     pshm_queue_info s;
     int r;
 
-    /* opening a stale AUTO/OWNED block would remove it: look, do not touch */
-    pshm_block_info info;
-    pshm_block_info_init(&info);
-    r = pshm_block_stat(name, &info);
-    if (r != 0)
-        return r;
-    if (info.marked && info.lifetime != PSHM_PERSIST && info.holders == 0)
-        return -PSHM_ESTALE;
-    pshm_block_options_init(&bo);
-    bo.readonly = 1;
-    r = pshm_block_open(name, &bo, &blk);
-    if (r != 0)
-        return r;
     memset(&q, 0, sizeof q);
-    r = pshm__queue_validate(pshm_block_data(blk), pshm_block_size(blk), &q.g);
-    if (r == -EAGAIN && Q_LDA(&((const struct qhdr *)pshm_block_data(blk))->state) == Q_EMPTY)
+    buf = pshm__inspect_alloc(Q_HDR_SIZE);
+    r = buf ? pshm__inspect_read(fd, buf, Q_HDR_SIZE, 0, &got) : -ENOMEM;
+    if (r == 0 && got < Q_HDR_SIZE)
+        r = -PSHM_EKIND; /* too small for a queue */
+    if (r == 0)
+        r = pshm__queue_validate(buf, size, &q.g);
+    if (r == -EAGAIN && ((const struct qhdr *)buf)->state == Q_EMPTY)
         r = -PSHM_EKIND; /* all zero: a raw block, not a queue being made */
+    if (r == 0) {
+        /* Header and participant table again, in one read, checked again:
+         * the geometry used is the one of the copy that is used. */
+        free(buf);
+        buf = pshm__inspect_alloc((size_t)q.g.ring_off);
+        r = buf ? pshm__inspect_read(fd, buf, (size_t)q.g.ring_off, 0, &got) : -ENOMEM;
+        if (r == 0 && got < q.g.ring_off)
+            r = -PSHM_EBADFORMAT; /* cut short since its size was taken */
+        qgeom g2;
+        if (r == 0 && (r = pshm__queue_validate(buf, size, &g2)) == 0 &&
+            memcmp(&g2, &q.g, sizeof g2) != 0)
+            r = -PSHM_EBADFORMAT; /* rewritten between the two reads */
+    }
     if (r != 0) {
-        pshm_block_close(blk);
+        free(buf);
         return r;
     }
-    q.base = pshm_block_data(blk);
-    q.h = (struct qhdr *)q.base;
-    q.parts = (struct qpart *)(q.base + Q_HDR_SIZE);
-    q.ring = q.base + q.g.ring_off;
-    q.fd = pshm_block_fd(blk);
+    q.base = buf;
+    q.h = (struct qhdr *)buf;
+    q.parts = (struct qpart *)(buf + Q_HDR_SIZE);
+    q.ring = NULL;
+    q.fd = fd;
     q.me = -1;
     q.mask = q.g.mode == PSHM_QUEUE_SPSC ? q.g.ring_size - 1 : q.g.nslots - 1;
     fill_stats(&q, &s, parts, cap, n);
+    if (q.g.mode == PSHM_QUEUE_SPSC && (w = malloc(sizeof *w)) != NULL) {
+        w->fd = fd;
+        w->ring_off = q.g.ring_off;
+        w->size = q.g.ring_size;
+        w->base = 0;
+        w->len = 0;
+        spsc_depth_read(w, Q_LDA(&q.h->tail), q.g.max_msg, &s.depth, &s.depth_bytes);
+        free(w);
+    }
     if (st)
         give(&s, st);
-    pshm_block_close(blk);
+    free(buf);
     return 0;
+}
+
+/* The same by name: opened read-only, never mapped, never held. */
+static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant *parts,
+                   size_t cap, size_t *n)
+{
+    uint64_t size;
+    int fd, r = pshm__inspect_open(name, &fd, &size);
+
+    if (r != 0)
+        return r;
+    r = pshm__queue_inspect_fd(fd, size, st, parts, cap, n);
+    close(fd);
+    return r;
 }
 
 int pshm_queue_stat(const char *name, pshm_queue_info *out)
