@@ -350,6 +350,7 @@ typedef struct pshm_block pshm_block;
  *   -ENOSPC        not enough shared memory;  -EACCES  permission denied
  *   -EMFILE/-ENFILE/-ENOMEM  out of resources
  *   -PSHM_ENOMARK  AUTO/OWNED lifetime cannot be recorded on this system
+ *                  (always on the portable fallback, which offers PERSIST only)
  *   -PSHM_ENOHUGE  huge_pages asked for but unavailable
  * opt->watch: the watcher is a detached grandchild process (so it never
  * becomes the caller's zombie) in its own session. It closes every inherited
@@ -472,8 +473,8 @@ PSHM_API int pshm_block_fstat(const pshm_block *b, pshm_block_info *out);
  * during the call. cb returns 0 to go on, or a negative code to stop, which
  * pshm_block_scan then returns. Objects that vanish during the scan, and
  * entries that are not shared-memory objects, are skipped. Returns 0,
- * -EINVAL (cb NULL), -ENOMEM, the -errno of opening the directory, or cb's
- * code.
+ * -EINVAL (cb NULL), -ENOMEM, the -errno of opening the directory, -ENOTSUP
+ * where objects cannot be listed (the portable fallback), or cb's code.
  */
 typedef int (*pshm_block_scan_cb)(const pshm_block_info *info, void *ud);
 PSHM_API int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *ud);
@@ -488,7 +489,8 @@ PSHM_API int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *u
  * -EPERM: not ours to remove). *removed (may be NULL) = objects removed
  * (dry run: removable). Returns 0 if every stale object found was removed
  * (dry run: could be), else the first error met (every object is still
- * tried), or -EINVAL, or the -errno of reading the directory.
+ * tried), or -EINVAL, or the -errno of reading the directory (-ENOTSUP on
+ * the portable fallback, which cannot list objects).
  */
 #define PSHM_GC_DRY_RUN 1u
 typedef void (*pshm_gc_cb)(const pshm_block_info *info, int err, void *ud);
@@ -1922,6 +1924,8 @@ typedef struct pshm_queue pshm_queue;
  *             readonly, ...)
  *   -EEXIST   the name is taken (and !opt->open_existing)
  *   -PSHM_ENAME_*, -ENOSPC, -EACCES, -PSHM_ENOMARK, ...: as pshm_block_create
+ *   -ENOTSUP  the platform cannot witness a participant's death (the portable
+ *             fallback, src/os/posix.c: queues need Linux's OFD locks)
  *   with open_existing and an existing queue: whatever pshm_queue_open returns
  * On failure nothing is left behind. The handle is the caller's:
  * pshm_queue_close() it. Thread-safe.
@@ -1945,6 +1949,8 @@ PSHM_API int pshm_queue_create(const char *name, pshm_queue_role role,
  *                      is held by another live handle
  *   -PSHM_ENOSLOT      every participant slot is held by a live handle
  *   -PSHM_ECLOSED      producer: the queue has been shut down
+ *   -ENOTSUP           the platform cannot witness a participant's death (the
+ *                      portable fallback)
  * Thread-safe. The handle is the caller's: pshm_queue_close() it.
  */
 PSHM_API int pshm_queue_open(const char *name, pshm_queue_role role,

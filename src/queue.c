@@ -97,6 +97,7 @@
  * until the next wake clears it: a wasted syscall at worst.
  */
 #include "queue_internal.h"
+#include "fault.h"
 #include "inspect_internal.h"
 #include "os/futex.h"
 
@@ -399,14 +400,17 @@ static void spsc_recover_consumer(pshm_queue *q, struct qpart *pp, uint32_t gen,
     } else {
         tries = tw >> 24;
     }
+    PSHM__FAULT("queue.reap.tried");
     if (tries >= q->g.max_deliveries) {
         ev_count(&pp->ev_drop, gen);
+        PSHM__FAULT("queue.reap.counted");
         uint64_t want = tail;
         (void)__atomic_compare_exchange_n(&h->tail, &want, mpos + Q_REC + q_r16(len), 0,
                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         pshm__q_wake(&h->nf_seq, &h->nf_sleepers);
     } else {
         ev_count(&pp->ev_redeliv, gen);
+        PSHM__FAULT("queue.reap.counted");
     }
 }
 
@@ -432,6 +436,7 @@ static int reap_locked(pshm_queue *q, unsigned p)
 
     if (Q_P_STATUS(st) != Q_P_LIVE)
         return 0;
+    PSHM__FAULT("queue.reap.locked");
     gen = Q_P_GEN(st);
     role = Q_LD(&pp->role);
     cur = Q_LD(&pp->cur);
@@ -440,6 +445,7 @@ static int reap_locked(pshm_queue *q, unsigned p)
         if (role == PSHM_QUEUE_PRODUCER) {
             if (cur && !spsc_reservation_committed(q, cur - 1))
                 ev_count(&pp->ev_lost, gen);
+            PSHM__FAULT("queue.reap.counted");
             own = p + 1;
             (void)Q_CAS(&h->prod_owner, &own, 0);
         } else {
@@ -456,15 +462,18 @@ static int reap_locked(pshm_queue *q, unsigned p)
             uint64_t s = Q_LDA(&c->word);
             if (role == PSHM_QUEUE_PRODUCER && s == Q_MK(pos, Q_WRITING, 0, 0, p)) {
                 ev_count(&pp->ev_lost, gen);
+                PSHM__FAULT("queue.reap.counted");
                 (void)Q_CAS(&c->word, &s, Q_MK(pos, Q_LOST, 0, 0, 0));
             } else if (role == PSHM_QUEUE_CONSUMER && Q_S_PHASE(s) == Q_READING &&
                        Q_S_PART(s) == p && Q_S_POS(s) == (pos & Q_POS_MASK)) {
                 unsigned t = Q_S_TRIES(s) + 1;
                 if (t >= q->g.max_deliveries) {
                     ev_count(&pp->ev_drop, gen);
+                    PSHM__FAULT("queue.reap.counted");
                     (void)Q_CAS(&c->word, &s, Q_MK(pos, Q_LOST, 0, 0, 0));
                 } else {
                     ev_count(&pp->ev_redeliv, gen);
+                    PSHM__FAULT("queue.reap.counted");
                     (void)Q_CAS(&c->word, &s, Q_MK(pos, Q_FULL, t, Q_S_RET(s), 0));
                 }
                 __atomic_fetch_add(&h->redeliver_epoch, 1, __ATOMIC_SEQ_CST);
@@ -476,11 +485,13 @@ static int reap_locked(pshm_queue *q, unsigned p)
             if (cur && (int64_t)(Q_LDA(&h->head) - (cur - 1)) <= 0 &&
                 Q_LDA(&q_cell(q, cur - 1)->word) != cur - 1) /* not committed */
                 ev_count(&pp->ev_lost, gen);
+            PSHM__FAULT("queue.reap.counted");
             own = p + 1;
             (void)Q_CAS(&h->prod_owner, &own, 0);
         }
         break;
     }
+    PSHM__FAULT("queue.reap.before_free");
     Q_ST(&pp->cur, 0);
     Q_STS(&pp->state, gen << 8 | Q_P_FREE);
     pshm__q_wake(&h->ne_seq, &h->ne_sleepers);
@@ -537,6 +548,7 @@ static int claim_slot(pshm_queue *q, int role)
                 continue;
             if (r != 0)
                 return r;
+            PSHM__FAULT("queue.join.locked");
             (void)reap_locked(q, i); /* LIVE under our lock: its holder died */
             st = Q_LDA(&pp->state);
             uint32_t gen = (Q_P_GEN(st) + 1) & Q_GEN_MASK;
@@ -548,6 +560,7 @@ static int claim_slot(pshm_queue *q, int role)
             Q_ST(&pp->cur, 0);
             Q_ST(&pp->cursor, 0);
             Q_STS(&pp->state, gen << 8 | Q_P_LIVE);
+            PSHM__FAULT("queue.join.claimed");
             q->me = (int)i;
             q->self = pp;
             return 0;
@@ -704,8 +717,10 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
             r = -PSHM_EBADFORMAT;
             goto fail_role;
         }
+        PSHM__FAULT("queue.join.role");
         if (role == PSHM_QUEUE_PRODUCER) {
             q->pos = pshm__q_spsc_start(q);
+            PSHM__FAULT("queue.join.started");
             q->other = Q_LDA(&q->h->tail);
         } else {
             q->pos = Q_LDA(&q->h->tail);
@@ -718,10 +733,13 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
             r = claim_role(q, &q->h->prod_owner);
             if (r != 0)
                 goto fail_slot;
+            PSHM__FAULT("queue.join.role");
             q->pos = pshm__q_bcast_start(q);
+            PSHM__FAULT("queue.join.started");
             q->other = pshm__q_bcast_min(q);
         } else {
             bcast_join(q);
+            PSHM__FAULT("queue.join.started");
         }
         break;
     }
@@ -872,6 +890,7 @@ int pshm_queue_close(pshm_queue *q)
         (void)pshm__q_cancel(q);
     else if (q->pending == Q_PEEKED)
         pshm__q_return(q);
+    PSHM__FAULT("queue.leave.begin");
     int producer = q->role == PSHM_QUEUE_PRODUCER;
     if (q->g.mode != PSHM_QUEUE_MPMC && (producer || q->g.mode == PSHM_QUEUE_SPSC)) {
         uint32_t own = (uint32_t)q->me + 1;
@@ -879,6 +898,7 @@ int pshm_queue_close(pshm_queue *q)
     }
     unsigned me = (unsigned)q->me;
     free_slot(q);
+    PSHM__FAULT("queue.leave.freed");
     if (producer && !q->keep_open) {
         /* the last producer to leave closes the queue (dead ones do not count) */
         int others = 0;
@@ -1297,8 +1317,10 @@ static int send_form(pshm_queue *q, const void *buf, size_t len, int form,
     r = pshm__q_reserve(q, len, &p, form, deadline);
     if (r != 0)
         return r;
+    PSHM__FAULT("queue.send.reserved");
     if (len)
         memcpy(p, buf, len);
+    PSHM__FAULT("queue.send.copied");
     return pshm__q_commit(q, len);
 }
 
@@ -1336,6 +1358,7 @@ static int recv_form(pshm_queue *q, void *buf, size_t cap, size_t *len, int form
             return -PSHM_ETRUNC; /* stays held: the next peek/recv gets it again */
         if (n)
             memcpy(buf, p, n);
+        PSHM__FAULT_TAG("queue.recv.copied", buf, n);
         r = pshm__q_release(q);
         if (r == -PSHM_EOVERWRITTEN)
             continue; /* counted; what we copied is garbage: take the next one */
