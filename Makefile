@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 export PYTHON
 
-.PHONY: all build test test-c test-py demo asan tsan fuzz fuzz-build fuzz-smoke bench install uninstall clean deps help
+.PHONY: all build test test-c test-py test-mpi demo asan tsan fuzz fuzz-build fuzz-smoke bench install uninstall clean deps help
 
 all: build
 
@@ -21,14 +21,25 @@ deps:
 # install (pkg-config and find_package) and the POSIX fallback build.
 test: deps build
 	@$(MAKE) --no-print-directory test-c test-py BUILD=$(BUILD)
+	@$(MAKE) --no-print-directory test-mpi BUILD=$(BUILD)
 	@scripts/test-install.sh $(BUILD)
 	@$(MAKE) --no-print-directory fuzz-smoke
 
+# One ctest entry per C test; a skipped test shows as skipped, and every
+# skip is listed with its reason (CI runs as root: a skip there is a gap).
 test-c:
-	@cd $(BUILD) && ctest --output-on-failure -j 1
+	@cd $(BUILD) && ctest --output-on-failure -j 1 -LE mpi; rc=$$?; \
+		grep -h '^skip ' Testing/Temporary/LastTest.log | sed 's/^/ctest: /'; exit $$rc
 
+# ---- MPI (libpshm_mpi, issue 13): jobs of 4 ranks in 2 pseudo-nodes under
+# mpirun, each under a timeout (tests/mpi/run.sh). Where MPI is missing the
+# ctest entry reports "skipped", never "passed".
+test-mpi:
+	@cd $(BUILD) && ctest --output-on-failure -j 1 -L mpi
+
+# -rs: every pytest skip is listed with its reason.
 test-py:
-	@PSHM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli tests/python
+	@PSHM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/cli tests/python
 
 demo: build
 	@examples/demo.sh $(BUILD)
@@ -36,15 +47,15 @@ demo: build
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
 	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DPSHM_SANITIZE=address,undefined"
-	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory test-c BUILD=build-asan
 	@PSHM_BUILD=$(abspath build-asan) LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-		ASAN_OPTIONS=detect_leaks=0 $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli tests/python
+		ASAN_OPTIONS=detect_leaks=0 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/cli tests/python
 
 # The whole C suite under ThreadSanitizer.
 tsan: deps
 	@scripts/deps.sh clang
 	@$(MAKE) --no-print-directory build BUILD=build-tsan CC=clang CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DPSHM_SANITIZE=thread"
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j 1
+	@TSAN_OPTIONS=halt_on_error=1 $(MAKE) --no-print-directory test-c BUILD=build-tsan
 
 # libFuzzer over every parser of shared bytes: FUZZ_SECONDS per target
 # (make test runs each for a few seconds; `make fuzz` for a minute).

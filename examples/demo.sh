@@ -55,10 +55,11 @@ echo "after: /dev/shm/$aname is gone (AUTO lifetime: the last holder closed it)"
 
 echo
 echo "== queue: producer -> consumer, 100000 variable-size messages, zero-copy"
-before=$(ls /dev/shm | grep -c '^queue_pipeline_' || true)
-"$B/examples/queue_pipeline" 100000
-after=$(ls /dev/shm | grep -c '^queue_pipeline_' || true)
-if [ "$after" -gt "$before" ]; then
+# its queue is named queue_pipeline_<its pid>: look for that name only
+"$B/examples/queue_pipeline" 100000 &
+qpid=$!
+wait "$qpid"
+if [ -e "/dev/shm/queue_pipeline_$qpid" ]; then
     echo "demo: FAIL: the queue's block is still in /dev/shm" >&2
     exit 1
 fi

@@ -350,6 +350,7 @@ typedef struct pshm_block pshm_block;
  *   -ENOSPC        not enough shared memory;  -EACCES  permission denied
  *   -EMFILE/-ENFILE/-ENOMEM  out of resources
  *   -PSHM_ENOMARK  AUTO/OWNED lifetime cannot be recorded on this system
+ *                  (always on the portable fallback, which offers PERSIST only)
  *   -PSHM_ENOHUGE  huge_pages asked for but unavailable
  * opt->watch: the watcher is a detached grandchild process (so it never
  * becomes the caller's zombie) in its own session. It closes every inherited
@@ -472,8 +473,8 @@ PSHM_API int pshm_block_fstat(const pshm_block *b, pshm_block_info *out);
  * during the call. cb returns 0 to go on, or a negative code to stop, which
  * pshm_block_scan then returns. Objects that vanish during the scan, and
  * entries that are not shared-memory objects, are skipped. Returns 0,
- * -EINVAL (cb NULL), -ENOMEM, the -errno of opening the directory, or cb's
- * code.
+ * -EINVAL (cb NULL), -ENOMEM, the -errno of opening the directory, -ENOTSUP
+ * where objects cannot be listed (the portable fallback), or cb's code.
  */
 typedef int (*pshm_block_scan_cb)(const pshm_block_info *info, void *ud);
 PSHM_API int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *ud);
@@ -488,7 +489,8 @@ PSHM_API int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *u
  * -EPERM: not ours to remove). *removed (may be NULL) = objects removed
  * (dry run: removable). Returns 0 if every stale object found was removed
  * (dry run: could be), else the first error met (every object is still
- * tried), or -EINVAL, or the -errno of reading the directory.
+ * tried), or -EINVAL, or the -errno of reading the directory (-ENOTSUP on
+ * the portable fallback, which cannot list objects).
  */
 #define PSHM_GC_DRY_RUN 1u
 typedef void (*pshm_gc_cb)(const pshm_block_info *info, int err, void *ud);
@@ -747,7 +749,8 @@ PSHM_API int pshm_list_close(pshm_list *l);
 PSHM_API size_t pshm_list_len(const pshm_list *l);
 
 /* The block under the list (owned by the list: do not close it). Its name
- * is pshm_block_name(pshm_list_block(l)). */
+ * is pshm_block_name(pshm_list_block(l)). NULL for a snapshot
+ * (pshm_list_snapshot). */
 PSHM_API pshm_block *pshm_list_block(const pshm_list *l);
 
 /*
@@ -828,6 +831,51 @@ PSHM_API int pshm_list_index(const pshm_list *l, const pshm_value *v, size_t *ou
  * layout code if an item's format was corrupted since open.
  */
 PSHM_API int pshm_list_format(const pshm_list *l, char *buf, size_t cap, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* Inspecting a list without opening it (what `pshm ls`, `info`, `list` use) */
+/* ------------------------------------------------------------------------ */
+
+typedef struct pshm_list_info {
+    size_t struct_size;     /* set by pshm_list_info_init() */
+    uint64_t len;           /* N, the number of items */
+    uint64_t size;          /* bytes of the layout: the block's size */
+    uint64_t data_bytes;    /* D, the bytes of all item slots */
+} pshm_list_info;
+
+static inline void pshm_list_info_init(pshm_list_info *i)
+{
+    memset(i, 0, sizeof *i);
+    i->struct_size = sizeof *i;
+}
+
+/*
+ * pshm_list_stat: check that the block `name` holds a list and describe it,
+ * without mapping the block, without becoming one of its holders and
+ * without waiting for anyone: the block is opened read-only and its N,
+ * offsets, formats and codes are copied out with pread (never the item
+ * data) and validated as pshm_list_open validates them. A peer that
+ * shrinks or rewrites the block meanwhile makes this fail with a layout
+ * code, never crash. A stale AUTO/OWNED block is described, not removed.
+ * out must come from pshm_list_info_init(). Returns 0, -EINVAL,
+ * -PSHM_ENAME_*, -ENOENT, -EACCES, -PSHM_EFTYPE (not a shared-memory
+ * object), -ENOMEM, or one of -PSHM_ELIST_SIZE/COUNT/OFFSETS/FORMAT/CODE/
+ * MISMATCH (not a list). Thread-safe.
+ */
+PSHM_API int pshm_list_stat(const char *name, pshm_list_info *out);
+
+/*
+ * pshm_list_snapshot: a read-only handle on a private copy of the list in
+ * the block `name`, read as pshm_list_stat reads (pread, no mapping, no
+ * hold, no wait), the whole block this time. Every read-only call works on
+ * it (len, get, type, capacity, count, index, format); pshm_list_set gives
+ * -PSHM_ELIST_READONLY, pshm_list_block gives NULL, and later changes by
+ * other processes are not seen. pshm_list_get's str and bytes pointers
+ * point into the copy. Returns 0 and *out (pshm_list_close() it), or the
+ * codes of pshm_list_stat; *out is NULL then. Thread-safe. fork(): the copy
+ * is private memory; a child may read and close its inherited copy.
+ */
+PSHM_API int pshm_list_snapshot(const char *name, pshm_list **out);
 
 
 /* ======================================================================== */
@@ -1050,6 +1098,44 @@ PSHM_API size_t pshm_array_nbytes(const pshm_array *a);
 PSHM_API uint64_t pshm_array_nitems(const pshm_array *a);
 PSHM_API int pshm_array_fortran_order(const pshm_array *a);
 PSHM_API int pshm_array_version(const pshm_array *a);
+
+/*
+ * Inspecting an array without opening it (what `pshm ls`, `info` and
+ * `array info` use): the geometry pshm_array_open would give, as values.
+ */
+typedef struct pshm_array_info {
+    size_t struct_size;     /* set by pshm_array_info_init() */
+    pshm_dtype dtype;
+    int ndim;
+    int fortran_order;
+    int version;            /* .npy format version, major * 256 + minor */
+    uint64_t data_offset;   /* where the elements start (header length) */
+    uint64_t nbytes;        /* bytes of element data */
+    uint64_t nitems;        /* number of elements */
+    uint64_t size;          /* the block's size (bytes after the data are allowed) */
+    int64_t shape[PSHM_ARRAY_MAXDIM];   /* ndim entries used */
+    int64_t strides[PSHM_ARRAY_MAXDIM]; /* as pshm_array_strides */
+} pshm_array_info;
+
+static inline void pshm_array_info_init(pshm_array_info *i)
+{
+    memset(i, 0, sizeof *i);
+    i->struct_size = sizeof *i;
+}
+
+/*
+ * pshm_array_stat: check that the block `name` holds an array and describe
+ * it, without mapping the block, without becoming one of its holders and
+ * without waiting: the header is copied out with pread from a read-only
+ * descriptor and checked as pshm_array_open checks it (a peer that shrinks
+ * or rewrites the block meanwhile makes this fail with a code, never
+ * crash). Unlike open, a block whose first bytes are zero is not waited
+ * for: -PSHM_EARRAY_MAGIC. A stale AUTO/OWNED block is described, not
+ * removed. out must come from pshm_array_info_init(). Returns 0, -EINVAL,
+ * -PSHM_ENAME_*, -ENOENT, -EACCES, -PSHM_EFTYPE, -ENOMEM, or the header
+ * codes of pshm_array_open (-PSHM_EARRAY_MAGIC: not an array). Thread-safe.
+ */
+PSHM_API int pshm_array_stat(const char *name, pshm_array_info *out);
 
 
 
@@ -1838,6 +1924,8 @@ typedef struct pshm_queue pshm_queue;
  *             readonly, ...)
  *   -EEXIST   the name is taken (and !opt->open_existing)
  *   -PSHM_ENAME_*, -ENOSPC, -EACCES, -PSHM_ENOMARK, ...: as pshm_block_create
+ *   -ENOTSUP  the platform cannot witness a participant's death (the portable
+ *             fallback, src/os/posix.c: queues need Linux's OFD locks)
  *   with open_existing and an existing queue: whatever pshm_queue_open returns
  * On failure nothing is left behind. The handle is the caller's:
  * pshm_queue_close() it. Thread-safe.
@@ -1861,6 +1949,8 @@ PSHM_API int pshm_queue_create(const char *name, pshm_queue_role role,
  *                      is held by another live handle
  *   -PSHM_ENOSLOT      every participant slot is held by a live handle
  *   -PSHM_ECLOSED      producer: the queue has been shut down
+ *   -ENOTSUP           the platform cannot witness a participant's death (the
+ *                      portable fallback)
  * Thread-safe. The handle is the caller's: pshm_queue_close() it.
  */
 PSHM_API int pshm_queue_open(const char *name, pshm_queue_role role,
@@ -2031,15 +2121,20 @@ static inline void pshm_queue_participant_init(pshm_queue_participant *p)
 }
 
 /*
- * pshm_queue_stat: describe the queue `name` without joining it: opens the
- * block read-only, changes nothing, never waits (a queue still being
- * initialised is -EAGAIN). pshm_queue_fstat: the same through an open
- * handle. Both read the shared counters without locking: approximate while
- * the queue moves. out must come from pshm_queue_info_init().
- * Returns 0, -EINVAL, or (stat) the errors of pshm_block_open, -PSHM_EKIND
- * (not a queue), -EAGAIN, -PSHM_EVERSION, -PSHM_EABI, -PSHM_EBADFORMAT,
- * -PSHM_ESTALE (an AUTO/OWNED block whose holders all died: reported, not
- * removed). Thread-safe.
+ * pshm_queue_stat: describe the queue `name` without joining it, without
+ * mapping it and without becoming one of its holders: the header and the
+ * participant table (and, for SPSC depth, the record headers) are copied
+ * out with pread from a read-only descriptor and checked; each
+ * participant's liveness is asked of the kernel (a lock query, which never
+ * waits). Changes nothing, never waits (a queue still being initialised is
+ * -EAGAIN); a peer that shrinks or rewrites the block meanwhile makes it
+ * fail with a code, never crash; a stale AUTO/OWNED block is described, not
+ * removed. pshm_queue_fstat: the same through an open handle. Both read the
+ * shared counters without locking: approximate while the queue moves. out
+ * must come from pshm_queue_info_init().
+ * Returns 0, -EINVAL, or (stat) -PSHM_ENAME_*, -ENOENT, -EACCES,
+ * -PSHM_EFTYPE, -ENOMEM, -PSHM_EKIND (not a queue), -EAGAIN,
+ * -PSHM_EVERSION, -PSHM_EABI, -PSHM_EBADFORMAT. Thread-safe.
  */
 PSHM_API int pshm_queue_stat(const char *name, pshm_queue_info *out);
 PSHM_API int pshm_queue_fstat(const pshm_queue *q, pshm_queue_info *out);

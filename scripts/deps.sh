@@ -10,9 +10,19 @@ need=""
 command -v cmake >/dev/null 2>&1 || need="$need cmake"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -x "$PYTHON" ] || need="$need python3"
+# the CLI tests: scdoc checks the man page against its source, hexdump -C
+# is what `pshm dump` is compared with
+command -v scdoc >/dev/null 2>&1 || need="$need scdoc"
+command -v hexdump >/dev/null 2>&1 || need="$need bsdextrautils"
 if [ -x "$PYTHON" ]; then
     "$PYTHON" -c 'import numpy' >/dev/null 2>&1 || need="$need python3-numpy"
     "$PYTHON" -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
+fi
+# MPI (libpshm_mpi and its tests; issue 13): Open MPI and mpi4py.
+command -v mpicc >/dev/null 2>&1 || need="$need libopenmpi-dev"
+command -v mpirun >/dev/null 2>&1 || need="$need openmpi-bin"
+if [ -x "$PYTHON" ]; then
+    "$PYTHON" -c 'import mpi4py' >/dev/null 2>&1 || need="$need python3-mpi4py"
 fi
 for extra in "$@"; do
     case "$extra" in

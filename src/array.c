@@ -21,12 +21,14 @@
  * between check and use), and the handle keeps its own copy of everything.
  */
 #include "array_internal.h"
+#include "inspect_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAGIC "\x93NUMPY"
 #define MAGIC_LEN 6
@@ -665,19 +667,37 @@ static void wait_for_magic(const unsigned char *src, size_t size, unsigned timeo
     }
 }
 
+/* n bytes at off of the image: from memory at src, or (src NULL) with
+ * pread from fd. Returns 0, -PSHM_EARRAY_SHORT (the object ended first,
+ * e.g. shrunk by a peer since its size was taken), or -errno. */
+static int copy_out(const unsigned char *src, int fd, void *dst, size_t n, size_t off)
+{
+    size_t got;
+    int r;
+
+    if (src) {
+        memcpy(dst, src + off, n);
+        return 0;
+    }
+    r = pshm__inspect_read(fd, dst, n, off, &got);
+    return r != 0 ? r : got < n ? -PSHM_EARRAY_SHORT : 0;
+}
+
 /*
- * Parse the .npy image at src (len bytes; possibly live shared memory, so
- * every byte is read once, into private copies) and check that its data
- * fits. Returns 0 and *h, or the parser's codes.
+ * Parse the .npy image of len bytes at src (possibly live shared memory, so
+ * every byte is read once, into private copies), or, with src NULL, in the
+ * object open as fd. Check that its data fits. Returns 0 and *h, or the
+ * parser's codes.
  */
-static int read_image(const unsigned char *src, size_t len, pshm__npy *h)
+static int read_image(const unsigned char *src, int fd, size_t len, pshm__npy *h)
 {
     unsigned char pre[12];
     size_t n = len < sizeof pre ? len : sizeof pre, total;
     int major, minor, r;
 
-    memcpy(pre, src, n);
-    r = pshm__npy_prefix(pre, n, &major, &minor, &total);
+    r = copy_out(src, fd, pre, n, 0);
+    if (r == 0)
+        r = pshm__npy_prefix(pre, n, &major, &minor, &total);
     if (r != 0)
         return r;
     if (total > len)
@@ -688,14 +708,25 @@ static int read_image(const unsigned char *src, size_t len, pshm__npy *h)
     /* The prefix as parsed, then the rest of the header. */
     n = n < total ? n : total;
     memcpy(copy, pre, n);
-    memcpy(copy + n, src + n, total - n);
-    r = pshm__npy_parse_header(copy, total, h);
+    r = copy_out(src, fd, copy + n, total - n, n);
+    if (r == 0)
+        r = pshm__npy_parse_header(copy, total, h);
     free(copy);
     if (r != 0)
         return r;
     if (h->nbytes > len - h->data_offset)
         return -PSHM_EARRAY_TRUNCATED;
     return 0;
+}
+
+/* read_image, for an image that must be mapped in place: its data aligned. */
+static int read_block_image(const unsigned char *src, int fd, size_t len, pshm__npy *h)
+{
+    int r = read_image(src, fd, len, h);
+
+    if (r == 0 && h->data_offset % PSHM_ARRAY_ALIGN != 0)
+        r = -PSHM_EARRAY_ALIGN;
+    return r;
 }
 
 /* ---------------------------------------------------------------- handle */
@@ -739,11 +770,9 @@ static int attach(pshm_block *b, unsigned timeout_ms, pshm_array **out)
     int r;
 
     wait_for_magic(src, size, timeout_ms);
-    r = read_image(src, size, &h);
+    r = read_block_image(src, -1, size, &h);
     if (r != 0)
         return r;
-    if (h.data_offset % PSHM_ARRAY_ALIGN != 0)
-        return -PSHM_EARRAY_ALIGN;
     *out = array_new(b, &h);
     return *out ? 0 : -ENOMEM;
 }
@@ -865,7 +894,7 @@ int pshm_array_create_from_npy(const char *name, const void *npy, size_t len,
         return -EINVAL;
     if (opt && PSHM__HAS_FIELD(opt, pshm_block_options, open_existing) && opt->open_existing)
         return -EINVAL;
-    r = read_image(npy, len, &h);
+    r = read_image(npy, -1, len, &h);
     if (r != 0)
         return r;
     return create_block(name, &h, opt, (const unsigned char *)npy + h.data_offset, out);
@@ -880,6 +909,38 @@ int pshm_array_close(pshm_array *a)
     r = pshm_block_close(a->block);
     free(a);
     return r;
+}
+
+int pshm_array_stat(const char *name, pshm_array_info *out)
+{
+    pshm_array_info in;
+    pshm__npy h;
+    uint64_t size;
+    int fd, r;
+
+    if (!out || !PSHM__HAS_FIELD(out, pshm_array_info, dtype))
+        return -EINVAL;
+    r = pshm__inspect_open(name, &fd, &size);
+    if (r != 0)
+        return r;
+    r = read_block_image(NULL, fd, size > SIZE_MAX ? SIZE_MAX : (size_t)size, &h);
+    close(fd);
+    if (r != 0)
+        return r;
+    pshm_array_info_init(&in);
+    in.dtype = h.dtype;
+    in.ndim = h.ndim;
+    in.fortran_order = h.fortran_order;
+    in.version = h.major << 8 | h.minor;
+    in.data_offset = h.data_offset;
+    in.nbytes = h.nbytes;
+    in.nitems = h.nitems;
+    in.size = size;
+    memcpy(in.shape, h.shape, (size_t)h.ndim * sizeof h.shape[0]);
+    fill_strides(h.dtype.itemsize, h.ndim, h.shape, h.fortran_order, in.strides);
+    in.struct_size = out->struct_size;
+    memcpy(out, &in, out->struct_size < sizeof in ? out->struct_size : sizeof in);
+    return 0;
 }
 
 /* -------------------------------------------------------------- accessors */

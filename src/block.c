@@ -21,6 +21,7 @@
  * first, the check fails and the attacher retries. So a name is never
  * removed under a holder, and a holder never keeps a removed name.
  */
+#include "fault.h"
 #include "os/os.h"
 
 #include <errno.h>
@@ -318,9 +319,11 @@ static int remove_unheld_as(const char *name, int fd, uint64_t dev, uint64_t ino
         return 1;
     if (r != 0)
         return r;
+    PSHM__FAULT("block.remove.locked");
     if (!pshm__os_is(name, dev, ino))
         return 0;
     r = pshm__os_unlink(name);
+    PSHM__FAULT("block.remove.unlinked");
     return r == -ENOENT ? 0 : r;
 }
 
@@ -400,6 +403,7 @@ static int end_lifetime(pshm_block *b)
          * and look once more: every closer lets go before its second look,
          * so whoever lets go last finds nobody and removes the block. */
         (void)pshm__os_hold_unlock(b->fd);
+        PSHM__FAULT("block.close.let_go");
         r = remove_unheld_as(b->name, b->fd, b->dev, b->ino);
     }
     if (r == 1)
@@ -501,6 +505,7 @@ static int try_create(const char *name, size_t size, const opts *o, pshm_block *
                         o->lifetime != PSHM_PERSIST, &fd, &st);
     if (r != 0)
         return r;
+    PSHM__FAULT("block.create.named");
     b = block_new(name, fd);
     if (!b) {
         r = -ENOMEM;
@@ -622,6 +627,7 @@ static int do_open(const char *name, const opts *o, pshm_block **out)
         r = pshm__os_open(name, !o->readonly, &fd);
         if (r != 0)
             return r;
+        PSHM__FAULT("block.open.opened");
         mark_read(fd, &m);
         if (m.lifetime != PSHM_PERSIST) {
             if (o->readonly && m.lifetime == PSHM_AUTO)
@@ -645,6 +651,7 @@ static int do_open(const char *name, const opts *o, pshm_block **out)
                     close(fd);
                     return r;
                 }
+                PSHM__FAULT("block.open.held");
                 if (!pshm__os_same(name, fd)) {
                     close(fd); /* removed while we waited: look again */
                     continue;
@@ -940,7 +947,8 @@ int pshm_block_scan(const char *pattern, pshm_block_scan_cb cb, void *ud)
     r = pshm__os_list(scan_one, &s);
     if (r != 0)
         goto out;
-    qsort(s.names, s.n, sizeof *s.names, cmp_str);
+    if (s.n) /* nothing matched: names is NULL, which qsort must not get */
+        qsort(s.names, s.n, sizeof *s.names, cmp_str);
     infos = malloc((s.n ? s.n : 1) * sizeof *infos);
     inos = malloc((s.n ? s.n : 1) * sizeof *inos);
     r = -ENOMEM;

@@ -16,6 +16,10 @@ const char *pshm_strerror(int code)
     default:
         break;
     }
+    /* glibc's text for ETIMEDOUT, "Connection timed out", misleads for a
+     * lock, a semaphore or a queue: every timed wait in pshm ends so. */
+    if (code == -ETIMEDOUT)
+        return "timed out";
     if (code < 0 && -code < PSHM_ENAME_EMPTY) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
         /* strerrordesc_np returns static text and never formats into a buffer. */

@@ -15,10 +15,12 @@
  * str and bytes) are ordered value, format, code, and are not atomic.
  */
 #include "list_internal.h"
+#include "inspect_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SLOT_ALIGN 8
 #define FMT_N_MAX 9999999u /* "<n>s" must fit in 8 characters */
@@ -27,8 +29,8 @@
 enum { CODE_VALUE = 0, CODE_STR = 1, CODE_BYTES = 2, CODE_NONE = 3 };
 
 struct pshm_list {
-    pshm_block *block;
-    unsigned char *base;
+    pshm_block *block;   /* NULL for a snapshot */
+    unsigned char *base; /* the block's mapping, or a snapshot's private copy */
     pshm__list_layout lay;
     int readonly;
 };
@@ -258,20 +260,22 @@ static int classify(uint64_t w, signed char code, uint64_t slot, pshm_vtype *typ
 
 /* ----------------------------------------------------------- parsing */
 
-int pshm__list_parse(const void *buf, size_t len, pshm__list_layout *out)
+/*
+ * The first half of the parse: N and the offsets table, from head (the
+ * block's first avail bytes; 8-byte aligned) of a block of len bytes.
+ * Fills *out (n, data_off, data_len, fmt_off, code_off, size).
+ */
+static int parse_head(const unsigned char *p, size_t avail, uint64_t len, pshm__list_layout *out)
 {
-    const unsigned char *p = buf;
     uint64_t n, prev;
 
-    if (!buf || !out || ((uintptr_t)buf & 7))
-        return -EINVAL;
     memset(out, 0, sizeof *out);
-    if (len < 16)
+    if (len < 16 || avail < 16)
         return -PSHM_ELIST_SIZE; /* not even N and offsets[0] */
     /* Acquire: pshm_list_create stores N last, with release. */
-    n = __atomic_load_n((const uint64_t *)buf, __ATOMIC_ACQUIRE);
+    n = __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_ACQUIRE);
     /* The offsets table must fit; n > INT64_MAX is a negative count. */
-    if (n > INT64_MAX || n > (len - 16) / 8)
+    if (n > INT64_MAX || n > (len - 16) / 8 || n > (avail - 16) / 8)
         return -PSHM_ELIST_COUNT;
     out->n = n;
     out->data_off = (n + 2) * 8; /* <= len */
@@ -303,16 +307,35 @@ int pshm__list_parse(const void *buf, size_t len, pshm__list_layout *out)
     if (len != out->size)
         return -PSHM_ELIST_SIZE;
 #endif
-    for (uint64_t i = 0; i < n; i++) {
+    return 0;
+}
+
+/* The second half: every item's format and code, from head (as above) and
+ * fc, the 9n bytes at lay->fmt_off (8-byte aligned). */
+static int parse_items(const unsigned char *head, const unsigned char *fc,
+                       const pshm__list_layout *lay)
+{
+    for (uint64_t i = 0; i < lay->n; i++) {
         pshm_vtype t;
         uint32_t sn;
-        uint64_t slot = ld64(p + 16 + 8 * i) - ld64(p + 8 + 8 * i);
-        int r = classify(ld64(p + out->fmt_off + 8 * i), ld_code(p + out->code_off + i), slot, &t,
-                         &sn);
+        uint64_t slot = ld64(head + 16 + 8 * i) - ld64(head + 8 + 8 * i);
+        int r = classify(ld64(fc + 8 * i), ld_code(fc + 8 * lay->n + i), slot, &t, &sn);
         if (r != 0)
             return r;
     }
     return 0;
+}
+
+int pshm__list_parse(const void *buf, size_t len, pshm__list_layout *out)
+{
+    int r;
+
+    if (!buf || !out || ((uintptr_t)buf & 7))
+        return -EINVAL;
+    r = parse_head(buf, len, len, out);
+    if (r == 0)
+        r = parse_items(buf, (const unsigned char *)buf + out->fmt_off, out);
+    return r;
 }
 
 /* ------------------------------------------------------------- items */
@@ -655,8 +678,142 @@ int pshm_list_close(pshm_list *l)
     if (!l)
         return 0;
     r = pshm_block_close(l->block);
+    if (!l->block)
+        free(l->base); /* a snapshot's copy */
     free(l);
     return r;
+}
+
+/* ------------------------------------------------------------ inspection */
+
+/*
+ * Before reading a list's tables, two words tell whether it can be one: N,
+ * and offsets[N] = D, which must make the block exactly 16 + 17N + D bytes.
+ * So a large raw block is refused after two small reads, not after copying
+ * gigabytes. Returns 0 and *n, or the code the full parse would give.
+ */
+static int list_plausible(int fd, uint64_t size, uint64_t *n)
+{
+    uint64_t w[1], d;
+    size_t got;
+    int r;
+
+    r = pshm__inspect_read(fd, w, 8, 0, &got);
+    if (r != 0)
+        return r;
+    if (got < 8 || size < 16)
+        return -PSHM_ELIST_SIZE;
+    *n = w[0];
+    if (*n > INT64_MAX || *n > (size - 16) / 8)
+        return -PSHM_ELIST_COUNT;
+    r = pshm__inspect_read(fd, w, 8, 8 + 8 * *n, &got);
+    if (r != 0)
+        return r;
+    if (got < 8)
+        return -PSHM_ELIST_SIZE;
+    d = w[0];
+#if !defined(__APPLE__)
+    if (*n > (size - 16) / 17 || d != size - 16 - 17 * *n)
+        return -PSHM_ELIST_SIZE;
+#else
+    (void)d;
+#endif
+    return 0;
+}
+
+int pshm_list_snapshot(const char *name, pshm_list **out)
+{
+    pshm_list *l = NULL;
+    uint64_t size;
+    size_t got;
+    int fd, r;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    uint64_t n;
+    r = pshm__inspect_open(name, &fd, &size);
+    if (r != 0)
+        return r;
+    r = list_plausible(fd, size, &n);
+    if (r == 0 && size > SIZE_MAX - 8)
+        r = -ENOMEM;
+    if (r != 0) {
+        close(fd);
+        return r;
+    }
+    l = calloc(1, sizeof *l);
+    /* One byte more than the size: a block that grew since is not a list
+     * of this size, and parse says so (its length is not the layout's). */
+    if (l)
+        l->base = pshm__inspect_alloc((size_t)size + 1);
+    r = l && l->base ? pshm__inspect_read(fd, l->base, (size_t)size + 1, 0, &got) : -ENOMEM;
+    close(fd);
+    if (r == 0)
+        r = pshm__list_parse(l->base, got, &l->lay);
+    if (r != 0) {
+        if (l)
+            free(l->base);
+        free(l);
+        return r;
+    }
+    l->readonly = 1;
+    *out = l;
+    return 0;
+}
+
+int pshm__list_stat_fd(int fd, uint64_t size, pshm__list_layout *lay)
+{
+    unsigned char *head = NULL, *fc = NULL;
+    uint64_t n;
+    size_t got;
+    int r;
+
+    /* N first, then exactly the offsets table N asks for (bounded by the
+     * size), then the formats and codes: never the data area. */
+    r = list_plausible(fd, size, &n);
+    if (r == 0) {
+        head = pshm__inspect_alloc((size_t)(n + 2) * 8);
+        r = head ? pshm__inspect_read(fd, head, (size_t)(n + 2) * 8, 0, &got) : -ENOMEM;
+    }
+    if (r == 0)
+        r = parse_head(head, got, size, lay);
+    if (r == 0) {
+        fc = pshm__inspect_alloc((size_t)(9 * lay->n));
+        r = fc ? pshm__inspect_read(fd, fc, (size_t)(9 * lay->n), lay->fmt_off, &got) : -ENOMEM;
+        if (r == 0 && got < 9 * lay->n)
+            r = -PSHM_ELIST_SIZE; /* cut short since we took its size */
+    }
+    if (r == 0)
+        r = parse_items(head, fc, lay);
+    free(head);
+    free(fc);
+    return r;
+}
+
+int pshm_list_stat(const char *name, pshm_list_info *out)
+{
+    pshm__list_layout lay;
+    pshm_list_info in;
+    uint64_t size;
+    int fd, r;
+
+    if (!out || !PSHM__HAS_FIELD(out, pshm_list_info, len))
+        return -EINVAL;
+    r = pshm__inspect_open(name, &fd, &size);
+    if (r != 0)
+        return r;
+    r = pshm__list_stat_fd(fd, size, &lay);
+    close(fd);
+    if (r != 0)
+        return r;
+    pshm_list_info_init(&in);
+    in.len = lay.n;
+    in.size = lay.size;
+    in.data_bytes = lay.data_len;
+    in.struct_size = out->struct_size;
+    memcpy(out, &in, out->struct_size < sizeof in ? out->struct_size : sizeof in);
+    return 0;
 }
 
 size_t pshm_list_len(const pshm_list *l)

@@ -30,6 +30,14 @@ typedef struct pshm__list_layout {
 PSHM__HIDDEN int pshm__list_parse(const void *buf, size_t len, pshm__list_layout *out);
 
 /*
+ * What pshm_list_stat checks, on the object open as fd (size bytes): its
+ * N, offsets, formats and codes read with pread, never the data. Returns 0
+ * and *out exactly when pshm__list_parse would accept the object's bytes,
+ * or a layout code. Also the fuzz target's (tests/fuzz/fuzz_inspect.c).
+ */
+PSHM__HIDDEN int pshm__list_stat_fd(int fd, uint64_t size, pshm__list_layout *out);
+
+/*
  * One item of a list that pshm__list_parse accepted (buf is at least
  * lay->size bytes). i must be < lay->n. Each re-checks the item's offsets,
  * format and code, which another process may have changed since.

@@ -97,6 +97,8 @@
  * until the next wake clears it: a wasted syscall at worst.
  */
 #include "queue_internal.h"
+#include "fault.h"
+#include "inspect_internal.h"
 #include "os/futex.h"
 
 #include <errno.h>
@@ -395,14 +397,17 @@ static void spsc_recover_consumer(pshm_queue *q, struct qpart *pp, uint32_t gen,
     } else {
         tries = tw >> 24;
     }
+    PSHM__FAULT("queue.reap.tried");
     if (tries >= q->g.max_deliveries) {
         ev_count(&pp->ev_drop, gen);
+        PSHM__FAULT("queue.reap.counted");
         uint64_t want = tail;
         (void)__atomic_compare_exchange_n(&h->tail, &want, mpos + Q_REC + q_r16(len), 0,
                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         pshm__q_wake(&h->nf_seq, &h->nf_sleepers);
     } else {
         ev_count(&pp->ev_redeliv, gen);
+        PSHM__FAULT("queue.reap.counted");
     }
 }
 
@@ -428,6 +433,7 @@ static int reap_locked(pshm_queue *q, unsigned p)
 
     if (Q_P_STATUS(st) != Q_P_LIVE)
         return 0;
+    PSHM__FAULT("queue.reap.locked");
     gen = Q_P_GEN(st);
     role = Q_LD(&pp->role);
     cur = Q_LD(&pp->cur);
@@ -436,6 +442,7 @@ static int reap_locked(pshm_queue *q, unsigned p)
         if (role == PSHM_QUEUE_PRODUCER) {
             if (cur && !spsc_reservation_committed(q, cur - 1))
                 ev_count(&pp->ev_lost, gen);
+            PSHM__FAULT("queue.reap.counted");
             own = p + 1;
             (void)Q_CAS(&h->prod_owner, &own, 0);
         } else {
@@ -452,15 +459,18 @@ static int reap_locked(pshm_queue *q, unsigned p)
             uint64_t s = Q_LDA(&c->word);
             if (role == PSHM_QUEUE_PRODUCER && s == Q_MK(pos, Q_WRITING, 0, 0, p)) {
                 ev_count(&pp->ev_lost, gen);
+                PSHM__FAULT("queue.reap.counted");
                 (void)Q_CAS(&c->word, &s, Q_MK(pos, Q_LOST, 0, 0, 0));
             } else if (role == PSHM_QUEUE_CONSUMER && Q_S_PHASE(s) == Q_READING &&
                        Q_S_PART(s) == p && Q_S_POS(s) == (pos & Q_POS_MASK)) {
                 unsigned t = Q_S_TRIES(s) + 1;
                 if (t >= q->g.max_deliveries) {
                     ev_count(&pp->ev_drop, gen);
+                    PSHM__FAULT("queue.reap.counted");
                     (void)Q_CAS(&c->word, &s, Q_MK(pos, Q_LOST, 0, 0, 0));
                 } else {
                     ev_count(&pp->ev_redeliv, gen);
+                    PSHM__FAULT("queue.reap.counted");
                     (void)Q_CAS(&c->word, &s, Q_MK(pos, Q_FULL, t, Q_S_RET(s), 0));
                 }
                 __atomic_fetch_add(&h->redeliver_epoch, 1, __ATOMIC_SEQ_CST);
@@ -472,11 +482,13 @@ static int reap_locked(pshm_queue *q, unsigned p)
             if (cur && (int64_t)(Q_LDA(&h->head) - (cur - 1)) <= 0 &&
                 Q_LDA(&q_cell(q, cur - 1)->word) != cur - 1) /* not committed */
                 ev_count(&pp->ev_lost, gen);
+            PSHM__FAULT("queue.reap.counted");
             own = p + 1;
             (void)Q_CAS(&h->prod_owner, &own, 0);
         }
         break;
     }
+    PSHM__FAULT("queue.reap.before_free");
     Q_ST(&pp->cur, 0);
     Q_STS(&pp->state, gen << 8 | Q_P_FREE);
     pshm__q_wake(&h->ne_seq, &h->ne_sleepers);
@@ -533,6 +545,7 @@ static int claim_slot(pshm_queue *q, int role)
                 continue;
             if (r != 0)
                 return r;
+            PSHM__FAULT("queue.join.locked");
             (void)reap_locked(q, i); /* LIVE under our lock: its holder died */
             st = Q_LDA(&pp->state);
             uint32_t gen = (Q_P_GEN(st) + 1) & Q_GEN_MASK;
@@ -544,6 +557,7 @@ static int claim_slot(pshm_queue *q, int role)
             Q_ST(&pp->cur, 0);
             Q_ST(&pp->cursor, 0);
             Q_STS(&pp->state, gen << 8 | Q_P_LIVE);
+            PSHM__FAULT("queue.join.claimed");
             q->me = (int)i;
             q->self = pp;
             return 0;
@@ -700,8 +714,10 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
             r = -PSHM_EBADFORMAT;
             goto fail_role;
         }
+        PSHM__FAULT("queue.join.role");
         if (role == PSHM_QUEUE_PRODUCER) {
             q->pos = pshm__q_spsc_start(q);
+            PSHM__FAULT("queue.join.started");
             q->other = Q_LDA(&q->h->tail);
         } else {
             q->pos = Q_LDA(&q->h->tail);
@@ -714,10 +730,13 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
             r = claim_role(q, &q->h->prod_owner);
             if (r != 0)
                 goto fail_slot;
+            PSHM__FAULT("queue.join.role");
             q->pos = pshm__q_bcast_start(q);
+            PSHM__FAULT("queue.join.started");
             q->other = pshm__q_bcast_min(q);
         } else {
             bcast_join(q);
+            PSHM__FAULT("queue.join.started");
         }
         break;
     }
@@ -868,6 +887,7 @@ int pshm_queue_close(pshm_queue *q)
         (void)pshm__q_cancel(q);
     else if (q->pending == Q_PEEKED)
         pshm__q_return(q);
+    PSHM__FAULT("queue.leave.begin");
     int producer = q->role == PSHM_QUEUE_PRODUCER;
     if (q->g.mode != PSHM_QUEUE_MPMC && (producer || q->g.mode == PSHM_QUEUE_SPSC)) {
         uint32_t own = (uint32_t)q->me + 1;
@@ -875,6 +895,7 @@ int pshm_queue_close(pshm_queue *q)
     }
     unsigned me = (unsigned)q->me;
     free_slot(q);
+    PSHM__FAULT("queue.leave.freed");
     if (producer && !q->keep_open) {
         /* the last producer to leave closes the queue (dead ones do not count) */
         int others = 0;
@@ -991,7 +1012,8 @@ static void fill_stats(const pshm_queue *q, pshm_queue_info *st, pshm_queue_part
         *nused = used;
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC:
-        spsc_depth(q, &st->depth, &st->depth_bytes);
+        if (q->ring) /* inspect has no mapping: it walks a copy itself */
+            spsc_depth(q, &st->depth, &st->depth_bytes);
         break;
     case PSHM_QUEUE_MPMC: {
         int64_t d = q_pdiff(Q_LDA(&h->head), Q_LDA(&h->tail));
@@ -1032,50 +1054,141 @@ int pshm_queue_fstat(const pshm_queue *q, pshm_queue_info *out)
     return 0;
 }
 
-/* Describe the queue `name` without joining it: stats into *st (may be
- * NULL), participants into parts. */
-static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant *parts,
-                   size_t cap, size_t *n)
+/*
+ * Inspection reads the ring through a window of private memory filled with
+ * pread, never through a mapping (see inspect_internal.h).
+ */
+typedef struct ringwin {
+    int fd;
+    uint64_t ring_off, size; /* where the ring starts in the object; ring bytes */
+    uint64_t base;           /* ring offset of buf[0] */
+    size_t len;              /* valid bytes in buf */
+    unsigned char buf[1 << 16];
+} ringwin;
+
+/* The record header at ring offset off (16-aligned). 0, or -1 if the object
+ * ends first (a peer shrank it). */
+static int win_rec(ringwin *w, uint64_t off, struct qrec *r)
 {
-    pshm_block_options bo;
-    pshm_block *blk = NULL;
+    if (off < w->base || off + Q_REC > w->base + w->len) {
+        uint64_t left = w->size - off;
+        size_t n = left < sizeof w->buf ? (size_t)left : sizeof w->buf;
+        if (pshm__inspect_read(w->fd, w->buf, n, w->ring_off + off, &w->len) != 0)
+            w->len = 0;
+        w->base = off;
+        if (w->len < Q_REC)
+            return -1;
+    }
+    memcpy(r, w->buf + (off - w->base), sizeof *r);
+    return 0;
+}
+
+/* spsc_depth over copies: count the committed records from tail on, with
+ * the checks pshm__q_spsc_committed makes (commit word, PAD, length). */
+static void spsc_depth_read(ringwin *w, uint64_t tail, uint64_t max_msg, uint64_t *msgs,
+                            uint64_t *bytes)
+{
+    const uint64_t R = w->size;
+    uint64_t pos = tail, n = 0;
+
+    for (uint64_t k = 0; k <= R / Q_REC && pos - tail < R && !(pos & 15); k++) {
+        uint64_t off = pos & (R - 1), at = pos, len;
+        struct qrec r;
+        if (win_rec(w, off, &r) != 0 || r.seq != pos + 1)
+            break;
+        if (r.len & Q_R_PAD) { /* the record starts the next lap */
+            if (off == 0)
+                break;
+            at = pos + R - off;
+            off = 0;
+            if (win_rec(w, 0, &r) != 0 || r.seq != at + 1 || (r.len & Q_R_PAD))
+                break;
+        }
+        len = Q_R_LEN(r.len);
+        if (len > max_msg || off + Q_REC + q_r16(len) > R || at + Q_REC + q_r16(len) - tail > R)
+            break;
+        n++;
+        pos = at + Q_REC + q_r16(len);
+    }
+    *msgs = n;
+    *bytes = pos - tail;
+}
+
+/* Describe the queue open as fd without joining it: stats into *st (may be
+ * NULL), participants into parts. Its header and participant table are
+ * copied out with pread; the liveness of each participant is asked of the
+ * kernel through our descriptor (F_OFD_GETLK never waits). */
+int pshm__queue_inspect_fd(int fd, uint64_t size, pshm_queue_info *st,
+                           pshm_queue_participant *parts, size_t cap, size_t *n)
+{
+    unsigned char *buf = NULL;
+    ringwin *w = NULL;
+    size_t got;
     pshm_queue q;
     pshm_queue_info s;
     int r;
 
-    /* opening a stale AUTO/OWNED block would remove it: look, do not touch */
-    pshm_block_info info;
-    pshm_block_info_init(&info);
-    r = pshm_block_stat(name, &info);
-    if (r != 0)
-        return r;
-    if (info.marked && info.lifetime != PSHM_PERSIST && info.holders == 0)
-        return -PSHM_ESTALE;
-    pshm_block_options_init(&bo);
-    bo.readonly = 1;
-    r = pshm_block_open(name, &bo, &blk);
-    if (r != 0)
-        return r;
     memset(&q, 0, sizeof q);
-    r = pshm__queue_validate(pshm_block_data(blk), pshm_block_size(blk), &q.g);
-    if (r == -EAGAIN && Q_LDA(&((const struct qhdr *)pshm_block_data(blk))->state) == Q_EMPTY)
+    buf = pshm__inspect_alloc(Q_HDR_SIZE);
+    r = buf ? pshm__inspect_read(fd, buf, Q_HDR_SIZE, 0, &got) : -ENOMEM;
+    if (r == 0 && got < Q_HDR_SIZE)
+        r = -PSHM_EKIND; /* too small for a queue */
+    if (r == 0)
+        r = pshm__queue_validate(buf, size, &q.g);
+    if (r == -EAGAIN && ((const struct qhdr *)buf)->state == Q_EMPTY)
         r = -PSHM_EKIND; /* all zero: a raw block, not a queue being made */
+    if (r == 0) {
+        /* Header and participant table again, in one read, checked again:
+         * the geometry used is the one of the copy that is used. */
+        free(buf);
+        buf = pshm__inspect_alloc((size_t)q.g.ring_off);
+        r = buf ? pshm__inspect_read(fd, buf, (size_t)q.g.ring_off, 0, &got) : -ENOMEM;
+        if (r == 0 && got < q.g.ring_off)
+            r = -PSHM_EBADFORMAT; /* cut short since its size was taken */
+        qgeom g2;
+        if (r == 0 && (r = pshm__queue_validate(buf, size, &g2)) == 0 &&
+            memcmp(&g2, &q.g, sizeof g2) != 0)
+            r = -PSHM_EBADFORMAT; /* rewritten between the two reads */
+    }
     if (r != 0) {
-        pshm_block_close(blk);
+        free(buf);
         return r;
     }
-    q.base = pshm_block_data(blk);
-    q.h = (struct qhdr *)q.base;
-    q.parts = (struct qpart *)(q.base + Q_HDR_SIZE);
-    q.ring = q.base + q.g.ring_off;
-    q.fd = pshm_block_fd(blk);
+    q.base = buf;
+    q.h = (struct qhdr *)buf;
+    q.parts = (struct qpart *)(buf + Q_HDR_SIZE);
+    q.ring = NULL;
+    q.fd = fd;
     q.me = -1;
     q.mask = q.g.mode == PSHM_QUEUE_SPSC ? q.g.ring_size - 1 : q.g.nslots - 1;
     fill_stats(&q, &s, parts, cap, n);
+    if (q.g.mode == PSHM_QUEUE_SPSC && (w = malloc(sizeof *w)) != NULL) {
+        w->fd = fd;
+        w->ring_off = q.g.ring_off;
+        w->size = q.g.ring_size;
+        w->base = 0;
+        w->len = 0;
+        spsc_depth_read(w, Q_LDA(&q.h->tail), q.g.max_msg, &s.depth, &s.depth_bytes);
+        free(w);
+    }
     if (st)
         give(&s, st);
-    pshm_block_close(blk);
+    free(buf);
     return 0;
+}
+
+/* The same by name: opened read-only, never mapped, never held. */
+static int inspect(const char *name, pshm_queue_info *st, pshm_queue_participant *parts,
+                   size_t cap, size_t *n)
+{
+    uint64_t size;
+    int fd, r = pshm__inspect_open(name, &fd, &size);
+
+    if (r != 0)
+        return r;
+    r = pshm__queue_inspect_fd(fd, size, st, parts, cap, n);
+    close(fd);
+    return r;
 }
 
 int pshm_queue_stat(const char *name, pshm_queue_info *out)
@@ -1201,8 +1314,10 @@ static int send_form(pshm_queue *q, const void *buf, size_t len, int form,
     r = pshm__q_reserve(q, len, &p, form, deadline);
     if (r != 0)
         return r;
+    PSHM__FAULT("queue.send.reserved");
     if (len)
         memcpy(p, buf, len);
+    PSHM__FAULT("queue.send.copied");
     return pshm__q_commit(q, len);
 }
 
@@ -1240,6 +1355,7 @@ static int recv_form(pshm_queue *q, void *buf, size_t cap, size_t *len, int form
             return -PSHM_ETRUNC; /* stays held: the next peek/recv gets it again */
         if (n)
             memcpy(buf, p, n);
+        PSHM__FAULT_TAG("queue.recv.copied", buf, n);
         r = pshm__q_release(q);
         if (r == -PSHM_EOVERWRITTEN)
             continue; /* counted; what we copied is garbage: take the next one */

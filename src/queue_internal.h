@@ -209,6 +209,16 @@ typedef struct qgeom {
  */
 PSHM__HIDDEN int pshm__queue_validate(const void *mem, size_t size, qgeom *g);
 
+/*
+ * What pshm_queue_stat and pshm_queue_participants read, from the object
+ * open as fd (size bytes; any descriptor that pread and F_OFD_GETLK take):
+ * header, participant table and SPSC record headers copied out with pread.
+ * st (may be NULL) and parts as for those. Also the fuzz target's
+ * (tests/fuzz/fuzz_inspect.c).
+ */
+PSHM__HIDDEN int pshm__queue_inspect_fd(int fd, uint64_t size, pshm_queue_info *st,
+                                        pshm_queue_participant *parts, size_t cap, size_t *n);
+
 /* The ABI word this build writes and expects. */
 PSHM__HIDDEN uint32_t pshm__queue_abi(void);
 

@@ -10,6 +10,7 @@
  * never lost, and costs no system call when nobody sleeps.
  */
 #include "queue_internal.h"
+#include "fault.h"
 #include "os/futex.h"
 
 #include <errno.h>
@@ -167,6 +168,7 @@ static inline __attribute__((always_inline)) int spsc_try_reserve(pshm_queue *q,
             return -EAGAIN;
     }
     uint64_t mpos = pos + pad;
+    PSHM__FAULT("queue.reserve.announced");
     Q_ST(&q->self->cur, pos + 1); /* the reservation starts at pos (its PAD, if any) */
     if (pad) {
         struct qrec *pr = (struct qrec *)(q->ring + off);
@@ -187,14 +189,18 @@ static int spsc_commit(pshm_queue *q, size_t n)
     uint64_t next = q->p_pos + Q_REC + q_r16(n);
 
     Q_ST(&r->len, (uint32_t)n);
+    PSHM__FAULT("queue.commit.before_word");
     if (q->p_state) {
         struct qrec *pr = (struct qrec *)(q->ring + ((q->p_state - 1) & q->mask));
         Q_STR(&r->seq, q->p_pos + 1);
+        PSHM__FAULT("queue.commit.between_words");
         Q_STS(&pr->seq, q->p_state); /* the PAD last: it commits both */
     } else {
         Q_STS(&r->seq, q->p_pos + 1);
     }
+    PSHM__FAULT("queue.commit.after_word");
     Q_STR(&q->h->head, next);
+    PSHM__FAULT("queue.commit.after_head");
     q->pos = next;
     Q_ST(&q->self->cur, 0);
     Q_INC(&q->self->sent, 1);
@@ -222,7 +228,9 @@ static inline __attribute__((always_inline)) int spsc_try_peek(pshm_queue *q, co
     if (r < 0)
         return r;
     struct qrec *rec = (struct qrec *)(q->ring + (mpos & q->mask));
+    PSHM__FAULT("queue.peek.announced");
     announce(q, mpos);
+    PSHM__FAULT_TAG("queue.peek.claimed", rec + 1, Q_R_LEN(l));
     set_pending(q, Q_PEEKED, mpos, (unsigned char *)rec, Q_R_LEN(l));
     q->p_next = next;
     set_info(q, Q_LD(&rec->tries) >> 24, !!(l & Q_R_RETURNED), 0);
@@ -234,6 +242,7 @@ static inline __attribute__((always_inline)) int spsc_try_peek(pshm_queue *q, co
 static int spsc_release(pshm_queue *q)
 {
     Q_STS(&q->h->tail, q->p_next);
+    PSHM__FAULT("queue.release.after_word");
     q->pos = q->p_next;
     if (q->self) {
         Q_ST(&q->self->cur, 0);
@@ -268,6 +277,7 @@ static int mpmc_try_reserve(pshm_queue *q, size_t n, void **ptr)
         int64_t d = q_pdiff(Q_S_POS(s), pos);
         if (d == 0) {
             if (Q_S_PHASE(s) == Q_FREE) {
+                PSHM__FAULT("queue.reserve.announced");
                 Q_ST(&q->self->cur, pos + 1); /* announce before claiming */
                 uint64_t w = Q_MK(pos, Q_WRITING, 0, 0, q->me);
                 if (Q_CAS(&c->word, &s, w)) {
@@ -317,10 +327,12 @@ static int mpmc_commit(pshm_queue *q, size_t n)
 
     Q_ST(&c->len, (uint32_t)n);
     q->pending = Q_NONE;
+    PSHM__FAULT("queue.commit.before_word");
     if (!Q_CAS(&c->word, &s, Q_MK(q->p_pos, Q_FULL, 0, 0, 0))) {
         Q_ST(&q->self->cur, 0);
         return -PSHM_EBADFORMAT; /* someone took the cell from a live writer */
     }
+    PSHM__FAULT("queue.commit.after_word");
     Q_ST(&q->self->cur, 0);
     Q_INC(&q->self->sent, 1);
     Q_INC(&q->self->bytes, n);
@@ -343,6 +355,7 @@ static int mpmc_deliver(pshm_queue *q, struct qcell *c, uint64_t pos, uint64_t s
         pshm__q_wake(&q->h->nf_seq, &q->h->nf_sleepers);
         return -PSHM_EBADFORMAT;
     }
+    PSHM__FAULT_TAG("queue.peek.claimed", c + 1, l);
     set_pending(q, Q_PEEKED, pos, (unsigned char *)c, l);
     q->p_state = s;
     set_info(q, Q_S_TRIES(s), Q_S_RET(s), 0);
@@ -372,6 +385,7 @@ static int mpmc_orphans(pshm_queue *q, const void **ptr, size_t *len)
             continue;
         }
         announce(q, spos);
+        PSHM__FAULT("queue.peek.announced");
         uint64_t w = Q_MK(spos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), q->me < 0 ? 0 : q->me);
         if (Q_CAS(&c->word, &s, w))
             return mpmc_deliver(q, c, spos, w, ptr, len);
@@ -404,6 +418,7 @@ static int mpmc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
             switch (Q_S_PHASE(s)) {
             case Q_FULL: {
                 announce(q, pos);
+                PSHM__FAULT("queue.peek.announced");
                 uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), q->me < 0 ? 0 : q->me);
                 if (Q_CAS(&c->word, &s, w)) {
                     help_advance(&h->tail, pos);
@@ -449,6 +464,7 @@ static int mpmc_release(pshm_queue *q)
     uint64_t s = q->p_state;
     int ok = Q_CAS(&c->word, &s, Q_MK(q->p_pos + q->g.nslots, Q_FREE, 0, 0, 0));
 
+    PSHM__FAULT("queue.release.after_word");
     q->pending = Q_NONE;
     if (q->self) {
         Q_ST(&q->self->cur, 0);
@@ -531,6 +547,7 @@ static int bcast_try_reserve(pshm_queue *q, size_t n, void **ptr)
             return -EAGAIN;
     }
     struct qcell *c = q_cell(q, P);
+    PSHM__FAULT("queue.reserve.announced");
     Q_ST(&q->self->cur, P + 1);
     Q_ST(&c->word, P | Q_B_BUSY); /* readers of the old message see it change */
     __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -545,8 +562,11 @@ static int bcast_commit(pshm_queue *q, size_t n)
     uint64_t P = q->p_pos;
 
     Q_ST(&c->len, (uint32_t)n);
+    PSHM__FAULT("queue.commit.before_word");
     Q_STR(&c->word, P);
+    PSHM__FAULT("queue.commit.after_word");
     Q_STS(&q->h->head, P + 1);
+    PSHM__FAULT("queue.commit.after_head");
     q->pos = P + 1;
     Q_ST(&q->self->cur, 0);
     Q_INC(&q->self->sent, 1);
@@ -606,6 +626,7 @@ static int bcast_try_peek(pshm_queue *q, const void **ptr, size_t *len)
             q->pos = C + 1;
             continue;
         }
+        PSHM__FAULT_TAG("queue.peek.claimed", c + 1, l);
         set_pending(q, Q_PEEKED, C, (unsigned char *)c, l);
         set_info(q, 0, 0, q->lost_acc);
         q->lost_acc = 0;
@@ -630,8 +651,10 @@ static int bcast_release(pshm_queue *q)
     if (q->self) {
         if (q->g.flags & Q_F_OVERWRITE) {
             Q_ST(&q->self->cursor, q->pos);
+            PSHM__FAULT("queue.release.after_word");
         } else {
             Q_STS(&q->self->cursor, q->pos);
+            PSHM__FAULT("queue.release.after_word");
             pshm__q_wake(&q->h->nf_seq, &q->h->nf_sleepers);
         }
     }
@@ -668,11 +691,16 @@ static void bcast_check_way(pshm_queue *q)
  * the work; see bench/README.md, "where the nanoseconds go".) */
 static inline __attribute__((always_inline)) int try_reserve(pshm_queue *q, size_t n, void **ptr)
 {
+    int r;
+
     switch (q->g.mode) {
-    case PSHM_QUEUE_SPSC: return spsc_try_reserve(q, n, ptr);
-    case PSHM_QUEUE_MPMC: return mpmc_try_reserve(q, n, ptr);
-    default: return bcast_try_reserve(q, n, ptr);
+    case PSHM_QUEUE_SPSC: r = spsc_try_reserve(q, n, ptr); break;
+    case PSHM_QUEUE_MPMC: r = mpmc_try_reserve(q, n, ptr); break;
+    default: r = bcast_try_reserve(q, n, ptr); break;
     }
+    if (r == 0)
+        PSHM__FAULT("queue.reserve.claimed");
+    return r;
 }
 
 static inline __attribute__((always_inline)) int try_peek(pshm_queue *q, const void **ptr,
@@ -753,6 +781,7 @@ int pshm__q_commit(pshm_queue *q, size_t n)
         return -PSHM_EORDER;
     if (n > q->p_max)
         return -EINVAL;
+    PSHM__FAULT("queue.commit.after_data");
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC: return spsc_commit(q, n);
     case PSHM_QUEUE_MPMC: return mpmc_commit(q, n);
@@ -838,6 +867,7 @@ int pshm__q_release(pshm_queue *q)
         return -EINVAL;
     if (q->pending != Q_PEEKED)
         return -PSHM_EORDER;
+    PSHM__FAULT_TAG("queue.release.before", q->p_hdr + Q_REC, q->p_max);
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC: return spsc_release(q);
     case PSHM_QUEUE_MPMC: return mpmc_release(q);

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* harness.c - see harness.h. */
 #include "harness.h"
+#include "fault.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,8 +24,16 @@ static struct {
     const char *name;
     th_test_fn fn;
     int timeout_s;
+    unsigned flags;
 } tests[MAX_TESTS];
 static int ntests;
+
+/* Why the running test skipped: written by th_skip in the test's process,
+ * read by the runner (shared memory set up before the test forks). */
+#define REASON_MAX 400
+static char *skip_reason;
+static pshm__fault_trace *arm_trace; /* th_arm's child writes, th_died_at reads */
+static uint64_t forks; /* th_fork calls so far: a forked child's number */
 
 static struct {
     const char *name;
@@ -33,14 +44,20 @@ static int nhelpers;
 static char self_path[PATH_MAX];
 static char bin_dir[PATH_MAX];
 
-void th_register(const char *name, th_test_fn fn, int timeout_s)
+void th_register_flags(const char *name, th_test_fn fn, int timeout_s, unsigned flags)
 {
     if (ntests == MAX_TESTS)
         abort();
     tests[ntests].name = name;
     tests[ntests].fn = fn;
     tests[ntests].timeout_s = timeout_s;
+    tests[ntests].flags = flags;
     ntests++;
+}
+
+void th_register(const char *name, th_test_fn fn, int timeout_s)
+{
+    th_register_flags(name, fn, timeout_s, 0);
 }
 
 void th_register_helper(const char *name, th_helper_fn fn)
@@ -67,14 +84,17 @@ void th_fail(const char *file, int line, const char *fmt, ...)
 
 void th_skip(const char *fmt, ...)
 {
+    char why[REASON_MAX];
     va_list ap;
 
-    fprintf(stderr, "    skipped: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    fflush(stderr);
+    if (!why[0])
+        snprintf(why, sizeof why, "(no reason given)");
+    if (skip_reason)
+        memcpy(skip_reason, why, sizeof why);
+    fflush(NULL);
     _exit(SKIP_CODE);
 }
 
@@ -133,6 +153,7 @@ pid_t th_spawn(const char *helper, ...)
 pid_t th_fork(int (*fn)(void *), void *arg)
 {
     fflush(NULL);
+    forks++;
     pid_t pid = fork();
     if (pid < 0)
         th_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
@@ -201,6 +222,15 @@ void th_sleep_ms(int ms)
 }
 
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+static unsigned rnd_seed;
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
 
 uint32_t th_rnd(void)
 {
@@ -218,15 +248,25 @@ void th_rnd_seed(const char *label)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     seed = s ? (unsigned)strtoul(s, NULL, 0) : (unsigned)(ts.tv_nsec ^ getpid());
+    rnd_seed = seed;
     rnd_state = ((uint64_t)seed << 1 | 1) * 0x9e3779b97f4a7c15ULL;
-    fprintf(stderr, "    %s: PSHM_SEED=%u\n", label, seed);
+    printf("    %s: PSHM_SEED=%u\n", label, seed);
+    fflush(stdout);
+}
+
+unsigned th_rnd_seed_value(void) { return rnd_seed; }
+
+void th_rnd_worker(uint64_t worker)
+{
+    /* (seed, worker) alone: not the pid, not the time */
+    rnd_state = mix64(mix64((uint64_t)rnd_seed) ^ mix64(worker + 1));
+    if (!rnd_state)
+        rnd_state = 1;
 }
 
 void th_rnd_child(void)
 {
-    rnd_state ^= ((uint64_t)getpid() << 32 | 1) * 0xbf58476d1ce4e5b9ULL;
-    if (!rnd_state)
-        rnd_state = 1;
+    th_rnd_worker(forks | (uint64_t)1 << 63);
 }
 
 int th_soak(void)
@@ -271,6 +311,47 @@ int th_until(int (*cond)(void *), void *arg, int timeout_ms)
     return 1;
 }
 
+/*
+ * The sentinel: a stale AUTO block of the runner's own (its creator died),
+ * the kind of object a global gc or a careless pattern would collect. A
+ * test that removes it touched a name that was not its own, and fails.
+ */
+static char sentinel[64];
+
+static int make_sentinel(void)
+{
+    int st;
+
+    snprintf(sentinel, sizeof sentinel, "pshmt_%ld_sentinel", (long)getpid());
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        pshm_block_options o;
+        pshm_block *b = NULL;
+        pshm_block_options_init(&o);
+        o.lifetime = PSHM_AUTO;
+        if (pshm_block_create(sentinel, 64, &o, &b) != 0)
+            _exit(1); /* no lifetimes here (the POSIX fallback): no sentinel */
+        raise(SIGKILL); /* dies holding it: stale */
+    }
+    waitpid(pid, &st, 0);
+    if (!th_exists(sentinel))
+        sentinel[0] = 0;
+    return 0;
+}
+
+static void drop_sentinel(void)
+{
+    char path[PATH_MAX];
+
+    if (!sentinel[0])
+        return;
+    snprintf(path, sizeof path, "/dev/shm/%s", sentinel);
+    unlink(path);
+}
+
 /* Objects a test left behind in /dev/shm: removed, and the test fails. */
 static int sweep(pid_t pid, int report)
 {
@@ -295,11 +376,40 @@ static int sweep(pid_t pid, int report)
     return n;
 }
 
+void th_arm(const char *point, unsigned long skip)
+{
+    pshm__fault_trace_to(arm_trace);
+    pshm__fault_arm(point, skip);
+}
+
+void th_died_at(pid_t pid, const char *point, int timeout_ms)
+{
+    int code = th_wait(pid, timeout_ms);
+    if (!pshm__fault_enabled())
+        th_fail(__FILE__, __LINE__, "this build has no fault points");
+    if (code != 128 + SIGKILL || !arm_trace->killed || arm_trace->point != pshm__fault_id(point))
+        th_fail(__FILE__, __LINE__, "child %ld: exit %d, killed by its point %u, last point %#x: "
+                "it did not die at %s", (long)pid, code, arm_trace->killed, arm_trace->point, point);
+    memset(arm_trace, 0, sizeof *arm_trace);
+}
+
+void th_private_shm(const char *opts)
+{
+    if (unshare(CLONE_NEWNS) != 0)
+        th_skip("unshare(CLONE_NEWNS): %s (a private /dev/shm needs root or CAP_SYS_ADMIN)",
+                strerror(errno));
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        th_skip("making mounts private: %s", strerror(errno));
+    if (mount("pshmtest", "/dev/shm", "tmpfs", 0, opts) != 0)
+        th_skip("mounting a tmpfs with \"%s\" on /dev/shm: %s", opts, strerror(errno));
+}
+
 static int run_one(int i)
 {
     long long t0 = now_ms();
     int st, code;
 
+    skip_reason[0] = '\0';
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -337,14 +447,34 @@ static int run_one(int i)
         fprintf(stderr, "    killed by signal %d (%s)\n", WTERMSIG(st), strsignal(WTERMSIG(st)));
         code = 1;
     }
+    if (code == SKIP_CODE && !skip_reason[0]) {
+        /* 77 from anything but th_skip is not a skip */
+        fprintf(stderr, "    exited %d without th_skip\n", SKIP_CODE);
+        code = 1;
+    }
     th_sleep_ms(0);
     /* give killed helpers a moment, then look for leftovers */
     if (sweep(pid, code == 0) > 0 && code == 0)
         code = 1;
-    printf("%-4s %s (%lld ms)\n", code == 0 ? "ok" : code == SKIP_CODE ? "skip" : "FAIL",
-           tests[i].name, now_ms() - t0);
+    if (sentinel[0] && !th_exists(sentinel)) {
+        fprintf(stderr, "    removed /dev/shm/%s, a stale block that is not its own "
+                "(a global gc, or a pattern wider than its names)\n", sentinel);
+        code = 1;
+        make_sentinel();
+    }
+    if (code == SKIP_CODE)
+        printf("skip %s (%lld ms): %s\n", tests[i].name, now_ms() - t0, skip_reason);
+    else
+        printf("%-4s %s (%lld ms)\n", code == 0 ? "ok" : "FAIL", tests[i].name, now_ms() - t0);
     fflush(stdout);
     return code;
+}
+
+static int usage(const char *why, const char *arg)
+{
+    fprintf(stderr, "%s: %s%s\nusage: %s [--portable] [TEST...] | --list [--portable] | "
+            "--helper NAME [ARG...]\n", self_path, why, arg, self_path);
+    return 2;
 }
 
 int main(int argc, char **argv)
@@ -362,6 +492,10 @@ int main(int argc, char **argv)
     /* tests live in build/tests; the CLI in build/ */
     if (strlen(bin_dir) > 6 && strcmp(bin_dir + strlen(bin_dir) - 6, "/tests") == 0)
         bin_dir[strlen(bin_dir) - 6] = 0;
+    skip_reason = mmap(NULL, REASON_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    arm_trace = mmap(NULL, sizeof *arm_trace, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (skip_reason == MAP_FAILED || arm_trace == MAP_FAILED)
+        return 1;
 
     if (argc >= 3 && strcmp(argv[1], "--helper") == 0) {
         const char *tp = getenv("PSHM_TEST_PID");
@@ -372,26 +506,64 @@ int main(int argc, char **argv)
         fprintf(stderr, "no helper %s\n", argv[2]);
         return 127;
     }
-    if (argc >= 2 && strcmp(argv[1], "--list") == 0) {
+    int list = 0, portable = 0, named = 0;
+    static char want[MAX_TESTS];
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--list") == 0) {
+            list = 1;
+        } else if (strcmp(argv[a], "--portable") == 0) {
+            portable = 1;
+        } else if (argv[a][0] == '-') {
+            return usage("unknown option ", argv[a]);
+        } else {
+            int found = 0;
+            for (int i = 0; i < ntests; i++)
+                if (strcmp(argv[a], tests[i].name) == 0)
+                    want[i] = 1, found = 1;
+            if (!found)
+                return usage("no test named ", argv[a]);
+            named = 1;
+        }
+    }
+    if (list && named)
+        return usage("--list takes no test names", "");
+    int selected = 0;
+    for (int i = 0; i < ntests; i++) {
+        if (!named)
+            want[i] = 1;
+        if (portable && !(tests[i].flags & TH_PORTABLE))
+            want[i] = 0;
+        selected += want[i];
+    }
+    if (list) {
         for (int i = 0; i < ntests; i++)
-            printf("%s\n", tests[i].name);
+            if (want[i])
+                printf("%s %d\n", tests[i].name, tests[i].timeout_s);
         return 0;
     }
+    if (selected == 0)
+        return usage("no test selected", "");
     int passed = 0, failed = 0, skipped = 0;
+    char skips[4096] = "";
+    make_sentinel();
     for (int i = 0; i < ntests; i++) {
-        int want = argc < 2;
-        for (int a = 1; a < argc && !want; a++)
-            want = strcmp(argv[a], tests[i].name) == 0;
-        if (!want)
+        if (!want[i])
             continue;
         int code = run_one(i);
-        if (code == 0)
+        if (code == 0) {
             passed++;
-        else if (code == SKIP_CODE)
+        } else if (code == SKIP_CODE) {
             skipped++;
-        else
+            size_t l = strlen(skips);
+            snprintf(skips + l, sizeof skips - l, "%s%s", l ? ", " : "", tests[i].name);
+        } else {
             failed++;
+        }
     }
-    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    return failed ? 1 : 0;
+    printf("%d passed, %d failed, %d skipped%s%s\n", passed, failed, skipped,
+           skipped ? ": " : "", skips);
+    drop_sentinel();
+    if (failed)
+        return 1;
+    return passed == 0 && skipped > 0 ? SKIP_CODE : 0;
 }

@@ -76,7 +76,7 @@ static void drop(pshm_array *a)
 
 /* ------------------------------------------------------------------ dtypes */
 
-TEST(dtype_parse_canonical_forms)
+TEST_PORTABLE(dtype_parse_canonical_forms)
 {
     static const struct {
         const char *in, *descr;
@@ -121,7 +121,7 @@ TEST(dtype_parse_canonical_forms)
     CHECK_ERR(pshm_dtype_parse("<f8", NULL), -EINVAL);
 }
 
-TEST(dtype_native_constants)
+TEST_PORTABLE(dtype_native_constants)
 {
     const uint16_t one = 1;
     const char *le = *(const unsigned char *)&one == 1 ? "<" : ">";
@@ -172,7 +172,7 @@ static void check_header(const char *descr, int ndim, const int64_t *shape, int 
     CHECK_EQ(out[len - 1], '\n');
 }
 
-TEST(header_is_what_np_save_writes)
+TEST_PORTABLE(header_is_what_np_save_writes)
 {
     /* Expected bytes taken from np.save output (numpy 1.24): total length,
      * the dict, then spaces (growth room + padding) and '\n'. */
@@ -200,7 +200,7 @@ TEST(header_is_what_np_save_writes)
                  192);
 }
 
-TEST(header_roundtrips_through_parser)
+TEST_PORTABLE(header_roundtrips_through_parser)
 {
     static const char *const descrs[] = {"|b1", "<i2", ">u8", "<f2", ">c16", "|S3", "<U7", "|V9"};
     char out[PSHM__NPY_HEADER_CAP];
@@ -256,7 +256,7 @@ TEST(header_roundtrips_through_parser)
 
 /* ------------------------------------------------------------------ parser */
 
-TEST(parser_accepts_what_numpy_reads)
+TEST_PORTABLE(parser_accepts_what_numpy_reads)
 {
     static const char *const ok[] = {
         "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }                    \n",
@@ -307,7 +307,7 @@ TEST(parser_accepts_what_numpy_reads)
     CHECK_EQ(h.nbytes, 2);
 }
 
-TEST(parser_rejects_each_with_its_code)
+TEST_PORTABLE(parser_rejects_each_with_its_code)
 {
     static const struct {
         int major;
@@ -404,7 +404,7 @@ TEST(parser_rejects_each_with_its_code)
     CHECK_ERR(pshm__npy_parse(buf, len, &h), -PSHM_EARRAY_HEADER);
 }
 
-TEST(parser_prefix_errors)
+TEST_PORTABLE(parser_prefix_errors)
 {
     static const char dict[] = "{'descr': '<f8', 'fortran_order': False, 'shape': ()}";
     unsigned char buf[256];
@@ -456,7 +456,7 @@ TEST(parser_prefix_errors)
 
 /* Random damage to a good image: never a crash, never a read out of bounds
  * (the sanitizer builds watch), always a code or a consistent result. */
-TEST(parser_survives_mutations)
+TEST_PORTABLE(parser_survives_mutations)
 {
     char good[PSHM__NPY_HEADER_CAP];
     pshm_dtype d;
@@ -490,7 +490,7 @@ TEST(parser_survives_mutations)
     }
 }
 
-TEST(sizes_follow_numpy)
+TEST_PORTABLE(sizes_follow_numpy)
 {
     uint64_t items;
     size_t bytes;
@@ -511,7 +511,7 @@ TEST(sizes_follow_numpy)
 
 /* -------------------------------------------------------- create and open */
 
-TEST(create_open_every_dtype)
+TEST_PORTABLE(create_open_every_dtype)
 {
     static const char *const descrs[] = {
         "|b1", "|i1", "|u1", "<i2", ">i2", "<u2", "<i4", ">u4", "<i8", ">u8", "<f2", ">f2",
@@ -568,7 +568,7 @@ TEST(create_open_every_dtype)
     }
 }
 
-TEST(zero_d_and_empty_arrays)
+TEST_PORTABLE(zero_d_and_empty_arrays)
 {
     const char *name = th_name("small");
     pshm_array *a = NULL, *o = NULL;
@@ -618,7 +618,7 @@ TEST(random_name_and_auto_lifetime)
     CHECK(!th_exists(name)); /* the last holder closed it */
 }
 
-TEST(create_errors_leave_nothing)
+TEST_PORTABLE(create_errors_leave_nothing)
 {
     const char *name = th_name("bad");
     pshm_array *a = (pshm_array *)1;
@@ -647,7 +647,7 @@ TEST(create_errors_leave_nothing)
     CHECK_EQ(pshm_array_ndim(NULL), -1);
 }
 
-TEST(existing_name)
+TEST_PORTABLE(existing_name)
 {
     const char *name = th_name("exist");
     pshm_block_options opt;
@@ -675,7 +675,7 @@ TEST(existing_name)
     drop(a);
 }
 
-TEST(readonly_open)
+TEST_PORTABLE(readonly_open)
 {
     const char *name = th_name("ro");
     pshm_block_options opt;
@@ -704,7 +704,7 @@ TEST(readonly_open)
 
 /* ------------------------------------------------------ foreign blocks */
 
-TEST(open_checks_foreign_blocks)
+TEST_PORTABLE(open_checks_foreign_blocks)
 {
     const char *name = th_name("foreign");
     unsigned char buf[512];
@@ -759,7 +759,7 @@ TEST(open_checks_foreign_blocks)
     CHECK_OK(pshm_unlink(name));
 }
 
-TEST(create_from_npy)
+TEST_PORTABLE(create_from_npy)
 {
     const char *name = th_name("npy");
     char hdr[PSHM__NPY_HEADER_CAP];
@@ -815,7 +815,7 @@ HELPER(array_child)
     return pshm_array_close(a) == 0 ? 0 : 13;
 }
 
-TEST(another_process_sees_dtype_shape_and_data)
+TEST_PORTABLE(another_process_sees_dtype_shape_and_data)
 {
     const char *name = th_name("xproc");
     pshm_array *a = NULL;
@@ -841,7 +841,7 @@ HELPER(open_and_report)
     return r;
 }
 
-TEST(open_waits_for_a_header_being_written)
+TEST_PORTABLE(open_waits_for_a_header_being_written)
 {
     const char *name = th_name("wait");
     char hdr[PSHM__NPY_HEADER_CAP];
@@ -866,7 +866,7 @@ TEST(open_waits_for_a_header_being_written)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(open_gives_up_on_a_zero_block)
+TEST_PORTABLE(open_gives_up_on_a_zero_block)
 {
     const char *name = th_name("zero");
     pshm_block *b = NULL;
@@ -879,7 +879,7 @@ TEST(open_gives_up_on_a_zero_block)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(header_rewritten_later_does_not_change_a_handle)
+TEST_PORTABLE(header_rewritten_later_does_not_change_a_handle)
 {
     const char *name = th_name("snap");
     pshm_array *a = NULL, *o = NULL;
@@ -898,7 +898,7 @@ TEST(header_rewritten_later_does_not_change_a_handle)
     drop(a);
 }
 
-TEST(error_codes_have_names_and_messages)
+TEST_PORTABLE(error_codes_have_names_and_messages)
 {
     for (int c = PSHM_EARRAY_MAGIC; c <= PSHM_EARRAY_MISMATCH; c++) {
         CHECK(strncmp(pshm_errname(-c), "PSHM_EARRAY_", 12) == 0);
@@ -926,7 +926,7 @@ HELPER(array_race)
     return created ? 0 : 1;
 }
 
-TEST(racing_creators_with_open_existing_agree)
+TEST_PORTABLE(racing_creators_with_open_existing_agree)
 {
     const char *name = th_name("arace");
     enum { N = 12 };

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* test_block.c - blocks: create, attach, close, unlink, names, lifetimes. */
 #include "harness.h"
+#include "fault.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <sys/mount.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static pshm_block *create_opts(const char *name, size_t size, pshm_lifetime lt)
@@ -23,7 +26,7 @@ static pshm_block *create_opts(const char *name, size_t size, pshm_lifetime lt)
     return b;
 }
 
-TEST(create_open_close_unlink)
+TEST_PORTABLE(create_open_close_unlink)
 {
     const char *name = th_name("basic");
     pshm_block *b = NULL, *a = NULL;
@@ -64,7 +67,7 @@ TEST(create_open_close_unlink)
     CHECK(a == NULL);
 }
 
-TEST(leading_slash_is_the_same_name)
+TEST_PORTABLE(leading_slash_is_the_same_name)
 {
     const char *name = th_name("slash");
     char slashed[300];
@@ -81,7 +84,7 @@ TEST(leading_slash_is_the_same_name)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(bad_names_each_have_their_code)
+TEST_PORTABLE(bad_names_each_have_their_code)
 {
     pshm_block *b = (pshm_block *)1;
     char long_name[PSHM_NAME_MAX + 2];
@@ -110,7 +113,7 @@ TEST(bad_names_each_have_their_code)
     CHECK_STR(pshm_strerror(-999999), "unknown error");
 }
 
-TEST(longest_name_works)
+TEST_PORTABLE(longest_name_works)
 {
     char name[PSHM_NAME_MAX + 1];
     pshm_block *b = NULL;
@@ -124,7 +127,7 @@ TEST(longest_name_works)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(bad_sizes_and_options)
+TEST_PORTABLE(bad_sizes_and_options)
 {
     pshm_block_options o;
     pshm_block *b = NULL;
@@ -141,7 +144,7 @@ TEST(bad_sizes_and_options)
     CHECK(!th_exists(name));
 }
 
-TEST(exists_and_open_existing)
+TEST_PORTABLE(exists_and_open_existing)
 {
     const char *name = th_name("excl");
     pshm_block_options o;
@@ -166,7 +169,7 @@ TEST(exists_and_open_existing)
     CHECK_OK(pshm_block_close(c));
 }
 
-TEST(random_names)
+TEST_PORTABLE(random_names)
 {
     pshm_block *a = NULL, *b = NULL;
 
@@ -185,7 +188,7 @@ TEST(random_names)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(mode_and_readonly)
+TEST_PORTABLE(mode_and_readonly)
 {
     const char *name = th_name("ro");
     pshm_block_options o;
@@ -221,7 +224,7 @@ TEST(mode_and_readonly)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(prefault_and_sparse)
+TEST_PORTABLE(prefault_and_sparse)
 {
     const char *name = th_name("pf");
     pshm_block_options o;
@@ -239,7 +242,7 @@ TEST(prefault_and_sparse)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(huge_pages_clear_error)
+TEST_PORTABLE(huge_pages_clear_error)
 {
     const char *name = th_name("huge");
     pshm_block_options o;
@@ -271,7 +274,7 @@ TEST(huge_pages_clear_error)
     }
 }
 
-TEST(empty_object_is_an_error)
+TEST_PORTABLE(empty_object_is_an_error)
 {
     const char *name = th_name("empty");
     char path[300];
@@ -299,7 +302,7 @@ HELPER(attach_write)
     return pshm_block_close(b) == 0 ? 0 : 11;
 }
 
-TEST(attach_in_another_process)
+TEST_PORTABLE(attach_in_another_process)
 {
     const char *name = th_name("xproc");
     pshm_block *b = NULL;
@@ -324,7 +327,7 @@ HELPER(race_create)
     return r == -EEXIST ? 1 : 2;
 }
 
-TEST(racing_creators_one_wins)
+TEST_PORTABLE(racing_creators_one_wins)
 {
     const char *name = th_name("race");
     enum { N = 16 };
@@ -625,44 +628,79 @@ TEST(auto_last_closer_races_new_attacher)
 /*
  * SIGKILL storm over one AUTO name. Workers loop: attach or create it, check
  * while holding that the name still leads to their block (never cut short),
- * write to it, close. The test kills a random worker at a random moment -
- * mid-create, holding, mid-close (as the last closer, say) - and starts a
- * replacement; every worker must keep making progress. At the end the
- * workers close normally, and the name must be gone with no gc (never
- * leaked, even after all those deaths).
+ * write to it, close. Every other worker is armed with a fault point of the
+ * lifetime protocol - create after the link, open between its open and its
+ * hold, the last closer between its exclusive lock and the unlink and after
+ * it, a closer letting go before its second look - and dies exactly there;
+ * the test also kills a random worker at a random moment (mid-create,
+ * holding, mid-close) and counts the kills that landed inside a pshm call's
+ * window. Every worker keeps making progress. At the end the workers close
+ * normally, and the name must be gone with no gc (never leaked, even after
+ * all those deaths).
  */
 #define ASW 4
 
+static const char *const block_points[] = {
+    "block.create.linked", "block.create.named", "block.open.opened", "block.open.held",
+    "block.remove.locked", "block.remove.unlinked", "block.close.let_go", NULL};
+#define NBP 7
+
 typedef struct astorm {
     uint64_t progress[ASW];
-    uint64_t stop;
+    uint64_t stop, disarm;
+    uint32_t gen[ASW];      /* the generation of the worker in each slot */
+    uint32_t in_call[ASW];  /* inside a pshm call, since in_passes */
+    uint64_t in_passes[ASW];
+    uint32_t armed[ASW];    /* 1 + its point, 0 none */
+    pshm__fault_trace tr[ASW];
 } astorm;
 
 static astorm *AS;
+
+static void as_call(int me, int in)
+{
+    AS->in_passes[me] = AS->tr[me].passes;
+    ASTORE(&AS->in_call[me], (uint32_t)in);
+}
 
 static int astorm_worker(void *arg)
 {
     const char *name = th_name("astorm");
     char path[300];
     int me = (int)(intptr_t)arg;
+    uint32_t gen = AS->gen[me];
 
-    th_rnd_child();
+    th_rnd_worker((uint64_t)me << 32 | gen);
+    pshm__fault_trace_to(&AS->tr[me]);
+    AS->armed[me] = 0;
+    if (gen % 2 && !ALOAD(&AS->disarm)) {
+        uint32_t k = (gen / 2) % NBP;
+        /* create and remove are rarer than open and close: at once */
+        pshm__fault_arm(block_points[k], strstr(block_points[k], "open") ? th_rnd() % 3 : 0);
+        AS->armed[me] = k + 1;
+    }
     snprintf(path, sizeof path, "/dev/shm/%s", name);
     while (!ALOAD(&AS->stop)) {
         pshm_block_options o;
         pshm_block *b = NULL;
         int r;
 
+        if (ALOAD(&AS->disarm))
+            pshm__fault_arm(NULL, 0);
         pshm_block_options_init(&o);
         o.lifetime = PSHM_AUTO;
         o.open_existing = 1;
+        as_call(me, 1);
         if (th_rnd() % 2) {
             r = pshm_block_create(name, 4096, &o, &b);
         } else {
             r = pshm_block_open(name, NULL, &b);
-            if (r == -ENOENT || r == -PSHM_ESTALE)
+            if (r == -ENOENT || r == -PSHM_ESTALE) {
+                as_call(me, 0);
                 continue; /* nobody has it, or its last holder was killed */
+            }
         }
+        as_call(me, 0);
         if (r != 0)
             return 10;
         struct stat fs, ns;
@@ -674,11 +712,164 @@ static int astorm_worker(void *arg)
             __atomic_add_fetch((uint64_t *)pshm_block_data(b), 1, __ATOMIC_RELAXED);
             usleep(th_rnd() % 200);
         }
-        if (pshm_block_close(b) != 0)
+        as_call(me, 1);
+        r = pshm_block_close(b);
+        as_call(me, 0);
+        if (r != 0)
             return 13;
         AINC(&AS->progress[me]);
     }
     return 0;
+}
+
+/* One death at a time, exactly at each window of the lifetime protocol. */
+typedef struct lt_step {
+    const char *name;
+    int create; /* 1: create the name AUTO; 0: open it */
+    int close;  /* then close it */
+} lt_step;
+
+static int lt_child(void *arg)
+{
+    const lt_step *st = arg;
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    int r = st->create ? pshm_block_create(st->name, 4096, &o, &b)
+                       : pshm_block_open(st->name, NULL, &b);
+    if (r != 0)
+        return 10;
+    if (st->close)
+        pshm_block_close(b);
+    return 11; /* not killed at the armed point */
+}
+
+static pid_t lt_armed(const char *point, const char *name, int create, int close)
+{
+    static lt_step st; /* the child's copy is the one it reads */
+    st.name = name, st.create = create, st.close = close;
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        th_arm(point, 0);
+        _exit(lt_child(&st));
+    }
+    return pid;
+}
+
+static long lt_holders(const char *name)
+{
+    pshm_block_info info;
+    pshm_block_info_init(&info);
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.lifetime, PSHM_AUTO);
+    return info.holders;
+}
+
+TEST(auto_lifetime_one_death_in_each_window)
+{
+    const char *name = th_name("ltwin");
+    pshm_block *a = NULL;
+
+    /* a creator killed right after the link: the name is marked and held by
+     * nobody - stale, never a block that looks alive - and create replaces it */
+    th_died_at(lt_armed("block.create.linked", name, 1, 0), "block.create.linked", 10000);
+    CHECK_EQ(lt_holders(name), 0);
+    a = create_opts(name, 4096, PSHM_AUTO);
+    CHECK_OK(pshm_block_close(a));
+    CHECK(!th_exists(name));
+    /* ... and later, before it has a handle */
+    th_died_at(lt_armed("block.create.named", name, 1, 0), "block.create.named", 10000);
+    CHECK_EQ(lt_holders(name), 0);
+    CHECK_ERR(pshm_block_open(name, NULL, &a), -PSHM_ESTALE);
+    CHECK(!th_exists(name));
+
+    /* an attacher killed after its hold and before it checked the name:
+     * its hold goes with it, the creator's stays */
+    a = create_opts(name, 4096, PSHM_AUTO);
+    th_died_at(lt_armed("block.open.held", name, 0, 0), "block.open.held", 10000);
+    CHECK_EQ(lt_holders(name), 1);
+    /* a closer killed after letting go for its second look, while we hold */
+    th_died_at(lt_armed("block.close.let_go", name, 0, 1), "block.close.let_go", 10000);
+    CHECK(th_exists(name));
+    CHECK_EQ(lt_holders(name), 1);
+    CHECK_OK(pshm_block_close(a));
+    CHECK(!th_exists(name));
+
+    /* the last closer killed holding the exclusive lock, before the unlink:
+     * stale, collected by the next open */
+    th_died_at(lt_armed("block.remove.locked", name, 1, 1), "block.remove.locked", 10000);
+    CHECK_EQ(lt_holders(name), 0);
+    CHECK_ERR(pshm_block_open(name, NULL, &a), -PSHM_ESTALE);
+    CHECK(!th_exists(name));
+    /* ... or after it: gone */
+    th_died_at(lt_armed("block.remove.unlinked", name, 1, 1), "block.remove.unlinked", 10000);
+    CHECK(!th_exists(name));
+}
+
+typedef struct astorm_tally {
+    int armed_at[NBP];
+    int in_window, outside;
+} astorm_tally;
+
+static pid_t astorm_start(int i)
+{
+    AS->gen[i]++;
+    return th_fork(astorm_worker, (void *)(intptr_t)i);
+}
+
+/* A worker ended: it may only have died of SIGKILL - at its armed point, or
+ * by our hand (then: inside a pshm call's window, or outside). */
+static void astorm_ended(int i, int st, int ours, astorm_tally *t)
+{
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+        th_fail(__FILE__, __LINE__, "worker %d ended by itself: %s %d", i,
+                WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    const pshm__fault_trace *tr = &AS->tr[i];
+    if (tr->killed) {
+        t->armed_at[AS->armed[i] - 1]++;
+        return;
+    }
+    if (!ours)
+        th_fail(__FILE__, __LINE__, "worker %d died of SIGKILL, not at its point nor by us", i);
+    int window = 0;
+    for (int k = 0; k < NBP; k++)
+        window |= tr->point == pshm__fault_id(block_points[k]);
+    if (AS->in_call[i] && tr->passes > AS->in_passes[i] && window)
+        t->in_window++;
+    else
+        t->outside++;
+}
+
+/* Every worker does another round within ms - or dies at its armed point
+ * and is replaced, and then its replacement does. */
+static void astorm_progress(pid_t *w, int ms, astorm_tally *t)
+{
+    uint64_t snap[ASW];
+    long long end;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    end = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
+    for (int i = 0; i < ASW; i++)
+        snap[i] = ALOAD(&AS->progress[i]);
+    for (int i = 0; i < ASW; i++) {
+        while (ALOAD(&AS->progress[i]) <= snap[i]) {
+            int st;
+            if (waitpid(w[i], &st, WNOHANG) == w[i]) {
+                astorm_ended(i, st, 0, t);
+                snap[i] = ALOAD(&AS->progress[i]);
+                w[i] = astorm_start(i);
+                continue;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            if ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 > end)
+                th_fail(__FILE__, __LINE__, "worker %d made no progress in %d ms", i, ms);
+            usleep(100);
+        }
+    }
 }
 
 TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
@@ -686,19 +877,30 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
     const char *name = th_name("astorm");
     pid_t w[ASW];
     int kills = 300 * th_soak();
+    astorm_tally t;
 
+    memset(&t, 0, sizeof t);
     AS = th_shared(sizeof *AS);
     th_rnd_seed("auto storm");
     for (int i = 0; i < ASW; i++)
-        w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
-    th_await_progress(AS->progress, w, ASW, 20000);
+        w[i] = astorm_start(i);
+    astorm_progress(w, 20000, &t);
     for (int k = 0; k < kills; k++) {
         usleep(th_rnd() % 3000);
-        int i = (int)(th_rnd() % ASW);
-        kill_wait(w[i]);
-        w[i] = th_fork(astorm_worker, (void *)(intptr_t)i);
-        th_await_progress(AS->progress, w, ASW, 20000);
+        /* an unarmed worker, if there is one: the armed ones die at their point */
+        int i = (int)(th_rnd() % ASW), st;
+        for (int j = 0; j < ASW && AS->armed[i]; j++)
+            i = (i + 1) % ASW;
+        kill(w[i], SIGKILL);
+        CHECK(waitpid(w[i], &st, 0) == w[i]);
+        astorm_ended(i, st, 1, &t);
+        w[i] = astorm_start(i);
+        astorm_progress(w, 20000, &t);
     }
+    /* the last rounds unarmed, so the last closer is not killed at its point */
+    ASTORE(&AS->disarm, 1);
+    astorm_progress(w, 20000, &t);
+    astorm_progress(w, 20000, &t);
     ASTORE(&AS->stop, 1);
     for (int i = 0; i < ASW; i++)
         CHECK_EQ(th_wait(w[i], 10000), 0);
@@ -708,7 +910,22 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
         th_fail(__FILE__, __LINE__, "left behind: lifetime %d, creator %ld (alive %d), holders %ld, "
                 "mapped by %ld, worker pids %d %d %d %d", (int)in.lifetime, in.creator_pid,
                 in.creator_alive, in.holders, in.nmapped, (int)w[0], (int)w[1], (int)w[2], (int)w[3]);
-    fprintf(stderr, "    kills=%d\n", kills);
+    int armed = 0;
+    for (int k = 0; k < NBP; k++)
+        armed += t.armed_at[k];
+    printf("    %d kills by the test (%d inside a pshm call's window), %d at armed points:",
+           kills, t.in_window, armed);
+    for (int k = 0; k < NBP; k++)
+        printf(" %s %d", block_points[k] + 6, t.armed_at[k]);
+    printf("\n");
+    fflush(stdout);
+    /* floors: the storm reached the protocol's windows */
+    for (int k = 0; k < NBP; k++)
+        if (t.armed_at[k] == 0)
+            th_fail(__FILE__, __LINE__, "no worker died at %s", block_points[k]);
+    if (t.in_window < kills / 100)
+        th_fail(__FILE__, __LINE__, "%d of %d kills inside a pshm call's window (floor %d)",
+                t.in_window, kills, kills / 100);
 }
 
 /*
@@ -791,6 +1008,13 @@ static int scan_check(const pshm_block_info *in, void *ud)
     return 0;
 }
 
+static int scan_count(const pshm_block_info *in, void *ud)
+{
+    (void)in;
+    ++*(int *)ud;
+    return 0;
+}
+
 static int scan_stop(const pshm_block_info *in, void *ud)
 {
     (void)in, (void)ud;
@@ -815,15 +1039,24 @@ TEST(lifetime_record_shown_by_stat)
     CHECK_EQ(info.nmapped, 1);
     CHECK_EQ(info.uid, getuid());
 
+    /* this test's names only (the whole directory: gc_and_scan_of_the_whole_directory) */
+    pshm_block *other = create_opts(th_name("stat_b"), 64, PSHM_PERSIST);
     scan_seen seen = {name, "", 0, 0};
-    CHECK_OK(pshm_block_scan(NULL, scan_check, &seen));
+    int n = 0;
+    CHECK_OK(pshm_block_scan(th_name("*"), scan_check, &seen));
     CHECK_EQ(seen.found, 1);
     CHECK_EQ(seen.unsorted, 0);
+    CHECK_STR(seen.last, th_name("stat_b")); /* sorted: stat, then stat_b */
+    CHECK_OK(pshm_block_scan(th_name("*"), scan_count, &n));
+    CHECK_EQ(n, 2);
     /* a pattern selects; a callback's negative code stops the scan */
     seen.found = 0;
+    seen.last[0] = 0;
     CHECK_OK(pshm_block_scan(name, scan_check, &seen));
     CHECK_EQ(seen.found, 1);
-    CHECK_ERR(pshm_block_scan(NULL, scan_stop, NULL), -ECANCELED);
+    CHECK_ERR(pshm_block_scan(th_name("*"), scan_stop, NULL), -ECANCELED);
+    CHECK_OK(pshm_block_unlink(other));
+    CHECK_OK(pshm_block_close(other));
 
     /* every holder counts: a second handle is a second holder */
     pshm_block *b2 = NULL;
@@ -889,7 +1122,7 @@ TEST(non_objects_in_the_directory_say_what_they_are)
     CHECK_OK(unlink(path));
 }
 
-TEST(mode_never_sets_setuid_setgid_or_sticky)
+TEST_PORTABLE(mode_never_sets_setuid_setgid_or_sticky)
 {
     const char *name = th_name("suid");
     pshm_block_options o;
@@ -909,16 +1142,13 @@ TEST(mode_never_sets_setuid_setgid_or_sticky)
     CHECK_OK(pshm_block_close(b));
 }
 
-TEST(version_of_the_library_is_the_header_s)
+TEST_PORTABLE(version_of_the_library_is_the_header_s)
 {
     CHECK_EQ(pshm_version(), PSHM_VERSION_NUMBER);
     CHECK_STR(pshm_version_string(), PSHM_VERSION_STRING);
 }
 
 /* ------------------------------------------------- ENOSPC, never SIGBUS */
-
-#include <sched.h>
-#include <sys/mount.h>
 
 static int count_entries(const char *dir)
 {
@@ -935,13 +1165,7 @@ static int count_entries(const char *dir)
 
 TEST(full_shm_is_enospc_at_create)
 {
-    /* A 1 MiB tmpfs over /dev/shm in a private mount namespace. */
-    if (unshare(CLONE_NEWNS) != 0)
-        th_skip("unshare(CLONE_NEWNS): %s (needs root or CAP_SYS_ADMIN)", strerror(errno));
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        th_skip("making mounts private: %s", strerror(errno));
-    if (mount("pshmtest", "/dev/shm", "tmpfs", 0, "size=1m") != 0)
-        th_skip("mounting a small tmpfs on /dev/shm: %s", strerror(errno));
+    th_private_shm("size=1m"); /* a 1 MiB tmpfs over /dev/shm, ours alone */
     CHECK_EQ(count_entries("/dev/shm"), 0);
 
     pshm_block *b = NULL;
@@ -978,6 +1202,217 @@ TEST(full_shm_is_enospc_at_create)
     CHECK_OK(pshm_block_close(c));
     CHECK_OK(pshm_block_unlink(b));
     CHECK_OK(pshm_block_close(b));
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+}
+
+/* ------------------------------------------------- the POSIX fallback */
+
+#ifdef PSHM_FORCE_POSIX
+#include "os/os.h"
+
+/* The portable fallback (src/os/posix.c) refuses what it cannot witness,
+ * with documented codes at create and open; it never runs without the crash
+ * safety it promises. (Built and run by scripts/test-install.sh.) */
+TEST_PORTABLE(fallback_refuses_what_it_cannot_witness)
+{
+    const char *name = th_name("fallback");
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_queue *q = NULL;
+    pshm_block_info info;
+    size_t removed = 0;
+    uint64_t start = 1;
+
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    CHECK_ERR(pshm_block_create(name, 4096, &o, &b), -PSHM_ENOMARK);
+    o.lifetime = PSHM_OWNED;
+    CHECK_ERR(pshm_block_create(name, 4096, &o, &b), -PSHM_ENOMARK);
+    CHECK(b == NULL);
+    CHECK(!th_exists(name));
+    /* queues need a witness of each participant's death */
+    CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, NULL, &q), -ENOTSUP);
+    CHECK(q == NULL);
+    CHECK(!th_exists(name));
+    /* objects cannot be listed */
+    CHECK_ERR(pshm_block_gc(NULL, 0, NULL, NULL, &removed), -ENOTSUP);
+    /* the platform layer says so itself */
+    CHECK_ERR(pshm__os_proc_start(getpid(), &start), -ENOTSUP);
+    CHECK_ERR(pshm__os_proc_alive(getpid(), 0), -ENOTSUP);
+    /* a PERSIST block works, and what cannot be known is shown unknown */
+    pshm_block_options_init(&o);
+    CHECK_OK(pshm_block_create(name, 4096, &o, &b));
+    CHECK_ERR(pshm__os_hold_query(pshm_block_fd(b)), -ENOTSUP);
+    CHECK_ERR(pshm__os_lock_byte(pshm_block_fd(b), PSHM__LIVE_BASE, 'w', 0), -ENOTSUP);
+    pshm_block_info_init(&info);
+    CHECK_OK(pshm_block_fstat(b, &info));
+    CHECK_EQ(info.lifetime, PSHM_PERSIST);
+    CHECK_EQ(info.creator_alive, -1);
+    CHECK_EQ(info.holders, -1);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+}
+#endif
+
+/* ------------------------------------- the whole directory, privately */
+
+static int die_holding(void *arg)
+{
+    /* create the name with the lifetime in arg, then die without a word */
+    const char *spec = arg; /* "<lifetime digit><name>" */
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_block_options_init(&o);
+    o.lifetime = (pshm_lifetime)(spec[0] - '0');
+    if (pshm_block_create(spec + 1, 4096, &o, &b) != 0)
+        return 1;
+    raise(SIGKILL);
+    return 2;
+}
+
+typedef struct seen_all {
+    char names[8][PSHM_NAME_MAX + 1];
+    int n, unsorted;
+} seen_all;
+
+static int collect_names(const pshm_block_info *in, void *ud)
+{
+    seen_all *s = ud;
+    if (s->n > 0 && strcmp(s->names[s->n - 1], in->name) >= 0)
+        s->unsorted++;
+    if (s->n < 8)
+        snprintf(s->names[s->n], sizeof s->names[0], "%s", in->name);
+    s->n++;
+    return 0;
+}
+
+static void gc_seen(const pshm_block_info *in, int result, void *ud)
+{
+    seen_all *s = ud;
+    if (result != 0)
+        s->unsorted += 100;
+    (void)collect_names(in, ud);
+}
+
+/* A global scan and gc (NULL pattern) see every object on the machine: so
+ * they are tested in a /dev/shm of their own, where every object is ours
+ * and the counts are exact. */
+TEST(gc_and_scan_of_the_whole_directory)
+{
+    th_private_shm("size=8m");
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+    pshm_block *persist = create_opts("b_persist", 4096, PSHM_PERSIST);
+    pshm_block *live = create_opts("c_live", 4096, PSHM_AUTO);
+    CHECK_EQ(th_wait(th_fork(die_holding, "1d_stale_auto"), 10000), 128 + SIGKILL);
+    CHECK_EQ(th_wait(th_fork(die_holding, "2e_stale_owned"), 10000), 128 + SIGKILL);
+    int fd = open("/dev/shm/a_foreign", O_CREAT | O_EXCL | O_RDWR, 0600);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, "x", 1), 1);
+    close(fd);
+    CHECK_EQ(count_entries("/dev/shm"), 5);
+
+    seen_all s;
+    memset(&s, 0, sizeof s);
+    CHECK_OK(pshm_block_scan(NULL, collect_names, &s));
+    CHECK_EQ(s.n, 5);
+    CHECK_EQ(s.unsorted, 0);
+    CHECK_STR(s.names[0], "a_foreign");
+    CHECK_STR(s.names[4], "e_stale_owned");
+
+    size_t removed = 99;
+    CHECK_OK(pshm_block_gc(NULL, PSHM_GC_DRY_RUN, NULL, NULL, &removed));
+    CHECK_EQ(removed, 2);
+    CHECK_EQ(count_entries("/dev/shm"), 5);
+    memset(&s, 0, sizeof s);
+    CHECK_OK(pshm_block_gc(NULL, 0, gc_seen, &s, &removed));
+    CHECK_EQ(removed, 2);
+    CHECK_EQ(s.n, 2);
+    CHECK_EQ(s.unsorted, 0);
+    CHECK_STR(s.names[0], "d_stale_auto");
+    CHECK_STR(s.names[1], "e_stale_owned");
+    CHECK(!th_exists("d_stale_auto") && !th_exists("e_stale_owned"));
+    CHECK(th_exists("a_foreign") && th_exists("b_persist") && th_exists("c_live"));
+    CHECK_OK(pshm_block_gc(NULL, 0, NULL, NULL, &removed));
+    CHECK_EQ(removed, 0);
+
+    CHECK_OK(pshm_block_close(live)); /* the last holder: gone */
+    CHECK_EQ(count_entries("/dev/shm"), 2);
+    CHECK_OK(pshm_block_unlink(persist));
+    CHECK_OK(pshm_block_close(persist));
+    CHECK_OK(pshm_unlink("a_foreign"));
+    CHECK_EQ(count_entries("/dev/shm"), 0);
+}
+
+/* ---------------------------------------------------------- huge pages */
+
+/* Bytes of the mapping that holds addr which are mapped by huge pages
+ * (PMDs), from /proc/self/smaps. */
+static long pmd_mapped_kb(const void *addr)
+{
+    char line[512];
+    FILE *f = fopen("/proc/self/smaps", "r");
+    uintptr_t a = (uintptr_t)addr;
+    int in = 0;
+    long kb = -1, v;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        size_t hex = strspn(line, "0123456789abcdef");
+        if (hex > 0 && line[hex] == '-' && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+            in = a >= lo && a < hi; /* a mapping's first line */
+            continue;
+        }
+        if (in && (sscanf(line, "FilePmdMapped: %ld kB", &v) == 1 ||
+                   sscanf(line, "ShmemPmdMapped: %ld kB", &v) == 1))
+            kb = (kb < 0 ? 0 : kb) + v;
+    }
+    fclose(f);
+    return kb;
+}
+
+static int read_line(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (!fgets(buf, (int)cap, f))
+        buf[0] = 0;
+    fclose(f);
+    return 0;
+}
+
+/* Where /dev/shm offers transparent huge pages (a tmpfs mounted huge=always,
+ * here a private one), huge_pages = 1 gives a mapping backed by them; where
+ * it offers none (huge=never), -PSHM_ENOHUGE and nothing is created. */
+TEST(huge_pages_back_the_block_where_dev_shm_has_them)
+{
+    char mode[256] = "";
+    if (read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled", mode, sizeof mode) != 0)
+        th_skip("transparent huge pages are compiled out of this kernel "
+                "(no /sys/kernel/mm/transparent_hugepage/shmem_enabled)");
+    if (strstr(mode, "[deny]") || strstr(mode, "[force]"))
+        th_skip("shmem_enabled is %.*s: it overrides every tmpfs mount's huge= option",
+                (int)strcspn(mode, "\n"), mode);
+    th_private_shm("size=64m,huge=always");
+    pshm_block_options o;
+    pshm_block *b = NULL;
+    pshm_block_options_init(&o);
+    o.huge_pages = 1;
+    CHECK_OK(pshm_block_create("huge", 8 << 20, &o, &b));
+    memset(pshm_block_data(b), 0x5a, 8 << 20);
+    long kb = pmd_mapped_kb(pshm_block_data(b));
+    if (kb < 2048)
+        th_fail(__FILE__, __LINE__, "8 MiB block on a huge=always tmpfs: %ld kB mapped by huge pages", kb);
+    CHECK_OK(pshm_block_unlink(b));
+    CHECK_OK(pshm_block_close(b));
+
+    /* the same, over a tmpfs without huge pages: a clear error, nothing made */
+    if (mount("pshmtest", "/dev/shm", "tmpfs", 0, "size=64m,huge=never") != 0)
+        th_fail(__FILE__, __LINE__, "mount huge=never: %s", strerror(errno));
+    CHECK_ERR(pshm_block_create("huge", 8 << 20, &o, &b), -PSHM_ENOHUGE);
+    CHECK(b == NULL);
     CHECK_EQ(count_entries("/dev/shm"), 0);
 }
 
@@ -1077,6 +1512,70 @@ TEST(watcher_waits_for_every_auto_holder)
     kill_wait(a);
     CHECK(th_until(gone, (void *)name, 5000));
     CHECK(th_until(no_refs, (void *)name, 5000));
+}
+
+/* A watcher that dies between being granted the lock and unlinking (at its
+ * fault point, armed in the creator and inherited by the watcher it forks):
+ * the block is left stale, never removed under a holder, and the next open
+ * collects it. */
+static pshm__fault_trace *WT;
+
+static int create_watched_armed(void *arg)
+{
+    pshm_block_options o;
+    pshm_block *b = NULL;
+
+    pshm__fault_trace_to(WT);
+    pshm__fault_arm_inherited("block.watch.granted", 0);
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    o.watch = 1;
+    if (pshm_block_create(arg, 4096, &o, &b) != 0)
+        return 20;
+    __atomic_add_fetch((int *)pshm_block_data(b), 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        pause();
+}
+
+static int watcher_waits(void *arg)
+{
+    (void)arg;
+    return ALOAD(&WT->point) == pshm__fault_id("block.watch.waiting");
+}
+
+static int no_holders(void *name)
+{
+    pshm_block_info info;
+    pshm_block_info_init(&info);
+    return pshm_block_stat(name, &info) == 0 && info.holders == 0;
+}
+
+static int watcher_killed(void *arg)
+{
+    (void)arg;
+    return ALOAD(&WT->killed) == 1;
+}
+
+TEST(watcher_killed_at_its_point_leaves_a_stale_block_the_next_open_collects)
+{
+    const char *name = th_name("watchdie");
+    pshm_block *b = NULL;
+
+    WT = th_shared(sizeof *WT);
+    pid_t c = th_fork(create_watched_armed, (void *)name);
+    CHECK(th_until(ready, (void *)name, 10000));
+    CHECK(th_until(watcher_settled, (void *)name, 5000)); /* creator + waiting watcher */
+    CHECK(th_until(watcher_waits, NULL, 5000));
+    CHECK(th_exists(name));
+    kill_wait(c);
+    CHECK(th_until(watcher_killed, NULL, 5000)); /* granted, and died there */
+    CHECK_EQ(WT->point, pshm__fault_id("block.watch.granted"));
+    CHECK(th_until(no_refs, (void *)name, 5000));
+    /* (a dying process's descriptors leave /proc before its locks go) */
+    CHECK(th_until(no_holders, (void *)name, 5000)); /* stale ... */
+    CHECK(th_exists(name));                           /* ... and nobody removed it */
+    CHECK_ERR(pshm_block_open(name, NULL, &b), -PSHM_ESTALE); /* the next open collects it */
+    CHECK(!th_exists(name));
 }
 
 TEST(watcher_is_invisible)

@@ -63,6 +63,14 @@ TEST(each_handle_is_its_own_description)
     CHECK_OK(pshm_block_close(b));
 }
 
+static int wait_for_pipe(void *arg)
+{
+    int *fds = arg;
+    char c;
+    close(fds[1]);
+    return read(fds[0], &c, 1) == 0 ? 0 : 1; /* until the test closes its end */
+}
+
 TEST(process_start_time_tells_reused_pids)
 {
     uint64_t start = 0;
@@ -70,12 +78,18 @@ TEST(process_start_time_tells_reused_pids)
     CHECK(start > 0);
     CHECK_EQ(pshm__os_proc_alive(getpid(), start), 1);
     CHECK_EQ(pshm__os_proc_alive(getpid(), start + 1), 0); /* same pid, other process */
-    pid_t p = fork();
-    if (p == 0)
-        _exit(0);
+    /* a child that lives until we let it go */
+    int fds[2];
+    CHECK_OK(pipe(fds));
+    pid_t p = th_fork(wait_for_pipe, fds);
+    close(fds[0]);
     uint64_t cs = 0;
-    th_sleep_ms(1);
-    (void)pshm__os_proc_start(p, &cs);
+    CHECK_OK(pshm__os_proc_start(p, &cs));
+    CHECK(cs >= start); /* started after us */
+    CHECK_EQ(pshm__os_proc_alive(p, cs), 1);
+    CHECK_EQ(pshm__os_proc_alive(p, cs + 1), 0);
+    close(fds[1]);
     CHECK_EQ(th_wait(p, 5000), 0);
-    CHECK_EQ(pshm__os_proc_alive(p, cs), 0);
+    CHECK_EQ(pshm__os_proc_alive(p, cs), 0); /* reaped: gone */
+    CHECK_ERR(pshm__os_proc_start(p, &cs), -ENOENT);
 }

@@ -2,6 +2,7 @@
 /* test_queue.c - queues: modes, waiting, closing, bad input, and crashes
  * (SIGKILL injection at every step of reserve/commit/peek/release). */
 #include "harness.h"
+#include "fault.h"
 #include "queue_internal.h"
 
 #include <errno.h>
@@ -980,44 +981,214 @@ TEST(broadcast_producer_killed_mid_write)
     CHECK_OK(pshm_queue_close(c));
 }
 
+/* ------------------------------------------------------------ deaths while leaving */
+
+typedef struct leave_arg {
+    const char *name;
+    int role, hold; /* hold: peek (consumer) or reserve (producer) before closing */
+    const char *point;
+} leave_arg;
+
+static int leave_child(void *p)
+{
+    leave_arg *a = p;
+    pshm_queue *q = NULL;
+    const void *r;
+    void *w;
+    size_t len;
+
+    if (pshm_queue_open(a->name, a->role, NULL, &q) != 0)
+        return 10;
+    if (a->hold && (a->role == PSHM_QUEUE_CONSUMER ? pshm_queue_peek(q, &r, &len)
+                                                   : pshm_queue_reserve(q, 40, &w)) != 0)
+        return 11;
+    th_arm(a->point, 0);
+    pshm_queue_close(q);
+    return 12;
+}
+
+/* A consumer killed in its close after giving back the message it held, and
+ * a last producer killed in its close after leaving its slot but before
+ * shutting the queue down: the message comes back once (counted once), the
+ * reservation is lost once, and the queue is not shut down - a crash is not
+ * a close. */
+TEST(deaths_while_leaving)
+{
+    const char *name = th_name("leave");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *p = NULL, *c = NULL;
+    pshm_queue_msg_info mi;
+    unsigned char buf[64];
+    tmsg m;
+
+    o.messages = 8;
+    o.recover_ms = 5;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    o.keep_open = 1; /* ours never shuts the queue down */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    o.keep_open = 0;
+    msg_fill(buf, 6, 0, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    leave_arg a = {name, PSHM_QUEUE_CONSUMER, 1, "queue.leave.begin"};
+    th_died_at(th_fork(leave_child, &a), "queue.leave.begin", 10000);
+    pshm_queue_msg_info_init(&mi);
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK(m.inst == 6 && m.seq == 0);
+    CHECK_EQ(mi.returned, 1); /* given back by the close, not by the death */
+    CHECK_EQ(mi.attempts, 0);
+    CHECK_EQ(qstat(c).redeliveries, 1);
+    CHECK_ERR(recv_msg(c, 50, &m, &mi), -ETIMEDOUT);
+    CHECK_EQ(qstat(c).redeliveries, 1); /* its recovery counted nothing more */
+
+    /* the child is the last producer (ours, keep_open, leaves first) */
+    CHECK_OK(pshm_queue_close(p));
+    CHECK(!qstat(c).shut_down);
+    pshm_queue_info st;
+    leave_arg b = {name, PSHM_QUEUE_PRODUCER, 1, "queue.leave.freed"};
+    th_died_at(th_fork(leave_child, &b), "queue.leave.freed", 10000);
+    st = qstat(c);
+    CHECK(!st.shut_down);
+    CHECK_EQ(st.lost_reservations, 1); /* cancelled by the close: once */
+    CHECK_ERR(recv_msg(c, 50, &m, &mi), -ETIMEDOUT); /* not ECLOSED */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p)); /* a new producer may come */
+    CHECK_EQ(qstat(c).lost_reservations, 1);
+    msg_fill(buf, 6, 1, 40);
+    CHECK_OK(pshm_queue_send(p, buf, 40));
+    CHECK_OK(recv_msg(c, 5000, &m, &mi));
+    CHECK(m.inst == 6 && m.seq == 1);
+    CHECK_OK(pshm_queue_close(p)); /* a real close: now it is shut down */
+    CHECK_ERR(recv_msg(c, 5000, &m, &mi), -PSHM_ECLOSED);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+}
+
 /* ------------------------------------------------------------ SIGKILL storms */
 
 /*
- * Producers and consumers are forked over and over and die of SIGKILL: at
- * random points of their own (between every two steps of reserve, write,
- * commit, peek, check, record, release) and from the test at random times
- * (inside the library too). Every message carries (instance, sequence) and
- * a checksum; a shared ledger records what each producer instance was
- * reserving and had committed, and what consumers received. Then:
- *  - no torn message was ever delivered;
- *  - every committed message was received, or counted as dropped;
- *  - every duplicate is covered by a counted redelivery;
- *  - nothing was received that was never reserved;
- *  - counters never exceed the deaths that can cause them.
+ * Producers and consumers are forked over and over and die of SIGKILL in
+ * three ways: at a fault point inside the library (half the children are
+ * armed with one of their role's points: reserve, commit before/between/
+ * after its words and after head, the copying send and recv, peek, release,
+ * joining, and recovery itself), at random points of their own (between
+ * every two steps of reserve, write, commit, peek, check, record, release),
+ * and from the test at random moments. Every message carries (instance,
+ * sequence) and a checksum.
+ *
+ * Every child is traced (src/fault.h): it leaves in shared memory the last
+ * library point it passed, with the message that point concerned, and the
+ * operation it was doing. So after a death the test knows, message by
+ * message, what the dead process held: a reservation (lost, or maybe
+ * committed if it died in the instant of the commit store), a peeked
+ * message (a death holding it: redelivered, or at max_deliveries dropped),
+ * a release (done, or maybe done in the instant of the release store) - or
+ * nothing. Consumers record each delivery with its attempts count and each
+ * release. Then, message by message:
+ *  - nothing torn, nothing delivered that was never committed, no
+ *    reservation that died uncommitted delivered;
+ *  - every committed message was consumed exactly once, or dropped;
+ *  - a message consumed after k deaths holding it was delivered that last
+ *    time with attempts = k, and no two deliveries carried the same
+ *    attempts (a duplicate is always a redelivery after a death);
+ *  - a message that was not consumed died with exactly max_deliveries
+ *    holders: that is a drop;
+ *  - the library's drops, redeliveries and lost reservations are exactly
+ *    these, give or take the deaths the trace could not decide (counted and
+ *    printed; there are almost never any).
+ * And floors: enough deaths holding a message, holding a reservation, and
+ * at armed points, so a storm that misses its windows fails.
  */
 #define ST_MAXI 16384 /* producer instances a ledger has room for (a soak needs ~8000) */
-#define ST_MAXSEQ 1024
+#define ST_MAXSEQ 256 /* messages per producer instance */
+#define ST_MAXC 32768 /* consumer instances */
 #define ST_MAXMSG 200
 
+/* what a worker is doing; the points it passes from op_passes on are its */
+enum { OP_NONE = 0, OP_PEEK, OP_RECV, OP_RELEASE, OP_SEND };
+
+typedef struct worker {
+    pshm__fault_trace tr;
+    uint32_t op, inst, seq, att; /* the operation under way and its message */
+    uint64_t op_passes;          /* tr.passes when it began */
+    uint32_t armed;              /* 1 + index of the armed point in its list; 0 none */
+    uint32_t reserving, committed; /* producer: messages reserved / committed so far */
+    uint32_t dead;               /* set by the test: it died of SIGKILL */
+} worker;
+
+typedef struct msgrec {
+    uint8_t deliv;    /* bit a: a delivery with attempts a was recorded */
+    uint8_t released; /* bit a: the delivery with attempts a was released */
+    uint8_t rel_any;  /* releases whose attempts count is unknown (died in recv) */
+    uint8_t pad;
+} msgrec;
+
+typedef struct bwitness {
+    uint64_t count, lost, bad, order, last, joined;
+} bwitness;
+
 typedef struct ledger {
-    uint32_t next_inst;
-    uint32_t bad, order, beyond, errors;
+    uint32_t bad, order, beyond, errors, dupsame, returned, overflow;
     uint32_t last_err;
-    uint64_t last_key; /* SPSC: (inst << 32 | seq) of the last message recorded */
+    uint64_t last_key; /* SPSC: (inst << 32 | seq) + 1 of the last message recorded */
     uint64_t viol[4];
-    struct {
-        uint32_t reserving, committed;
-    } prod[ST_MAXI];
-    uint8_t got[ST_MAXI][ST_MAXSEQ];
+    bwitness witness;
+    worker prod[ST_MAXI];
+    worker cons[ST_MAXC];
+    msgrec msg[ST_MAXI][ST_MAXSEQ];
 } ledger;
+
+/* The points a storm arms, by role and mode (NULL-terminated lists). */
+static const char *const prod_points_spsc[] = {
+    "queue.reserve.announced", "queue.reserve.claimed", "queue.send.reserved",
+    "queue.send.copied", "queue.commit.after_data", "queue.commit.before_word",
+    "queue.commit.between_words", "queue.commit.after_word", "queue.commit.after_head",
+    "queue.join.locked", "queue.join.claimed", "queue.join.role", "queue.join.started",
+    "queue.reap.locked", "queue.reap.counted", "queue.reap.before_free", NULL};
+static const char *const prod_points_mpmc[] = {
+    "queue.reserve.announced", "queue.reserve.claimed", "queue.send.reserved",
+    "queue.send.copied", "queue.commit.after_data", "queue.commit.before_word",
+    "queue.commit.after_word", "queue.join.locked", "queue.join.claimed",
+    "queue.reap.locked", "queue.reap.counted", "queue.reap.before_free", NULL};
+static const char *const prod_points_bcast[] = {
+    "queue.reserve.announced", "queue.reserve.claimed", "queue.commit.after_data",
+    "queue.commit.before_word", "queue.commit.after_word", "queue.commit.after_head",
+    "queue.join.locked", "queue.join.claimed", "queue.join.role", "queue.join.started",
+    "queue.reap.locked", "queue.reap.counted", "queue.reap.before_free", NULL};
+static const char *const cons_points_spsc[] = {
+    "queue.peek.announced", "queue.peek.claimed", "queue.release.before",
+    "queue.release.after_word", "queue.recv.copied", "queue.join.locked",
+    "queue.join.claimed", "queue.join.role", "queue.reap.locked", "queue.reap.tried",
+    "queue.reap.counted", "queue.reap.before_free", NULL};
+static const char *const cons_points_mpmc[] = {
+    "queue.peek.announced", "queue.peek.claimed", "queue.release.before",
+    "queue.release.after_word", "queue.recv.copied", "queue.join.locked",
+    "queue.join.claimed", "queue.reap.locked", "queue.reap.counted",
+    "queue.reap.before_free", NULL};
+static const char *const cons_points_bcast[] = {
+    "queue.peek.claimed", "queue.release.before", "queue.release.after_word",
+    "queue.join.locked", "queue.join.claimed", "queue.join.started", NULL};
+
+/* points passed once per message: armed with a skip, so the death lands in
+ * the middle of a child's life (the others - joining, recovering, a wrap's
+ * second commit word - are passed a few times in a life, if at all) */
+static int per_message(const char *p)
+{
+    return strncmp(p, "queue.join.", 11) != 0 && strncmp(p, "queue.reap.", 11) != 0 &&
+           strcmp(p, "queue.commit.between_words") != 0;
+}
+
+static int is_point(const worker *w, const char *p) { return w->tr.point == pshm__fault_id(p); }
 
 typedef struct storm {
     const char *name;
     ledger *L;
     pshm_queue_mode mode;
     int overwrite;
-    int die_rate; /* a child dies at each kill point with probability 1/die_rate */
+    int die_rate; /* a child dies at each of its own kill points with probability 1/die_rate */
     int zero_copy_odd;
+    const char *const *prod_points, *const *cons_points;
+    /* set by the test before each fork: who the child is */
+    uint32_t index;  /* its worker slot in the ledger */
+    uint64_t stream; /* its random stream (th_rnd_worker) */
 } storm;
 
 static int die_rate;
@@ -1033,19 +1204,42 @@ static void ledger_error(ledger *L, int code)
     __atomic_add_fetch(&L->errors, 1, __ATOMIC_SEQ_CST);
 }
 
+/* In a new child: its random stream, its trace, and - every other
+ * generation of a worker slot - an armed point, the role's points in turn.
+ * All of it follows from (seed, slot, generation). */
+static void child_start(const storm *S, worker *w, const char *const *points)
+{
+    uint32_t n = 0, slot = (uint32_t)(S->stream >> 32), gen = (uint32_t)S->stream;
+
+    th_rnd_worker(S->stream);
+    die_rate = S->die_rate;
+    pshm__fault_trace_to(&w->tr);
+    while (points[n])
+        n++;
+    if (gen % 2) {
+        uint32_t k = (gen / 2 + slot * 5) % n;
+        pshm__fault_arm(points[k], per_message(points[k]) ? th_rnd() % 8u : 0);
+        w->armed = k + 1;
+    }
+}
+
+static void begin_op(worker *w, uint32_t op)
+{
+    w->op_passes = w->tr.passes;
+    ASTORE(&w->op, op);
+}
+
 static int storm_producer(void *arg)
 {
     storm *S = arg;
     ledger *L = S->L;
+    uint32_t inst = S->index;
+    worker *w = &L->prod[inst];
     pshm_queue *q = NULL;
     pshm_queue_options o;
     unsigned char buf[ST_MAXMSG];
 
-    th_rnd_child();
-    die_rate = S->die_rate;
-    uint32_t inst = __atomic_fetch_add(&L->next_inst, 1, __ATOMIC_SEQ_CST);
-    if (inst >= ST_MAXI)
-        return 0;
+    child_start(S, w, S->prod_points);
     pshm_queue_options_init(&o);
     o.keep_open = 1;
     o.recover_ms = 5;
@@ -1058,25 +1252,26 @@ static int storm_producer(void *arg)
         ledger_error(L, r);
         return 20;
     }
-    int zc = S->zero_copy_odd ? inst % 2 : 1;
     for (uint32_t seq = 0; seq < ST_MAXSEQ; seq++) {
         size_t len = msg_len(inst, seq, ST_MAXMSG);
+        int zc = S->zero_copy_odd ? (int)(th_rnd() % 2) : 1; /* else pshm_queue_send */
         struct timespec dl;
         deadline_ms(&dl, 10000);
-        __atomic_store_n(&L->prod[inst].reserving, seq + 1, __ATOMIC_SEQ_CST);
+        ASTORE(&w->reserving, seq + 1);
         kill_point();
+        begin_op(w, OP_SEND);
         if (zc) {
-            void *w;
-            r = pshm_queue_timedreserve(q, len, &w, &dl);
+            void *p;
+            r = pshm_queue_timedreserve(q, len, &p, &dl);
             if (r != 0) {
                 ledger_error(L, r);
                 return 21;
             }
             kill_point();
             msg_fill(buf, inst, seq, len);
-            memcpy(w, buf, len / 2);
+            memcpy(p, buf, len / 2);
             kill_point(); /* half written */
-            memcpy((unsigned char *)w + len / 2, buf + len / 2, len - len / 2);
+            memcpy((unsigned char *)p + len / 2, buf + len / 2, len - len / 2);
             kill_point();
             r = pshm_queue_commit(q, len);
         } else {
@@ -1088,62 +1283,98 @@ static int storm_producer(void *arg)
             return 22;
         }
         kill_point();
-        __atomic_store_n(&L->prod[inst].committed, seq + 1, __ATOMIC_SEQ_CST);
+        ASTORE(&w->committed, seq + 1);
+        ASTORE(&w->op, OP_NONE);
     }
     pshm_queue_close(q);
     return 0;
 }
 
-/* Check a received message and record it. */
-static void storm_record(storm *S, const void *p, size_t len, const pshm_queue_msg_info *mi)
+/* Check a received message and record its delivery; 0 and its key, or -1. */
+static int storm_record(storm *S, const void *p, size_t len, const pshm_queue_msg_info *mi,
+                        tmsg *m)
 {
     ledger *L = S->L;
-    tmsg m;
 
-    if (msg_check(p, len, &m) != NULL || m.inst >= ST_MAXI || m.seq >= ST_MAXSEQ) {
+    if (msg_check(p, len, m) != NULL || m->inst >= ST_MAXI || m->seq >= ST_MAXSEQ) {
         __atomic_add_fetch(&L->bad, 1, __ATOMIC_SEQ_CST);
-        return;
+        return -1;
     }
-    if (m.seq >= __atomic_load_n(&L->prod[m.inst].reserving, __ATOMIC_SEQ_CST))
+    if (m->seq >= ALOAD(&L->prod[m->inst].reserving))
         __atomic_add_fetch(&L->beyond, 1, __ATOMIC_SEQ_CST);
+    if (mi->returned)
+        __atomic_add_fetch(&L->returned, 1, __ATOMIC_SEQ_CST); /* nobody closes holding one */
+    if (mi->attempts >= 8) {
+        __atomic_add_fetch(&L->overflow, 1, __ATOMIC_SEQ_CST);
+        return -1;
+    }
+    uint8_t bit = (uint8_t)(1u << mi->attempts);
+    if (__atomic_fetch_or(&L->msg[m->inst][m->seq].deliv, bit, __ATOMIC_SEQ_CST) & bit) {
+        /* a second delivery with the same attempts count: a duplicate with no death */
+        __atomic_add_fetch(&L->dupsame, 1, __ATOMIC_SEQ_CST);
+        L->viol[0] = m->inst, L->viol[1] = m->seq, L->viol[2] = mi->attempts;
+    }
     kill_point();
     if (S->mode == PSHM_QUEUE_SPSC) {
-        uint64_t key = ((uint64_t)m.inst << 32 | m.seq) + 1, last = L->last_key; /* 0: none yet */
+        uint64_t key = ((uint64_t)m->inst << 32 | m->seq) + 1, last = L->last_key; /* 0: none yet */
         if (key < last || (key == last && mi->attempts == 0 && !mi->returned)) {
             __atomic_add_fetch(&L->order, 1, __ATOMIC_SEQ_CST);
             L->viol[0] = key, L->viol[1] = last, L->viol[2] = mi->attempts;
         }
+        ASTORE(&L->last_key, key);
     }
-    uint8_t *g = &L->got[m.inst][m.seq];
-    if (__atomic_load_n(g, __ATOMIC_SEQ_CST) < 255)
-        __atomic_add_fetch(g, 1, __ATOMIC_SEQ_CST);
-    if (S->mode == PSHM_QUEUE_SPSC)
-        __atomic_store_n(&L->last_key, ((uint64_t)m.inst << 32 | m.seq) + 1, __ATOMIC_SEQ_CST);
+    return 0;
 }
 
-/* Consume until closed (or idle for long): returns 0, or an error code. */
-static int storm_consume(storm *S, pshm_queue *q, int idle_ms)
+static void record_release(ledger *L, const tmsg *m, unsigned attempts)
+{
+    __atomic_fetch_or(&L->msg[m->inst][m->seq].released, (uint8_t)(1u << attempts),
+                      __ATOMIC_SEQ_CST);
+}
+
+/* Consume until closed (or idle for long): returns 0, or an error code.
+ * copying: 1 pshm_queue_recv, 0 peek and release, -1 either, at random. */
+static int storm_consume(storm *S, worker *w, pshm_queue *q, int idle_ms, int how)
 {
     for (;;) {
+        int copying = how < 0 ? (int)(th_rnd() % 2) : how;
         const void *p;
+        unsigned char buf[ST_MAXMSG];
         size_t len;
         struct timespec dl;
         pshm_queue_msg_info mi;
         pshm_queue_msg_info_init(&mi);
+        tmsg m;
         deadline_ms(&dl, idle_ms);
         kill_point();
-        int r = pshm_queue_timedpeek(q, &p, &len, &dl);
-        if (r == -PSHM_ECLOSED || r == -ETIMEDOUT)
+        begin_op(w, copying ? OP_RECV : OP_PEEK);
+        int r = copying ? pshm_queue_timedrecv(q, buf, sizeof buf, &len, &dl)
+                        : pshm_queue_timedpeek(q, &p, &len, &dl);
+        if (r == -PSHM_ECLOSED || r == -ETIMEDOUT) {
+            ASTORE(&w->op, OP_NONE);
             return 0;
+        }
         if (r != 0)
             return r;
-        kill_point();
         CHECK_OK(pshm_queue_msginfo(q, &mi));
-        storm_record(S, p, len, &mi);
+        int ok = storm_record(S, copying ? (const void *)buf : p, len, &mi, &m);
+        if (copying) {
+            if (ok == 0)
+                record_release(S->L, &m, mi.attempts); /* recv released it */
+            ASTORE(&w->op, OP_NONE);
+            continue;
+        }
         kill_point();
+        w->inst = ok == 0 ? m.inst : UINT32_MAX;
+        w->seq = m.seq;
+        w->att = mi.attempts;
+        begin_op(w, OP_RELEASE);
         r = pshm_queue_release(q);
         if (r != 0)
             return r;
+        if (ok == 0)
+            record_release(S->L, &m, mi.attempts);
+        ASTORE(&w->op, OP_NONE);
         kill_point();
     }
 }
@@ -1151,11 +1382,11 @@ static int storm_consume(storm *S, pshm_queue *q, int idle_ms)
 static int storm_consumer(void *arg)
 {
     storm *S = arg;
+    worker *w = &S->L->cons[S->index];
     pshm_queue *q = NULL;
     pshm_queue_options o;
 
-    th_rnd_child();
-    die_rate = S->die_rate;
+    child_start(S, w, S->cons_points);
     pshm_queue_options_init(&o);
     o.recover_ms = 5;
     o.spin = 50;
@@ -1167,7 +1398,7 @@ static int storm_consumer(void *arg)
         ledger_error(S->L, r);
         return 20;
     }
-    r = storm_consume(S, q, 3000);
+    r = storm_consume(S, w, q, 3000, -1);
     if (r != 0) {
         ledger_error(S->L, r);
         return 21;
@@ -1178,38 +1409,50 @@ static int storm_consumer(void *arg)
 
 typedef struct storm_counts {
     int kills_prod, kills_cons;
+    uint32_t nprod, ncons; /* worker slots used */
 } storm_counts;
 
-
 /* Keep nprod producers and ncons consumers running, killing them, until
- * `kills` children have died of SIGKILL; then kill the rest. */
+ * `kills` children have died of SIGKILL; then kill the rest. Every child
+ * gets a ledger slot and a random stream of its own: worker (role, slot,
+ * generation) draws the same numbers under the same seed. */
 static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *), int nprod,
                                int ncons, int kills, int ext_every)
 {
     pid_t P[8] = {0}, C[8] = {0};
-    storm_counts k = {0, 0};
+    uint32_t PI[8], CI[8], gen[16] = {0};
+    storm_counts k = {0, 0, 0, 0};
     long long t0 = pshm__q_now_ns();
 
     th_rnd_seed("storm");
     while (k.kills_prod + k.kills_cons < kills) {
-        for (int i = 0; i < nprod; i++)
-            if (!P[i])
-                P[i] = th_fork(prod, S);
-        for (int i = 0; i < ncons; i++)
-            if (!C[i])
-                C[i] = th_fork(cons, S);
+        for (int i = 0; i < nprod + ncons; i++) {
+            int is_prod = i < nprod;
+            pid_t *slot = is_prod ? &P[i] : &C[i - nprod];
+            if (*slot)
+                continue;
+            uint32_t *next = is_prod ? &k.nprod : &k.ncons;
+            if (*next >= (is_prod ? ST_MAXI : ST_MAXC))
+                continue;
+            S->index = (*next)++;
+            S->stream = (uint64_t)i << 32 | gen[i]++;
+            *slot = th_fork(is_prod ? prod : cons, S);
+            (is_prod ? PI : CI)[is_prod ? i : i - nprod] = S->index;
+        }
         int st;
         pid_t w;
         while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
             int is_prod = 0, found = 0;
+            worker *wk = NULL;
             for (int i = 0; i < nprod; i++)
                 if (P[i] == w)
-                    P[i] = 0, is_prod = 1, found = 1;
+                    P[i] = 0, is_prod = 1, found = 1, wk = &S->L->prod[PI[i]];
             for (int i = 0; i < ncons; i++)
                 if (C[i] == w)
-                    C[i] = 0, found = 1;
+                    C[i] = 0, found = 1, wk = &S->L->cons[CI[i]];
             CHECK(found);
             if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+                wk->dead = 1;
                 if (is_prod)
                     k.kills_prod++;
                 else
@@ -1228,7 +1471,7 @@ static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *
                 kill(v, SIGKILL);
         }
         th_sleep_ms(1);
-        if (__atomic_load_n(&S->L->next_inst, __ATOMIC_SEQ_CST) >= ST_MAXI - 16)
+        if (k.nprod >= ST_MAXI - 16 || k.ncons >= ST_MAXC - 16)
             break; /* the ledger is full: check what we have */
         if (pshm__q_now_ns() - t0 > ((th_soak() > 1) ? 1000LL : 100LL) * 1000000000LL)
             th_fail(__FILE__, __LINE__, "storm too slow: %d kills", k.kills_prod + k.kills_cons);
@@ -1240,27 +1483,306 @@ static storm_counts storm_loop(storm *S, int (*prod)(void *), int (*cons)(void *
         kill(v, SIGKILL);
         int st;
         CHECK(waitpid(v, &st, 0) == v);
-        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+            if (i < nprod)
+                S->L->prod[PI[i]].dead = 1;
+            else
+                S->L->cons[CI[i - nprod]].dead = 1;
             i < nprod ? k.kills_prod++ : k.kills_cons++;
+        }
     }
     return k;
 }
 
+/* ---- what the dead held: the post-mortem of the storm's ledger */
+
+/* What a dead worker's trace and operation say about the message it had. */
+enum {
+    D_NONE = 0,    /* held nothing */
+    D_HOLD,        /* consumer: died holding message (inst, seq), not released */
+    D_MAYBE_REL,   /* consumer: died in the instant of releasing it */
+    D_REL,         /* consumer: died after releasing it (maybe unrecorded) */
+    D_UNKNOWN,     /* consumer: died in the instant of claiming some message */
+    D_LOST,        /* producer: died holding the reservation of (inst, seq) */
+    D_MAYBE_COMMIT,/* producer: died in the instant of committing it */
+    D_COMMITTED,   /* producer: died after committing it */
+    D_MAYBE_LOST   /* producer: died in the instant of announcing its reservation */
+};
+
+typedef struct verdict {
+    int kind;
+    uint32_t inst, seq;
+    int att; /* attempts of the delivery (D_MAYBE_REL, D_REL), -1 if unknown */
+} verdict;
+
+static void tag_key(const worker *w, uint32_t *inst, uint32_t *seq)
+{
+    memcpy(inst, w->tr.tag, 4);
+    memcpy(seq, w->tr.tag + 4, 4);
+}
+
+static verdict judge_consumer(const worker *w)
+{
+    verdict v = {D_NONE, 0, 0, -1};
+    int mine = w->tr.passes > w->op_passes; /* a point of the operation under way */
+
+    switch (w->op) {
+    case OP_PEEK:
+    case OP_RECV:
+        if (!mine)
+            break;
+        if (is_point(w, "queue.peek.announced")) {
+            v.kind = w->tr.killed ? D_NONE : D_UNKNOWN; /* killed there: before the claim */
+        } else if (is_point(w, "queue.peek.claimed") || is_point(w, "queue.recv.copied")) {
+            v.kind = D_HOLD;
+            tag_key(w, &v.inst, &v.seq);
+        } else if (is_point(w, "queue.release.before")) { /* inside recv */
+            v.kind = w->tr.killed ? D_HOLD : D_MAYBE_REL;
+            tag_key(w, &v.inst, &v.seq);
+        } else if (is_point(w, "queue.release.after_word")) {
+            v.kind = D_REL;
+            tag_key(w, &v.inst, &v.seq);
+        }
+        break;
+    case OP_RELEASE:
+        v.inst = w->inst, v.seq = w->seq, v.att = (int)w->att;
+        if (!mine)
+            v.kind = D_HOLD; /* the release had not begun */
+        else if (is_point(w, "queue.release.before"))
+            v.kind = w->tr.killed ? D_HOLD : D_MAYBE_REL;
+        else if (is_point(w, "queue.release.after_word"))
+            v.kind = D_REL;
+        else
+            v.kind = D_HOLD;
+        break;
+    }
+    if (v.kind != D_NONE && v.kind != D_UNKNOWN && (v.inst >= ST_MAXI || v.seq >= ST_MAXSEQ))
+        v.kind = D_NONE; /* a bad message: counted as bad already */
+    return v;
+}
+
+static verdict judge_producer(const worker *w, uint32_t inst, pshm_queue_mode mode)
+{
+    verdict v = {D_NONE, inst, 0, -1};
+
+    if (w->op != OP_SEND || w->tr.passes <= w->op_passes || w->committed >= w->reserving)
+        return v; /* no point of this send passed: nothing reserved */
+    v.seq = w->reserving - 1;
+    if (is_point(w, "queue.reserve.announced")) {
+        /* killed there: before the reservation; after it, in the instant of
+         * announcing it (SPSC, BROADCAST: the announcement is the
+         * reservation) or of claiming a cell (MPMC): maybe lost */
+        v.kind = w->tr.killed ? D_NONE : D_MAYBE_LOST;
+    } else if (is_point(w, "queue.reserve.claimed") || is_point(w, "queue.send.reserved") ||
+               is_point(w, "queue.send.copied") || is_point(w, "queue.commit.after_data")) {
+        v.kind = D_LOST;
+    } else if (is_point(w, "queue.commit.before_word") ||
+               is_point(w, "queue.commit.between_words")) {
+        v.kind = w->tr.killed ? D_LOST : D_MAYBE_COMMIT;
+    } else if (is_point(w, "queue.commit.after_word") || is_point(w, "queue.commit.after_head")) {
+        v.kind = D_COMMITTED;
+    }
+    return v; /* other points (recovering someone while it waited): nothing held */
+}
+
+typedef struct postmortem {
+    /* deaths by what they held */
+    uint64_t hold, maybe_rel, rel, unknown, lost, maybe_commit, committed, maybe_lost, none;
+    uint64_t armed, armed_at[32];
+    /* what the library must have counted, as [lo, hi] */
+    uint64_t drops_lo, drops_hi, redeliv_lo, redeliv_hi, lost_lo, lost_hi;
+    uint64_t need_unknown; /* deaths on messages that only unknown deaths can explain */
+    uint64_t committed_msgs, consumed;
+} postmortem;
+
+static int top_bit(unsigned v)
+{
+    int b = -1;
+    while (v)
+        b++, v >>= 1;
+    return b;
+}
+
+static void storm_account(storm *S, const storm_counts *k, unsigned D, postmortem *pm)
+{
+    ledger *L = S->L;
+    uint8_t(*hold)[ST_MAXSEQ] = calloc(k->nprod ? k->nprod : 1, ST_MAXSEQ);
+    uint8_t(*maybe)[ST_MAXSEQ] = calloc(k->nprod ? k->nprod : 1, ST_MAXSEQ);
+    uint8_t *pfate = calloc(k->nprod ? k->nprod : 1, 1); /* verdict of the instance's last message */
+
+    CHECK(hold && maybe && pfate);
+    memset(pm, 0, sizeof *pm);
+    for (uint32_t c = 0; c < k->ncons; c++) {
+        const worker *w = &L->cons[c];
+        if (!w->dead)
+            continue;
+        if (w->tr.killed) {
+            pm->armed++;
+            pm->armed_at[(w->armed - 1) & 31]++;
+        }
+        verdict v = judge_consumer(w);
+        switch (v.kind) {
+        case D_HOLD: pm->hold++; break;
+        case D_MAYBE_REL: pm->maybe_rel++; break;
+        case D_REL: pm->rel++; break;
+        case D_UNKNOWN: pm->unknown++; break;
+        default: pm->none++; break;
+        }
+        if (v.kind == D_NONE || v.kind == D_UNKNOWN || v.inst >= k->nprod)
+            continue;
+        if (v.kind == D_HOLD && hold[v.inst][v.seq] < 255)
+            hold[v.inst][v.seq]++;
+        if (v.kind == D_MAYBE_REL && maybe[v.inst][v.seq] < 255)
+            maybe[v.inst][v.seq]++;
+        if (v.kind == D_REL) {
+            msgrec *r = &L->msg[v.inst][v.seq];
+            if (v.att >= 0)
+                r->released |= (uint8_t)(1u << v.att); /* the same bit, if it was recorded */
+            else if (!r->released && !r->rel_any)
+                r->rel_any = 1; /* died in recv after its release: once, unless recorded */
+        }
+    }
+    for (uint32_t i = 0; i < k->nprod; i++) {
+        const worker *w = &L->prod[i];
+        if (!w->dead)
+            continue;
+        if (w->tr.killed) {
+            pm->armed++;
+            pm->armed_at[(w->armed - 1) & 31]++;
+        }
+        verdict v = judge_producer(w, i, S->mode);
+        pfate[i] = (uint8_t)v.kind;
+        switch (v.kind) {
+        case D_LOST: pm->lost++; break;
+        case D_MAYBE_COMMIT: pm->maybe_commit++; break;
+        case D_COMMITTED: pm->committed++; break;
+        case D_MAYBE_LOST: pm->maybe_lost++; break;
+        default: pm->none++; break;
+        }
+    }
+    for (uint32_t i = 0; i < k->nprod; i++) {
+        const worker *w = &L->prod[i];
+        for (uint32_t s = 0; s < ST_MAXSEQ; s++) {
+            const msgrec *r = &L->msg[i][s];
+            int last = w->committed < w->reserving && s == w->reserving - 1;
+            int fate = last ? pfate[i] : D_NONE;
+            int committed = s < w->committed || fate == D_COMMITTED;
+            unsigned h = hold[i][s], mb = maybe[i][s];
+            int delivered = r->deliv || r->released || r->rel_any || h || mb;
+            if (fate == D_LOST) {
+                pm->lost_lo++, pm->lost_hi++;
+                if (delivered)
+                    th_fail(__FILE__, __LINE__, "message %u/%u delivered, but its producer died "
+                            "holding its reservation", i, s);
+                continue;
+            }
+            if (fate == D_MAYBE_LOST) {
+                pm->lost_hi++;
+                if (delivered)
+                    th_fail(__FILE__, __LINE__, "message %u/%u delivered, but its producer died "
+                            "before it could reserve it", i, s);
+                continue;
+            }
+            if (fate == D_MAYBE_COMMIT && !delivered) {
+                pm->lost_hi++; /* not committed after all, or committed and dropped unseen */
+                continue;
+            }
+            if (!committed && fate != D_MAYBE_COMMIT) {
+                if (delivered)
+                    th_fail(__FILE__, __LINE__, "message %u/%u delivered, never committed "
+                            "(reserving %u, committed %u)", i, s, w->reserving, w->committed);
+                continue;
+            }
+            /* committed: consumed exactly once, or dropped */
+            pm->committed_msgs++;
+            int rel = __builtin_popcount(r->released) + r->rel_any;
+            if (rel > 1)
+                th_fail(__FILE__, __LINE__, "message %u/%u consumed %d times (released mask "
+                        "%#x)", i, s, rel, r->released);
+            int top = top_bit(r->deliv);
+            if (rel == 1) {
+                pm->consumed++;
+                int a = r->released ? top_bit(r->released) : -1; /* its delivery's attempts */
+                if (a >= 0 && top > a)
+                    th_fail(__FILE__, __LINE__, "message %u/%u delivered with attempts %d after "
+                            "its release with attempts %d", i, s, top, a);
+                if (a >= 0 && (int)h > a)
+                    th_fail(__FILE__, __LINE__, "message %u/%u: %u consumers died holding it, "
+                            "yet it was released with attempts %d", i, s, h, a);
+                if (a >= (int)D)
+                    th_fail(__FILE__, __LINE__, "message %u/%u released at attempts %d: it "
+                            "should have been dropped", i, s, a);
+                if (a >= 0 && a > (int)(h + mb))
+                    pm->need_unknown += (uint64_t)a - h - mb;
+                pm->redeliv_lo += h;
+                pm->redeliv_hi += a >= 0 ? (unsigned)a : h + mb; /* (+ unknown deaths) */
+            } else if (mb) {
+                /* released in the instant it died, or its holder died: dropped */
+                pm->drops_hi++;
+                if (h >= D)
+                    pm->drops_lo++;
+                pm->redeliv_lo += h < D ? h : D - 1;
+                pm->redeliv_hi += D - 1;
+            } else {
+                /* never consumed: its D-th holder died - a drop */
+                if (h > D)
+                    th_fail(__FILE__, __LINE__, "message %u/%u: %u consumers died holding it, "
+                            "more than max_deliveries %u", i, s, h, D);
+                if (top >= (int)D)
+                    th_fail(__FILE__, __LINE__, "message %u/%u delivered with attempts %d", i,
+                            s, top);
+                pm->drops_lo++, pm->drops_hi++;
+                pm->need_unknown += D - h;
+                pm->redeliv_lo += h < D ? h : D - 1;
+                pm->redeliv_hi += D - 1;
+            }
+        }
+    }
+    free(hold);
+    free(maybe);
+    free(pfate);
+}
+
+/* Every point a storm arms killed a child there at least once - the
+ * recovery points (queue.reap.*, passed only by a child that finds someone
+ * dead to recover) at least once between them. */
+static void point_floors(const storm_counts *k, const ledger *L, const storm *S)
+{
+    for (int r = 0; r < 2; r++) {
+        const char *const *pts = r ? S->cons_points : S->prod_points;
+        uint64_t per[32] = {0}, reap = 0;
+        int nreap = 0;
+        const worker *ws = r ? L->cons : L->prod;
+        uint32_t n = r ? k->ncons : k->nprod;
+        for (uint32_t i = 0; i < n; i++)
+            if (ws[i].dead && ws[i].tr.killed)
+                per[(ws[i].armed - 1) & 31]++;
+        for (int j = 0; pts[j]; j++) {
+            if (strncmp(pts[j], "queue.reap.", 11) == 0) {
+                reap += per[j], nreap++;
+            } else if (per[j] == 0) {
+                th_fail(__FILE__, __LINE__, "no %s died at %s", r ? "consumer" : "producer",
+                        pts[j]);
+            }
+        }
+        if (nreap && reap == 0)
+            th_fail(__FILE__, __LINE__, "no %s died recovering another", r ? "consumer" : "producer");
+    }
+}
 
 static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, int ncons)
 {
     const char *name = th_name("storm");
-    const char *lname = th_name("ledger");
     pshm_queue_options o = qopts(mode, 0, ST_MAXMSG);
     pshm_queue *q = NULL, *c = NULL;
-    pshm_block *lb = NULL;
-    storm S = {name, NULL, mode, 0, 150, 1};
+    storm S = {name, NULL, mode, 0, 150, 1, NULL, NULL, 0, 0}; /* producers mix send in */
 
+    S.prod_points = mode == PSHM_QUEUE_SPSC ? prod_points_spsc : prod_points_mpmc;
+    S.cons_points = mode == PSHM_QUEUE_SPSC ? cons_points_spsc : cons_points_mpmc;
     o.messages = 16;
     o.max_deliveries = (unsigned)maxdel;
     o.keep_open = 1;
-    CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
-    S.L = pshm_block_data(lb);
+    S.L = th_shared(sizeof(ledger));
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q));
     CHECK_OK(pshm_queue_close(q)); /* the children do the work */
     storm_counts k = storm_loop(&S, storm_producer, storm_consumer, nprod, ncons, kills, 6);
@@ -1271,53 +1793,61 @@ static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, 
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
     CHECK_OK(pshm_queue_close(q)); /* the last live producer: closes the queue */
     die_rate = 0;
-    CHECK_OK(storm_consume(&S, c, 10000));
+    CHECK(k.ncons < ST_MAXC);
+    CHECK_OK(storm_consume(&S, &S.L->cons[k.ncons++], c, 10000, 0));
     pshm_queue_info st = qstat(c);
     ledger *L = S.L;
-    uint64_t missing = 0, dups = 0, committed = 0, received = 0;
-    uint32_t ninst = L->next_inst < ST_MAXI ? L->next_inst : ST_MAXI;
-    for (uint32_t i = 0; i < ninst; i++) {
-        uint32_t cm = L->prod[i].committed, rs = L->prod[i].reserving;
-        for (uint32_t s = 0; s < ST_MAXSEQ; s++) {
-            uint8_t g = L->got[i][s];
-            if (s < cm && g == 0)
-                missing++;
-            if (g > 1)
-                dups += g - 1u;
-            if (s >= rs && g)
-                th_fail(__FILE__, __LINE__, "received %u/%u, never reserved", i, s);
-            committed += s < cm;
-            received += g > 0;
-        }
-    }
-    printf("    %s: %d producer + %d consumer kills, %u instances, %llu committed, "
-           "%llu received, lost reservations %llu, redeliveries %llu (dups %llu), drops %llu "
-           "(missing %llu)\n",
-           pshm_queue_mode_name(mode), k.kills_prod, k.kills_cons, ninst,
-           (unsigned long long)committed, (unsigned long long)received,
-           (unsigned long long)st.lost_reservations, (unsigned long long)st.redeliveries,
-           (unsigned long long)dups, (unsigned long long)st.drops, (unsigned long long)missing);
+    postmortem pm;
+    storm_account(&S, &k, (unsigned)maxdel, &pm);
+    printf("    %s: %d producer + %d consumer kills (%llu at armed points), %u instances, "
+           "%llu committed, %llu consumed\n"
+           "      deaths holding: a message %llu, a reservation %llu; released %llu, committed "
+           "%llu, nothing %llu; undecided: claim %llu, release %llu, commit %llu, cell %llu\n"
+           "      library: drops %llu in [%llu, %llu], redeliveries %llu in [%llu, %llu], lost "
+           "reservations %llu in [%llu, %llu]\n",
+           pshm_queue_mode_name(mode), k.kills_prod, k.kills_cons,
+           (unsigned long long)pm.armed, k.nprod, (unsigned long long)pm.committed_msgs,
+           (unsigned long long)pm.consumed, (unsigned long long)pm.hold,
+           (unsigned long long)pm.lost, (unsigned long long)pm.rel,
+           (unsigned long long)pm.committed, (unsigned long long)pm.none,
+           (unsigned long long)pm.unknown, (unsigned long long)pm.maybe_rel,
+           (unsigned long long)pm.maybe_commit, (unsigned long long)pm.maybe_lost,
+           (unsigned long long)st.drops, (unsigned long long)pm.drops_lo,
+           (unsigned long long)pm.drops_hi, (unsigned long long)st.redeliveries,
+           (unsigned long long)pm.redeliv_lo, (unsigned long long)pm.redeliv_hi,
+           (unsigned long long)st.lost_reservations, (unsigned long long)pm.lost_lo,
+           (unsigned long long)pm.lost_hi);
+    if (L->order || L->dupsame)
+        printf("    violation: %llx %llx %llx\n", (unsigned long long)L->viol[0],
+               (unsigned long long)L->viol[1], (unsigned long long)L->viol[2]);
     fflush(stdout);
     CHECK_EQ(L->errors, 0);
     CHECK_EQ(L->bad, 0);
     CHECK_EQ(L->beyond, 0);
-    if (L->order)
-        printf("    order: key %llx after %llx, attempts %llu\n", (unsigned long long)L->viol[0],
-               (unsigned long long)L->viol[1], (unsigned long long)L->viol[2]);
-    fflush(stdout);
     CHECK_EQ(L->order, 0);
-    CHECK(missing <= st.drops);      /* nothing committed is lost silently */
-    CHECK(dups <= st.redeliveries);  /* no duplicate without a counted redelivery */
-    CHECK(st.redeliveries + st.drops <= (uint64_t)k.kills_cons);
-    CHECK(st.lost_reservations <= (uint64_t)k.kills_prod);
-    CHECK(received > 1000);
+    CHECK_EQ(L->dupsame, 0);  /* every duplicate is a redelivery after a death */
+    CHECK_EQ(L->returned, 0);
+    CHECK_EQ(L->overflow, 0);
+    /* every message the library could not show consumed is a drop the
+     * deaths explain; the counters are exactly what the deaths caused */
+    CHECK(pm.need_unknown <= pm.unknown);
+    CHECK(st.drops >= pm.drops_lo && st.drops <= pm.drops_hi);
+    CHECK(st.redeliveries >= pm.redeliv_lo && st.redeliveries <= pm.redeliv_hi + pm.unknown);
+    CHECK(st.lost_reservations >= pm.lost_lo && st.lost_reservations <= pm.lost_hi);
+    /* floors: the storm reached its windows */
+    int f = kills / 40;
+    if (pm.hold < (uint64_t)f || pm.lost < (uint64_t)f || pm.armed < (uint64_t)(kills / 8))
+        th_fail(__FILE__, __LINE__, "too few deaths in the windows: %llu holding a message, %llu "
+                "a reservation, %llu at armed points (floors %d, %d, %d)",
+                (unsigned long long)pm.hold, (unsigned long long)pm.lost,
+                (unsigned long long)pm.armed, f, f, kills / 8);
+    point_floors(&k, L, &S);
+    CHECK(pm.consumed > 1000);
     CHECK_EQ(st.depth, 0);
     CHECK_EQ(st.dead, 0);
     CHECK(st.shut_down);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
     CHECK_OK(pshm_queue_close(c));
-    CHECK_OK(pshm_block_unlink(lb));
-    CHECK_OK(pshm_block_close(lb));
 }
 
 
@@ -1334,26 +1864,23 @@ TEST_TIMEOUT(mpmc_sigkill_storm, 1200)
 /* Broadcast: a message's seq is its position in the stream (the head when
  * its producer instance started, plus its index), so a subscriber can check
  * that consecutive messages are consecutive positions, or that the gap is
- * exactly what it was told it lost. */
-typedef struct bwitness {
-    uint64_t count, lost, bad, order, last;
-} bwitness;
-
-static bwitness *witness_of(ledger *L)
-{
-    return (bwitness *)&L->got[ST_MAXI - 1][0]; /* a corner of the ledger no instance uses */
-}
+ * exactly what it was told it lost. A witness subscriber that never dies
+ * also notes which instance wrote each position, so no reservation a
+ * producer died holding can have been delivered. */
+#define BW_POSITIONS (1u << 20)
+static uint32_t *bw_seen; /* position -> instance + 1, as the witness saw it */
 
 static int bstorm_producer(void *arg)
 {
     storm *S = arg;
     ledger *L = S->L;
+    uint32_t inst = S->index;
+    worker *w = &L->prod[inst];
     pshm_queue *q = NULL;
     pshm_queue_options o;
     unsigned char buf[ST_MAXMSG];
 
-    th_rnd_child();
-    die_rate = S->die_rate;
+    child_start(S, w, S->prod_points);
     pshm_queue_options_init(&o);
     o.keep_open = 1;
     o.recover_ms = 5;
@@ -1366,28 +1893,27 @@ static int bstorm_producer(void *arg)
         ledger_error(L, r);
         return 20;
     }
-    uint32_t inst = __atomic_fetch_add(&L->next_inst, 1, __ATOMIC_SEQ_CST);
-    if (inst >= ST_MAXI - 1)
-        return 0;
     /* we hold the producer role: head is ours */
     uint64_t p0 = Q_LDA(&((struct qhdr *)pshm_block_data(pshm_queue_block(q)))->head);
+    w->inst = (uint32_t)p0; /* where this instance starts */
     for (uint32_t k = 0; k < ST_MAXSEQ; k++) {
         uint32_t pos = (uint32_t)(p0 + k);
         size_t len = msg_len(inst, pos, ST_MAXMSG);
         struct timespec dl;
-        void *w;
+        void *p;
         deadline_ms(&dl, 10000);
-        __atomic_store_n(&L->prod[inst].reserving, k + 1, __ATOMIC_SEQ_CST);
+        ASTORE(&w->reserving, k + 1);
         kill_point();
-        r = pshm_queue_timedreserve(q, len, &w, &dl);
+        begin_op(w, OP_SEND);
+        r = pshm_queue_timedreserve(q, len, &p, &dl);
         if (r != 0) {
             ledger_error(L, r);
             return 21;
         }
         msg_fill(buf, inst, pos, len);
-        memcpy(w, buf, len / 2);
+        memcpy(p, buf, len / 2);
         kill_point();
-        memcpy((unsigned char *)w + len / 2, buf + len / 2, len - len / 2);
+        memcpy((unsigned char *)p + len / 2, buf + len / 2, len - len / 2);
         kill_point();
         r = pshm_queue_commit(q, len);
         if (r != 0) {
@@ -1395,14 +1921,15 @@ static int bstorm_producer(void *arg)
             return 22;
         }
         kill_point();
-        __atomic_store_n(&L->prod[inst].committed, k + 1, __ATOMIC_SEQ_CST);
+        ASTORE(&w->committed, k + 1);
+        ASTORE(&w->op, OP_NONE);
     }
     pshm_queue_close(q);
     return 0;
 }
 
 /* Read until closed (or idle); check continuity; returns 0 or an error. */
-static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
+static int bstorm_read(storm *S, worker *wk, pshm_queue *q, int idle_ms, bwitness *w)
 {
     int have = 0;
     uint64_t prev = 0;
@@ -1416,6 +1943,7 @@ static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
         tmsg m;
         deadline_ms(&dl, idle_ms);
         kill_point();
+        begin_op(wk, OP_PEEK);
         int r = pshm_queue_timedpeek(q, &p, &len, &dl);
         if (r == -PSHM_ECLOSED || r == -ETIMEDOUT)
             return 0;
@@ -1424,7 +1952,9 @@ static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
         const char *bad = msg_check(p, len, &m); /* in place: trusted only if release says so */
         CHECK_OK(pshm_queue_msginfo(q, &mi));
         kill_point();
+        begin_op(wk, OP_RELEASE);
         r = pshm_queue_release(q);
+        ASTORE(&wk->op, OP_NONE);
         if (r == -PSHM_EOVERWRITTEN && S->overwrite)
             continue; /* counted in the next message's lost */
         if (r != 0)
@@ -1445,6 +1975,8 @@ static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
             w->count++;
             w->lost += mi.lost;
             w->last = m.seq;
+            if (m.seq < BW_POSITIONS)
+                bw_seen[m.seq] = m.inst + 1;
         }
         have = 1;
         prev = m.seq;
@@ -1454,11 +1986,11 @@ static int bstorm_read(storm *S, pshm_queue *q, int idle_ms, bwitness *w)
 static int bstorm_subscriber(void *arg)
 {
     storm *S = arg;
+    worker *w = &S->L->cons[S->index];
     pshm_queue *q = NULL;
     pshm_queue_options o;
 
-    th_rnd_child();
-    die_rate = S->die_rate;
+    child_start(S, w, S->cons_points);
     pshm_queue_options_init(&o);
     o.spin = 50;
     kill_point();
@@ -1467,7 +1999,7 @@ static int bstorm_subscriber(void *arg)
         ledger_error(S->L, r);
         return 20;
     }
-    r = bstorm_read(S, q, 3000, NULL);
+    r = bstorm_read(S, w, q, 3000, NULL);
     if (r != 0) {
         ledger_error(S->L, r);
         return 21;
@@ -1476,50 +2008,42 @@ static int bstorm_subscriber(void *arg)
     return 0;
 }
 
-typedef struct witness_arg {
-    storm *S;
-    int ready;
-} witness_arg;
-
 static int bstorm_witness(void *arg)
 {
     storm *S = arg;
     pshm_queue *q = NULL;
-    bwitness *w = witness_of(S->L);
+    bwitness *w = &S->L->witness;
+    worker self;
 
     die_rate = 0;
+    memset(&self, 0, sizeof self);
     if (pshm_queue_open(S->name, PSHM_QUEUE_CONSUMER, NULL, &q) != 0)
         return 30;
-    __atomic_store_n(&w->last, 1, __ATOMIC_SEQ_CST); /* joined */
-    w->last = 0;
-    __atomic_store_n(&w->count, 0, __ATOMIC_SEQ_CST);
-    w->count = 0;
-    __atomic_store_n(&S->L->last_key, 1, __ATOMIC_SEQ_CST);
-    int r = bstorm_read(S, q, 60000, w);
+    ASTORE(&w->joined, 1);
+    int r = bstorm_read(S, &self, q, 60000, w);
     pshm_queue_close(q);
     return r == 0 ? 0 : 31;
 }
 
-static int witness_joined(void *p) { return __atomic_load_n(&((ledger *)p)->last_key, __ATOMIC_SEQ_CST) == 1; }
+static int witness_joined(void *p) { return ALOAD(&((bwitness *)p)->joined) == 1; }
 
 static void storm_broadcast(int overwrite, int kills)
 {
     const char *name = th_name("bstorm");
-    const char *lname = th_name("bledger");
     pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, ST_MAXMSG);
     pshm_queue *q = NULL;
-    pshm_block *lb = NULL;
-    storm S = {name, NULL, PSHM_QUEUE_BROADCAST, overwrite, 150, 0};
+    storm S = {name, NULL, PSHM_QUEUE_BROADCAST, overwrite, 150, 0, prod_points_bcast,
+               cons_points_bcast, 0, 0};
 
     o.messages = 16;
     o.overwrite = overwrite;
     o.keep_open = 1;
-    CHECK_OK(pshm_block_create(lname, sizeof(ledger), NULL, &lb));
-    S.L = pshm_block_data(lb);
+    S.L = th_shared(sizeof(ledger));
+    bw_seen = th_shared(BW_POSITIONS * sizeof *bw_seen);
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &q));
     CHECK_OK(pshm_queue_close(q));
     pid_t wit = th_fork(bstorm_witness, &S);
-    CHECK(th_until(witness_joined, S.L, 10000));
+    CHECK(th_until(witness_joined, &S.L->witness, 10000));
     storm_counts k = storm_loop(&S, bstorm_producer, bstorm_subscriber, 1, 3, kills, 6);
     pshm_queue_options_init(&o);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
@@ -1528,13 +2052,45 @@ static void storm_broadcast(int overwrite, int kills)
     CHECK_OK(pshm_queue_close(q)); /* closes: the witness drains and leaves */
     CHECK_EQ(th_wait(wit, 60000), 0);
     ledger *L = S.L;
-    bwitness *w = witness_of(L);
-    printf("    broadcast %s: %d producer + %d subscriber kills, %u instances, head %llu, "
-           "witness got %llu lost %llu, lost reservations %llu, overruns %llu\n",
-           overwrite ? "overwrite" : "blocking", k.kills_prod, k.kills_cons, L->next_inst,
-           (unsigned long long)head, (unsigned long long)w->count, (unsigned long long)w->lost,
-           (unsigned long long)st.lost_reservations, (unsigned long long)st.overruns);
-    fflush(stdout);
+    bwitness *w = &L->witness;
+    /* the dead producers: what they held, and was any of it delivered */
+    uint64_t lost = 0, maybe = 0, committed = 0, armed = 0, sub_hold = 0;
+    for (uint32_t i = 0; i < k.nprod; i++) {
+        const worker *pw = &L->prod[i];
+        if (!pw->dead)
+            continue;
+        armed += pw->tr.killed;
+        verdict v = judge_producer(pw, i, PSHM_QUEUE_BROADCAST);
+        uint64_t pos = (uint64_t)pw->inst + v.seq;
+        if ((v.kind == D_LOST || v.kind == D_MAYBE_LOST) && pos < BW_POSITIONS &&
+            bw_seen[pos] == i + 1)
+            th_fail(__FILE__, __LINE__, "position %llu delivered from instance %u, which "
+                    "died holding its reservation", (unsigned long long)pos, i);
+        if (v.kind == D_LOST) {
+            lost++;
+        } else if (v.kind == D_MAYBE_COMMIT || v.kind == D_MAYBE_LOST) {
+            maybe++;
+        } else if (v.kind == D_COMMITTED) {
+            committed++;
+        }
+    }
+    for (uint32_t i = 0; i < k.ncons; i++) {
+        const worker *cw = &L->cons[i];
+        if (!cw->dead)
+            continue;
+        armed += cw->tr.killed;
+        sub_hold += judge_consumer(cw).kind == D_HOLD;
+    }
+    printf("    broadcast %s: %d producer + %d subscriber kills (%llu at armed points), %u "
+           "instances, head %llu, witness got %llu lost %llu, overruns %llu\n"
+           "      deaths holding a reservation %llu (undecided %llu), after commit %llu, "
+           "holding a message %llu; lost reservations %llu\n",
+           overwrite ? "overwrite" : "blocking", k.kills_prod, k.kills_cons,
+           (unsigned long long)armed, k.nprod, (unsigned long long)head,
+           (unsigned long long)w->count, (unsigned long long)w->lost,
+           (unsigned long long)st.overruns, (unsigned long long)lost, (unsigned long long)maybe,
+           (unsigned long long)committed, (unsigned long long)sub_hold,
+           (unsigned long long)st.lost_reservations);
     if (L->order || w->order)
         printf("    order: seq %llu after %llu, lost %llu, inst %llu\n", (unsigned long long)L->viol[0],
                (unsigned long long)L->viol[1], (unsigned long long)L->viol[2],
@@ -1555,10 +2111,15 @@ static void storm_broadcast(int overwrite, int kills)
         CHECK_EQ(st.drops, 0);
     }
     CHECK_EQ(w->last, head - 1);
-    CHECK(st.lost_reservations <= (uint64_t)k.kills_prod);
+    /* every lost reservation is a producer that died holding one */
+    CHECK(st.lost_reservations >= lost && st.lost_reservations <= lost + maybe);
+    int f = kills / 40;
+    if (lost < (uint64_t)f || armed < (uint64_t)(kills / 8))
+        th_fail(__FILE__, __LINE__, "too few deaths in the windows: %llu holding a reservation, "
+                "%llu at armed points (floors %d, %d)", (unsigned long long)lost,
+                (unsigned long long)armed, f, kills / 8);
+    point_floors(&k, L, &S);
     CHECK_OK(pshm_unlink(name));
-    CHECK_OK(pshm_block_unlink(lb));
-    CHECK_OK(pshm_block_close(lb));
 }
 
 TEST_TIMEOUT(broadcast_blocking_sigkill_storm, 1200)
@@ -1760,7 +2321,9 @@ TEST_TIMEOUT(handles_in_threads, 60)
  * own seq, then its PAD's) leaves a committed-looking record at the lap's
  * start behind an uncommitted PAD. The next producer must scrub it: here
  * its records end exactly at the ring's end, so its next record starts
- * there, and a consumer must not take the stale one while it is written. */
+ * there, and a consumer must not take the stale one while it is written.
+ * The child dies inside pshm_queue_commit, at the fault point between the
+ * two stores. */
 static int halfcommit_child(void *p)
 {
     const char *name = p;
@@ -1773,14 +2336,12 @@ static int halfcommit_child(void *p)
     if (pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q) != 0)
         return 10;
     /* at 640 of 1024: a 400-byte message (record 416) needs a PAD of 384 */
-    if (pshm_queue_reserve(q, 400, &w) != 0 || q->p_state == 0)
+    if (pshm_queue_reserve(q, 400, &w) != 0)
         return 12;
     msg_fill(w, 66, 66, 400);
-    struct qrec *r = (struct qrec *)q->p_hdr;
-    Q_ST(&r->len, 400u);
-    Q_STR(&r->seq, q->p_pos + 1); /* the first commit store ... */
-    raise(SIGKILL);               /* ... and not the PAD's */
-    return 13;
+    th_arm("queue.commit.between_words", 0);
+    pshm_queue_commit(q, 400);
+    return 13; /* a commit without a PAD never passes that point */
 }
 
 TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
@@ -1805,7 +2366,7 @@ TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
         CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
     }
     CHECK_OK(pshm_queue_close(p));
-    CHECK_EQ(th_wait(th_fork(halfcommit_child, (void *)name), 10000), 128 + SIGKILL);
+    th_died_at(th_fork(halfcommit_child, (void *)name), "queue.commit.between_words", 10000);
     CHECK_ERR(pshm_queue_trypeek(c, &rp, &len), -EAGAIN); /* its PAD is not committed */
     /* a new producer fills exactly to the ring's end (one record of 384),
      * then starts a record at the lap's start and stops half way */
@@ -1833,7 +2394,7 @@ TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
 }
 
 /* A producer that commits a message and dies before it moves head, the
- * hint a new producer starts from. */
+ * hint a new producer starts from: at the fault point inside commit. */
 static int headlag_child(void *arg)
 {
     const char *name = arg;
@@ -1845,19 +2406,11 @@ static int headlag_child(void *arg)
     o.keep_open = 1;
     if (pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q) != 0)
         return 10;
-    if (pshm_queue_reserve(q, 40, &w) != 0 || q->p_state != 0)
+    if (pshm_queue_reserve(q, 40, &w) != 0)
         return 12;
     msg_fill(w, 9, 0, 40);
-    if (q->g.mode == PSHM_QUEUE_SPSC) {
-        struct qrec *r = (struct qrec *)q->p_hdr;
-        Q_ST(&r->len, 40u);
-        Q_STS(&r->seq, q->p_pos + 1); /* committed ... */
-    } else {
-        struct qcell *c = (struct qcell *)q->p_hdr;
-        Q_ST(&c->len, 40u);
-        Q_STS(&c->word, q->p_pos);
-    }
-    raise(SIGKILL); /* ... and head not moved */
+    th_arm("queue.commit.after_word", 0); /* committed, head not moved */
+    pshm_queue_commit(q, 40);
     return 13;
 }
 
@@ -1880,7 +2433,7 @@ static void headlag_mode(pshm_queue_mode mode)
         o.messages = 4;
     }
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    CHECK_EQ(th_wait(th_fork(headlag_child, (void *)name), 10000), 128 + SIGKILL);
+    th_died_at(th_fork(headlag_child, (void *)name), "queue.commit.after_word", 10000);
     CHECK_OK(recv_msg(c, 1000, &m, NULL));
     CHECK(m.inst == 9 && m.seq == 0);
     CHECK(Q_LDA(&c->h->head) == 0);

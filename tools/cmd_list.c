@@ -398,7 +398,8 @@ static void help_list(FILE *o)
           "(b'\\x00ab'), with Python's escapes. Quote it for the shell:\n"
           "  pshm list NAME --set 2 \"'hello'\"\n"
           "An item may change type; str and bytes must fit the item's storage.\n"
-          "A set that fails changes nothing.\n", o);
+          "A set that fails changes nothing. Printing reads a copy of the list\n"
+          "(pread): it never maps the block nor waits for another process.\n", o);
 }
 
 static void help_create(FILE *o)
@@ -408,24 +409,31 @@ static void help_create(FILE *o)
           "holding the VALUEs, written as for `pshm list --set`. Python opens it\n"
           "with ShareableList(name=NAME). A str or bytes item gets room for its\n"
           "length in bytes rounded up to the next multiple of 8 above it (1 to 8\n"
-          "bytes more); a later --set must fit there.\n", o);
+          "bytes more); a later `pshm list --set` must fit there.\n", o);
 }
 
-/* Open a list for the command line: messages name the list. */
+/* Open a list for the command line: messages name the list. Reading goes
+ * through a snapshot (a private copy, read with pread: never a mapping,
+ * never a wait on another process); only --set opens the block itself. */
 static int open_list(const char *name, int readonly, pshm_list **l)
 {
-    pshm_block_options o;
     int r;
 
-    pshm_block_options_init(&o);
-    o.readonly = readonly;
-    r = pshm_list_open(name, &o, l);
-    return r == 0 ? CLI_OK : cli_fail(name, r);
+    if (readonly) {
+        r = pshm_list_snapshot(name, l);
+    } else {
+        cli_guard_mapping(name);
+        r = pshm_list_open(name, NULL, l);
+    }
+    return r == 0 ? CLI_OK : cli_fail_kind(name, r, "list", "a ShareableList");
 }
 
 static int item_fail(const char *name, int64_t i, int r)
 {
-    fprintf(stderr, "pshm: %s[%lld]: %s\n", name, (long long)i, pshm_strerror(r));
+    char safe[4 * PSHM_PATH_MAX];
+
+    cli_safe(name, safe, sizeof safe);
+    fprintf(stderr, "pshm: %s[%lld]: %s\n", safe, (long long)i, pshm_strerror(r));
     return CLI_FAIL;
 }
 
@@ -466,27 +474,29 @@ static int cmd_list(int argc, char **argv)
     int64_t i = 0;
     int rc;
 
-    for (int a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "--get") == 0 || strcmp(argv[a], "--set") == 0) {
-            int set = argv[a][2] == 's';
+    cli_args a;
+    cli_args_init(&a, "list", argc, argv);
+    for (const char *s; (s = cli_next(&a));) {
+        if (!a.opt) {
+            if (name)
+                return cli_extra(&a);
+            name = s;
+        } else if (strcmp(s, "--get") == 0 || strcmp(s, "--set") == 0) {
+            int set = s[2] == 's';
             if (mode != SHOW)
                 return cli_usage("list: one of --get, --set, --format");
-            if (a + 1 + set >= argc)
-                return cli_usage("list: %s needs %s", argv[a], set ? "INDEX and VALUE" : "INDEX");
+            if (a.i + set >= argc)
+                return cli_usage("list: %s needs %s", s, set ? "INDEX and VALUE" : "INDEX");
             mode = set ? SET : GET;
-            index = argv[++a];
+            index = cli_value(&a);
             if (set)
-                value = argv[++a];
-        } else if (strcmp(argv[a], "--format") == 0) {
+                value = cli_value(&a);
+        } else if (strcmp(s, "--format") == 0) {
             if (mode != SHOW)
                 return cli_usage("list: one of --get, --set, --format");
             mode = FORMAT;
-        } else if (argv[a][0] == '-' && argv[a][1] == '-') {
-            return cli_usage("list: unknown option '%s'", argv[a]);
-        } else if (!name) {
-            name = argv[a];
         } else {
-            return cli_usage("list: unexpected argument '%s'", argv[a]);
+            return cli_unknown(&a);
         }
     }
     if (!name)
@@ -499,9 +509,9 @@ static int cmd_list(int argc, char **argv)
     if (mode == SET) {
         int r = parse_value(value, &v, &mem);
         if (r == -ERANGE) {
-            fprintf(stderr, "pshm: %s[%s]: int %s does not fit in int64 (nothing changed)\n", name,
-                    index, value);
-            return CLI_FAIL;
+            free(mem);
+            return cli_failf(name, "item %s: int %s does not fit in int64 (nothing changed)", index,
+                             value);
         }
         if (r != 0)
             return cli_usage("list: not a Python literal: %s (str is 'text', bytes b'text')", value);
@@ -548,38 +558,44 @@ static int cmd_list(int argc, char **argv)
 
 static int cmd_list_create(int argc, char **argv)
 {
+    const char *name = NULL;
     pshm_value *vals;
     char **mems;
-    int n = argc - 2, rc = CLI_OK;
+    int n = 0, rc = CLI_OK;
+    cli_args a;
 
-    if (argc < 2)
-        return cli_usage("list-create: NAME expected");
-    if (argv[1][0] == '-' && argv[1][1] == '-')
-        return cli_usage("list-create: unknown option '%s'", argv[1]);
-    vals = calloc((size_t)n + 1, sizeof *vals);
-    mems = calloc((size_t)n + 1, sizeof *mems);
+    vals = calloc((size_t)argc + 1, sizeof *vals);
+    mems = calloc((size_t)argc + 1, sizeof *mems);
     if (!vals || !mems) {
         free(vals);
         free(mems);
-        return cli_fail(argv[1], -ENOMEM);
+        return cli_fail("list-create", -ENOMEM);
     }
-    for (int k = 0; k < n && rc == CLI_OK; k++) {
-        int r = parse_value(argv[2 + k], &vals[k], &mems[k]);
-        if (r == -ERANGE) {
-            fprintf(stderr, "pshm: %s: int %s does not fit in int64\n", argv[1], argv[2 + k]);
-            rc = CLI_FAIL;
-        } else if (r != 0) {
-            rc = cli_usage("list-create: not a Python literal: %s (str is 'text', bytes b'text')",
-                           argv[2 + k]);
+    cli_args_init(&a, "list-create", argc, argv);
+    for (const char *s; rc == CLI_OK && (s = cli_next(&a));) {
+        if (a.opt) {
+            rc = cli_unknown(&a);
+        } else if (!name) {
+            name = s;
+        } else {
+            int r = parse_value(s, &vals[n], &mems[n]);
+            n++;
+            if (r == -ERANGE)
+                rc = cli_failf(name, "int %s does not fit in int64", s);
+            else if (r != 0)
+                rc = cli_usage("list-create: not a Python literal: %s (str is 'text', bytes b'text')",
+                               s);
         }
     }
+    if (rc == CLI_OK && !name)
+        rc = cli_usage("list-create: NAME expected");
     if (rc == CLI_OK) {
         pshm_list *l;
-        int r = pshm_list_create(argv[1], vals, (size_t)n, NULL, &l);
+        int r = pshm_list_create(name, vals, (size_t)n, NULL, &l);
         if (r != 0)
-            rc = cli_fail(argv[1], r);
+            rc = cli_fail(name, r);
         else if ((r = pshm_list_close(l)) != 0)
-            rc = cli_fail(argv[1], r);
+            rc = cli_fail(name, r);
     }
     for (int k = 0; k < n; k++)
         free(mems[k]);
@@ -595,22 +611,23 @@ const cli_cmd cli_cmds_list[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-/* `pshm ls` and `pshm info`: "list len=N" for blocks that validate. */
-int cli_probe_list(const pshm_block_info *info, char *out, size_t cap)
+/* `pshm ls` and `pshm info`: "list len=N" for blocks that validate. A list
+ * has no magic: a block that does not validate is simply not one. */
+int cli_probe_list(const pshm_block_info *info, cli_kind *out)
 {
-    pshm_block_options o;
-    pshm_list *l;
+    pshm_list_info in;
+    cli_details d;
 
     if (info->size < 16)
         return 0;
-    /* Opening a stale auto/owned block would remove it: looking must not. */
-    if (info->marked && info->lifetime != PSHM_PERSIST && info->holders == 0)
+    pshm_list_info_init(&in);
+    if (pshm_list_stat(info->name, &in) != 0)
         return 0;
-    pshm_block_options_init(&o);
-    o.readonly = 1;
-    if (pshm_list_open(info->name, &o, &l) != 0)
-        return 0;
-    snprintf(out, cap, "list len=%zu", pshm_list_len(l));
-    pshm_list_close(l);
+    snprintf(out->kind, sizeof out->kind, "list");
+    snprintf(out->text, sizeof out->text, "list len=%llu", (unsigned long long)in.len);
+    cli_details_begin(&d);
+    cj_kuint(&d.j, "len", in.len);
+    cj_kuint(&d.j, "data_bytes", in.data_bytes);
+    cli_details_end(&d, out);
     return 1;
 }

@@ -10,31 +10,67 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- probe */
 
-int cli_probe_sync(const pshm_block_info *info, char *out, size_t cap)
+/* The object's state as JSON members ("kind": "mutex", "locked": ...):
+ * the details of `pshm info --json` and each object of `sync info --json`. */
+static void json_state(cli_json *j, const pshm_sync_info *in)
+{
+    char desc[160];
+
+    cj_kstr(j, "kind", pshm_sync_kind_name(in->kind));
+    (void)pshm_sync_describe(in, desc, sizeof desc, NULL);
+    cj_kstr(j, "summary", desc);
+    cj_kbool(j, "locked", in->locked);
+    cj_key(j, "owner_pid");
+    in->owner_pid ? cj_int(j, in->owner_pid) : cj_null(j);
+    cj_key(j, "owner_tid");
+    in->owner_tid ? cj_int(j, in->owner_tid) : cj_null(j);
+    cj_key(j, "owner_alive");
+    in->owner_pid && in->owner_alive >= 0 ? cj_bool(j, in->owner_alive) : cj_null(j);
+    cj_kbool(j, "inconsistent", in->inconsistent);
+    cj_kbool(j, "notrecoverable", in->notrecoverable);
+    cj_kuint(j, "waiters", in->waiters);
+    cj_kuint(j, "readers", in->readers);
+    cj_kuint(j, "value", in->value);
+    cj_kuint(j, "count", in->count);
+    cj_kuint(j, "members", in->members);
+    cj_kuint(j, "dead", in->dead);
+    cj_kbool(j, "broken", in->broken);
+    cj_kbool(j, "undo", in->kind == PSHM_SYNC_SEM && (in->flags & PSHM_SEM_UNDO));
+    cj_kbool(j, "manual", in->kind == PSHM_SYNC_EVENT && (in->flags & PSHM_EVENT_MANUAL));
+}
+
+int cli_probe_sync(const pshm_block_info *info, cli_kind *out)
 {
     pshm_sync_info in;
+    cli_details d;
     int r;
 
     pshm_sync_info_init(&in);
-    /* pshm_sync_stat maps read-only without the block layer: probing has no
-     * effect on any block's lifetime, stale or not. */
+    /* pshm_sync_stat reads with pread, without the block layer: probing has
+     * no effect on any block's lifetime, stale or not. */
     if (info->size < 128 || info->size > 64 + PSHM_BARRIER_SIZE(PSHM_BARRIER_MAX))
         return 0;
     r = pshm_sync_stat(info->name, &in);
-    if (r == -EAGAIN) {
-        snprintf(out, cap, "sync (initialising)");
-        return 1;
-    }
-    if (r == -PSHM_EVERSION || r == -PSHM_EABI) {
-        snprintf(out, cap, "sync (%s)", r == -PSHM_EABI ? "other ABI" : "other version");
-        return 1;
-    }
-    if (r != 0 || !in.named)
+    if (r == 0 && !in.named)
         return 0;
-    (void)pshm_sync_describe(&in, out, cap, NULL); /* a cut line is fine here */
+    snprintf(out->kind, sizeof out->kind, "sync");
+    if (r == -EAGAIN || r == -PSHM_EVERSION || r == -PSHM_EABI) {
+        snprintf(out->text, sizeof out->text, "sync (%s)",
+                 r == -EAGAIN ? "initialising" : r == -PSHM_EABI ? "other ABI" : "other version");
+        cli_details_error(out, r);
+        return 1;
+    }
+    if (r != 0)
+        return 0;
+    (void)pshm_sync_describe(&in, out->text, sizeof out->text, NULL); /* a cut line is fine */
+    snprintf(out->what, sizeof out->what, "%s", pshm_sync_kind_name(in.kind));
+    cli_details_begin(&d);
+    json_state(&d.j, &in);
+    cli_details_end(&d, out);
     return 1;
 }
 
@@ -57,6 +93,7 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 static int open_any(const char *name, pshm_sync_kind *kind, pshm_sync **h)
 {
     pshm_sync_info in;
+    cli_guard_mapping(name);
     int r = pshm_sync_open(name, PSHM_SYNC_NONE, NULL, h);
 
     if (r != 0)
@@ -90,7 +127,10 @@ static void print_owner(const pshm_sync_info *in)
 
 static void info_text(const char *name, const pshm_sync_info *in)
 {
-    printf("name:      %s\n", name);
+    char safe[4 * PSHM_PATH_MAX];
+
+    cli_safe(name[0] == '/' ? name + 1 : name, safe, sizeof safe);
+    printf("name:      %s\n", safe);
     printf("kind:      %s\n", pshm_sync_kind_name(in->kind));
     switch (in->kind) {
     case PSHM_SYNC_MUTEX:
@@ -145,54 +185,55 @@ static void info_text(const char *name, const pshm_sync_info *in)
     }
 }
 
-static void info_json(const char *name, const pshm_sync_info *in)
-{
-    char desc[160];
-
-    (void)pshm_sync_describe(in, desc, sizeof desc, NULL);
-    fputs("{\"name\":", stdout);
-    cli_json_string(stdout, name);
-    printf(",\"kind\":\"%s\",\"summary\":", pshm_sync_kind_name(in->kind));
-    cli_json_string(stdout, desc);
-    printf(",\"locked\":%s,\"owner_pid\":", in->locked ? "true" : "false");
-    if (in->owner_pid)
-        printf("%ld,\"owner_alive\":%s", in->owner_pid,
-               in->owner_alive == 1 ? "true" : in->owner_alive == 0 ? "false" : "null");
-    else
-        printf("null,\"owner_alive\":null");
-    printf(",\"inconsistent\":%s,\"notrecoverable\":%s,\"waiters\":%u,\"readers\":%u,"
-           "\"value\":%u,\"count\":%u,\"members\":%u,\"dead\":%u,\"broken\":%s,\"flags\":%u}\n",
-           in->inconsistent ? "true" : "false", in->notrecoverable ? "true" : "false", in->waiters,
-           in->readers, in->value, in->count, in->members, in->dead, in->broken ? "true" : "false",
-           in->flags);
-}
-
 static int sync_info(int argc, char **argv)
 {
-    int json = 0, any = 0, rc = CLI_OK;
+    int json = 0, n = 0, rc = CLI_OK;
+    cli_json j;
+    cli_args a;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
+    cli_args_init(&a, "sync info", argc, argv);
+    for (const char *s; (s = cli_next(&a));) {
+        if (!a.opt)
+            n++;
+        else if (strcmp(s, "--json") == 0)
             json = 1;
+        else
+            return cli_unknown(&a);
+    }
+    if (!n)
+        return cli_usage("sync info: NAME expected");
+    if (json) {
+        cj_document(&j, stdout);
+        cj_key(&j, "objects");
+        cj_open(&j, '[');
+    }
+    cli_args_init(&a, "sync info", argc, argv);
+    for (const char *s; (s = cli_next(&a));) {
+        if (a.opt)
             continue;
-        }
         pshm_sync_info in;
         pshm_sync_info_init(&in);
-        int r = pshm_sync_stat(argv[i], &in);
-        any = 1;
+        int r = pshm_sync_stat(s, &in);
         if (r == 0 && !in.named)
-            r = -PSHM_EBADFORMAT;
+            r = -PSHM_EKIND;
         if (r != 0) {
-            rc = cli_fail(argv[i], r == -PSHM_EBADFORMAT ? -PSHM_EKIND : r);
+            rc = cli_fail_kind(s, r, "sync", "a sync object");
             continue;
         }
-        if (json)
-            info_json(argv[i], &in);
-        else
-            info_text(argv[i], &in);
+        if (json) {
+            cj_open(&j, '{');
+            cj_kname(&j, "name", s[0] == '/' ? s + 1 : s);
+            json_state(&j, &in);
+            cj_close(&j, '}');
+        } else {
+            info_text(s, &in);
+        }
     }
-    if (!any)
-        return cli_usage("sync info: NAME expected");
+    if (json) {
+        cj_close(&j, ']');
+        cj_close(&j, '}');
+        putchar('\n');
+    }
     return rc;
 }
 
@@ -208,32 +249,33 @@ static int sync_create(int argc, char **argv)
     pshm_sync *obj = NULL;
     int r;
 
+    cli_args a;
     pshm_sync_options_init(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--undo") == 0) {
+    cli_args_init(&a, "sync create", argc, argv);
+    for (const char *s; (s = cli_next(&a));) {
+        const char *v;
+        if (!a.opt) {
+            if (npos == 2)
+                return cli_extra(&a);
+            pos[npos++] = s;
+        } else if (strcmp(s, "--undo") == 0) {
             undo = 1;
-        } else if (strcmp(a, "--manual") == 0) {
+        } else if (strcmp(s, "--manual") == 0) {
             manual = 1;
-        } else if (strcmp(a, "--set") == 0) {
+        } else if (strcmp(s, "--set") == 0) {
             set = 1;
-        } else if (strcmp(a, "--value") == 0 || strcmp(a, "--count") == 0 ||
-                   strcmp(a, "--mode") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage("sync create: %s needs a value", a);
-            const char *v = argv[++i];
-            if (a[2] == 'v' && parse_uint(v, PSHM_SEM_VALUE_MAX, &value) != 0)
-                return cli_usage("sync create: bad value '%s'", v);
-            if (a[2] == 'c' && (parse_uint(v, PSHM_BARRIER_MAX, &count) != 0 || count == 0))
-                return cli_usage("sync create: bad count '%s'", v);
-            if (a[2] == 'm' && cli_parse_mode(v, &o.mode) != 0)
-                return cli_usage("sync create: bad mode '%s'", v);
-        } else if (a[0] == '-' && a[1] == '-') {
-            return cli_usage("sync create: unknown option '%s'", a);
-        } else if (npos < 2) {
-            pos[npos++] = a;
+        } else if (strcmp(s, "--value") == 0 || strcmp(s, "--count") == 0 ||
+                   strcmp(s, "--mode") == 0) {
+            if (!(v = cli_value(&a)))
+                return CLI_USAGE;
+            if (s[2] == 'v' && parse_uint(v, PSHM_SEM_VALUE_MAX, &value) != 0)
+                return cli_usage("sync create: bad --value '%s' (0 to %u)", v, PSHM_SEM_VALUE_MAX);
+            if (s[2] == 'c' && (parse_uint(v, PSHM_BARRIER_MAX, &count) != 0 || count == 0))
+                return cli_usage("sync create: bad --count '%s' (1 to %d)", v, PSHM_BARRIER_MAX);
+            if (s[2] == 'm' && cli_parse_mode(v, &o.mode) != 0)
+                return cli_bad_mode("sync create", v);
         } else {
-            return cli_usage("sync create: unexpected argument '%s'", a);
+            return cli_unknown(&a);
         }
     }
     if (npos != 2)
@@ -274,28 +316,32 @@ typedef struct use_args {
 static int parse_use(const char *cmd, int argc, char **argv, int allow_num, int allow_lock,
                      use_args *u)
 {
+    char what[32];
+    cli_args a;
+
     memset(u, 0, sizeof *u);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--timeout") == 0) {
-            unsigned long long ms;
-            if (i + 1 >= argc || cli_parse_u64(argv[i + 1], 0, &ms) != 0 || ms > 1000000000ULL)
+    snprintf(what, sizeof what, "sync %s", cmd);
+    cli_args_init(&a, what, argc, argv);
+    for (const char *s; (s = cli_next(&a));) {
+        if (!a.opt && !u->name) {
+            u->name = s;
+        } else if (!a.opt && allow_num && !u->num) {
+            u->num = s;
+        } else if (!a.opt) {
+            return cli_extra(&a);
+        } else if (strcmp(s, "--timeout") == 0) {
+            const char *v = cli_value(&a);
+            if (!v)
+                return CLI_USAGE;
+            if (cli_parse_timeout(v, &u->deadline) != 0)
                 return cli_usage("sync %s: --timeout needs milliseconds", cmd);
-            pshm_deadline(&u->deadline, (long long)ms);
             u->has_deadline = 1;
-            i++;
-        } else if (allow_lock && strcmp(a, "--read") == 0) {
+        } else if (allow_lock && strcmp(s, "--read") == 0) {
             u->read = 1;
-        } else if (allow_lock && strcmp(a, "--consistent") == 0) {
+        } else if (allow_lock && strcmp(s, "--consistent") == 0) {
             u->consistent = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            return cli_usage("sync %s: unknown option '%s'", cmd, a);
-        } else if (!u->name) {
-            u->name = a;
-        } else if (allow_num && !u->num) {
-            u->num = a;
         } else {
-            return cli_usage("sync %s: unexpected argument '%s'", cmd, a);
+            return cli_unknown(&a);
         }
     }
     if (!u->name)
@@ -305,9 +351,14 @@ static int parse_use(const char *cmd, int argc, char **argv, int allow_num, int 
 
 static int wrong_kind(const char *name, pshm_sync_kind kind, pshm_sync *obj, const char *what)
 {
-    fprintf(stderr, "pshm: %s: is a %s; %s\n", name, pshm_sync_kind_name(kind), what);
     pshm_sync_close(obj);
-    return CLI_FAIL;
+    return cli_failf(name, "is a %s; %s", pshm_sync_kind_name(kind), what);
+}
+
+/* A failed open: name what was found if it is not a sync object. */
+static int open_fail(const char *name, int r)
+{
+    return cli_fail_kind(name, r, "sync", "a sync object");
 }
 
 static int sync_post(int argc, char **argv)
@@ -324,7 +375,7 @@ static int sync_post(int argc, char **argv)
         return cli_usage("sync post: bad count '%s'", u.num);
     r = open_any(u.name, &kind, &obj);
     if (r != 0)
-        return cli_fail(u.name, r);
+        return open_fail(u.name, r);
     if (kind != PSHM_SYNC_SEM)
         return wrong_kind(u.name, kind, obj, "post is for sem");
     for (unsigned long long i = 0; i < n && r == 0; i++)
@@ -345,7 +396,7 @@ static int sync_wait(int argc, char **argv)
         return r;
     r = open_any(u.name, &kind, &obj);
     if (r != 0)
-        return cli_fail(u.name, r);
+        return open_fail(u.name, r);
     d = u.has_deadline ? &u.deadline : NULL;
     switch (kind) {
     case PSHM_SYNC_SEM:
@@ -385,7 +436,7 @@ static int sync_set_reset(int argc, char **argv, int set)
         return r;
     r = open_any(u.name, &kind, &obj);
     if (r != 0)
-        return cli_fail(u.name, r);
+        return open_fail(u.name, r);
     if (kind == PSHM_SYNC_EVENT)
         r = set ? pshm_event_set(pshm_sync_event(obj)) : pshm_event_reset(pshm_sync_event(obj));
     else if (kind == PSHM_SYNC_BARRIER && !set)
@@ -406,6 +457,81 @@ static int sync_reset(int argc, char **argv)
     return sync_set_reset(argc, argv, 0);
 }
 
+/* Wait for a mutex (or the write side of an rwlock, or its read side with
+ * `read`) in slices: while the signals that end a hold are held back, look
+ * for them between slices - Ctrl-C must still stop a waiting lock. Returns
+ * the lock's code; -EINTR if a signal came first. */
+static int take_lock(pshm_sync_kind kind, pshm_sync *obj, const use_args *u)
+{
+    for (;;) {
+        struct timespec slice;
+        int r, last;
+        pshm_deadline(&slice, 100);
+        last = u->has_deadline && (u->deadline.tv_sec < slice.tv_sec ||
+                                   (u->deadline.tv_sec == slice.tv_sec &&
+                                    u->deadline.tv_nsec <= slice.tv_nsec));
+        if (last)
+            slice = u->deadline;
+        if (kind == PSHM_SYNC_MUTEX)
+            r = pshm_mutex_timedlock(pshm_sync_mutex(obj), &slice);
+        else
+            r = u->read ? pshm_rwlock_timedrdlock(pshm_sync_rwlock(obj), &slice)
+                        : pshm_rwlock_timedwrlock(pshm_sync_rwlock(obj), &slice);
+        if (r != -ETIMEDOUT || last)
+            return r;
+        if (cli_signal_pending())
+            return -EINTR;
+    }
+}
+
+/* The dead owner's pid, for messages (0 if unknown). */
+static long dead_owner(pshm_sync *obj)
+{
+    pshm_sync_info in;
+
+    pshm_sync_info_init(&in);
+    return pshm_sync_fstat(obj, &in) == 0 ? in.owner_pid : 0;
+}
+
+/*
+ * Leave a mutex whose owner died as we found it: owner-dead, for the next
+ * locker (or `pshm sync recover`) to repair. Unlocking without repair
+ * would make it unrecoverable for good; instead this process ends holding
+ * it, and its death is witnessed as the previous owner's was (the kernel
+ * releases it as owner-dead). Nothing else runs: no unmapping at exit.
+ */
+static void leave_owner_dead(const char *name)
+{
+    char safe[4 * PSHM_PATH_MAX];
+
+    cli_safe(name, safe, sizeof safe);
+    fprintf(stderr,
+            "pshm: %s: the previous owner died holding it; left as it was (owner dead) for "
+            "the next locker.\n"
+            "pshm: %s: repair what it protects, then run `pshm sync recover %s`\n",
+            safe, safe, safe);
+    fflush(NULL);
+    _exit(CLI_FAIL);
+}
+
+/* The arguments of lock or recover, and the mutex or rwlock they name. */
+static int open_lock(const char *cmd, int argc, char **argv, use_args *u, pshm_sync_kind *kind,
+                     pshm_sync **obj)
+{
+    char what[64];
+    int r = parse_use(cmd, argc, argv, 0, strcmp(cmd, "lock") == 0, u);
+
+    if (r != CLI_OK)
+        return r;
+    r = open_any(u->name, kind, obj);
+    if (r != 0)
+        return open_fail(u->name, r);
+    snprintf(what, sizeof what, "%s is for mutex and rwlock", cmd);
+    if (*kind != PSHM_SYNC_MUTEX && *kind != PSHM_SYNC_RWLOCK)
+        return wrong_kind(u->name, *kind, *obj, what);
+    return CLI_OK;
+}
+
 /* Take a mutex or rwlock and hold it until a signal: for scripts that need
  * to keep others out, and to watch `pshm ls` report a holder. */
 static int sync_lock(int argc, char **argv)
@@ -413,49 +539,30 @@ static int sync_lock(int argc, char **argv)
     use_args u;
     pshm_sync_kind kind;
     pshm_sync *obj;
-    int r = parse_use("lock", argc, argv, 0, 1, &u);
+    int r = open_lock("lock", argc, argv, &u, &kind, &obj);
 
     if (r != CLI_OK)
         return r;
-    r = open_any(u.name, &kind, &obj);
-    if (r != 0)
-        return cli_fail(u.name, r);
-    if (kind != PSHM_SYNC_MUTEX && kind != PSHM_SYNC_RWLOCK)
-        return wrong_kind(u.name, kind, obj, "lock is for mutex and rwlock");
     if (kind == PSHM_SYNC_MUTEX && u.read)
         return wrong_kind(u.name, kind, obj, "--read is for rwlock");
     cli_signals_hold();
-    /* Wait in slices: the signals that end the hold are held back, so look
-     * for them between slices - Ctrl-C must still stop a waiting lock. */
-    for (;;) {
-        struct timespec slice;
-        sigset_t pending;
-        pshm_deadline(&slice, 100);
-        if (u.has_deadline && u.deadline.tv_sec * 1000000000LL + u.deadline.tv_nsec <
-                                  slice.tv_sec * 1000000000LL + slice.tv_nsec)
-            slice = u.deadline;
-        if (kind == PSHM_SYNC_MUTEX)
-            r = pshm_mutex_timedlock(pshm_sync_mutex(obj), &slice);
-        else
-            r = u.read ? pshm_rwlock_timedrdlock(pshm_sync_rwlock(obj), &slice)
-                       : pshm_rwlock_timedwrlock(pshm_sync_rwlock(obj), &slice);
-        if (r != -ETIMEDOUT || (u.has_deadline && slice.tv_sec == u.deadline.tv_sec &&
-                                slice.tv_nsec == u.deadline.tv_nsec))
-            break;
-        sigpending(&pending);
-        if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
-            sigismember(&pending, SIGHUP)) {
-            pshm_sync_close(obj);
-            fprintf(stderr, "pshm: %s: interrupted\n", u.name);
-            return CLI_FAIL;
-        }
+    r = take_lock(kind, obj, &u);
+    if (r == -EINTR) {
+        pshm_sync_close(obj);
+        return cli_failf(u.name, "interrupted");
     }
+    if (r == -PSHM_EOWNERDEAD && kind == PSHM_SYNC_MUTEX && !u.consistent)
+        leave_owner_dead(u.name); /* does not return */
     if (r == -PSHM_EOWNERDEAD || r == -PSHM_EREADERDEAD) {
-        fprintf(stderr, "pshm: %s: %s\n", u.name, pshm_strerror(r));
-        if (r == -PSHM_EOWNERDEAD && !u.consistent)
-            fprintf(stderr, "pshm: %s: releasing without --consistent leaves it %s\n", u.name,
-                    kind == PSHM_SYNC_MUTEX ? "not recoverable" : "marked inconsistent");
+        cli_failf(u.name, "%s%s", pshm_strerror(r),
+                  r == -PSHM_EOWNERDEAD && !u.consistent
+                      ? " (it stays marked inconsistent: --consistent, or `pshm sync recover`, "
+                        "marks it repaired)"
+                      : "");
         r = 0;
+    } else if (r == -ETIMEDOUT) {
+        pshm_sync_close(obj);
+        return cli_failf(u.name, "timed out: still held by another process");
     } else if (r != 0) {
         pshm_sync_close(obj);
         return cli_fail(u.name, r);
@@ -475,11 +582,70 @@ static int sync_lock(int argc, char **argv)
     return r == 0 ? CLI_OK : cli_fail(u.name, r);
 }
 
+/*
+ * `pshm sync recover NAME`: the shell's pshm_mutex_consistent. Take the
+ * lock (waiting up to --timeout for a live holder, else not at all); if its
+ * owner had died, mark it consistent; release it. One command, so there is
+ * no window in which an innocent unlock makes it unrecoverable.
+ */
+static int sync_recover(int argc, char **argv)
+{
+    use_args u;
+    pshm_sync_kind kind;
+    pshm_sync *obj;
+    int r = open_lock("recover", argc, argv, &u, &kind, &obj);
+
+    if (r != CLI_OK)
+        return r;
+    long pid = dead_owner(obj);
+    int waited = u.has_deadline;
+    if (!u.has_deadline)
+        pshm_deadline(&u.deadline, 0); /* try once: never wait for a live holder */
+    u.has_deadline = 1;
+    cli_signals_hold();
+    r = take_lock(kind, obj, &u);
+    if (r == -EINTR || r == -ETIMEDOUT || r == -EBUSY) {
+        pshm_sync_close(obj);
+        return r == -EINTR ? cli_failf(u.name, "interrupted")
+                           : cli_failf(u.name, "held by a live process%s: nothing to recover",
+                                       waited ? " until the timeout" : "");
+    }
+    if (r == -PSHM_ENOTRECOVERABLE) {
+        pshm_sync_close(obj);
+        return cli_failf(u.name, "not recoverable: a holder released it without repairing it; "
+                         "remove it (pshm rm) and create it again");
+    }
+    int was_dead = r == -PSHM_EOWNERDEAD;
+    if (r != 0 && !was_dead && r != -PSHM_EREADERDEAD) {
+        pshm_sync_close(obj);
+        return cli_fail(u.name, r);
+    }
+    if (was_dead)
+        r = kind == PSHM_SYNC_MUTEX ? pshm_mutex_consistent(pshm_sync_mutex(obj))
+                                    : pshm_rwlock_consistent(pshm_sync_rwlock(obj));
+    int ur = kind == PSHM_SYNC_MUTEX ? pshm_mutex_unlock(pshm_sync_mutex(obj))
+                                     : pshm_rwlock_unlock(pshm_sync_rwlock(obj));
+    pshm_sync_close(obj);
+    if (r != 0 && r != -PSHM_EREADERDEAD)
+        return cli_fail(u.name, r);
+    if (ur != 0)
+        return cli_fail(u.name, ur);
+    if (was_dead && pid)
+        printf("recovered: its owner, pid %ld, had died holding it; consistent and unlocked now\n",
+               pid);
+    else if (was_dead)
+        printf("recovered: its owner had died holding it; consistent and unlocked now\n");
+    else
+        printf("nothing to recover: no owner had died holding it\n");
+    return CLI_OK;
+}
+
 /* ------------------------------------------------------------- dispatch */
 
 static const cli_sub subs[] = {
-    {"info", sync_info}, {"create", sync_create}, {"post", sync_post}, {"wait", sync_wait},
-    {"set", sync_set},   {"reset", sync_reset},   {"lock", sync_lock},
+    {"info", sync_info}, {"create", sync_create}, {"post", sync_post},
+    {"wait", sync_wait}, {"set", sync_set},       {"reset", sync_reset},
+    {"lock", sync_lock}, {"recover", sync_recover},
 };
 
 static void help_sync(FILE *o)
@@ -502,18 +668,27 @@ static void help_sync(FILE *o)
           "  pshm sync lock NAME [--read] [--timeout MS] [--consistent]\n"
           "      mutex or rwlock (--read: shared): take it, print 'locked', hold it\n"
           "      until SIGINT, SIGTERM or SIGHUP, then release it. If the previous\n"
-          "      holder died, says so; --consistent then marks it repaired.\n"
-          "Waits that time out fail with 'Connection timed out' (exit status 1).\n", o);
+          "      owner of a mutex died holding it, lock refuses and leaves it as it\n"
+          "      was (owner dead), so that nobody loses the chance to repair it;\n"
+          "      --consistent takes it anyway and marks it repaired on release.\n"
+          "  pshm sync recover NAME [--timeout MS]\n"
+          "      mutex or rwlock whose owner (writer) died: take it, mark it\n"
+          "      consistent, release it, after you repaired what it protects.\n"
+          "      Never waits for a live holder unless --timeout says how long.\n"
+          "A wait that ends at --timeout fails with 'timed out' (exit status 1).\n"
+          "A NAME starting with '-' goes after '--'.\n", o);
 }
 
 static int cmd_sync(int argc, char **argv)
 {
-    return cli_dispatch("sync", "SUBCOMMAND expected (info, create, post, wait, set, reset, lock)",
+    return cli_dispatch("sync", "SUBCOMMAND expected (info, create, post, wait, set, reset, lock, "
+                        "recover)",
                         subs, sizeof subs / sizeof subs[0], argc, argv);
 }
 
 const cli_cmd cli_cmds_sync[] = {
-    {"sync", "info|create|post|wait|set|reset|lock ...", "mutexes, semaphores, events, barriers",
+    {"sync", "info|create|post|wait|set|reset|lock|recover ...",
+     "mutexes, semaphores, events, barriers",
      cmd_sync, help_sync},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -7,6 +7,7 @@
  * the lifetime record, and OFD locks as the kernel's witness of liveness.
  */
 #include "os.h"
+#include "../fault.h"
 
 #if defined(__linux__) && !defined(PSHM_FORCE_POSIX)
 
@@ -123,6 +124,7 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
             goto fail;
         }
     }
+    PSHM__FAULT("block.create.linked"); /* named, already marked and held */
     if (fstat(fd, st) != 0) {
         r = neg_errno();
         (void)unlink(path);
@@ -359,8 +361,10 @@ static void watcher_main(const char *path, dev_t dev, ino_t ino)
     /* Granted only when no holder is left: the kernel wakes us when the last
      * one closes or dies. A pending write lock does not hold back new
      * readers, so attachers are not delayed by this wait. */
+    PSHM__FAULT("block.watch.waiting");
     if (pshm__os_lock_byte(fd, HOLD_OFFSET, 'w', 1) != 0)
         _exit(0);
+    PSHM__FAULT("block.watch.granted");
     if (lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
         unlink(path);
     _exit(0);

@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * posix.c - portable fallback over shm_open, for systems other than Linux
- * (and Linux built with -DPSHM_FORCE_POSIX, which CI does to keep this
- * compiling). It offers PERSIST blocks: without a way to create an object
- * unnamed, nor extended attributes on shared-memory objects, the AUTO and
- * OWNED lifetimes report -PSHM_ENOMARK and a block is visible at size 0
- * for a moment while it is created, as with CPython.
+ * (and Linux built with -DPSHM_FORCE_POSIX, which make test builds and runs
+ * the portable tests against). It offers PERSIST blocks, and the lists and
+ * arrays built on them: without a way to create an object unnamed, nor
+ * extended attributes on shared-memory objects, the AUTO and OWNED
+ * lifetimes report -PSHM_ENOMARK and a block is visible at size 0 for a
+ * moment while it is created, as with CPython.
+ *
+ * What it cannot do it refuses (-ENOTSUP) rather than pretends: POSIX record
+ * locks belong to a process, not to an open description, and vanish when any
+ * descriptor of the file closes, so they cannot witness a holder's death -
+ * no hold lock, no liveness bytes (queues need them: their create and open
+ * fail with -ENOTSUP), no watcher; no process start time (so no telling a
+ * reused pid); no listing of the objects (scan and gc fail).
  */
 #include "os.h"
 
@@ -122,19 +130,19 @@ int pshm__os_mark_get(int fd, char *buf, size_t cap)
 int pshm__os_hold_lock(int fd, char type, int wait)
 {
     (void)fd, (void)type, (void)wait;
-    return 0;
+    return -ENOTSUP;
 }
 
 int pshm__os_hold_unlock(int fd)
 {
     (void)fd;
-    return 0;
+    return -ENOTSUP;
 }
 
 int pshm__os_hold_query(int fd)
 {
     (void)fd;
-    return 1;
+    return -ENOTSUP;
 }
 
 int pshm__os_hold_count(uint64_t dev, uint64_t ino, long *n)
@@ -150,34 +158,18 @@ void pshm__os_path(const char *name, char *out, size_t cap)
         out[0] = '\0'; /* POSIX objects have no path */
 }
 
-/* Classic POSIX record locks: per process, not per description, and
- * released when any descriptor of the file closes; good enough to compile. */
+/* Classic POSIX record locks are per process, not per description, and
+ * released when any descriptor of the file closes: no witness of a death. */
 int pshm__os_lock_byte(int fd, int64_t off, char type, int wait)
 {
-    struct flock fl;
-
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = type == 'w' ? F_WRLCK : type == 'r' ? F_RDLCK : F_UNLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)off;
-    fl.l_len = 1;
-    if (fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
-        return 0;
-    return errno == EACCES || errno == EAGAIN ? -EAGAIN : neg_errno();
+    (void)fd, (void)off, (void)type, (void)wait;
+    return -ENOTSUP;
 }
 
 int pshm__os_query_byte(int fd, int64_t off)
 {
-    struct flock fl;
-
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)off;
-    fl.l_len = 1;
-    if (fcntl(fd, F_GETLK, &fl) != 0)
-        return neg_errno();
-    return fl.l_type != F_UNLCK;
+    (void)fd, (void)off;
+    return -ENOTSUP;
 }
 
 int pshm__os_watch(const char *name, int fd)
@@ -210,19 +202,19 @@ int pshm__os_random(void *buf, size_t n)
 #endif
 }
 
+/* No portable way to read a process's start time, and without it a pid
+ * that was reused looks alive. */
 int pshm__os_proc_start(long pid, uint64_t *start)
 {
     (void)pid;
     *start = 0;
-    return 0;
+    return -ENOTSUP;
 }
 
 int pshm__os_proc_alive(long pid, uint64_t start)
 {
     (void)start;
-    if (pid <= 0)
-        return -EINVAL;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    return pid <= 0 ? -EINVAL : -ENOTSUP;
 }
 
 int pshm__os_huge_available(void)

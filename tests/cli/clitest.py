@@ -6,6 +6,7 @@ A case is a list of shell-free command lines run in order; the transcript
 run-dependent values normalised, must equal tests/cli/golden/<case>.out.
 PSHM_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing.
 """
+import json
 import os
 import re
 import subprocess
@@ -20,11 +21,36 @@ def run(args, **kw):
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, **kw)
 
 
+def _no_constant(name):
+    raise ValueError("not strict JSON: %s" % name)
+
+
+def strict_json(raw):
+    """Parse a --json document as a strict consumer would: the bytes must be
+    UTF-8 (strict decode), the text one JSON document without NaN/Infinity,
+    versioned by "schema": 1 at the top."""
+    doc = json.loads(raw.decode("utf-8", errors="strict"), parse_constant=_no_constant)
+    assert isinstance(doc, dict) and doc.get("schema") == 1, doc
+    return doc
+
+
+def run_json(args, want=0):
+    """Run a --json command; return its document (strictly parsed)."""
+    r = subprocess.run([CLI, *args], capture_output=True, timeout=60)
+    assert r.returncode == want, r.stderr.decode(errors="replace")
+    return strict_json(r.stdout)
+
+
+def ls_objects(*patterns):
+    """`pshm ls --json PATTERN...`: {name: object}."""
+    return {o["name"]: o for o in run_json(["ls", "--json", *patterns])["objects"]}
+
+
 def normalise(text, names):
     for real, alias in names.items():
         text = text.replace(real, alias)
-    text = re.sub(r"\buid \d+ gid \d+", "uid UID gid GID", text)
-    text = re.sub(r"\b\d+:(0[0-7]{3})\b", r"UID:\1", text)
+    text = re.sub(r"\bowner:    \S+ \(uid \d+\), group \S+ \(gid \d+\)",
+                  "owner:    USER (uid UID), group GROUP (gid GID)", text)
     text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "DATE", text)
     text = re.sub(r"pid \d+ \(", "pid PID (", text)
     text = re.sub(r"\b\d+\((alive|dead)\)", r"PID(\1)", text)
@@ -40,8 +66,13 @@ class Transcript:
     def add(self, args, result):
         shown = " ".join(args)
         self.parts.append("$ pshm %s\n" % shown)
-        if result.stdout:
-            self.parts.append(result.stdout if result.stdout.endswith("\n") else result.stdout + "\n")
+        out = result.stdout
+        if args and args[0] == "ls" and "--json" not in args and "--help" not in args:
+            # the names shown are shorter than the real ones: the columns'
+            # alignment is tested on its own (test_ls_columns_stay_aligned)
+            out = re.sub(r" {2,}", "  ", out)
+        if out:
+            self.parts.append(out if out.endswith("\n") else out + "\n")
         if result.stderr:
             self.parts.append("[stderr]\n" + result.stderr)
         self.parts.append("[exit %d]\n" % result.returncode)

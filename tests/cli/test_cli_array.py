@@ -5,10 +5,14 @@ Block names and temporary paths are replaced by NAME/TMP in the output."""
 import io
 import os
 import subprocess
+import sys
 import uuid
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import ls_objects  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("PSHM_BUILD") or os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 CLI = os.path.join(BUILD, "pshm")
@@ -107,9 +111,12 @@ def test_ls_shows_array_kind(names, tmp_path):
     subprocess.run([CLI, "array", "load", str(f), n], check=True, capture_output=True)
     r = subprocess.run([CLI, "ls"], capture_output=True, text=True, check=True)
     line = [x for x in r.stdout.splitlines() if x.startswith(n + " ")]
-    assert len(line) == 1 and "array <f8 (1000, 3)" in line[0], r.stdout
-    r = subprocess.run([CLI, "ls", "--json"], capture_output=True, text=True, check=True)
-    assert '"kind":"array <f8 (1000, 3)"' in r.stdout
+    assert len(line) == 1 and line[0].endswith("array <f8 (1000, 3)"), r.stdout
+    o = ls_objects(n)[n]
+    assert o["kind"] == "array" and o["summary"] == "array <f8 (1000, 3)"
+    d = o["details"]
+    assert d["dtype"] == "<f8" and d["shape"] == [1000, 3] and d["order"] == "C"
+    assert d["strides"] == [24, 8] and d["nbytes"] == 24000
 
 
 def test_load_random_name(names, tmp_path):

@@ -2,6 +2,7 @@
 """The pshm CLI's core commands: output and exit codes against golden files."""
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clitest import CLI, Transcript, run  # noqa: E402
+from clitest import CLI, Transcript, ls_objects, run, run_json  # noqa: E402
 
 
 def test_help_texts():
@@ -89,16 +90,17 @@ def test_ls_lists_and_json(names):
     lines = [l for l in r.stdout.splitlines() if l.startswith(a)]
     assert len(lines) == 1
     cols = lines[0].split()
-    assert cols[1:6] == ["1MiB", "%d:0600" % os.getuid(), "persist", "raw", "0"]
+    user = pwd.getpwuid(os.getuid()).pw_name
+    assert cols[1:6] == ["1MiB", user, "0600", "persist", "0"]
     assert cols[6].endswith("(dead)")  # the creating `pshm create` has exited
-    assert r.stdout.splitlines()[0].split() == ["NAME", "SIZE", "OWNER", "LIFETIME", "KIND", "MAPPED", "CREATOR"]
-    r = run(["ls", "--json"])
-    assert r.returncode == 0
-    entries = [e for e in json.loads(r.stdout) if e["name"] == a]
-    assert len(entries) == 1
-    e = entries[0]
+    assert cols[7] == "raw"
+    assert r.stdout.splitlines()[0].split() == ["NAME", "SIZE", "OWNER", "MODE", "LIFETIME", "MAPPED",
+                                                "CREATOR", "KIND"]
+    e = ls_objects(a)[a]
     assert e["size"] == 1 << 20 and e["lifetime"] == "persist" and e["kind"] == "raw"
     assert e["mapped"] == 0 and e["stale"] is False and e["creator_alive"] is False
+    assert e["user"] == user and e["uid"] == os.getuid() and e["mode"] == "0600"
+    assert e["path"] == "/dev/shm/" + a and e["readable"] is True
     assert run(["rm", a]).returncode == 0
 
 

@@ -17,7 +17,7 @@ import pytest
 from multiprocessing import shared_memory
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clitest import CLI, Transcript, run  # noqa: E402
+from clitest import CLI, Transcript, ls_objects, run  # noqa: E402
 
 
 def test_list_help():
@@ -102,9 +102,10 @@ def test_ls_and_info_show_the_kind(names):
     assert run(["list-create", a, "1", "'x'", "None"]).returncode == 0
     assert run(["create", raw, "64"]).returncode == 0
     try:
-        entries = {e["name"]: e for e in json.loads(run(["ls", "--json"]).stdout)}
-        assert entries[a]["kind"] == "list len=3"
-        assert entries[raw]["kind"] == "raw"
+        entries = ls_objects(a, raw)
+        assert entries[a]["kind"] == "list" and entries[a]["details"]["len"] == 3
+        assert entries[a]["summary"] == "list len=3"
+        assert entries[raw]["kind"] == "raw" and entries[raw]["details"] == {}
         assert "kind:     list len=3" in run(["info", a]).stdout
     finally:
         run(["rm", a, raw])

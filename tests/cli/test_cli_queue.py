@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clitest import CLI, Transcript, run  # noqa: E402
+from clitest import CLI, Transcript, run, run_json  # noqa: E402
 
 
 @pytest.fixture
@@ -86,9 +86,8 @@ def test_queue_stat_json(names):
     q = make("J")
     assert run(["queue", "create", q, "--mode", "mpmc", "--messages", "4"]).returncode == 0
     assert run(["queue", "send", q, "one", "two"]).returncode == 0
-    r = run(["queue", "stat", "--json", q])
-    assert r.returncode == 0, r.stderr
-    d = json.loads(r.stdout)
+    d = run_json(["queue", "stat", "--json", q])
+    assert d["kind"] == "queue" and d["name"] == q
     assert d["mode"] == "mpmc" and d["slots"] == 4 and d["depth"] == 2
     assert d["messages"] == 2 and d["bytes"] == 6 and d["shut_down"] is False
     assert d["participants"] == []
@@ -103,7 +102,7 @@ def test_queue_stat_shows_live_and_dead_participants(names):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for _ in range(500):
-            d = json.loads(run(["queue", "stat", "--json", q]).stdout)
+            d = run_json(["queue", "stat", "--json", q])
             if d["consumers"] == 1:
                 break
             subprocess.run(["sleep", "0.01"])
@@ -112,12 +111,12 @@ def test_queue_stat_shows_live_and_dead_participants(names):
         assert part["pid"] == p.pid and part["alive"] is True and part["role"] == "consumer"
         p.kill()
         p.wait()
-        d = json.loads(run(["queue", "stat", "--json", q]).stdout)
+        d = run_json(["queue", "stat", "--json", q])
         assert d["consumers"] == 0 and d["dead"] == 1
         assert d["participants"][0]["alive"] is False
         # the next participant recovers the dead one
         assert run(["queue", "send", q, "m"]).returncode == 0
-        d = json.loads(run(["queue", "stat", "--json", q]).stdout)
+        d = run_json(["queue", "stat", "--json", q])
         assert d["dead"] == 0 and d["participants"] == []
     finally:
         if p.poll() is None:

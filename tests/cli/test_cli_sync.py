@@ -11,9 +11,13 @@ import pathlib
 import re
 import signal
 import subprocess
+import sys
 import uuid
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import ls_objects  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("PSHM_BUILD") or ROOT / "build").resolve()
@@ -31,7 +35,8 @@ class Session:
         text = text.replace(self.base, "NAME")
         for pid, tag in self.pids.items():
             text = re.sub(r"\b%d\b" % pid, tag, text)
-        return text
+        # pids of the short-lived commands themselves (a refused lock's)
+        return re.sub(r"\bpid[ =]\d+", lambda m: m.group(0)[:4] + "PID", text)
 
     def run(self, *args, want=0):
         p = subprocess.run([PSHM, *args], capture_output=True, text=True, timeout=30)
@@ -59,8 +64,8 @@ class Session:
         self.record(("# %s got %s" % (self.pids[p.pid], signal.Signals(sig).name),), p.returncode, out, err)
 
     def ls_kinds(self):
-        out = subprocess.run([PSHM, "ls", "--json"], capture_output=True, text=True, timeout=30).stdout
-        mine = sorted((o["name"], o["kind"]) for o in json.loads(out) if o["name"].startswith(self.base))
+        objs = ls_objects(self.base + "*").values()
+        mine = sorted((o["name"], o["summary"]) for o in objs)
         self.lines.append("$ pshm ls   [only NAME*: name, kind]")
         self.lines += [self.norm("%s  %s" % m) for m in mine]
 
@@ -107,6 +112,19 @@ def test_sync_cli_golden(session):
     holder.wait(timeout=30)
     s.lines.append("# HOLDER killed (SIGKILL)")
     s.run("sync", "info", n + "_mtx")
+    # a plain lock must not destroy recoverability: it refuses, leaving the
+    # owner-dead state for the next locker, and names the recover command
+    s.run("sync", "lock", n + "_mtx", want=1)
+    s.run("sync", "lock", n + "_mtx", want=1)
+    s.run("sync", "info", n + "_mtx")
+    s.run("sync", "recover", n + "_mtx")
+    s.run("sync", "info", n + "_mtx")
+    s.run("sync", "recover", n + "_mtx")
+    holder = s.start("HOLDER2", "sync", "lock", n + "_mtx")
+    s.run("sync", "recover", n + "_mtx", want=1)
+    holder.kill()
+    holder.wait(timeout=30)
+    s.lines.append("# HOLDER2 killed (SIGKILL)")
     fixer = s.start("FIXER", "sync", "lock", n + "_mtx", "--consistent")
     s.finish(fixer, signal.SIGTERM)
     s.run("sync", "info", n + "_mtx")

@@ -7,6 +7,7 @@
  */
 #include "list_internal.h"
 
+#include <sanitizer/asan_interface.h> /* the fuzz build has ASan: poisoning is real */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +21,21 @@ static void check(int cond)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pshm__list_layout lay;
-    /* Exactly `size` bytes, 8-aligned (the parser's contract; mappings are
-     * page-aligned), so AddressSanitizer catches any read past the end. */
-    unsigned char *buf = aligned_alloc(8, size ? (size + 7) / 8 * 8 : 8);
+    /* 8-aligned (the parser's contract; mappings are page-aligned), rounded
+     * up to 8 for aligned_alloc - and the rounding poisoned, so that to
+     * AddressSanitizer the buffer is exactly `size` bytes and a read past
+     * the end is caught, not read as zeros. */
+    size_t alloc = size ? (size + 7) / 8 * 8 : 8;
+    unsigned char *buf = aligned_alloc(8, alloc);
     if (!buf)
         return 0;
     if (size)
         memcpy(buf, data, size);
+    ASAN_POISON_MEMORY_REGION(buf + size, alloc - size);
     int r = pshm__list_parse(buf, size, &lay);
     if (r != 0) {
         check(r <= -PSHM_ELIST_SIZE && r >= -PSHM_ELIST_MISMATCH);
+        ASAN_UNPOISON_MEMORY_REGION(buf + size, alloc - size);
         free(buf);
         return 0;
     }
@@ -66,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(pshm__list_item_get(buf, &lay, i, &v) == 0 && v.type == w.type);
         check(pshm__list_parse(buf, size, &lay) == 0); /* a set keeps the list valid */
     }
+    ASAN_UNPOISON_MEMORY_REGION(buf + size, alloc - size);
     free(buf);
     return 0;
 }

@@ -440,30 +440,22 @@ def test_unsupported_type_changes_nothing(plist, made):
     assert pl.raw() == before == cpy_bytes(sl)
 
 
-def leaked_cpython_blocks(before):
-    """New psm_ objects shaped like CPython's half-made [2**64] list."""
-    out = []
-    for n in set(os.listdir("/dev/shm")) - before:
-        if not n.startswith("psm_"):
-            continue
-        try:
-            with open("/dev/shm/" + n, "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        if len(data) == 41 and data[:24] == struct.pack("qqq", 1, 0, 8):
-            out.append(n)
-    return out
-
-
-def test_failed_create_leaks_in_cpython_not_in_pshm(name):
-    before = set(os.listdir("/dev/shm"))
-    with pytest.raises(struct.error):
-        ShareableList([1 << 64])
-    leaked = leaked_cpython_blocks(before)
-    assert len(leaked) == 1  # CPython created the block, then failed to fill it
-    resource_tracker.unregister("/" + leaked[0], "shared_memory")
-    os.unlink("/dev/shm/" + leaked[0])
+def test_failed_create_leaks_in_cpython_not_in_pshm(name, monkeypatch):
+    # CPython draws a random psm_ name; make it draw ours, so the test looks
+    # at its own name only (never at other people's blocks in /dev/shm).
+    cname = name + "_cpython"
+    monkeypatch.setattr(shared_memory, "_make_filename", lambda: "/" + cname)
+    try:
+        with pytest.raises(struct.error):
+            ShareableList([1 << 64])
+        # CPython created the block, then failed to fill it: the half-made list
+        with open("/dev/shm/" + cname, "rb") as f:
+            data = f.read()
+        assert len(data) == 41 and data[:24] == struct.pack("qqq", 1, 0, 8)
+    finally:
+        if os.path.exists("/dev/shm/" + cname):
+            resource_tracker.unregister("/" + cname, "shared_memory")
+            os.unlink("/dev/shm/" + cname)
     # pshm checks every value first: nothing is created.
     with pytest.raises(OverflowError):
         PList.create(name, [1 << 64])

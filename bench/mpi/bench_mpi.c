@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_mpi.c - libpshm_mpi against plain MPI in the same run (not a test).
+ *
+ *   bench/mpi/run.sh BUILD [--quick] [--json PATH]
+ *     (2 ranks in 2 pseudo-nodes under mpirun; see tests/mpi/run.sh)
+ *
+ * 1. Remote get and put, 8 B to 64 MiB: pshm_mpi_darray_get (MPI_Get +
+ *    MPI_Win_flush inside) and pshm_mpi_darray_put + _flush, against plain
+ *    MPI RMA on a window from MPI_Win_allocate (MPI_Get / MPI_Put +
+ *    MPI_Win_flush), in the same passive-target epoch style. Each cell is
+ *    the best of 5 interleaved rounds.
+ * 2. Local reads: pshm_mpi_darray_view (zero-copy: the same time for every
+ *    size) next to a copying local get.
+ * 3. Bridged queue throughput: messages from a pshm queue on node 0 into
+ *    the queue of the same name on node 1 (pshm_mpi_bridge_run) against
+ *    MPI_Send / MPI_Recv of the same messages, best of 3.
+ * The table goes to stdout, the same figures as JSON to PATH (default:
+ * bench_mpi.json next to this program).
+ */
+#include <pshm_mpi.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXSIZE ((size_t)64 << 20)
+
+static pshm_mpi_job *job;
+static int rank, quick;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "bench_mpi: %s: %s\n", what, pshm_mpi_strerror(rc));
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+static int iters_for(size_t size)
+{
+    size_t budget = quick ? (16u << 20) : (256u << 20);
+    size_t n = budget / size;
+    return n < 4 ? 4 : n > 2000 ? 2000 : (int)n;
+}
+
+/* ---- 1. remote get / put ---- */
+
+struct rma_row {
+    size_t size;
+    double get, mget, put, mput; /* seconds per operation, best round */
+};
+
+static void rma(struct rma_row *rows, int *nrows)
+{
+    int64_t shape[1] = {(int64_t)(2 * MAXSIZE)};
+    pshm_mpi_darray *a;
+    MPI_Win win;
+    void *wmem;
+    char *buf = malloc(MAXSIZE);
+    int rc, n = 0;
+
+    if ((rc = pshm_mpi_darray_create(job, NULL, "|u1", 1, shape, NULL, &a)) != 0)
+        die("darray", rc);
+    MPI_Win_allocate((MPI_Aint)MAXSIZE, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &wmem, &win);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+    memset(wmem, 1, MAXSIZE);
+    memset(buf, 2, MAXSIZE);
+    for (size_t size = 8; size <= MAXSIZE; size = size * 8 > MAXSIZE && size < MAXSIZE ? MAXSIZE : size * 8) {
+        struct rma_row *r = &rows[n++];
+        int it = iters_for(size);
+        r->size = size;
+        r->get = r->mget = r->put = r->mput = 1e9;
+        for (int round = 0; round < 5; round++) {
+            if (rank == 0) {
+                int64_t start[1] = {(int64_t)MAXSIZE}, count[1] = {(int64_t)size};
+                double t;
+                t = now();
+                for (int i = 0; i < it; i++)
+                    if ((rc = pshm_mpi_darray_get(a, start, count, NULL, buf)) != 0)
+                        die("get", rc);
+                t = (now() - t) / it;
+                r->get = t < r->get ? t : r->get;
+                t = now();
+                for (int i = 0; i < it; i++) {
+                    MPI_Get(buf, (int)size, MPI_BYTE, 1, 0, (int)size, MPI_BYTE, win);
+                    MPI_Win_flush(1, win);
+                }
+                t = (now() - t) / it;
+                r->mget = t < r->mget ? t : r->mget;
+                t = now();
+                for (int i = 0; i < it; i++)
+                    if ((rc = pshm_mpi_darray_put(a, start, count, NULL, buf)) != 0 ||
+                        (rc = pshm_mpi_darray_flush(a)) != 0)
+                        die("put", rc);
+                t = (now() - t) / it;
+                r->put = t < r->put ? t : r->put;
+                t = now();
+                for (int i = 0; i < it; i++) {
+                    MPI_Put(buf, (int)size, MPI_BYTE, 1, 0, (int)size, MPI_BYTE, win);
+                    MPI_Win_flush(1, win);
+                }
+                t = (now() - t) / it;
+                r->mput = t < r->mput ? t : r->mput;
+            }
+            MPI_Barrier(MPI_COMM_WORLD); /* the target waits inside MPI */
+        }
+    }
+    *nrows = n;
+    MPI_Win_unlock_all(win);
+    MPI_Win_free(&win);
+    pshm_mpi_darray_close(a);
+    free(buf);
+}
+
+/* ---- 2. local reads ---- */
+
+struct local_row {
+    size_t size;
+    double view, copy;
+};
+
+static void local(struct local_row *rows, int *nrows)
+{
+    int64_t shape[1] = {(int64_t)(2 * MAXSIZE)};
+    pshm_mpi_darray *a;
+    char *buf = malloc(MAXSIZE);
+    int rc, n = 0;
+    volatile uintptr_t sink = 0;
+
+    if ((rc = pshm_mpi_darray_create(job, NULL, "|u1", 1, shape, NULL, &a)) != 0)
+        die("darray", rc);
+    int64_t first, nr;
+    pshm_mpi_darray_rows(a, pshm_mpi_job_node(job), &first, &nr);
+    for (size_t size = 8; size <= MAXSIZE; size = size * 8 > MAXSIZE && size < MAXSIZE ? MAXSIZE : size * 8) {
+        struct local_row *r = &rows[n++];
+        int64_t start[1] = {first}, count[1] = {(int64_t)size};
+        int it = iters_for(size);
+        r->size = size;
+        r->view = r->copy = 1e9;
+        for (int round = 0; round < 5; round++) {
+            double t = now();
+            for (int i = 0; i < 2000; i++) {
+                void *p;
+                if ((rc = pshm_mpi_darray_view(a, start, count, NULL, &p, NULL)) != 0)
+                    die("view", rc);
+                sink += (uintptr_t)p;
+            }
+            t = (now() - t) / 2000;
+            r->view = t < r->view ? t : r->view;
+            t = now();
+            for (int i = 0; i < it; i++)
+                if ((rc = pshm_mpi_darray_get(a, start, count, NULL, buf)) != 0)
+                    die("local get", rc);
+            t = (now() - t) / it;
+            r->copy = t < r->copy ? t : r->copy;
+        }
+    }
+    *nrows = n;
+    MPI_Barrier(MPI_COMM_WORLD);
+    pshm_mpi_darray_close(a);
+    free(buf);
+}
+
+/* ---- 3. bridged queue ---- */
+
+struct queue_row {
+    size_t size;
+    uint64_t n;
+    double bridge, early, mpi; /* messages per second, best round */
+};
+
+static double bridge_round(size_t size, uint64_t n, int round, int early)
+{
+    pshm_mpi_bridge_options bo;
+    pshm_queue_options qo;
+    pshm_mpi_bridge *br;
+    char name[64], qname[PSHM_NAME_MAX + 1];
+    int one = 1, rc;
+    double t = 0, dt;
+    long pid = (long)getpid();
+
+    MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    snprintf(name, sizeof name, "pshmbench_%ld_%zu_%d_%d", pid, size, round, early);
+    pshm_mpi_bridge_options_init(&bo);
+    bo.release_early = early;
+    pshm_queue_options_init(&qo);
+    qo.queue_mode = PSHM_QUEUE_MPMC;
+    qo.max_msg = size;
+    qo.messages = (size_t)n + 16; /* both queues hold the whole stream */
+    qo.max_participants = 160;
+    qo.lifetime = PSHM_AUTO;
+    if ((rc = pshm_mpi_bridge_create(job, name, 0, &one, 1, &qo, &bo, &br)) != 0)
+        die("bridge", rc);
+    if (rank == 0) { /* fill the source, then end the stream */
+        pshm_queue *q;
+        char *m = calloc(1, size);
+        pshm_mpi_node_name(job, 0, name, qname, sizeof qname, NULL);
+        if ((rc = pshm_queue_open(qname, PSHM_QUEUE_PRODUCER, NULL, &q)) != 0)
+            die("open", rc);
+        for (uint64_t i = 0; i < n; i++)
+            if ((rc = pshm_queue_send(q, m, size)) != 0)
+                die("send", rc);
+        pshm_queue_close(q);
+        free(m);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    t = now();
+    if ((rc = pshm_mpi_bridge_run(br)) != 0)
+        die("run", rc);
+    dt = now() - t; /* at the destination: the last message committed */
+    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    pshm_mpi_bridge_close(br);
+    return (double)n / dt;
+}
+
+static double mpi_round(size_t size, uint64_t n)
+{
+    char *m = calloc(1, size);
+    double t, dt;
+    MPI_Barrier(MPI_COMM_WORLD);
+    t = now();
+    for (uint64_t i = 0; i < n; i++) {
+        if (rank == 0)
+            MPI_Send(m, (int)size, MPI_BYTE, 1, 7, MPI_COMM_WORLD);
+        else
+            MPI_Recv(m, (int)size, MPI_BYTE, 0, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    dt = now() - t;
+    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    free(m);
+    return (double)n / dt;
+}
+
+static void queues(struct queue_row *rows, int *nrows)
+{
+    static const size_t sizes[] = {64, 1024, 16384};
+    int n = 0;
+    for (int s = 0; s < 3; s++) {
+        struct queue_row *r = &rows[n++];
+        uint64_t cnt = (uint64_t)((quick ? (4u << 20) : (32u << 20)) / sizes[s]);
+        if (cnt < 2000)
+            cnt = 2000;
+        if (cnt > 200000)
+            cnt = 200000;
+        r->size = sizes[s];
+        r->n = cnt;
+        r->bridge = r->early = r->mpi = 0;
+        for (int round = 0; round < 3; round++) {
+            double b = bridge_round(sizes[s], cnt, round, 0), m = mpi_round(sizes[s], cnt);
+            double e = bridge_round(sizes[s], cnt, round, 1);
+            r->bridge = b > r->bridge ? b : r->bridge;
+            r->early = e > r->early ? e : r->early;
+            r->mpi = m > r->mpi ? m : r->mpi;
+        }
+    }
+    *nrows = n;
+}
+
+static const char *human(size_t n, char *buf)
+{
+    if (n >= (1u << 20))
+        sprintf(buf, "%zu MiB", n >> 20);
+    else if (n >= 1024)
+        sprintf(buf, "%zu KiB", n >> 10);
+    else
+        sprintf(buf, "%zu B", n);
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    struct rma_row rr[16];
+    struct local_row lr[16];
+    struct queue_row qr[4];
+    int nr = 0, nl = 0, nq = 0, rc;
+    char jpath[4096] = "", hb[32];
+
+    MPI_Init(&argc, &argv);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+            snprintf(jpath, sizeof jpath, "%s", argv[++i]);
+    }
+    if ((rc = pshm_mpi_job_open(MPI_COMM_WORLD, NULL, &job)) != 0)
+        die("job", rc);
+    rank = pshm_mpi_job_rank(job);
+    if (pshm_mpi_job_size(job) != 2 || pshm_mpi_job_nodes(job) != 2)
+        die("run with 2 ranks on 2 (pseudo-)nodes: bench/mpi/run.sh", -22);
+    rma(rr, &nr);
+    local(lr, &nl);
+    queues(qr, &nq);
+    if (rank == 0) {
+        printf("pshm over MPI, 2 ranks on 2 pseudo-nodes of one machine (best of 5 interleaved rounds)\n");
+        printf("remote access        pshm get   MPI_Get   ratio |   pshm put   MPI_Put   ratio   (us per op; GB/s)\n");
+        for (int i = 0; i < nr; i++)
+            printf("  %-10s %11.2f %9.2f %6.2fx | %10.2f %9.2f %6.2fx   %6.2f GB/s get\n",
+                   human(rr[i].size, hb), rr[i].get * 1e6, rr[i].mget * 1e6, rr[i].get / rr[i].mget,
+                   rr[i].put * 1e6, rr[i].mput * 1e6, rr[i].put / rr[i].mput,
+                   (double)rr[i].size / rr[i].get * 1e-9);
+        printf("local reads          view (zero-copy, ns)   local get (copy, ns)\n");
+        for (int i = 0; i < nl; i++)
+            printf("  %-10s %18.1f %22.1f\n", human(lr[i].size, hb), lr[i].view * 1e9,
+                   lr[i].copy * 1e9);
+        printf("queue across nodes   bridge msgs/s (window 8 | release_early)   MPI_Send/Recv msgs/s   MPI/bridge (window | early)\n");
+        for (int i = 0; i < nq; i++)
+            printf("  %-10s %15.0f %15.0f %22.0f %11.2fx %6.2fx  (%llu messages)\n", human(qr[i].size, hb),
+                   qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpi / qr[i].bridge,
+                   qr[i].mpi / qr[i].early, (unsigned long long)qr[i].n);
+        if (!jpath[0]) {
+            ssize_t l = readlink("/proc/self/exe", jpath, sizeof jpath - 32);
+            if (l > 0) {
+                jpath[l] = 0;
+                char *slash = strrchr(jpath, '/');
+                strcpy(slash ? slash + 1 : jpath, "bench_mpi.json");
+            } else {
+                strcpy(jpath, "bench_mpi.json");
+            }
+        }
+        FILE *f = fopen(jpath, "w");
+        if (f) {
+            fprintf(f, "{\"bench\": \"mpi\", \"ranks\": 2, \"nodes\": 2, \"pseudo_nodes\": %d,\n \"rma\": [",
+                    pshm_mpi_job_pseudo_nodes(job));
+            for (int i = 0; i < nr; i++)
+                fprintf(f, "%s\n  {\"size\": %zu, \"pshm_get_s\": %.9g, \"mpi_get_s\": %.9g, \"pshm_put_s\": %.9g, \"mpi_put_s\": %.9g}",
+                        i ? "," : "", rr[i].size, rr[i].get, rr[i].mget, rr[i].put, rr[i].mput);
+            fprintf(f, "],\n \"local\": [");
+            for (int i = 0; i < nl; i++)
+                fprintf(f, "%s\n  {\"size\": %zu, \"view_s\": %.9g, \"copy_s\": %.9g}", i ? "," : "",
+                        lr[i].size, lr[i].view, lr[i].copy);
+            fprintf(f, "],\n \"queue\": [");
+            for (int i = 0; i < nq; i++)
+                fprintf(f, "%s\n  {\"size\": %zu, \"messages\": %llu, \"bridge_msgs_per_s\": %.6g, \"bridge_early_msgs_per_s\": %.6g, \"mpi_msgs_per_s\": %.6g}",
+                        i ? "," : "", qr[i].size, (unsigned long long)qr[i].n, qr[i].bridge, qr[i].early, qr[i].mpi);
+            fprintf(f, "]}\n");
+            fclose(f);
+            printf("json: %s\n", jpath);
+        }
+    }
+    pshm_mpi_job_close(job);
+    MPI_Finalize();
+    return 0;
+}
