@@ -71,8 +71,12 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	@scripts/fuzz.sh build-fuzz 5
 
-bench: build
-	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b" || exit 1; done
+# The benchmarks against the peers (installed first, like the test
+# dependencies) and the hardware; writes $(BUILD)/bench/report.md and plots.
+# QUICK=1: the one-minute run. PUBLISH=1: also copy the report to
+# bench/results/ and rewrite the README's figures from it.
+bench:
+	@scripts/bench.sh $(BUILD) $(if $(QUICK),--quick) $(if $(PUBLISH),--publish)
 
 install: build
 	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
@@ -85,4 +89,4 @@ clean:
 	rm -rf build build-asan build-tsan build-fuzz build-posix
 
 help:
-	@echo "make [build] | test | demo | asan | tsan | fuzz [FUZZ_SECONDS=n] | bench | install [PREFIX=dir] | uninstall | clean"
+	@echo "make [build] | test | demo | asan | tsan | fuzz [FUZZ_SECONDS=n] | bench [QUICK=1] [PUBLISH=1] | install [PREFIX=dir] | uninstall | clean"

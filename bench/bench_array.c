@@ -3,7 +3,9 @@
  *   open       pshm_array_open + close vs pshm_block_open + close (same block)
  *   create     pshm_array_create + close + unlink vs the raw block equivalent
  *   import     pshm_array_create_from_npy of a 64 MiB image vs block create + memcpy
- * Each row: the median of 5 runs, per operation. */
+ * Each row: the median of 5 runs, per operation.
+ *   build/bench/bench_array [--quick] [--json FILE] */
+#include "common.h"
 #include <pshm.h>
 
 #include <stdio.h>
@@ -12,22 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#define now bench_now
 
 typedef void (*op_fn)(void *ctx, int n);
 
 /* Median over 5 runs of the time per operation, in nanoseconds. */
+static int quick;
+
 static double measure(op_fn fn, void *ctx, int n)
 {
     double t[5];
@@ -36,8 +29,7 @@ static double measure(op_fn fn, void *ctx, int n)
         fn(ctx, n);
         t[r] = (now() - t0) / n * 1e9;
     }
-    qsort(t, 5, sizeof t[0], cmp);
-    return t[2];
+    return bench_stat_of(t, 5).med;
 }
 
 static char name[64];
@@ -129,32 +121,38 @@ static void op_raw_copy(void *ctx, int n)
     }
 }
 
+static btable *T;
+
 static void row(const char *what, double ns, const char *vs, double base)
 {
-    if (base > 0)
-        printf("  %-44s %12.0f ns   (%s: %.0f ns, x%.2f)\n", what, ns, vs, base, ns / base);
-    else
-        printf("  %-44s %12.0f ns\n", what, ns);
+    bt_row(T, BT_COLS(what, bench_fmt_ns(ns), vs, bench_fmt_ns(base),
+                      bench_fmt_ratio(base > 0 ? ns / base : -1)));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     pshm_array *a;
+    bench_opts opt;
     int r;
 
+    bench_parse(&argc, argv, &opt, 5, 5);
     snprintf(name, sizeof name, "pshm_bench_array_%ld", (long)getpid());
-
-    printf("bench_array: arrays over blocks (median of 5 runs, per operation)\n");
+    bjson *j = bj_open(opt.json);
+    bj_begin_report(j, "array", "Arrays: what the .npy layer costs over raw blocks", 50, &opt);
+    T = bt_new("arrays over blocks, ns per operation (median of 5 runs)", 5,
+               BT_COLS("operation", "ns", "the same on a raw block", "ns", "ratio"));
 
     r = pshm_array_create(name, "<f8", 2, (int64_t[]){1000, 3}, 0, NULL, &a);
     if (r != 0)
         die("create", r);
-    double ao = measure(op_array_open, NULL, 2000), bo = measure(op_block_open, NULL, 2000);
+    quick = opt.quick;
+    int k = quick ? 5 : 1; /* the quick run does a fifth of the operations */
+    double ao = measure(op_array_open, NULL, 2000 / k), bo = measure(op_block_open, NULL, 2000 / k);
     row("pshm_array_open + close", ao, "pshm_block_open + close", bo);
     pshm_block_unlink(pshm_array_block(a));
     pshm_array_close(a);
 
-    double ac = measure(op_array_create, NULL, 500), bc = measure(op_block_create, NULL, 500);
+    double ac = measure(op_array_create, NULL, 500 / k), bc = measure(op_block_create, NULL, 500 / k);
     row("pshm_array_create (1000, 3) <f8 + close", ac, "pshm_block_create", bc);
 
     /* a 64 MiB .npy image: the block pshm writes is one */
@@ -170,9 +168,13 @@ int main(void)
     memset(g.img + pshm_array_data_offset(a), 1, pshm_array_nbytes(a));
     pshm_block_unlink(pshm_array_block(a));
     pshm_array_close(a);
-    double ci = measure(op_import, &g, 3), cr = measure(op_raw_copy, &g, 3);
+    double ci = measure(op_import, &g, quick ? 1 : 3), cr = measure(op_raw_copy, &g, quick ? 1 : 3);
     row("pshm_array_create_from_npy, 64 MiB", ci, "block create + memcpy", cr);
-    printf("  (import: %.2f GiB/s)\n", 64.0 / 1024 / (ci * 1e-9));
+    bt_note(T, "import: %.2f GiB/s", 64.0 / 1024 / (ci * 1e-9));
+    bt_emit(T, j);
     free(g.img);
+    bj_end_report(j);
+    if (bj_close(j) != 0)
+        return 1;
     return sink == 42 ? 1 : 0;
 }

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_block.c - create+close+unlink and attach+close per second, side by
- * side: pshm, the raw syscalls doing the same work, and CPython's
- * multiprocessing.shared_memory (when python3 is present). One run, ratios.
+ * side: pshm, the raw syscalls doing the same work, Boost.Interprocess's
+ * shared_memory_object (+ mapped_region) and managed_shared_memory, and
+ * CPython's multiprocessing.shared_memory (when python3 is present). One
+ * run, interleaved rounds, ratios.
  *
- *   build/bench/bench_block [seconds-per-cell]
+ *   build/bench/bench_block [--quick] [--json FILE] [seconds-per-cell]
  */
+#include "common.h"
+#include "peers.h"
 #include "pshm.h"
 
 #include <errno.h>
@@ -19,13 +23,9 @@
 #include <unistd.h>
 
 static double cell_seconds = 1.0;
+static bench_opts O;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#define now bench_now
 
 static void die(const char *what, int code)
 {
@@ -34,8 +34,6 @@ static void die(const char *what, int code)
 }
 
 typedef void (*op_fn)(const char *name, size_t size);
-
-#define ROUNDS 5
 
 /* Run op repeatedly for secs (at least 3 times); ops per second. */
 static double rate_for(op_fn op, const char *name, size_t size, double secs)
@@ -52,18 +50,18 @@ static double rate_for(op_fn op, const char *name, size_t size, double secs)
     return (double)n / (t - t0);
 }
 
-/* pshm and its raw counterpart in ROUNDS interleaved rounds, the best round
- * of each: both see the same machine, and a burst of noise on this shared VM
- * does not decide a ratio. */
-static void rate_pair(op_fn a, op_fn b, const char *name, size_t size, double *ra, double *rb)
+/* Several ways of doing the same thing in interleaved rounds, each its
+ * median round: all see the same machine, and a burst of noise on a shared
+ * machine does not decide a ratio. A NULL op is not measured (-1). */
+static void rate_multi(op_fn *ops, int n, const char *name, size_t size, double *rate)
 {
-    *ra = *rb = 0;
-    for (int i = 0; i < ROUNDS; i++) {
-        double x = rate_for(a, name, size, cell_seconds / ROUNDS);
-        double y = rate_for(b, name, size, cell_seconds / ROUNDS);
-        *ra = x > *ra ? x : *ra;
-        *rb = y > *rb ? y : *rb;
-    }
+    double v[8][64];
+    int rounds = O.rounds > 64 ? 64 : O.rounds;
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < n; i++)
+            v[i][r] = ops[i] ? rate_for(ops[i], name, size, cell_seconds / rounds) : -1;
+    for (int i = 0; i < n; i++)
+        rate[i] = bench_stat_of(v[i], rounds).med;
 }
 
 /* ------------------------------------------------------------- pshm */
@@ -211,65 +209,154 @@ static double cpython_rate(const char *what, const char *name, size_t size)
     return v;
 }
 
-static void fmt_rate(char *out, size_t cap, double r)
+/* ------------------------------------------------------- Boost.Interprocess */
+
+#ifdef PSHM_BENCH_BOOST
+static void boost_fail(const char *what)
 {
-    if (r < 0)
-        snprintf(out, cap, "%12s", "n/a");
-    else
-        snprintf(out, cap, "%12.0f", r);
+    fprintf(stderr, "bench_block: Boost %s failed\n", what);
+    exit(1);
+}
+static void boost_create(const char *name, size_t size)
+{
+    if (bp_shm_create(name, size) != 0)
+        boost_fail("shared_memory_object create");
+}
+static void boost_managed_create(const char *name, size_t size)
+{
+    if (bp_managed_create(name, size) != 0)
+        boost_fail("managed_shared_memory create");
+}
+static void boost_attach(const char *name, size_t size)
+{
+    (void)size;
+    if (bp_shm_attach(name) != 0)
+        boost_fail("shared_memory_object open");
+}
+static char managed_name[80];
+static void boost_managed_attach(const char *name, size_t size)
+{
+    (void)name, (void)size;
+    if (bp_managed_attach(managed_name) != 0)
+        boost_fail("managed_shared_memory open");
+}
+#define BOOST_OP(f) f
+#else
+#define BOOST_OP(f) NULL
+#endif
+
+enum { PSHM, RAW, BOOST, MANAGED, NSYS };
+static const char *const sys_name[NSYS] = {"pshm", "raw syscalls", "Boost shared_memory_object",
+                                           "Boost managed_shared_memory"};
+
+static void row(btable *t, const char *op, size_t size, const double *v, double py)
+{
+    bt_row(t, BT_COLS(op, bench_fmt_size(size), bench_fmt_rate(v[PSHM]), bench_fmt_rate(v[RAW]),
+                      bench_fmt_rate(v[BOOST]), bench_fmt_rate(v[MANAGED]), bench_fmt_rate(py),
+                      bench_fmt_ratio(v[RAW] > 0 ? v[PSHM] / v[RAW] : -1),
+                      bench_fmt_ratio(v[BOOST] > 0 ? v[PSHM] / v[BOOST] : -1),
+                      bench_fmt_ratio(v[MANAGED] > 0 ? v[PSHM] / v[MANAGED] : -1),
+                      bench_fmt_ratio(py > 0 ? v[PSHM] / py : -1)));
 }
 
-static void row(const char *op, const char *size_txt, double p, double raw, double py)
+/* one bar a system for each measured operation */
+static double bars[64];
+static char bar_label[64][96];
+static int bar_ref[64], nbars;
+
+static void add_bars(const char *op, size_t size, const double *v, double py)
 {
-    char a[32], b[32], c[32], r1[32], r2[32];
-    fmt_rate(a, sizeof a, p);
-    fmt_rate(b, sizeof b, raw);
-    fmt_rate(c, sizeof c, py);
-    snprintf(r1, sizeof r1, "%.2fx", raw / p);
-    if (py > 0)
-        snprintf(r2, sizeof r2, "%.1fx", p / py);
-    else
-        snprintf(r2, sizeof r2, "n/a");
-    printf("%-27s %-7s %s %s %s %13s %15s\n", op, size_txt, a, b, c, r1, r2);
+    for (int i = 0; i <= NSYS && nbars < 64; i++) {
+        double x = i < NSYS ? v[i] : py;
+        if (x <= 0)
+            continue;
+        snprintf(bar_label[nbars], sizeof bar_label[nbars], "%s %s: %s", op, bench_fmt_size(size),
+                 i < NSYS ? sys_name[i] : "CPython");
+        bar_ref[nbars] = i == RAW;
+        bars[nbars++] = x;
+    }
 }
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        size_t size;
-        const char *txt;
-    } sizes[] = {{4096, "4KiB"}, {64u << 20, "64MiB"}};
+    static const size_t sizes[] = {4096, 64u << 20};
     char name[64];
 
-    if (argc > 1)
-        cell_seconds = atof(argv[1]);
+    bench_parse(&argc, argv, &O, 5, 3);
+    cell_seconds = argc > 1 ? atof(argv[1]) : O.quick ? 0.15 : 1.0;
+    if (!(cell_seconds > 0))
+        cell_seconds = 1.0;
+    bench_progress_init("bench_block");
+    bjson *J = bj_open(O.json);
+    bj_begin_report(J, "block", "Blocks: create and attach", 30, &O);
+    bench_note_boost(J);
     snprintf(name, sizeof name, "pshm_bench_%ld", (long)getpid());
-    printf("bench_block: operations per second (best of %d interleaved rounds, %.1f s a cell);\n"
-           "time ratio pshm/raw, speed ratio pshm/CPython (CPython: one run of %.1f s)\n",
-           ROUNDS, cell_seconds, cell_seconds);
-    printf("%-27s %-7s %12s %12s %12s %13s %15s\n", "operation", "size", "pshm", "raw syscalls",
-           "CPython", "pshm/raw time", "pshm vs CPython");
+    btable *t = bt_new("block create and attach, operations per second", 11,
+                       BT_COLS("operation", "size", "pshm", "raw syscalls",
+                               "Boost shared_memory_object", "Boost managed_shared_memory",
+                               "CPython", "pshm vs raw", "pshm vs Boost shm", "pshm vs Boost managed",
+                               "pshm vs CPython"));
+    int step = 0, steps = 8;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        size_t sz = sizes[i].size;
-        double p, raw, py;
-        rate_pair(pshm_create_persist, raw_create, name, sz, &p, &raw);
+        size_t sz = sizes[i];
+        double v[NSYS], py;
+        op_fn create[NSYS] = {pshm_create_persist, raw_create, NULL, NULL};
+        bench_progress((double)step++ / steps, "create %s", bench_fmt_size(sz));
+        rate_multi(create, NSYS, name, sz, v);
+        py = -1;
+        row(t, "create+close+unlink (reserved)", sz, v, py);
+        op_fn autos[NSYS] = {pshm_create_auto, raw_create, NULL, NULL};
+        bench_progress((double)step++ / steps, "create AUTO %s", bench_fmt_size(sz));
+        rate_multi(autos, NSYS, name, sz, v);
+        row(t, "  same, AUTO lifetime", sz, v, py);
+        /* Boost and CPython only truncate: compare like with like, without reserving */
+        op_fn sparse[NSYS] = {pshm_create_sparse, raw_create_sparse, BOOST_OP(boost_create),
+                              BOOST_OP(boost_managed_create)};
+        bench_progress((double)step++ / steps, "create sparse %s", bench_fmt_size(sz));
+        rate_multi(sparse, NSYS, name, sz, v);
         py = cpython_rate("create", name, sz);
-        row("create+close+unlink", sizes[i].txt, p, raw, py);
-        rate_pair(pshm_create_auto, raw_create, name, sz, &p, &raw);
-        row("  same, AUTO lifetime", sizes[i].txt, p, raw, py);
-        /* CPython only truncates: compare like with like, without reserving */
-        rate_pair(pshm_create_sparse, raw_create_sparse, name, sz, &p, &raw);
-        row("  same, sparse (no reserve)", sizes[i].txt, p, raw, py);
+        row(t, "create+close+unlink, sparse", sz, v, py);
+        add_bars("create, sparse", sz, v, py);
 
         pshm_block *keep;
         int r = pshm_block_create(name, sz, NULL, &keep);
         if (r)
             die("create", r);
-        rate_pair(pshm_attach, raw_attach, name, sz, &p, &raw);
+#ifdef PSHM_BENCH_BOOST
+        snprintf(managed_name, sizeof managed_name, "%s_managed", name);
+        if (bp_managed_make(managed_name, sz) != 0)
+            die("managed_shared_memory", -EIO);
+#endif
+        /* Boost opens pshm's block: it is a plain POSIX shared memory object */
+        op_fn attach[NSYS] = {pshm_attach, raw_attach, BOOST_OP(boost_attach),
+                              BOOST_OP(boost_managed_attach)};
+        bench_progress((double)step++ / steps, "attach %s", bench_fmt_size(sz));
+        rate_multi(attach, NSYS, name, sz, v);
         py = cpython_rate("attach", name, sz);
-        row("attach+close", sizes[i].txt, p, raw, py);
+        row(t, "attach+close", sz, v, py);
+        add_bars("attach", sz, v, py);
         pshm_block_unlink(keep);
         pshm_block_close(keep);
+#ifdef PSHM_BENCH_BOOST
+        bp_managed_remove(managed_name);
+#endif
     }
-    return 0;
+    bench_progress_end();
+    bt_note(t, "median of %d interleaved rounds of %.2f s a cell (CPython: one run of %.2f s in "
+               "python3, resource tracker included); 'vs' columns: pshm operations per second "
+               "over the other's; sparse = no space reserved (Boost, CPython and truncate-only "
+               "creation never reserve; pshm's default does, so a full /dev/shm is -ENOSPC at "
+               "create, not SIGBUS later); Boost attaches to pshm's block, managed_shared_memory "
+               "to a segment it made",
+            O.rounds, cell_seconds, cell_seconds);
+    bt_readme(t);
+    bt_emit(t, J);
+    bj_plot_begin(J, "block_create_attach.png", "bars",
+                  "block create (sparse) and attach, operations per second (median of rounds)", "",
+                  "operations per second", 0, 1);
+    for (int i = 0; i < nbars; i++)
+        bj_series(J, bar_label[i], bar_ref[i], &bars[i], &bars[i], 1);
+    bj_plot_end(J);
+    bj_end_report(J);
+    return bj_close(J) ? 1 : 0;
 }

@@ -4,12 +4,13 @@
  * CPython's multiprocessing.shared_memory.ShareableList, measured in the
  * same run (CPython in a child python3 with timeit).
  *
- *   build/bench/bench_list [SECONDS_PER_CASE]     (default 0.3)
+ *   build/bench/bench_list [--quick] [--json FILE] [SECONDS_PER_CASE]  (default 0.3)
  *   PSHM_PYTHON=/path/to/python3 to choose the interpreter.
  *
  * The C str get returns a pointer into the block (after checking UTF-8);
  * CPython's builds a new str object. Both are what a caller of each gets.
  */
+#include "common.h"
 #include <pshm.h>
 
 #include <stdio.h>
@@ -131,17 +132,11 @@ static int run_python(double secs)
     return got == (int)NCASES ? 0 : -1;
 }
 
-static void human(double r, char *out, size_t cap)
-{
-    if (r >= 1e6)
-        snprintf(out, cap, "%.1f M/s", r / 1e6);
-    else
-        snprintf(out, cap, "%.0f k/s", r / 1e3);
-}
-
 int main(int argc, char **argv)
 {
-    double secs = argc > 1 ? atof(argv[1]) : 0.3;
+    bench_opts opt;
+    bench_parse(&argc, argv, &opt, 1, 1);
+    double secs = argc > 1 ? atof(argv[1]) : opt.quick ? 0.05 : 0.3;
     pshm_value items[] = {pshm_value_int(1), pshm_value_float(2.5),
                           pshm_value_str("hello world", 11)};
     pshm_block_options o;
@@ -162,18 +157,21 @@ int main(int argc, char **argv)
     pshm_list_close(l);
     int have_py = run_python(secs) == 0;
 
-    printf("ShareableList get/set, one process, %.2f s per case\n", secs);
-    printf("%-16s %14s %14s %9s\n", "operation", "pshm (C)", "CPython 3", "ratio");
-    for (size_t i = 0; i < NCASES; i++) {
-        char a[32], b[32] = "n/a", ratio[32] = "n/a";
-        human(cases[i].c_rate, a, sizeof a);
-        if (have_py) {
-            human(cases[i].py_rate, b, sizeof b);
-            snprintf(ratio, sizeof ratio, "%.0fx", cases[i].c_rate / cases[i].py_rate);
-        }
-        printf("%-16s %14s %14s %9s\n", cases[i].label, a, b, ratio);
-    }
+    bjson *j = bj_open(opt.json);
+    bj_begin_report(j, "list", "ShareableList: C against CPython", 40, &opt);
+    char title[96];
+    snprintf(title, sizeof title, "ShareableList get/set, one process, %.2f s per case", secs);
+    btable *t = bt_new(title, 4, BT_COLS("operation", "pshm (C)", "CPython 3", "ratio"));
+    for (size_t i = 0; i < NCASES; i++)
+        bt_row(t, BT_COLS(cases[i].label, bench_fmt_rate(cases[i].c_rate),
+                          bench_fmt_rate(have_py ? cases[i].py_rate : -1),
+                          bench_fmt_ratio(have_py ? cases[i].c_rate / cases[i].py_rate : -1)));
     if (!have_py)
-        printf("(CPython figures unavailable: could not run the interpreter)\n");
+        bt_note(t, "CPython figures unavailable: could not run the interpreter");
+    bt_readme(t);
+    bt_emit(t, j);
+    bj_end_report(j);
+    if (bj_close(j) != 0)
+        return 1;
     return 0;
 }

@@ -1,20 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_sync.c - pshm's synchronisation next to what people use instead.
- * Not a test: it prints a table and asserts nothing.
+ * bench_sync.c - pshm's synchronisation next to what people use instead:
+ * glibc's process-shared primitives, POSIX named semaphores and
+ * Boost.Interprocess's interprocess_mutex / interprocess_condition and
+ * named_mutex / named_condition. Not a test: it prints tables and asserts
+ * nothing.
  *
  *   uncontended  one thread, lock+unlock (or wait+post) in a loop: pshm vs
  *                glibc's robust process-shared pthread_mutex_t (and
- *                pthread_rwlock_t, sem_wait/sem_post).
+ *                pthread_rwlock_t, sem_wait/sem_post) and Boost's mutexes.
  *   round trip   two processes ping-pong (pinned to two CPUs): raw futex,
- *                pshm event, pshm sem, POSIX named sem, pshm mutex+cond.
+ *                pshm event, pshm sem, POSIX named sem, mutex + condition
+ *                variable turn-taking with pshm's, Boost's anonymous and
+ *                Boost's named ones.
  *   wake         post-to-wake latency: the waiter is asleep in the kernel,
  *                the poster reads the clock and posts, the waiter reads the
  *                clock when it returns. Raw futex wake, pshm sem, pshm event,
- *                POSIX named sem. Samples of all variants are interleaved so
- *                that drift on a shared machine hits them alike.
+ *                POSIX named sem.
+ *   handoff      lock hand-off: the waiter is asleep in lock() while the
+ *                other process holds the mutex; the holder reads the clock
+ *                and unlocks, the waiter reads the clock when lock()
+ *                returns. pshm mutex, glibc's robust mutex, Boost's
+ *                interprocess_mutex and named_mutex, against a raw futex.
+ * Every part runs its variants in interleaved rounds; figures are medians.
  *
- * Usage: bench_sync [--quick] [uncontended|roundtrip|wake]
+ * Usage: bench_sync [--quick] [--json FILE] [uncontended|roundtrip|wake|handoff]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,16 +43,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+#include "peers.h"
 #include "pshm.h"
 
-static int quick;
+static bench_opts O;
+static bjson *J;
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
+#define now_ns bench_now_ns
 
 static void die(const char *what, int r)
 {
@@ -108,6 +116,10 @@ typedef struct region {
     pthread_mutex_t pm __attribute__((aligned(64)));
     pthread_rwlock_t prw __attribute__((aligned(64)));
     sem_t us __attribute__((aligned(64)));
+#ifdef PSHM_BENCH_BOOST
+    char bm[BP_MUTEX_SIZE] __attribute__((aligned(64))); /* Boost interprocess_mutex */
+    char bc[BP_COND_SIZE] __attribute__((aligned(64)));  /* Boost interprocess_condition */
+#endif
     uint32_t f1 __attribute__((aligned(64)));
     uint32_t f2 __attribute__((aligned(64)));
     uint32_t turn __attribute__((aligned(64)));
@@ -126,6 +138,10 @@ static pshm_cond *C;
 static pshm_sem *S1, *S2;
 static pshm_event *E1, *E2;
 static pshm_rwlock *RW;
+#ifdef PSHM_BENCH_BOOST
+static bp_named *BN; /* Boost named_mutex + named_condition */
+static char bn_name[64];
+#endif
 
 static void setup(void)
 {
@@ -157,62 +173,28 @@ static void setup(void)
     sem_unlink(name);
     if (NS1 == SEM_FAILED || NS2 == SEM_FAILED)
         die("sem_open", errno);
+#ifdef PSHM_BENCH_BOOST
+    if (bp_mutex_init(R->bm) != 0 || bp_cond_init(R->bc) != 0)
+        die("Boost interprocess_mutex", EIO);
+    snprintf(bn_name, sizeof bn_name, "pshm_bench_%ld_bn", (long)getpid());
+    if (bp_named_create(bn_name, &BN) != 0)
+        die("Boost named_mutex", EIO);
+#endif
 }
 
-/* Pin the calling process to the n-th CPU it may run on. */
-static int ncpus_allowed(void)
+static void teardown(void)
 {
-    cpu_set_t s;
-    return sched_getaffinity(0, sizeof s, &s) == 0 ? CPU_COUNT(&s) : 1;
+#ifdef PSHM_BENCH_BOOST
+    bp_named_close(BN);
+    bp_named_remove(bn_name);
+#endif
 }
 
-static int cpu_of[2] = {-1, -1};
-
-static void pin(int which)
-{
-    cpu_set_t s;
-    if (cpu_of[which] < 0)
-        return;
-    CPU_ZERO(&s);
-    CPU_SET(cpu_of[which], &s);
-    sched_setaffinity(0, sizeof s, &s);
-}
-
-static void choose_cpus(void)
-{
-    cpu_set_t s;
-    int n = 0;
-    if (sched_getaffinity(0, sizeof s, &s) != 0 || CPU_COUNT(&s) < 2)
-        return;
-    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-        if (CPU_ISSET(c, &s))
-            cpu_of[n++] = c;
-}
+#define pin bench_pin
 
 /* ---------------------------------------------------------- uncontended */
 
 typedef double (*loop_fn)(long n);
-
-/* Best (lowest) time per iteration of a and of b, measured in alternating
- * short runs: on a shared machine the load changes from second to second,
- * and alternating makes both sides see the same machine. */
-static void best_pair(loop_fn a, loop_fn b, long n, int runs, double *ba, double *bb)
-{
-    *ba = *bb = 1e30;
-    a(n / 4); /* warm up: first-use costs (thread identity, page faults) */
-    if (b)
-        b(n / 4);
-    for (int i = 0; i < runs; i++) {
-        double v = a(n);
-        if (v < *ba)
-            *ba = v;
-        if (b) {
-            v = b(n);
-            if (v < *bb)
-                *bb = v;
-        }
-    }
-}
 
 #define LOOP(name, body)                                                        \
     static double name(long n)                                                  \
@@ -233,39 +215,89 @@ LOOP(u_glibc_rd, pthread_rwlock_rdlock(&R->prw); pthread_rwlock_unlock(&R->prw))
 LOOP(u_pshm_wr, pshm_rwlock_wrlock(RW); pshm_rwlock_unlock(RW))
 LOOP(u_glibc_wr, pthread_rwlock_wrlock(&R->prw); pthread_rwlock_unlock(&R->prw))
 LOOP(u_pshm_event, pshm_event_set(E1); pshm_event_wait(E1))
+#ifdef PSHM_BENCH_BOOST
+LOOP(u_boost_mutex, bp_mutex_lock(R->bm); bp_mutex_unlock(R->bm))
+LOOP(u_boost_named, bp_named_lock(BN); bp_named_unlock(BN))
+#define BOOST(f) f
+#else
+#define BOOST(f) NULL
+#endif
+
+/* Median time per iteration of a and of b, measured in alternating short
+ * runs: on a shared machine the load changes from second to second, and
+ * alternating makes both sides see the same machine. */
+static void median_pair(loop_fn a, loop_fn b, long n, int runs, double *ma, double *mb)
+{
+    double va[64], vb[64];
+    if (runs > 64)
+        runs = 64;
+    a(n / 4); /* warm up: first-use costs (thread identity, page faults) */
+    if (b)
+        b(n / 4);
+    for (int i = 0; i < runs; i++) {
+        va[i] = a(n);
+        vb[i] = b ? b(n) : -1;
+    }
+    *ma = bench_stat_of(va, runs).med;
+    *mb = bench_stat_of(vb, runs).med;
+}
 
 static void uncontended(void)
 {
-    long n = quick ? 200000 : 500000;
-    int runs = quick ? 10 : 40;
+    long n = O.quick ? 100000 : 500000;
+    int runs = O.quick ? 6 : 40;
     struct {
         const char *what, *base;
         loop_fn a, b;
     } rows[] = {
         {"mutex lock+unlock", "robust pshared pthread_mutex", u_pshm_mutex, u_glibc_mutex},
+        {"mutex lock+unlock", "Boost interprocess_mutex", u_pshm_mutex, BOOST(u_boost_mutex)},
+        {"mutex lock+unlock", "Boost named_mutex", u_pshm_mutex, BOOST(u_boost_named)},
         {"sem post+wait", "sem_post+sem_wait (pshared)", u_pshm_sem, u_posix_sem},
         {"rwlock rdlock+unlock", "pthread_rwlock (pshared)", u_pshm_rd, u_glibc_rd},
         {"rwlock wrlock+unlock", "pthread_rwlock (pshared)", u_pshm_wr, u_glibc_wr},
         {"event set+wait", "-", u_pshm_event, NULL},
     };
-
-    printf("\nuncontended, one thread (ns per pair; best of %d alternating runs of %ld)\n", runs, n);
-    printf("  %-22s %8s   %-30s %8s %7s\n", "pshm", "ns", "baseline", "ns", "ratio");
+    char title[160];
+    snprintf(title, sizeof title,
+             "uncontended, one thread (ns per pair; median of %d alternating runs of %ld)", runs, n);
+    btable *t = bt_new(title, 5, BT_COLS("pshm", "ns", "baseline", "ns", "pshm / baseline"));
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         double a, b;
-        best_pair(rows[i].a, rows[i].b, n, runs, &a, &b);
-        if (rows[i].b)
-            printf("  %-22s %8.1f   %-30s %8.1f %6.2fx\n", rows[i].what, a, rows[i].base, b, a / b);
-        else
-            printf("  %-22s %8.1f   %-30s\n", rows[i].what, a, rows[i].base);
+        bench_progress((double)i / 7, "uncontended: %s", rows[i].what);
+        if (!rows[i].b && strcmp(rows[i].base, "-") != 0) {
+            bt_row(t, BT_COLS(rows[i].what, "", rows[i].base, "not built", ""));
+            continue;
+        }
+        median_pair(rows[i].a, rows[i].b, n, runs, &a, &b);
+        bt_row(t, BT_COLS(rows[i].what, bench_fmt("%.1f", a), rows[i].base,
+                          rows[i].b ? bench_fmt("%.1f", b) : "", bench_fmt_ratio(b > 0 ? a / b : -1)));
     }
+    bt_readme(t);
+    bt_emit(t, J);
 }
 
 /* ----------------------------------------------------------- round trip */
 
-enum { RT_FUTEX, RT_EVENT, RT_SEM, RT_POSIX, RT_MUTEX_COND, RT_N };
-static const char *rt_names[RT_N] = {"raw futex", "pshm event (auto)", "pshm sem",
-                                     "POSIX sem (sem_open)", "pshm mutex+cond"};
+enum { RT_FUTEX, RT_EVENT, RT_SEM, RT_POSIX, RT_MUTEX_COND, RT_BOOST, RT_BOOST_NAMED, RT_N };
+static const char *rt_names[RT_N] = {"raw futex",
+                                     "pshm event (auto)",
+                                     "pshm sem",
+                                     "POSIX sem (sem_open)",
+                                     "pshm mutex+cond",
+                                     "Boost interprocess_mutex+condition",
+                                     "Boost named_mutex+named_condition"};
+
+/* whose turn it is, passed under a mutex with a condition variable */
+#define TURN(lock, wait, signal, unlock)                                        \
+    do {                                                                        \
+        lock;                                                                   \
+        while (R->turn != (uint32_t)me)                                         \
+            wait;                                                               \
+        R->turn = !me;                                                          \
+        signal;                                                                 \
+        unlock;                                                                 \
+    } while (0)
 
 static void rt_side(int kind, int me, long n)
 {
@@ -310,15 +342,29 @@ static void rt_side(int kind, int me, long n)
             }
             break;
         case RT_MUTEX_COND:
-            pshm_mutex_lock(M);
-            while (R->turn != (uint32_t)me)
-                pshm_cond_wait(C, M);
-            R->turn = !me;
-            pshm_cond_signal(C);
-            pshm_mutex_unlock(M);
+            TURN(pshm_mutex_lock(M), pshm_cond_wait(C, M), pshm_cond_signal(C),
+                 pshm_mutex_unlock(M));
             break;
+#ifdef PSHM_BENCH_BOOST
+        case RT_BOOST:
+            TURN(bp_mutex_lock(R->bm), bp_cond_wait(R->bc, R->bm), bp_cond_signal(R->bc),
+                 bp_mutex_unlock(R->bm));
+            break;
+        case RT_BOOST_NAMED:
+            TURN(bp_named_lock(BN), bp_named_wait(BN), bp_named_signal(BN), bp_named_unlock(BN));
+            break;
+#endif
         }
     }
+}
+
+static int rt_built(int kind)
+{
+#ifndef PSHM_BENCH_BOOST
+    if (kind == RT_BOOST || kind == RT_BOOST_NAMED)
+        return 0;
+#endif
+    return 1;
 }
 
 static double round_trip(int kind, long n)
@@ -326,14 +372,16 @@ static double round_trip(int kind, long n)
     pid_t pid;
     int st;
 
+    long warm = O.quick ? 100 : 1000;
     R->turn = 0;
+    fflush(NULL);
     pid = fork();
     if (pid == 0) {
         pin(1);
-        rt_side(kind, 1, n + 1000);
+        rt_side(kind, 1, n + warm);
         _exit(0);
     }
-    rt_side(kind, 0, 1000); /* warm up */
+    rt_side(kind, 0, warm); /* warm up */
     uint64_t t0 = now_ns();
     rt_side(kind, 0, n);
     double us = (double)(now_ns() - t0) / (double)n / 1000.0;
@@ -343,21 +391,104 @@ static double round_trip(int kind, long n)
 
 static void round_trips(void)
 {
-    long n = quick ? 3000 : 20000;
-    double us[RT_N];
+    int rounds = O.rounds > 64 ? 64 : O.rounds;
+    long n = (O.quick ? 1000 : 20000) / rounds + 1;
+    double us[RT_N][64];
 
-    printf("\nround trip between two processes (us per ping-pong, %ld each)\n", n);
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < RT_N; k++) {
+            bench_progress((double)(r * RT_N + k) / (rounds * RT_N), "round trip: %s", rt_names[k]);
+            us[k][r] = rt_built(k) ? round_trip(k, n) : -1;
+        }
+    char title[160];
+    snprintf(title, sizeof title,
+             "round trip between two processes (us per ping-pong; median of %d interleaved rounds "
+             "of %ld)",
+             rounds, n);
+    btable *t = bt_new(title, 5, BT_COLS("", "us", "range", "vs raw futex", "vs pshm mutex+cond"));
+    double x[RT_N], y[RT_N];
+    for (int k = 0; k < RT_N; k++) {
+        bench_stat s = bench_stat_of(us[k], rounds);
+        double vf[64], vp[64];
+        for (int r = 0; r < rounds; r++) {
+            vf[r] = us[k][r] > 0 ? us[k][r] / us[RT_FUTEX][r] : -1;
+            vp[r] = us[k][r] > 0 ? us[k][r] / us[RT_MUTEX_COND][r] : -1;
+        }
+        bt_row(t, BT_COLS(rt_names[k], s.n ? bench_fmt("%.2f", s.med) : "not built",
+                          bench_fmt_spread(s.min, s.max, "%.2f"),
+                          bench_fmt_ratio(bench_stat_of(vf, rounds).med),
+                          k >= RT_MUTEX_COND ? bench_fmt_ratio(bench_stat_of(vp, rounds).med) : ""));
+        x[k] = k;
+        y[k] = s.med;
+    }
+    bt_emit(t, J);
+    bj_plot_begin(J, "sync_round_trip.png", "bars",
+                  "round trip between two pinned processes (median us)", "", "microseconds", 0, 0);
     for (int k = 0; k < RT_N; k++)
-        us[k] = round_trip(k, n);
-    for (int k = 0; k < RT_N; k++)
-        printf("  %-26s %8.2f   %5.2fx raw futex\n", rt_names[k], us[k], us[k] / us[RT_FUTEX]);
+        if (y[k] > 0)
+            bj_series(J, rt_names[k], k == RT_FUTEX, &x[k], &y[k], 1);
+    bj_plot_end(J);
 }
 
-/* ------------------------------------------------- post-to-wake latency */
+/* ------------------------------------------- post-to-wake, lock hand-off */
 
-enum { WK_FUTEX, WK_SEM, WK_EVENT, WK_POSIX, WK_N };
-static const char *wk_names[WK_N] = {"raw futex wake", "pshm sem post", "pshm event set",
-                                     "POSIX sem_post (sem_open)"};
+/*
+ * One protocol for both: the poster may first take something (a lock),
+ * then tells the waiter to go; the waiter says it is ready and blocks; the
+ * poster lets it sleep (100 us), reads the clock and posts (or unlocks);
+ * the waiter reads the clock when it returns, then gives back what it got.
+ */
+typedef struct wk_kind {
+    const char *name;
+    void (*prep)(void); /* poster, before the waiter blocks */
+    void (*wait)(void); /* waiter: blocks */
+    void (*post)(void); /* poster: the wake (timed) */
+    void (*after)(void); /* waiter, after the clock */
+} wk_kind;
+
+static void futex_wait1(void) { raw_wait(&R->f1); }
+static void futex_post1(void) { raw_post(&R->f1); }
+static void sem_wait1(void) { pshm_sem_wait(S1); }
+static void sem_post1(void) { pshm_sem_post(S1); }
+static void event_wait1(void) { pshm_event_wait(E1); }
+static void event_set1(void) { pshm_event_set(E1); }
+static void posix_wait1(void)
+{
+    while (sem_wait(NS1) != 0)
+        ;
+}
+static void posix_post1(void) { sem_post(NS1); }
+/* raw "lock": the futex word as a binary semaphore held by the poster */
+static void raw_lock_take(void) { raw_wait(&R->f2); }
+static void raw_lock_give(void) { raw_post(&R->f2); }
+static void pm_lock(void) { pshm_mutex_lock(M); }
+static void pm_unlock(void) { pshm_mutex_unlock(M); }
+static void gm_lock(void) { pthread_mutex_lock(&R->pm); }
+static void gm_unlock(void) { pthread_mutex_unlock(&R->pm); }
+#ifdef PSHM_BENCH_BOOST
+static void bm_lock(void) { bp_mutex_lock(R->bm); }
+static void bm_unlock(void) { bp_mutex_unlock(R->bm); }
+static void bn_lock(void) { bp_named_lock(BN); }
+static void bn_unlock(void) { bp_named_unlock(BN); }
+#endif
+
+static const wk_kind WAKE[] = {
+    {"raw futex wake", NULL, futex_wait1, futex_post1, NULL},
+    {"pshm sem post", NULL, sem_wait1, sem_post1, NULL},
+    {"pshm event set", NULL, event_wait1, event_set1, NULL},
+    {"POSIX sem_post (sem_open)", NULL, posix_wait1, posix_post1, NULL},
+};
+static const wk_kind HANDOFF[] = {
+    {"raw futex (a word taken 1 -> 0)", raw_lock_take, raw_lock_take, raw_lock_give, raw_lock_give},
+    {"pshm mutex", pm_lock, pm_lock, pm_unlock, pm_unlock},
+    {"glibc robust pshared pthread_mutex", gm_lock, gm_lock, gm_unlock, gm_unlock},
+#ifdef PSHM_BENCH_BOOST
+    {"Boost interprocess_mutex", bm_lock, bm_lock, bm_unlock, bm_unlock},
+    {"Boost named_mutex", bn_lock, bn_lock, bn_unlock, bn_unlock},
+#endif
+};
+
+static const wk_kind *WK; /* the set being measured (the child gets it by fork) */
 
 static void spin_until(uint32_t *w, uint32_t v)
 {
@@ -368,8 +499,8 @@ static void spin_until(uint32_t *w, uint32_t v)
     }
 }
 
-/* The waiter: for each command, say ready, sleep in that primitive's wait,
- * and report the time from the poster's clock reading to its own. */
+/* The waiter: for each command, say ready, block in that kind's wait, and
+ * report the time from the poster's clock reading to its own. */
 static void wake_child(void)
 {
     pin(1);
@@ -379,45 +510,40 @@ static void wake_child(void)
         if (kind == 0xff)
             _exit(0);
         __atomic_store_n(&R->ready, seq, __ATOMIC_RELEASE);
-        switch (kind) {
-        case WK_FUTEX: raw_wait(&R->f1); break;
-        case WK_SEM: pshm_sem_wait(S1); break;
-        case WK_EVENT: pshm_event_wait(E1); break;
-        case WK_POSIX:
-            while (sem_wait(NS1) != 0)
-                ;
-            break;
-        }
+        WK[kind].wait();
         uint64_t t1 = now_ns();
         R->lat = t1 - __atomic_load_n(&R->t0, __ATOMIC_ACQUIRE);
+        if (WK[kind].after)
+            WK[kind].after();
         __atomic_store_n(&R->done, seq, __ATOMIC_RELEASE);
     }
 }
 
-static int cmp_u64(const void *a, const void *b)
+static void wake_table(const char *title, const char *plot, const char *plot_title, int nk)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void wake_latency(void)
-{
-    int rounds = quick ? 4 : 10, per = quick ? 50 : 200;
-    uint64_t *lat[WK_N];
+    int rounds = O.quick ? 2 : 10, per = O.quick ? 40 : 200;
+    uint64_t *lat[8];
     int nlat = 0;
     uint32_t seq = 0;
     pid_t pid;
     int st;
 
-    for (int k = 0; k < WK_N; k++)
+    R->cmd = R->ready = R->done = 0;
+    R->f1 = 0;
+    R->f2 = 1; /* the raw "lock" is free */
+    for (int k = 0; k < nk; k++)
         lat[k] = calloc((size_t)(rounds * per), sizeof(uint64_t));
+    fflush(NULL);
     pid = fork();
     if (pid == 0)
         wake_child();
     for (int round = 0; round < rounds; round++) {
-        for (int k = 0; k < WK_N; k++) {
+        bench_progress((double)round / rounds, "%s", title);
+        for (int k = 0; k < nk; k++) {
             for (int i = 0; i < per; i++) {
                 seq++;
+                if (WK[k].prep)
+                    WK[k].prep();
                 __atomic_store_n(&R->t0, (uint64_t)k, __ATOMIC_RELEASE);
                 __atomic_store_n(&R->cmd, seq, __ATOMIC_RELEASE);
                 spin_until(&R->ready, seq);
@@ -426,12 +552,7 @@ static void wake_latency(void)
                 nanosleep(&d, NULL);
                 uint64_t t0 = now_ns();
                 __atomic_store_n(&R->t0, t0, __ATOMIC_RELEASE);
-                switch (k) {
-                case WK_FUTEX: raw_post(&R->f1); break;
-                case WK_SEM: pshm_sem_post(S1); break;
-                case WK_EVENT: pshm_event_set(E1); break;
-                case WK_POSIX: sem_post(NS1); break;
-                }
+                WK[k].post();
                 spin_until(&R->done, seq);
                 lat[k][round * per + i] = R->lat;
             }
@@ -443,45 +564,80 @@ static void wake_latency(void)
     __atomic_store_n(&R->cmd, seq, __ATOMIC_RELEASE);
     waitpid(pid, &st, 0);
 
-    printf("\npost-to-wake latency, waiter asleep (us; %d samples each, interleaved)\n", nlat);
-    printf("  %-26s %8s %8s %8s   %s\n", "", "median", "p90", "p99", "median vs raw futex");
-    double base = 0;
-    for (int k = 0; k < WK_N; k++) {
-        qsort(lat[k], (size_t)nlat, sizeof(uint64_t), cmp_u64);
+    char full[200];
+    snprintf(full, sizeof full, "%s (us; %d samples each, interleaved)", title, nlat);
+    btable *t = bt_new(full, 6, BT_COLS("", "median", "p90", "p99", "median vs raw futex",
+                                        "median vs pshm"));
+    double base = 0, pshm = 0, x[8], y[8];
+    for (int k = 0; k < nk; k++) {
+        qsort(lat[k], (size_t)nlat, sizeof(uint64_t), bench_cmp_u64);
         double med = lat[k][nlat / 2] / 1000.0, p90 = lat[k][nlat * 9 / 10] / 1000.0,
                p99 = lat[k][nlat * 99 / 100] / 1000.0;
         if (k == 0)
             base = med;
-        printf("  %-26s %8.2f %8.2f %8.2f   %5.2fx\n", wk_names[k], med, p90, p99, med / base);
+        if (k == 1)
+            pshm = med;
+        bt_row(t, BT_COLS(WK[k].name, bench_fmt("%.2f", med), bench_fmt("%.2f", p90),
+                          bench_fmt("%.2f", p99), bench_fmt_ratio(med / base),
+                          k ? bench_fmt_ratio(med / pshm) : ""));
+        x[k] = k;
+        y[k] = med;
         free(lat[k]);
     }
+    bt_readme(t);
+    bt_emit(t, J);
+    bj_plot_begin(J, plot, "bars", plot_title, "", "microseconds (median)", 0, 0);
+    for (int k = 0; k < nk; k++)
+        bj_series(J, WK[k].name, k == 0, &x[k], &y[k], 1);
+    bj_plot_end(J);
+}
+
+static void wake_latency(void)
+{
+    WK = WAKE;
+    wake_table("post-to-wake latency, waiter asleep", "sync_wake.png",
+               "post-to-wake latency, waiter asleep in the kernel",
+               (int)(sizeof WAKE / sizeof *WAKE));
+}
+
+static void handoff(void)
+{
+    WK = HANDOFF;
+    wake_table("lock hand-off: unlock to the sleeping waiter's lock() returning",
+               "sync_lock_handoff.png", "lock hand-off between two pinned processes",
+               (int)(sizeof HANDOFF / sizeof *HANDOFF));
 }
 
 int main(int argc, char **argv)
 {
-    int only = 0; /* 1 uncontended, 2 round trip, 3 wake */
+    int only = 0; /* 1 uncontended, 2 round trip, 3 wake, 4 hand-off */
 
+    bench_parse(&argc, argv, &O, 5, 2);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            quick = 1;
-        else if (strcmp(argv[i], "uncontended") == 0)
+        if (strcmp(argv[i], "uncontended") == 0)
             only = 1;
         else if (strcmp(argv[i], "roundtrip") == 0)
             only = 2;
         else if (strcmp(argv[i], "wake") == 0)
             only = 3;
+        else if (strcmp(argv[i], "handoff") == 0)
+            only = 4;
         else {
-            fprintf(stderr, "usage: bench_sync [--quick] [uncontended|roundtrip|wake]\n");
+            fprintf(stderr, "usage: bench_sync [--quick] [--json FILE] "
+                            "[uncontended|roundtrip|wake|handoff]\n");
             return 2;
         }
     }
     setup();
-    choose_cpus();
-    printf("pshm sync benchmark: %d CPUs allowed; ", ncpus_allowed());
-    if (cpu_of[0] >= 0)
-        printf("two-process tests pinned to CPU %d and CPU %d\n", cpu_of[0], cpu_of[1]);
+    bench_progress_init("bench_sync");
+    J = bj_open(O.json);
+    bj_begin_report(J, "sync", "Locks, semaphores and events", 20, &O);
+    bench_note_boost(J);
+    if (bench_cpu(0) >= 0)
+        printf("bench_sync: two-process tests pinned to cpu%d and cpu%d\n", bench_cpu(0),
+               bench_cpu(1));
     else
-        printf("one CPU: two-process tests unpinned\n");
+        printf("bench_sync: one CPU: two-process tests unpinned\n");
     pin(0);
     if (!only || only == 1)
         uncontended();
@@ -489,5 +645,10 @@ int main(int argc, char **argv)
         round_trips();
     if (!only || only == 3)
         wake_latency();
-    return 0;
+    if (!only || only == 4)
+        handoff();
+    bench_progress_end();
+    teardown();
+    bj_end_report(J);
+    return bj_close(J) ? 1 : 0;
 }

@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # deps.sh - make sure what the tests need is installed (Debian 12).
 # As root it installs with apt-get; otherwise it prints the exact command.
+# Extra arguments name optional extras: clang, libfuzzer (fuzzing) and the
+# benchmark's peers: iceoryx, boost, zmq, matplotlib (scripts/bench.sh).
 set -eu
 PYTHON=${PYTHON:-/usr/bin/python3}
 need=""
@@ -26,6 +28,14 @@ for extra in "$@"; do
     case "$extra" in
     clang) command -v clang >/dev/null 2>&1 || need="$need clang" ;;
     libfuzzer) [ -n "$(find /usr/lib/llvm-*/lib/clang -name 'libclang_rt.fuzzer*.a' 2>/dev/null | head -n 1)" ] || need="$need libclang-rt-dev" ;;
+    iceoryx)
+        ls /usr/include/iceoryx/*/iceoryx_binding_c/api.h >/dev/null 2>&1 || need="$need libiceoryx-binding-c-dev"
+        command -v iox-roudi >/dev/null 2>&1 || need="$need iceoryx" ;;
+    boost)
+        [ -f /usr/include/boost/interprocess/ipc/message_queue.hpp ] || need="$need libboost-dev"
+        command -v g++ >/dev/null 2>&1 || need="$need g++" ;;
+    zmq) pkg-config --exists libzmq 2>/dev/null || need="$need libzmq3-dev" ;;
+    matplotlib) "$PYTHON" -c 'import matplotlib' >/dev/null 2>&1 || need="$need python3-matplotlib" ;;
     esac
 done
 [ -z "$need" ] && exit 0

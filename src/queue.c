@@ -340,11 +340,8 @@ static void self_identity(long *pid, uint64_t *start)
 
 /* ------------------------------------------------------------ waking */
 
-void pshm__q_wake(uint32_t *seq, uint32_t *sleepers)
+void pshm__q_wake_sleepers(uint32_t *seq, uint32_t *sleepers)
 {
-    /* callers published with a seq_cst RMW before this load */
-    if (Q_LDS(sleepers) == 0)
-        return;
     if (__atomic_exchange_n(sleepers, 0, __ATOMIC_SEQ_CST) == 0)
         return;
     __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);

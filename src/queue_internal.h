@@ -275,7 +275,15 @@ PSHM__HIDDEN long long pshm__q_now_ns(void);
 PSHM__HIDDEN int pshm__q_reap(pshm_queue *q, unsigned p);
 /* Recover every dead participant (rate-limited by recover_ms unless force). */
 PSHM__HIDDEN void pshm__q_scan(pshm_queue *q, int force);
-PSHM__HIDDEN void pshm__q_wake(uint32_t *seq, uint32_t *sleepers);
+/* Wake whoever sleeps on seq, if the sleepers flag says someone does. The
+ * caller published with a seq_cst RMW before this load; the check is
+ * inline (it runs on every commit and release), the wake is not. */
+PSHM__HIDDEN void pshm__q_wake_sleepers(uint32_t *seq, uint32_t *sleepers);
+static inline void pshm__q_wake(uint32_t *seq, uint32_t *sleepers)
+{
+    if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST) != 0)
+        pshm__q_wake_sleepers(seq, sleepers);
+}
 
 static inline struct qpart *q_part(const pshm_queue *q, unsigned i)
 {

@@ -85,8 +85,8 @@ static void announce(pshm_queue *q, uint64_t pos)
  * (pshm__q_spsc_start). head is only a hint (statistics, where a new
  * producer starts looking).
  */
-int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos, uint32_t *len,
-                           uint64_t *next)
+static inline __attribute__((always_inline)) int
+spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos, uint32_t *len, uint64_t *next)
 {
     const uint64_t R = q->g.ring_size;
     uint64_t off = pos & q->mask;
@@ -119,6 +119,12 @@ int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos, ui
     return 1;
 }
 
+int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos, uint32_t *len,
+                           uint64_t *next)
+{
+    return spsc_committed(q, pos, mpos, len, next);
+}
+
 /* Where a new SPSC producer starts: after the last committed record. */
 uint64_t pshm__q_spsc_start(pshm_queue *q)
 {
@@ -146,7 +152,8 @@ uint64_t pshm__q_spsc_start(pshm_queue *q)
     return pos;
 }
 
-static int spsc_try_reserve(pshm_queue *q, size_t n, void **ptr)
+static inline __attribute__((always_inline)) int spsc_try_reserve(pshm_queue *q, size_t n,
+                                                                 void **ptr)
 {
     const uint64_t R = q->g.ring_size;
     uint64_t pos = q->pos, off = pos & q->mask, rec = Q_REC + q_r16(n), pad = 0;
@@ -203,17 +210,18 @@ static int spsc_commit(pshm_queue *q, size_t n)
     return 0;
 }
 
-static int spsc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
+static inline __attribute__((always_inline)) int spsc_try_peek(pshm_queue *q, const void **ptr,
+                                                              size_t *len)
 {
     uint64_t mpos, next;
     uint32_t l;
-    int r = pshm__q_spsc_committed(q, q->pos, &mpos, &l, &next);
+    int r = spsc_committed(q, q->pos, &mpos, &l, &next);
 
     if (r == 0) {
         /* empty; closed only if still empty after we saw the flag */
         if (!Q_LDA(&q->h->closed))
             return -EAGAIN;
-        r = pshm__q_spsc_committed(q, q->pos, &mpos, &l, &next);
+        r = spsc_committed(q, q->pos, &mpos, &l, &next);
         if (r == 0)
             return -PSHM_ECLOSED;
     }
@@ -679,7 +687,9 @@ static void bcast_check_way(pshm_queue *q)
 
 /* ------------------------------------------------------------ dispatch */
 
-static int try_reserve(pshm_queue *q, size_t n, void **ptr)
+/* (Inlined into the callers: on the fast path a call layer costs more than
+ * the work; see bench/README.md, "where the nanoseconds go".) */
+static inline __attribute__((always_inline)) int try_reserve(pshm_queue *q, size_t n, void **ptr)
 {
     int r;
 
@@ -693,7 +703,8 @@ static int try_reserve(pshm_queue *q, size_t n, void **ptr)
     return r;
 }
 
-static int try_peek(pshm_queue *q, const void **ptr, size_t *len)
+static inline __attribute__((always_inline)) int try_peek(pshm_queue *q, const void **ptr,
+                                                         size_t *len)
 {
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC: return spsc_try_peek(q, ptr, len);
@@ -702,13 +713,50 @@ static int try_peek(pshm_queue *q, const void **ptr, size_t *len)
     }
 }
 
+/* The waiting part of reserve, after a first try found no room. */
+static __attribute__((noinline)) int reserve_wait(pshm_queue *q, size_t n, void **ptr, int form,
+                                                  const struct timespec *deadline)
+{
+    struct qhdr *h = q->h;
+    unsigned spins = 0;
+    int r;
+    const int periodic = q->g.mode == PSHM_QUEUE_MPMC ||
+                         (q->g.mode == PSHM_QUEUE_BROADCAST && !(q->g.flags & Q_F_OVERWRITE));
+
+    Q_INC(&q->self->waits_full, 1);
+    for (;;) {
+        if (spins < q->spin) {
+            spins++;
+            q_relax();
+        } else {
+            uint32_t s = Q_LDA(&h->nf_seq);
+            Q_STS(&h->nf_sleepers, 1);
+            if (Q_LDS(&h->closed))
+                return -PSHM_ECLOSED;
+            r = try_reserve(q, n, ptr);
+            if (r != -EAGAIN)
+                return r;
+            if (q->g.mode == PSHM_QUEUE_MPMC)
+                mpmc_check_way(q, 1);
+            else if (periodic)
+                bcast_check_way(q);
+            if (form == Q_TIMED && pshm__q_now_ns() >= ts_ns(deadline))
+                return -ETIMEDOUT;
+            r = q_sleep(q, &h->nf_seq, s, form == Q_TIMED ? deadline : NULL, periodic);
+            if (r != 0)
+                return r;
+        }
+        if (Q_LD(&h->closed))
+            return -PSHM_ECLOSED;
+        r = try_reserve(q, n, ptr);
+        if (r != -EAGAIN)
+            return r;
+    }
+}
+
 int pshm__q_reserve(pshm_queue *q, size_t n, void **ptr, int form,
                     const struct timespec *deadline)
 {
-    struct qhdr *h;
-    unsigned spins = 0;
-    int counted = 0, r;
-
     if (!q || !ptr)
         return -EINVAL;
     if (q->role != PSHM_QUEUE_PRODUCER || !q->self)
@@ -717,41 +765,12 @@ int pshm__q_reserve(pshm_queue *q, size_t n, void **ptr, int form,
         return -PSHM_EORDER;
     if (n > q->g.max_msg)
         return -PSHM_ETOOBIG;
-    h = q->h;
-    const int periodic = q->g.mode == PSHM_QUEUE_MPMC ||
-                         (q->g.mode == PSHM_QUEUE_BROADCAST && !(q->g.flags & Q_F_OVERWRITE));
-    for (;;) {
-        if (Q_LD(&h->closed))
-            return -PSHM_ECLOSED;
-        r = try_reserve(q, n, ptr);
-        if (r != -EAGAIN || form == Q_TRY)
-            return r;
-        if (!counted) {
-            Q_INC(&q->self->waits_full, 1);
-            counted = 1;
-        }
-        if (spins < q->spin) {
-            spins++;
-            q_relax();
-            continue;
-        }
-        uint32_t s = Q_LDA(&h->nf_seq);
-        Q_STS(&h->nf_sleepers, 1);
-        if (Q_LDS(&h->closed))
-            return -PSHM_ECLOSED;
-        r = try_reserve(q, n, ptr);
-        if (r != -EAGAIN)
-            return r;
-        if (q->g.mode == PSHM_QUEUE_MPMC)
-            mpmc_check_way(q, 1);
-        else if (periodic)
-            bcast_check_way(q);
-        if (form == Q_TIMED && pshm__q_now_ns() >= ts_ns(deadline))
-            return -ETIMEDOUT;
-        r = q_sleep(q, &h->nf_seq, s, form == Q_TIMED ? deadline : NULL, periodic);
-        if (r != 0)
-            return r;
-    }
+    if (Q_LD(&q->h->closed))
+        return -PSHM_ECLOSED;
+    int r = try_reserve(q, n, ptr);
+    if (r != -EAGAIN || form == Q_TRY)
+        return r;
+    return reserve_wait(q, n, ptr, form, deadline);
 }
 
 int pshm__q_commit(pshm_queue *q, size_t n)
@@ -788,13 +807,44 @@ int pshm__q_cancel(pshm_queue *q)
     return 0;
 }
 
+/* The waiting part of peek, after a first try found nothing. */
+static __attribute__((noinline)) int peek_wait(pshm_queue *q, const void **ptr, size_t *len,
+                                               int form, const struct timespec *deadline)
+{
+    struct qhdr *h = q->h;
+    unsigned spins = 0;
+    int r;
+    const int periodic = q->g.mode == PSHM_QUEUE_MPMC;
+
+    if (q->self)
+        Q_INC(&q->self->waits_empty, 1);
+    for (;;) {
+        if (spins < q->spin) {
+            spins++;
+            q_relax();
+        } else {
+            uint32_t s = Q_LDA(&h->ne_seq);
+            Q_STS(&h->ne_sleepers, 1);
+            r = try_peek(q, ptr, len);
+            if (r != -EAGAIN)
+                return r;
+            if (periodic)
+                mpmc_check_way(q, 0);
+            if (form == Q_TIMED && pshm__q_now_ns() >= ts_ns(deadline))
+                return -ETIMEDOUT;
+            r = q_sleep(q, &h->ne_seq, s, form == Q_TIMED ? deadline : NULL, periodic);
+            if (r != 0)
+                return r;
+        }
+        r = try_peek(q, ptr, len);
+        if (r != -EAGAIN)
+            return r;
+    }
+}
+
 int pshm__q_peek(pshm_queue *q, const void **ptr, size_t *len, int form,
                  const struct timespec *deadline)
 {
-    struct qhdr *h;
-    unsigned spins = 0;
-    int counted = 0, r;
-
     if (!q || !ptr || !len)
         return -EINVAL;
     if (q->role != PSHM_QUEUE_CONSUMER)
@@ -805,34 +855,10 @@ int pshm__q_peek(pshm_queue *q, const void **ptr, size_t *len, int form,
         *len = q->p_max;
         return 0;
     }
-    h = q->h;
-    const int periodic = q->g.mode == PSHM_QUEUE_MPMC;
-    for (;;) {
-        r = try_peek(q, ptr, len);
-        if (r != -EAGAIN || form == Q_TRY)
-            return r;
-        if (!counted && q->self) {
-            Q_INC(&q->self->waits_empty, 1);
-            counted = 1;
-        }
-        if (spins < q->spin) {
-            spins++;
-            q_relax();
-            continue;
-        }
-        uint32_t s = Q_LDA(&h->ne_seq);
-        Q_STS(&h->ne_sleepers, 1);
-        r = try_peek(q, ptr, len);
-        if (r != -EAGAIN)
-            return r;
-        if (periodic)
-            mpmc_check_way(q, 0);
-        if (form == Q_TIMED && pshm__q_now_ns() >= ts_ns(deadline))
-            return -ETIMEDOUT;
-        r = q_sleep(q, &h->ne_seq, s, form == Q_TIMED ? deadline : NULL, periodic);
-        if (r != 0)
-            return r;
-    }
+    int r = try_peek(q, ptr, len);
+    if (r != -EAGAIN || form == Q_TRY)
+        return r;
+    return peek_wait(q, ptr, len, form, deadline);
 }
 
 int pshm__q_release(pshm_queue *q)

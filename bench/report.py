@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""report.py - build the benchmark report from the bench programs' results.
+
+    bench/report.py DIR [--readme README.md --link PREFIX] [--label TEXT]
+
+DIR (build/bench) holds one JSON file per bench program (bench_queue.json,
+bench_sync.json, ...). This writes DIR/report.md and DIR/*.png (matplotlib)
+and, with --readme, replaces the README's block between
+"<!-- bench:begin -->" and "<!-- bench:end -->" with the main table and
+links to the report and the plots (PREFIX: where they are, relative to the
+README).
+
+Adding a section (the hook for bench/python and any later program): write a
+file DIR/<name>.json of this shape and it gets its own section, in "order":
+
+    {"bench": "python", "title": "Python module against the stdlib", "order": 60,
+     "summary": "markdown paragraph",
+     "versions": {"cpython": "3.11.2"},
+     "missing":  [{"peer": "numpy", "reason": "not installed"}],
+     "tables":   [{"title": "...", "columns": ["op", "pshm", "stdlib", "ratio"],
+                   "rows": [["get", "1.2 M/s", "0.3 M/s", "4.0x"]], "note": "..."}],
+     "plots":    [{"file": "python_get.png", "kind": "bars", "title": "...",
+                   "xlabel": "", "ylabel": "ops/s", "logx": 0, "logy": 1,
+                   "series": [{"label": "pshm", "ref": 0, "x": [0], "y": [1.2e6]}]}],
+     "findings": ["one markdown line per finding"]}
+
+Only "bench" is required. Plot kinds: "lines" (x against y, log axes as
+asked; "ref": 1 draws a hardware reference dashed), "cdf" (x = values, y =
+cumulative fraction), "bars" (one bar per series: its first y). Rows with a
+single cell are sub-headings. A table with "main": 1 is the report's
+headline and the one the README shows.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine(results):
+    """What the figures were measured on."""
+    cpu, flags = "unknown", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu == "unknown":
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("flags") and not flags:
+                    flags = line
+    except OSError:
+        pass
+    glibc = " ".join(platform.libc_ver()).strip() or sh(["ldd", "--version"]).split("\n")[0]
+    m = {
+        "CPU": cpu + (" (virtual machine)" if " hypervisor" in flags else ""),
+        "CPUs online": str(os.cpu_count()),
+        "kernel": platform.system() + " " + platform.release(),
+        "C library": glibc,
+        "compiler": sh(["cc", "--version"]).split("\n")[0],
+        "Python": platform.python_version(),
+    }
+    try:
+        import matplotlib
+        m["matplotlib"] = matplotlib.__version__
+    except ImportError:
+        m["matplotlib"] = "not installed (apt-get install python3-matplotlib): no plots"
+    versions = {}
+    for r in results:
+        versions.update(r.get("versions", {}))
+    for k in sorted(versions):
+        m[k] = versions[k]
+    loads = [(r["bench"], r.get("loadavg_start", ""), r.get("loadavg_end", "")) for r in results
+             if r.get("loadavg_start")]
+    if loads:
+        m["load average (start / end)"] = "; ".join(
+            "%s %s / %s" % (b, " ".join(s.split()[:3]), " ".join(e.split()[:3])) for b, s, e in loads)
+    cpus = {(r.get("cpu0"), r.get("cpu1")) for r in results if "cpu0" in r}
+    if cpus:
+        m["pinned to"] = ", ".join("cpu%s and cpu%s" % c for c in cpus if c[0] is not None)
+    commit = sh(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short",
+                 "HEAD"])
+    if commit:
+        m["pshm commit"] = commit
+    return m
+
+
+def md_table(t):
+    cols = t["columns"]
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join(
+        ["---"] + ["---:"] * (len(cols) - 1)) + "|"]
+    for row in t["rows"]:
+        if len(row) == 1 and len(cols) > 1:
+            out.append("| **" + row[0] + "** |" + " |" * (len(cols) - 1))
+        else:
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    text = "\n".join(out)
+    if t.get("note"):
+        text += "\n\n" + t["note"] + "."
+    return text
+
+
+KERNEL = ("pipe", "unix socket", "posix mq")
+REF_STYLES = ["--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
+
+
+def styles(series, plt):
+    """One look per series: hardware references black and dashed, pshm in
+    blues and greens, the peers in warm colours, the kernel's IPC grey."""
+    cool = plt.get_cmap("winter")
+    warm = plt.get_cmap("autumn")
+    pshm = [s for s in series if s["label"].startswith("pshm")]
+    kern = [s for s in series if s["label"].startswith(KERNEL)]
+    peers = [s for s in series if not s.get("ref") and s not in pshm and s not in kern]
+    out, nref = {}, 0
+    for s in series:
+        lab = s["label"]
+        if s.get("ref"):
+            out[lab] = dict(color="black", linestyle=REF_STYLES[nref % len(REF_STYLES)],
+                            linewidth=1.3)
+            nref += 1
+        elif s in pshm:
+            i = pshm.index(s)
+            out[lab] = dict(color=cool(i / max(1, len(pshm) - 1)), linestyle="-", linewidth=2.2)
+        elif s in peers:
+            i = peers.index(s)
+            out[lab] = dict(color=warm(i / max(1, len(peers))), linestyle="-", linewidth=1.6)
+        else:
+            i = kern.index(s)
+            out[lab] = dict(color=str(0.35 + 0.2 * i), linestyle=":", linewidth=1.4)
+    return out
+
+
+def size_label(x, _pos=None):
+    for unit, n in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if x >= n:
+            return "%g %s" % (x / n, unit)
+    return "%g B" % x
+
+
+def plot(p, outdir):
+    """Draw one plot spec; returns the file name, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
+    except ImportError:
+        return None
+    series = [s for s in p.get("series", []) if s.get("y")]
+    if not series:
+        return None
+    kind = p.get("kind", "lines")
+    look = styles(series, plt)
+    if kind == "cdf":
+        fig, axes = plt.subplots(1, 2, figsize=(14, 6.2))
+    else:
+        fig, ax = plt.subplots(figsize=(11, 6.2))
+        axes = [ax]
+    if kind == "bars":
+        ax = axes[0]
+        labels = [s["label"] for s in series]
+        vals = [s["y"][0] if s["y"][0] is not None else 0 for s in series]
+        colors = [look[s["label"]]["color"] for s in series]
+        ax.barh(range(len(vals)), vals, color=colors,
+                hatch=None, edgecolor=["black" if s.get("ref") else "none" for s in series])
+        ax.set_yticks(range(len(vals)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        if p.get("logy"):
+            ax.set_xscale("log")
+        ax.set_xlabel(p.get("ylabel", ""))
+        ax.grid(True, axis="x", alpha=0.3)
+    else:
+        for s in series:
+            pts = [(x, y) for x, y in zip(s["x"], s["y"]) if x is not None and y is not None]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            st = look[s["label"]]
+            if kind == "cdf":
+                axes[0].step(xs, ys, where="post", label=s["label"], **st)
+                tail = [(x, 1 - y) for x, y in pts if y < 1]
+                if tail:
+                    axes[1].step([t[0] for t in tail], [t[1] for t in tail], where="post", **st)
+            else:
+                axes[0].plot(xs, ys, marker=None if s.get("ref") else "o", markersize=3,
+                             label=s["label"], **st)
+        for ax in axes:
+            if p.get("logx"):
+                ax.set_xscale("log", base=2 if kind == "lines" else 10)
+            ax.set_xlabel(p.get("xlabel", ""))
+            ax.grid(True, which="both", alpha=0.3)
+        if kind == "lines" and p.get("logx"):
+            axes[0].xaxis.set_major_formatter(FuncFormatter(size_label))
+        if p.get("logy"):
+            axes[0].set_yscale("log")
+        axes[0].set_ylabel(p.get("ylabel", ""))
+        if kind == "cdf":
+            axes[1].set_yscale("log")
+            axes[1].set_ylim(1e-4, 1)
+            axes[1].set_ylabel("fraction of messages slower (the tail)")
+            axes[1].set_title("tail: 1 - CDF", fontsize=9)
+        axes[0].legend(fontsize=7, loc="best", ncol=2 if len(series) > 10 else 1)
+    axes[0].set_title(p.get("title", ""), fontsize=10)
+    fig.tight_layout()
+    name = p["file"]
+    fig.savefig(os.path.join(outdir, name), dpi=110)
+    plt.close(fig)
+    return name
+
+
+def load(d):
+    results = []
+    for path in sorted(glob.glob(os.path.join(d, "*.json"))):
+        try:
+            with open(path) as f:
+                r = json.load(f)
+        except (OSError, ValueError) as e:
+            print("report: %s: %s (left out)" % (path, e), file=sys.stderr)
+            continue
+        if isinstance(r, dict) and r.get("bench"):
+            r["_file"] = os.path.basename(path)
+            results.append(r)
+    results.sort(key=lambda r: (r.get("order", 100), r["bench"]))
+    return results
+
+
+def main_table(results):
+    for r in results:
+        for t in r.get("tables", []):
+            if t.get("main"):
+                return r, t
+    return None, None
+
+
+def build(d, label):
+    results = load(d)
+    if not results:
+        print("report: no results in %s" % d, file=sys.stderr)
+        return None
+    quick = any(r.get("quick") for r in results)
+    rounds = sorted({r.get("rounds") for r in results if r.get("rounds")})
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    m = machine(results)
+    out = ["# pshm benchmark report", ""]
+    out.append("%s; %s run%s. Each bench program ran its systems in interleaved rounds "
+               "(%s), every figure is the median over the rounds with its min-max range where "
+               "shown, and every ratio is taken within a round against the reference named in "
+               "its column." % (label, "a quick (`QUICK=1`)" if quick else "a full", "",
+                                "rounds: " + ", ".join(str(x) for x in rounds) if rounds else "-"))
+    out += ["", "## Machine", "", "| | |", "|---|---|"]
+    out += ["| %s | %s |" % (k, v) for k, v in m.items()]
+    out += ["", "## How to reproduce", "",
+            "    git clone <pshm> && cd pshm",
+            "    make bench%s        # installs the peers (Debian 12, as root), builds, runs, "
+            "writes build/bench/report.md" % (" QUICK=1" if quick else ""),
+            "",
+            "`make bench QUICK=1` is the quick version (fewer rounds, sizes and samples, no "
+            "experiments); `make bench PUBLISH=1` also copies the report to bench/results/ and "
+            "rewrites the README's figures. Each program also runs alone, e.g. "
+            "`build/bench/bench_queue [--quick] [--json F] [latency|throughput]`; "
+            "`PSHM_BENCH_ROUNDS=n` sets the rounds, `PSHM_BENCH_ONLY=pshm,Boost` picks systems "
+            "(bench/README.md has the rest). The two processes of every measurement are pinned "
+            "to the first two CPUs the bench may use.", ""]
+    missing = [(r["title"], x["peer"], x["reason"]) for r in results for x in r.get("missing", [])]
+    if missing:
+        out += ["## Not measured in this run", ""]
+        seen = set()
+        for title, peer, reason in missing:
+            if (peer, reason) in seen:
+                continue
+            seen.add((peer, reason))
+            out.append("- %s: **%s** - %s" % (title, peer, reason))
+        out.append("")
+    r0, t0 = main_table(results)
+    if t0:
+        out += ["## Main table", "", "### " + t0["title"], "", md_table(t0), ""]
+    for r in results:
+        out += ["## " + r.get("title", r["bench"]), ""]
+        if r.get("summary"):
+            out += [r["summary"], ""]
+        for t in r.get("tables", []):
+            if t is t0:
+                continue
+            out += ["### " + t["title"], "", md_table(t), ""]
+        for p in r.get("plots", []):
+            f = plot(p, d)
+            if f:
+                out += ["![%s](%s)" % (p.get("title", f), f), ""]
+            else:
+                out += ["(plot %s not drawn: matplotlib missing or no data)" % p.get("file"), ""]
+        if r.get("findings"):
+            out += ["### Findings", ""] + ["- " + x for x in r["findings"]] + [""]
+    out += ["---", "Generated %s by bench/report.py from %s." % (
+        now, ", ".join(r["_file"] for r in results)), ""]
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write("\n".join(out))
+    return results, t0, m
+
+
+def readme(path, link, label, results, t0):
+    """Replace the README's bench block with the main table and the plots."""
+    with open(path) as f:
+        text = f.read()
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if begin not in text or end not in text:
+        print("report: %s has no %s ... %s block" % (path, begin, end), file=sys.stderr)
+        return False
+    plots = [p for r in results for p in r.get("plots", [])
+             if os.path.exists(os.path.join(os.path.dirname(path), link, p["file"]))]
+    body = [begin, "",
+            "Figures from `make bench` on %s ([full report](%s/report.md), with the machine, "
+            "every table, the run-to-run ranges and how to reproduce it). Medians of "
+            "interleaved rounds; each ratio is against the reference its column names, "
+            "measured in the same round." % (label, link), ""]
+    if t0:
+        body += [md_table(t0), ""]
+    r0 = next((r for r in results if any(t is t0 for t in r.get("tables", []))), None)
+    if r0 and r0.get("findings"):
+        body += ["Findings of that run (every cell where a peer is ahead of pshm, and the "
+                 "targets):", ""] + ["- " + x for x in r0["findings"]] + [""]
+    if plots:
+        body += ["Plots: " + ", ".join("[%s](%s/%s)" % (p.get("title", p["file"]).split(" (")[0],
+                                                         link, p["file"]) for p in plots), ""]
+    body.append(end)
+    text = text[:text.index(begin)] + "\n".join(body) + text[text.index(end) + len(end):]
+    # the other benches' blocks: their tables marked "readme"
+    for r in results:
+        b, e = "<!-- bench:%s:begin -->" % r["bench"], "<!-- bench:%s:end -->" % r["bench"]
+        if b not in text or e not in text:
+            continue
+        anchor = r.get("title", r["bench"]).lower()
+        anchor = re.sub(r"[^a-z0-9 -]", "", anchor).replace(" ", "-")
+        part = [b, "", "From `make bench` on %s ([report](%s/report.md#%s)):" % (label, link, anchor), ""]
+        for t in r.get("tables", []):
+            if t.get("readme"):
+                part += ["**" + t["title"] + "**", "", md_table(t), ""]
+        part.append(e)
+        text = text[:text.index(b)] + "\n".join(part) + text[text.index(e) + len(e):]
+    with open(path, "w") as f:
+        f.write(text)
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("--readme")
+    ap.add_argument("--link", default="bench/results")
+    ap.add_argument("--label")
+    a = ap.parse_args()
+    label = a.label or os.environ.get("PSHM_BENCH_LABEL") or "this machine, %s" % (
+        datetime.date.today().isoformat())
+    built = build(a.dir, label)
+    if not built:
+        return 1
+    results, t0, _ = built
+    print("report: %s" % os.path.join(a.dir, "report.md"))
+    if a.readme and not readme(a.readme, a.link, label, results, t0):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
