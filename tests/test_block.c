@@ -469,6 +469,33 @@ TEST(auto_normal_exit_of_creator)
     CHECK(!th_exists(name));
 }
 
+/* The kernel releases a killed process's OFD locks as it tears the process
+ * down, which /proc/locks may show a moment after the process was reaped:
+ * wait (bounded) for the holder count a test expects after a kill. */
+typedef struct holders_want {
+    const char *name;
+    long n;
+} holders_want;
+
+static int holders_are(void *arg)
+{
+    holders_want *w = arg;
+    pshm_block_info info;
+    pshm_block_info_init(&info);
+    return pshm_block_stat(w->name, &info) == 0 && info.holders == w->n;
+}
+
+static void await_holders(const char *name, long n)
+{
+    holders_want w = {name, n};
+    if (!th_until(holders_are, &w, 5000)) {
+        pshm_block_info info;
+        pshm_block_info_init(&info);
+        (void)pshm_block_stat(name, &info);
+        th_fail(__FILE__, __LINE__, "%s: %ld holders after 5 s, want %ld", name, info.holders, n);
+    }
+}
+
 TEST(auto_sigkill_of_every_holder_then_gc)
 {
     const char *name = th_name("autokill");
@@ -481,10 +508,11 @@ TEST(auto_sigkill_of_every_holder_then_gc)
     CHECK(th_exists(name));
     pshm_block_info info;
     pshm_block_info_init(&info);
+    await_holders(name, 1);
     CHECK_OK(pshm_block_stat(name, &info));
-    CHECK_EQ(info.holders, 1);
     CHECK_EQ(info.creator_alive, 0);
     kill_wait(a);
+    await_holders(name, 0);
     CHECK_OK(pshm_block_stat(name, &info));
     CHECK_EQ(info.marked, 1);
     CHECK_EQ(info.lifetime, PSHM_AUTO);
@@ -549,10 +577,7 @@ TEST(owned_goes_with_its_creator)
     want two = {name, 2};
     CHECK(th_until(ready_n, &two, 10000));
     kill_wait(p);
-    pshm_block_info info;
-    pshm_block_info_init(&info);
-    CHECK_OK(pshm_block_stat(name, &info));
-    CHECK_EQ(info.holders, 0); /* the live attacher does not count */
+    await_holders(name, 0); /* the live attacher does not count */
     int removed = 0;
     CHECK_OK(pshm_block_collect(name, &removed));
     CHECK_EQ(removed, 1);
