@@ -1409,8 +1409,9 @@ static int read_line(const char *path, char *buf, size_t cap)
 }
 
 /* Where /dev/shm offers transparent huge pages (a tmpfs mounted huge=always,
- * here a private one), huge_pages = 1 gives a mapping backed by them; where
- * it offers none (huge=never), -PSHM_ENOHUGE and nothing is created. */
+ * here a private one), huge_pages = 1 gives a mapping backed by them; on
+ * huge=advise only because it asks for them; where it offers none
+ * (huge=never), -PSHM_ENOHUGE and nothing is created. */
 TEST(huge_pages_back_the_block_where_dev_shm_has_them)
 {
     char mode[256] = "";
@@ -1432,6 +1433,27 @@ TEST(huge_pages_back_the_block_where_dev_shm_has_them)
         th_fail(__FILE__, __LINE__, "8 MiB block on a huge=always tmpfs: %ld kB mapped by huge pages", kb);
     CHECK_OK(pshm_block_unlink(b));
     CHECK_OK(pshm_block_close(b));
+
+    /* huge=advise: only a mapping that asks (madvise) gets them - the
+     * library must ask; the control, a block without huge_pages, has none.
+     * Sparse: posix_fallocate would allocate the pages (small: no mapping
+     * has asked yet) before the library's madvise. */
+    if (mount("pshmtest", "/dev/shm", "tmpfs", 0, "size=64m,huge=advise") != 0)
+        th_fail(__FILE__, __LINE__, "mount huge=advise: %s", strerror(errno));
+    o.sparse = 1;
+    for (int ask = 1; ask >= 0; ask--) {
+        o.huge_pages = ask;
+        CHECK_OK(pshm_block_create("huge", 8 << 20, &o, &b));
+        memset(pshm_block_data(b), 0x5a, 8 << 20);
+        kb = pmd_mapped_kb(pshm_block_data(b));
+        if (ask ? kb < 2048 : kb != 0)
+            th_fail(__FILE__, __LINE__, "8 MiB sparse block on a huge=advise tmpfs, huge_pages %d: "
+                    "%ld kB mapped by huge pages", ask, kb);
+        CHECK_OK(pshm_block_unlink(b));
+        CHECK_OK(pshm_block_close(b));
+    }
+    o.sparse = 0;
+    o.huge_pages = 1;
 
     /* the same, over a tmpfs without huge pages: a clear error, nothing made */
     if (mount("pshmtest", "/dev/shm", "tmpfs", 0, "size=64m,huge=never") != 0)
