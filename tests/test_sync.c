@@ -8,7 +8,7 @@
  */
 #include "harness.h"
 
-#include "sync_internal.h"
+#include "sync/sync_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
