@@ -1,38 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sync.c - mutex, condition variable, semaphore, read-write lock, barrier
- * and event for processes sharing memory, surviving the death of any of
- * them. The contract is in include/pshm.h; the layouts in sync/sync_internal.h.
+ * sync/common.c - what the primitives share (the ABI word, id checks, the
+ * waiting slice, attach checks). The primitives are one per file: mutex.c,
+ * cond.c, sem.c, rwlock.c, barrier.c, event.c; lock.c is the robust lock
+ * under the mutex, the rwlock and the undo semaphore; named.c makes, opens
+ * and inspects named objects. The contract is in include/pshm.h; the
+ * layouts in sync/sync_internal.h.
  *
  * Why each primitive is built the way it is
  * -----------------------------------------
  * Everything that can be *held* needs a witness of its holder's death that
- * does not depend on the holder running any code. There are two sound ones
- * on Linux, and each primitive uses the one that fits:
- *
- * - glibc's robust mutexes. The kernel walks a dying thread's robust list,
- *   marks each mutex still held "owner died" and wakes one waiter, so death
- *   is noticed at once, with no polling, and exactly one survivor is told
- *   (glibc's EOWNERDEAD). (A waiter that is woken and dies before taking
- *   the lock can take the wake-up with it: see rm_lock.) This is the best
- *   witness there is, but it only exists for a mutex held by one thread,
- *   and the list belongs to glibc (registering our own with
- *   set_robust_list would silently unregister glibc's), so we can only use
- *   it *through* pthread_mutex_t. Hence:
- *     mutex    = one robust mutex (plus the owner for display);
- *     rwlock   = a gate mutex held by the writer, and one mutex per reader
- *                slot: every hold, read or write, is a robust mutex held by
- *                the holding thread, so the kernel releases any of them;
- *     sem undo = a robust mutex around the value and the per-process
- *                records, with an intent record so a change cut short by
- *                death is rolled back by whoever gets EOWNERDEAD.
- * - An identity (pid/tid + kernel start time) recorded in shared memory
- *   and checked against /proc. Sound (a reused pid has another start time;
- *   a zombie counts as dead) but only learnt by asking, so whoever waits
- *   asks every PSHM_SYNC_RECHECK_MS. Used where a robust mutex cannot
- *   express the hold: a barrier participant that has not arrived yet holds
- *   nothing a mutex could stand for, and semaphore units are held by a
- *   process across many calls (and released by posts from anyone).
+ * does not depend on the holder running any code, and no pointer or
+ * process-local datum may live in the shared bytes (a peer could rewrite
+ * it and steer our writes). So every hold records an identity (tid or pid
+ * + the kernel's start time for it) and whoever waits asks the kernel
+ * (/proc) whether that task still lives: a reused pid has another start
+ * time, a zombie counts as dead.
+ *   mutex    = one pshm__lock (lock.c): a futex word holding the holder's
+ *              tid, and its identity beside it;
+ *   rwlock   = a gate lock held by the writer, and one lock per reader
+ *              slot: every hold, read or write, is a lock held by the
+ *              holding thread;
+ *   sem undo = a lock around the value and the per-process records, with
+ *              an intent record so a change cut short by death is rolled
+ *              back by whoever gets owner-dead;
+ *   barrier  = an identity per participant (one that has not arrived yet
+ *              holds nothing a lock could stand for).
+ * A waiter asks the kernel only after a slice of sleep without news (a few
+ * ms at first, growing to PSHM_SYNC_RECHECK_MS), so the uncontended paths
+ * never do.
  *
  * Things that nobody holds - a condition variable, a plain semaphore, an
  * event - are lock-free words: a dead waiter leaves nothing locked. The one
@@ -64,31 +60,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <pthread.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
-
-
-#if defined(__SANITIZE_THREAD__)
-#define PSHM__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PSHM__TSAN 1
-#endif
-#endif
-
-/* glibc >= 2.30 can time a mutex wait on CLOCK_MONOTONIC. ThreadSanitizer
- * (clang 14) does not intercept pthread_mutex_clocklock, and would then see
- * an unlock of a mutex it never saw locked: it gets the portable path. */
-#if defined(__GLIBC__) && !defined(PSHM_FORCE_POSIX) && !defined(PSHM__TSAN) &&               \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
-#define PSHM__HAVE_CLOCKLOCK 1
-#endif
-
-#if !defined(__APPLE__)
-#define PSHM__HAVE_ROBUST 1
-#endif
 
 /* ------------------------------------------------------------ layouts */
 
@@ -161,158 +133,6 @@ int pshm__sync_wait_slice(uint32_t *w, uint32_t expect, const struct timespec *d
         return capped ? -ETIMEDOUT : SLICE;
     default:
         return r;
-    }
-}
-
-/* ------------------------------------------------------ robust mutexes */
-
-int pshm__rm_init(pthread_mutex_t *pm)
-{
-    pthread_mutexattr_t a;
-    int r = pthread_mutexattr_init(&a);
-
-    if (r != 0)
-        return -r;
-    r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (r == 0)
-        r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-#ifdef PSHM__HAVE_ROBUST
-    if (r == 0)
-        r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-#endif
-    if (r == 0)
-        r = pthread_mutex_init(pm, &a);
-    pthread_mutexattr_destroy(&a);
-    return -r;
-}
-
-/*
- * glibc (seen on 2.36) has pthread_mutex_trylock return ENOTRECOVERABLE
- * for a robust mutex that is not recoverable *after* its compare-and-swap
- * took the lock word, and never gives the word back: the mutex would stay
- * locked by the caller's tid, outside its robust list, and every later lock
- * would hang or fail with EDEADLK. (pthread_mutex_lock releases it.) So
- * after such a trylock we release the word as glibc's unlock would: it is
- * the robust futex word (tid | FUTEX_WAITERS), the first int of
- * pthread_mutex_t in every glibc ABI.
- */
-static void trylock_fixup(pthread_mutex_t *pm)
-{
-#if defined(__GLIBC__) && defined(__linux__)
-    uint32_t *word = (uint32_t *)(void *)pm;
-    uint32_t tid = (uint32_t)syscall(SYS_gettid);
-    uint32_t v = LOADR(word);
-
-    if ((v & 0x3fffffffu) == tid && CAS(word, &v, 0) && (v & 0x80000000u))
-        wake(word, WAKE_ALL);
-#else
-    (void)pm;
-#endif
-}
-
-/* Every trylock goes through here, so that fix is never missed. */
-int pshm__rm_trylock(pthread_mutex_t *pm)
-{
-    int r = pthread_mutex_trylock(pm);
-    if (UNLIKELY(r == ENOTRECOVERABLE))
-        trylock_fixup(pm);
-    return r;
-}
-
-/* Lock with an absolute CLOCK_MONOTONIC deadline; returns an errno value. */
-int pshm__rm_timedlock(pthread_mutex_t *pm, const struct timespec *deadline)
-{
-#if defined(PSHM__HAVE_CLOCKLOCK)
-    return pthread_mutex_clocklock(pm, CLOCK_MONOTONIC, deadline);
-#elif defined(PSHM__TSAN)
-    /* ThreadSanitizer's pthread_mutex_timedlock does not count EOWNERDEAD
-     * as acquired (its lock and trylock do): poll with trylock instead. */
-    for (long step_us = 20;; step_us = step_us < 1000 ? step_us * 2 : 1000) {
-        struct timespec now, d = {0, step_us * 1000};
-        int r = pshm__rm_trylock(pm);
-        if (r != EBUSY)
-            return r;
-        mono_now(&now);
-        if (!ts_lt(&now, deadline))
-            return ETIMEDOUT;
-        nanosleep(&d, NULL);
-    }
-#else
-    /* Only CLOCK_REALTIME here: wait in steps against the wall clock, and
-     * decide on the monotonic clock, so setting the time cannot stretch or
-     * cut the wait by more than a step. */
-    for (;;) {
-        struct timespec now, rt;
-        int r = pshm__rm_trylock(pm);
-        if (r != EBUSY)
-            return r;
-        mono_now(&now);
-        if (!ts_lt(&now, deadline))
-            return ETIMEDOUT;
-        long long left_ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-                            (deadline->tv_nsec - now.tv_nsec) / 1000000 + 1;
-        clock_gettime(CLOCK_REALTIME, &rt);
-        rt = ts_plus_ms(rt, left_ms < 50 ? left_ms : 50);
-        r = pthread_mutex_timedlock(pm, &rt);
-        if (r != ETIMEDOUT)
-            return r;
-    }
-#endif
-}
-
-/*
- * mode: 0 block, 1 try; deadline (NULL: none) only when blocking. errno
- * value back.
- *
- * A blocked waiter sleeps at most PSHM_SYNC_RECHECK_MS at a time and then
- * tries again. glibc's robust mutex wakes one waiter per contended unlock,
- * and leaves it to that waiter to mark the word "has waiters" again when it
- * takes the lock. If the woken waiter dies before it does, and another
- * thread takes the free lock with a plain compare-and-swap (any trylock or
- * uncontended lock), the mark is gone: the next unlock wakes nobody, and
- * the remaining waiters would sleep on a free mutex for ever. (The kernel's
- * robust-list walk covers the dying waiter only if the word is still free
- * when it dies.) A retry puts the mark back; an unlock meanwhile wakes it.
- */
-int pshm__rm_lock(pthread_mutex_t *pm, int try, const struct timespec *deadline)
-{
-    if (try)
-        return pshm__rm_trylock(pm);
-    for (;;) {
-        struct timespec until;
-        mono_now(&until);
-        until = ts_plus_ms(until, PSHM_SYNC_RECHECK_MS);
-        int last = deadline && !ts_lt(&until, deadline);
-        int r = pshm__rm_timedlock(pm, last ? deadline : &until);
-        if (r != ETIMEDOUT || last)
-            return r;
-    }
-}
-
-int pshm__rm_consistent(pthread_mutex_t *pm)
-{
-#ifdef PSHM__HAVE_ROBUST
-    return pthread_mutex_consistent(pm);
-#else
-    (void)pm;
-    return ENOTSUP;
-#endif
-}
-
-void pshm__rm_unlock(pthread_mutex_t *pm)
-{
-    /* We hold it: failing to release it would corrupt every other user. */
-    PSHM__CHECK(pthread_mutex_unlock(pm));
-}
-
-/* An errno value from a lock to a return code. */
-int pshm__sync_lock_code(int r)
-{
-    switch (r) {
-    case 0: return 0;
-    case EOWNERDEAD: return -PSHM_EOWNERDEAD;
-    case ENOTRECOVERABLE: return -PSHM_ENOTRECOVERABLE;
-    default: return -r;
     }
 }
 

@@ -19,16 +19,13 @@
 int pshm_mutex_init(void *mem, size_t size, pshm_mutex **out)
 {
     pshm_mutex *m = mem;
-    int r;
 
     if (out)
         *out = NULL;
     if (!out || !pshm__sync_mem_ok(mem, size, PSHM_MUTEX_SIZE))
         return -EINVAL;
     memset(m, 0, sizeof *m);
-    r = pshm__rm_init(&m->pm);
-    if (r != 0)
-        return r;
+    pshm__lock_init(&m->lk);
     STORE(&m->id, SYNC_ID(PSHM_SYNC_MUTEX));
     *out = m;
     return 0;
@@ -43,121 +40,95 @@ int pshm_mutex_attach(void *mem, size_t size, pshm_mutex **out)
     return r;
 }
 
-/* What a lock attempt returned (an errno value), turned into the result,
- * with the owner recorded for whoever now holds it. */
-static int mutex_took(pshm_mutex *m, int r)
-{
-    if (LIKELY(r == 0)) {
-        STORER(&m->owner, pshm__self_thread());
-        return 0;
-    }
-    if (r == EOWNERDEAD) {
-        STORER(&m->state, (uint32_t)PSHM__MS_INCONSISTENT);
-        STORER(&m->owner, pshm__self_thread() ^ OWNER_MARK);
-        return -PSHM_EOWNERDEAD;
-    }
-    if (r == ENOTRECOVERABLE)
-        STORER(&m->state, (uint32_t)PSHM__MS_NOTRECOVERABLE);
-    return pshm__sync_lock_code(r);
-}
-
-/* Everything but the uncontended success: checks, trylock's odd results,
- * blocking. r is what a first trylock returned, or -1 if none was made. */
-static __attribute__((noinline)) int mutex_lock_slow(pshm_mutex *m, int r, int try,
+/* Everything but the uncontended success: checks, waiting, owner death.
+ * The state word only mirrors what the lock word says, for `pshm ls`. */
+static __attribute__((noinline)) int mutex_lock_slow(pshm_mutex *m, int try,
                                                      const struct timespec *deadline)
 {
+    int r;
+
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    if (r < 0)
-        r = pshm__rm_trylock(&m->pm);
-    if (r == EBUSY && !try) {
+    if (try)
+        r = pshm__lock_acquire_slow(&m->lk, 1, NULL);
+    else {
         INC(&m->waiters);
-        r = pshm__rm_lock(&m->pm, 0, deadline);
+        r = pshm__lock_acquire_slow(&m->lk, 0, deadline);
         DEC(&m->waiters);
     }
-    return mutex_took(m, r);
+    if (r == -PSHM_EOWNERDEAD)
+        STORER(&m->state, (uint32_t)PSHM__MS_INCONSISTENT);
+    else if (r == -PSHM_ENOTRECOVERABLE)
+        STORER(&m->state, (uint32_t)PSHM__MS_NOTRECOVERABLE);
+    return r;
 }
 
-/* The uncontended lock is the one path that must cost next to nothing on
- * top of glibc's: one compare for the tag, trylock, one store. */
-static inline int mutex_lock_fast(pshm_mutex *m, int try)
+/* The uncontended lock is the one path that must cost next to nothing:
+ * one compare for the tag, one compare-and-swap, one store. */
+static inline int mutex_lock_fast(pshm_mutex *m, int try, const struct timespec *deadline)
 {
     if (LIKELY(m && LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX))) {
-        int r = pshm__rm_trylock(&m->pm);
-        if (LIKELY(r == 0)) {
-            STORER(&m->owner, pshm__self_thread());
+        uint64_t me = pshm__self_thread();
+        uint32_t z = 0;
+        if (LIKELY(PSHM__ID_PID(me) <= PSHM__LK_TID_MAX && CAS(&m->lk.word, &z, PSHM__ID_PID(me)))) {
+            STORER(&m->lk.owner, me);
             return 0;
         }
-        return mutex_lock_slow(m, r, try, NULL);
     }
-    return mutex_lock_slow(m, -1, try, NULL);
+    return mutex_lock_slow(m, try, deadline);
 }
 
 int pshm_mutex_lock(pshm_mutex *m)
 {
-    return mutex_lock_fast(m, 0);
+    return mutex_lock_fast(m, 0, NULL);
 }
 
 int pshm_mutex_trylock(pshm_mutex *m)
 {
-    return mutex_lock_fast(m, 1);
+    return mutex_lock_fast(m, 1, NULL);
 }
 
 int pshm_mutex_timedlock(pshm_mutex *m, const struct timespec *deadline)
 {
     if (deadline_bad(deadline))
         return -EINVAL;
-    return mutex_lock_slow(m, -1, 0, deadline);
+    return mutex_lock_fast(m, 0, deadline);
 }
 
 static __attribute__((noinline)) int mutex_unlock_slow(pshm_mutex *m)
 {
-    uint64_t me, owner;
     int r;
 
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    me = pshm__self_thread();
-    owner = LOADR(&m->owner);
-    if (owner != me && owner != (me ^ OWNER_MARK))
-        return -EPERM;
-    STORER(&m->owner, 0);
-    /* Unlocking after EOWNERDEAD without consistent: glibc makes the mutex
-     * unrecoverable; record it for `pshm ls`. */
-    if (owner != me)
+    r = pshm__lock_release_slow(&m->lk);
+    if (r == 1) {
+        /* Unlocked after EOWNERDEAD without consistent: not recoverable. */
         STORER(&m->state, (uint32_t)PSHM__MS_NOTRECOVERABLE);
-    r = pthread_mutex_unlock(&m->pm);
-    if (r != 0) {
-        STORER(&m->owner, owner);
-        return -r;
+        r = 0;
     }
-    return 0;
+    return r;
 }
 
 int pshm_mutex_unlock(pshm_mutex *m)
 {
     if (LIKELY(m && LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX) &&
-               LOADR(&m->owner) == pshm__self_thread())) {
-        STORER(&m->owner, 0);
-        /* cannot fail: this thread holds it (glibc checks that too) */
-        return -pthread_mutex_unlock(&m->pm);
+               LOADR(&m->lk.owner) == pshm__self_thread())) {
+        STORER(&m->lk.owner, 0);
+        if (UNLIKELY(__atomic_exchange_n(&m->lk.word, 0, __ATOMIC_RELEASE) & PSHM__LK_WAITERS))
+            wake(&m->lk.word, 1);
+        return 0;
     }
     return mutex_unlock_slow(m);
 }
 
 int pshm_mutex_consistent(pshm_mutex *m)
 {
-    uint64_t me;
     int r;
 
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    me = pshm__self_thread();
-    if (LOADR(&m->owner) != (me ^ OWNER_MARK))
-        return LOADR(&m->owner) == me ? -EINVAL : -EPERM;
-    r = pshm__rm_consistent(&m->pm);
-    if (r != 0)
-        return -r;
-    STORER(&m->state, (uint32_t)PSHM__MS_OK);
-    STORER(&m->owner, me);
-    return 0;
+    r = pshm__lock_consistent(&m->lk);
+    if (r == 0)
+        STORER(&m->state, (uint32_t)PSHM__MS_OK);
+    return r;
 }
 
 int pshm_mutex_destroy(pshm_mutex *m)
@@ -165,14 +136,13 @@ int pshm_mutex_destroy(pshm_mutex *m)
     int r;
 
     CHECK_OBJ(m, m->id, PSHM_SYNC_MUTEX);
-    r = pshm__rm_trylock(&m->pm);
-    if (r == EBUSY || r == EDEADLK)
+    r = pshm__lock_acquire(&m->lk, 1, NULL);
+    if (r == -EBUSY || r == -EDEADLK)
         return -EBUSY;
-    if (r == 0 || r == EOWNERDEAD) {
-        (void)pshm__rm_consistent(&m->pm);
-        pshm__rm_unlock(&m->pm);
+    if (r == 0 || r == -PSHM_EOWNERDEAD) {
+        (void)pshm__lock_consistent(&m->lk);
+        (void)pshm__lock_release(&m->lk);
     }
     STORE(&m->id, PSHM__SYNC_DEAD_ID);
-    (void)pthread_mutex_destroy(&m->pm);
     return 0;
 }

@@ -317,8 +317,7 @@ static int held_by_us(const pshm_sync *h)
 {
     if (h->kind == PSHM_SYNC_MUTEX) {
         pshm_mutex *m = h->obj;
-        return LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX) &&
-               (held_here(LOADR(&m->owner)) || held_here(LOADR(&m->owner) ^ OWNER_MARK));
+        return LOADR(&m->id) == SYNC_ID(PSHM_SYNC_MUTEX) && pshm__lock_held_here(&m->lk);
     }
     if (h->kind == PSHM_SYNC_RWLOCK) {
         pshm_rwlock *rw = h->obj;
@@ -417,17 +416,22 @@ static int inspect_object(const void *mem, size_t size, pshm_sync_info *out)
     case PSHM_SYNC_MUTEX: {
         const struct pshm_mutex *m = mem;
         uint64_t owner;
+        uint32_t w, tid;
         if (size < PSHM_MUTEX_SIZE)
             return -PSHM_EBADFORMAT;
-        owner = peek64(&m->owner);
+        w = LOADR(&m->lk.word);
+        tid = w & ~PSHM__LK_WAITERS;
+        if (w != PSHM__LK_NOTREC && tid > PSHM__LK_TID_MAX)
+            return -PSHM_EBADFORMAT; /* no value a lock word can hold */
+        owner = peek64(&m->lk.owner);
         if (owner && LOADR(&m->state) == PSHM__MS_INCONSISTENT)
             owner ^= OWNER_MARK;
-        out->locked = owner != 0;
-        if (owner)
-            owner_info(owner, out);
+        out->locked = w != PSHM__LK_NOTREC && tid != 0;
+        if (out->locked) /* the record, if it is the word's; else the tid alone */
+            owner_info(PSHM__ID_PID(owner) == tid ? owner : (uint64_t)tid << 32, out);
         out->waiters = LOADR(&m->waiters);
         out->inconsistent = LOADR(&m->state) == PSHM__MS_INCONSISTENT;
-        out->notrecoverable = LOADR(&m->state) == PSHM__MS_NOTRECOVERABLE;
+        out->notrecoverable = w == PSHM__LK_NOTREC;
         break;
     }
     case PSHM_SYNC_COND: {

@@ -33,7 +33,6 @@ static int sem_is_undo(const pshm_sem *s)
 int pshm_sem_init(void *mem, size_t size, unsigned value, unsigned flags, pshm_sem **out)
 {
     pshm_sem *s = mem;
-    int r;
 
     if (out)
         *out = NULL;
@@ -46,9 +45,7 @@ int pshm_sem_init(void *mem, size_t size, unsigned value, unsigned flags, pshm_s
     if (flags & PSHM_SEM_UNDO) {
         pshm__sem_undo *u = sem_undo(s);
         memset(u, 0, sizeof *u);
-        r = pshm__rm_init(&u->lock.pm);
-        if (r != 0)
-            return r;
+        pshm__lock_init(&u->lock.lk);
         s->nslots = PSHM_SEM_UNDO_SLOTS;
     }
     STORE(&s->id, SYNC_ID(PSHM_SYNC_SEM));
@@ -73,8 +70,6 @@ int pshm_sem_destroy(pshm_sem *s)
 {
     CHECK_OBJ(s, s->id, PSHM_SYNC_SEM);
     STORE(&s->id, PSHM__SYNC_DEAD_ID);
-    if (sem_is_undo(s))
-        (void)pthread_mutex_destroy(&sem_undo(s)->lock.pm);
     return 0;
 }
 
@@ -168,19 +163,28 @@ static void undo_apply(pshm_sem *s, pshm__sem_undo *u, uint32_t slot, uint32_t v
     STORES(&u->intent.valid, 0);
 }
 
-static int undo_lock(pshm_sem *s, pshm__sem_undo *u, const struct timespec *deadline)
-{
-    int r = pshm__rm_lock(&u->lock.pm, 0, deadline);
+/* How long a post waits for the undo lock: it is held for a few stores by
+ * a live holder, so only a stopped or misbehaving peer makes post wait. */
+#define UNDO_POST_WAIT_MS 1000
 
-    if (r == EOWNERDEAD) {
+/* Take the undo lock (try: without waiting; else until deadline, NULL:
+ * none), rolling back what a dead holder left half done. */
+static int undo_lock(pshm_sem *s, pshm__sem_undo *u, int try, const struct timespec *deadline)
+{
+    int r = pshm__lock_acquire(&u->lock.lk, try, deadline);
+
+    if (r == -PSHM_EOWNERDEAD) {
         undo_rollback(s, u);
-        r = pshm__rm_consistent(&u->lock.pm);
-        if (r != 0) {
-            pshm__rm_unlock(&u->lock.pm);
-            return -r;
-        }
+        r = pshm__lock_consistent(&u->lock.lk);
+        if (r != 0)
+            (void)pshm__lock_release(&u->lock.lk);
     }
-    return pshm__sync_lock_code(r);
+    return r;
+}
+
+static void undo_unlock(pshm__sem_undo *u)
+{
+    (void)pshm__lock_release(&u->lock.lk);
 }
 
 /* The record of process me, or (claim) a free one; -1 if none. */
@@ -223,7 +227,9 @@ static int sem_wait_undo(pshm_sem *s, int try, const struct timespec *deadline)
 
     for (;;) {
         uint32_t back = 0, v;
-        r = undo_lock(s, u, deadline);
+        r = undo_lock(s, u, try, deadline);
+        if (r == -EBUSY && try)
+            return -EAGAIN; /* a try never waits, not even for the lock */
         if (r != 0)
             return r;
         if (reap)
@@ -240,17 +246,17 @@ static int sem_wait_undo(pshm_sem *s, int try, const struct timespec *deadline)
                 uint32_t held = LOADR(&u->slots[i].who) == me ? LOADR(&u->slots[i].held) : 0;
                 undo_apply(s, u, (uint32_t)i, v - 1, me, held + 1);
             }
-            pshm__rm_unlock(&u->lock.pm);
+            undo_unlock(u);
             if (back > 1 && LOADS(&s->waiters))
                 wake(&s->value, (int)(back > WAKE_ALL ? WAKE_ALL : back));
             return i >= 0 ? 0 : -ENOSPC;
         }
         if (try) {
-            pshm__rm_unlock(&u->lock.pm);
+            undo_unlock(u);
             return -EAGAIN;
         }
         INC(&s->waiters);
-        pshm__rm_unlock(&u->lock.pm);
+        undo_unlock(u);
         r = pshm__sync_wait_slice(&s->value, 0, deadline);
         DEC(&s->waiters);
         if (r < 0)
@@ -268,12 +274,15 @@ static int sem_post_undo(pshm_sem *s)
     uint32_t v;
     int i, r;
 
-    r = undo_lock(s, u, NULL);
+    struct timespec deadline;
+    mono_now(&deadline);
+    deadline = ts_plus_ms(deadline, UNDO_POST_WAIT_MS);
+    r = undo_lock(s, u, 0, &deadline);
     if (r != 0)
         return r;
     v = LOADR(&s->value);
     if (v >= PSHM_SEM_VALUE_MAX) {
-        pshm__rm_unlock(&u->lock.pm);
+        undo_unlock(u);
         return -EOVERFLOW;
     }
     i = undo_find(u, me, 0);
@@ -281,7 +290,7 @@ static int sem_post_undo(pshm_sem *s)
         undo_apply(s, u, (uint32_t)i, v + 1, me, LOADR(&u->slots[i].held) - 1);
     else
         undo_apply(s, u, NO_SLOT, v + 1, 0, 0);
-    pshm__rm_unlock(&u->lock.pm);
+    undo_unlock(u);
     if (LOADS(&s->waiters) != 0)
         wake(&s->value, 1);
     return 0;

@@ -11,30 +11,44 @@
 
 #include "../internal.h"
 #include "../os/futex.h"
+#include "../os/liveness.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
-#define PSHM__SYNC_VERSION 1
+/* 2: pshm__lock replaced glibc's pthread_mutex_t in every lock. */
+#define PSHM__SYNC_VERSION 2
 
 /* Object tag, low 32 bits of the id: 'S' 'Y', the kind, the version. */
 #define PSHM__SYNC_TAG(kind) ((0x5359u << 16) | ((uint32_t)(kind) << 8) | PSHM__SYNC_VERSION)
 #define PSHM__SYNC_TAG_MAGIC(tag) ((tag) >> 16)
 #define PSHM__SYNC_DEAD_ID 0xdeaddeaddeaddeadull
 
-/* A pthread_mutex_t padded to one unit, so neighbours never share its line. */
+/*
+ * pshm's robust lock (lock.c): a futex word and the holder's identity. No
+ * pointers, nothing process-local: see lock.c for the design.
+ */
+#define PSHM__LK_WAITERS 0x80000000u /* someone may sleep on the word */
+#define PSHM__LK_NOTREC 0x7fffffffu  /* not recoverable */
+#define PSHM__LK_TID_MAX 0x400000u   /* Linux's PID_MAX_LIMIT: no tid is larger */
+
+typedef struct pshm__lock {
+    uint32_t word;  /* futex: 0 free, holder tid | WAITERS, or NOTREC */
+    uint32_t pad_;
+    uint64_t owner; /* holder's identity (^ OWNER_MARK until consistent), 0 none */
+} pshm__lock;
+
+/* A lock padded to one unit, so neighbours never share its line. */
 typedef union pshm__sync_unit {
-    pthread_mutex_t pm;
+    pshm__lock lk;
     char pad[PSHM__SYNC_UNIT];
 } pshm__sync_unit;
 
 struct pshm_mutex {
     uint64_t id;       /* ABI word << 32 | tag */
-    pthread_mutex_t pm;
-    uint64_t owner;    /* holder's thread identity (liveness.h), 0 when unlocked */
+    pshm__lock lk;     /* the lock; lk.owner is the holder's thread identity */
     uint32_t waiters;  /* threads blocked in lock (a hint) */
-    uint32_t state;    /* PSHM__MS_* */
+    uint32_t state;    /* PSHM__MS_*, for display only: the word decides */
 };
 enum { PSHM__MS_OK = 0, PSHM__MS_INCONSISTENT = 1, PSHM__MS_NOTRECOVERABLE = 2 };
 
@@ -79,7 +93,7 @@ typedef struct pshm__sem_undo {
 
 typedef union pshm__rw_slot {
     struct {
-        pthread_mutex_t pm;
+        pshm__lock lk;
         uint64_t holder; /* reader's thread identity while it holds the slot */
     } s;
     char pad[PSHM__SYNC_UNIT];
@@ -94,6 +108,7 @@ struct pshm_rwlock {
             uint64_t wthread; /* writer's thread identity while it holds the lock */
             uint32_t wstate;  /* 1 while a writer holds the lock (all slots drained) */
             uint32_t waiters;
+            uint32_t rdead;   /* readers found dead, not yet reported */
         } h;
         char pad[PSHM__SYNC_UNIT];
     } head;
@@ -180,7 +195,7 @@ PSHM__HIDDEN uint32_t pshm__sync_abi(void);
 #define FOLD(h, v) ((uint32_t)(((uint32_t)(h) ^ (uint32_t)(v)) * 16777619u))
 #define SYNC_ABI                                                                \
     FOLD(FOLD(FOLD(FOLD(FOLD(FOLD(FOLD(FOLD(FOLD(FOLD(FOLD(FOLD(2166136261u,    \
-        PSHM__SYNC_VERSION), sizeof(void *)), sizeof(pthread_mutex_t)),          \
+        PSHM__SYNC_VERSION), sizeof(void *)), sizeof(pshm__lock)),          \
         sizeof(struct pshm_mutex)), sizeof(struct pshm_cond)),                   \
         sizeof(struct pshm_sem)), sizeof(pshm__sem_undo)),                       \
         sizeof(struct pshm_rwlock)), sizeof(struct pshm_barrier)),               \
@@ -252,20 +267,56 @@ static inline void wake(uint32_t *w, int n)
     (void)pshm__futex_wake(w, n);
 }
 
-/* ---------------------------------------------------- robust mutexes */
+/* ------------------------------------------------------- the lock */
 
-/* glibc's robust process-shared error-checking mutex (common.c). Each
- * returns an errno value (0 on success), as pthread does. */
-PSHM__HIDDEN int pshm__rm_init(pthread_mutex_t *pm);
-PSHM__HIDDEN int pshm__rm_trylock(pthread_mutex_t *pm);
-PSHM__HIDDEN int pshm__rm_timedlock(pthread_mutex_t *pm, const struct timespec *deadline);
-/* try: do not block; deadline (NULL: none) only when blocking. */
-PSHM__HIDDEN int pshm__rm_lock(pthread_mutex_t *pm, int try, const struct timespec *deadline);
-PSHM__HIDDEN int pshm__rm_consistent(pthread_mutex_t *pm);
-/* Unlock what the caller holds; aborts if that fails. */
-PSHM__HIDDEN void pshm__rm_unlock(pthread_mutex_t *pm);
-/* An errno value from a lock to a return code. */
-PSHM__HIDDEN int pshm__sync_lock_code(int r);
+/*
+ * pshm's robust lock (lock.c). acquire: 0; -PSHM_EOWNERDEAD (held: its
+ * holder died; owner carries OWNER_MARK until pshm__lock_consistent);
+ * -PSHM_ENOTRECOVERABLE; -EDEADLK (lock by the holder; -EBUSY for try);
+ * -EBUSY (try); -ETIMEDOUT (deadline; NULL: none); -PSHM_EBADFORMAT (the
+ * word is no value a lock can hold). Never a signal, never a wait past the
+ * deadline. release: 0, 1 (it was owner-died and not consistent: the lock
+ * is now not recoverable), -EPERM (the caller does not hold it).
+ */
+PSHM__HIDDEN int pshm__lock_acquire_slow(pshm__lock *l, int try, const struct timespec *deadline);
+PSHM__HIDDEN int pshm__lock_release_slow(pshm__lock *l);
+/* 0, -EPERM (not the holder), -EINVAL (not owner-died). */
+PSHM__HIDDEN int pshm__lock_consistent(pshm__lock *l);
+/* 1 if a live thread of this process holds l. */
+PSHM__HIDDEN int pshm__lock_held_here(const pshm__lock *l);
+
+/* The uncontended paths: one compare-and-swap (one exchange) and the
+ * record; everything else is in lock.c. */
+static inline int pshm__lock_acquire(pshm__lock *l, int try, const struct timespec *deadline)
+{
+    uint64_t me = pshm__self_thread();
+    uint32_t z = 0;
+
+    if (LIKELY(PSHM__ID_PID(me) <= PSHM__LK_TID_MAX && CAS(&l->word, &z, PSHM__ID_PID(me)))) {
+        STORER(&l->owner, me);
+        return 0;
+    }
+    return pshm__lock_acquire_slow(l, try, deadline);
+}
+
+static inline int pshm__lock_release(pshm__lock *l)
+{
+    uint64_t me = pshm__self_thread();
+
+    if (LIKELY(LOADR(&l->owner) == me)) {
+        STORER(&l->owner, 0);
+        if (UNLIKELY(__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) & PSHM__LK_WAITERS))
+            wake(&l->word, 1);
+        return 0;
+    }
+    return pshm__lock_release_slow(l);
+}
+
+static inline void pshm__lock_init(pshm__lock *l)
+{
+    STORER(&l->owner, 0);
+    STORER(&l->word, 0);
+}
 
 /* Memory large and aligned enough for an object of `need` bytes. */
 PSHM__HIDDEN int pshm__sync_mem_ok(const void *mem, size_t size, size_t need);
