@@ -4,6 +4,8 @@
  */
 #include "sync_internal.h"
 
+#include "../fault.h"
+
 #include "../os/futex.h"
 #include "../os/liveness.h"
 #include "../os/os.h"
@@ -122,8 +124,10 @@ static int attach_block(pshm_block *b, pshm_sync_kind kind, unsigned timeout_ms,
             return -PSHM_EKIND; /* not a named sync object */
         if (st > PSHM__HS_READY)
             return magic ? -PSHM_EBADFORMAT : -PSHM_EKIND;
-        if (st == PSHM__HS_INITIALISING) {
-            uint64_t who = LOADR(&h->initialiser);
+        {
+            /* EMPTY or INITIALISING: a recorded creator that died will never
+             * finish (it records itself before it claims the state). */
+            uint64_t who = LOAD(&h->initialiser);
             if (who != 0 && pshm__id_alive(who) == 0)
                 return -PSHM_ENOTRECOVERABLE;
         }
@@ -248,22 +252,30 @@ int pshm_sync_create(const char *name, pshm_sync_kind kind, const pshm_sync_opti
     }
     h = pshm_block_data(b);
     obj = (char *)h + PSHM__SYNC_HDR_SIZE;
+    /* Who makes it, and that it is a sync object, before anything else: an
+     * attacher that finds us dead from here on says "not recoverable" (not
+     * "timed out"), and stat says "still being made" (not "not a sync
+     * object"). Only zeros - a creator killed before this line - remain
+     * what the header calls a block nobody started initialising. */
+    STORE(&h->initialiser, pshm__self_process());
+    STORE(&h->magic, PSHM__SYNC_HDR_MAGIC);
+    PSHM__FAULT("sync.create.claimed");
     if (!CAS(&h->state, &empty, (uint32_t)PSHM__HS_INITIALISING)) {
         r = -PSHM_EBADFORMAT; /* someone wrote into our new block */
         goto fail;
     }
-    h->initialiser = pshm__self_process();
     h->version = PSHM__SYNC_VERSION;
     h->kind = (uint16_t)c.kind;
     h->abi = SYNC_ABI;
     h->obj_off = PSHM__SYNC_HDR_SIZE;
     h->obj_size = (uint32_t)c.size;
-    STORE(&h->magic, PSHM__SYNC_HDR_MAGIC);
+    PSHM__FAULT("sync.create.building");
     r = build(&c, obj);
     if (r == 0)
         r = handle_new(b, kind, obj, out);
     if (r != 0)
         goto fail;
+    PSHM__FAULT("sync.create.built");
     STORE(&h->state, (uint32_t)PSHM__HS_READY);
     wake(&h->state, WAKE_ALL);
     return 0;
