@@ -24,7 +24,11 @@
  *                interprocess_mutex and named_mutex, against a raw futex.
  * Every part runs its variants in interleaved rounds; figures are medians.
  *
- * Usage: bench_sync [--quick] [--json FILE] [uncontended|roundtrip|wake|handoff]
+ *   death        owner death: the holder is SIGKILLed; time until the next
+ *                locker (asleep in lock(), or coming later) gets owner-dead.
+ *                pshm mutex against glibc's robust mutex (kernel robust list).
+ *
+ * Usage: bench_sync [--quick] [--json FILE] [uncontended|roundtrip|wake|handoff|death]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -608,9 +612,116 @@ static void handoff(void)
                (int)(sizeof HANDOFF / sizeof *HANDOFF));
 }
 
+/* ---------------------------------------------------------- owner death */
+
+/* Lock the mutex of kind k (0 pshm, 1 glibc's robust one); 1 if the
+ * previous owner died (then it is repaired and held), 0 if plainly held. */
+static int death_lock(int k)
+{
+    if (k == 0) {
+        int r = pshm_mutex_lock(M);
+        if (r == -PSHM_EOWNERDEAD)
+            OK(pshm_mutex_consistent(M));
+        else if (r != 0)
+            die("pshm_mutex_lock", r);
+        return r != 0;
+    }
+    int r = pthread_mutex_lock(&R->pm);
+    if (r == EOWNERDEAD)
+        OK(pthread_mutex_consistent(&R->pm));
+    else if (r != 0)
+        die("pthread_mutex_lock", r);
+    return r != 0;
+}
+
+static void death_unlock(int k)
+{
+    if (k == 0)
+        OK(pshm_mutex_unlock(M));
+    else
+        OK(pthread_mutex_unlock(&R->pm));
+}
+
+/* A holder that takes the lock and waits to be killed. */
+static pid_t death_holder(int k)
+{
+    __atomic_store_n(&R->ready, 0, __ATOMIC_RELEASE);
+    fflush(NULL);
+    pid_t h = fork();
+    if (h == 0) {
+        death_lock(k);
+        __atomic_store_n(&R->ready, 1, __ATOMIC_RELEASE);
+        for (;;)
+            pause();
+    }
+    spin_until(&R->ready, 1);
+    return h;
+}
+
+/*
+ * Owner death: the holder is SIGKILLed (a) while a waiter sleeps in lock()
+ * - from kill() to the waiter's lock() returning owner-dead - and (b) before
+ * anyone waits - a locker that comes after the holder was reaped, the time
+ * its lock() takes. The holder holds for a varying 5..195 ms first, so the
+ * waiter is caught at every point of its sleep.
+ */
+static void owner_death(void)
+{
+    int rounds = O.quick ? 5 : 30, st;
+    static const char *names[2] = {"pshm mutex", "glibc robust pshared pthread_mutex"};
+    double asleep[2][64], late[2][64];
+
+    for (int round = 0; round < rounds; round++) {
+        bench_progress((double)round / rounds, "owner death");
+        for (int k = 0; k < 2; k++) {
+            pid_t h = death_holder(k);
+            __atomic_store_n(&R->done, 0, __ATOMIC_RELEASE);
+            pid_t w = fork();
+            if (w == 0) {
+                int dead = death_lock(k);
+                R->lat = now_ns() - __atomic_load_n(&R->t0, __ATOMIC_ACQUIRE);
+                death_unlock(k);
+                __atomic_store_n(&R->done, dead ? 1 : 2, __ATOMIC_RELEASE);
+                _exit(0);
+            }
+            struct timespec d = {0, (5 + (round * 37) % 190) * 1000000L};
+            nanosleep(&d, NULL);
+            __atomic_store_n(&R->t0, now_ns(), __ATOMIC_RELEASE);
+            kill(h, SIGKILL);
+            waitpid(w, &st, 0);
+            waitpid(h, &st, 0);
+            if (R->done != 1)
+                die("owner death: the waiter was not told", EIO);
+            asleep[k][round] = R->lat / 1000.0;
+
+            h = death_holder(k);
+            kill(h, SIGKILL);
+            waitpid(h, &st, 0);
+            uint64_t t0 = now_ns();
+            if (!death_lock(k))
+                die("owner death: the late locker was not told", EIO);
+            late[k][round] = (now_ns() - t0) / 1000.0;
+            death_unlock(k);
+        }
+    }
+    char title[200];
+    snprintf(title, sizeof title,
+             "owner death: SIGKILL of the holder to the next locker's owner-dead (us; %d rounds)",
+             rounds);
+    btable *t = bt_new(title, 5, BT_COLS("", "waiter asleep: median", "max",
+                                         "late locker: median", "max"));
+    for (int k = 0; k < 2; k++) {
+        bench_stat a = bench_stat_of(asleep[k], rounds), l = bench_stat_of(late[k], rounds);
+        bt_row(t, BT_COLS(names[k], bench_fmt("%.0f", a.med), bench_fmt("%.0f", a.max),
+                          bench_fmt("%.0f", l.med), bench_fmt("%.0f", l.max)));
+    }
+    bt_readme(t);
+    bt_emit(t, J);
+}
+
 int main(int argc, char **argv)
 {
-    int only = 0; /* 1 uncontended, 2 round trip, 3 wake, 4 hand-off */
+    int only = 0; /* 1 uncontended, 2 round trip, 3 wake, 4 hand-off, 5 owner death */
 
     bench_parse(&argc, argv, &O, 5, 2);
     for (int i = 1; i < argc; i++) {
@@ -622,9 +733,11 @@ int main(int argc, char **argv)
             only = 3;
         else if (strcmp(argv[i], "handoff") == 0)
             only = 4;
+        else if (strcmp(argv[i], "death") == 0)
+            only = 5;
         else {
             fprintf(stderr, "usage: bench_sync [--quick] [--json FILE] "
-                            "[uncontended|roundtrip|wake|handoff]\n");
+                            "[uncontended|roundtrip|wake|handoff|death]\n");
             return 2;
         }
     }
@@ -647,6 +760,8 @@ int main(int argc, char **argv)
         wake_latency();
     if (!only || only == 4)
         handoff();
+    if (!only || only == 5)
+        owner_death();
     bench_progress_end();
     teardown();
     bj_end_report(J);

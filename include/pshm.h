@@ -1188,16 +1188,19 @@ PSHM_API int pshm_array_stat(const char *name, pshm_array_info *out);
  * A process that dies (SIGKILL, a crash, _exit with a lock held) runs no
  * code, so the survivors must learn of it from the kernel; pshm never relies
  * on heartbeats. Two witnesses are used:
- * 1. glibc's robust process-shared pthread_mutex_t. Each thread's held
- *    robust mutexes are on a list the kernel walks when the thread ends: it
- *    marks each one "owner died" and wakes a waiter, which gets EOWNERDEAD.
- *    (A waiter woken by an unlock that dies before taking the lock takes
- *    that wake-up with it; the other waiters notice within
- *    PSHM_SYNC_RECHECK_MS.)
- *    The mutex, the read-write lock (a gate mutex plus one mutex per reader
- *    slot), and the semaphore's undo bookkeeping are built on these. pshm
- *    never calls set_robust_list itself (glibc owns that list; a second
- *    registration would silently break glibc's robust mutexes).
+ * 1. pshm's own robust lock: a futex word holding the holder's tid, and
+ *    beside it the holder's identity (tid + kernel start time, as in 2).
+ *    Nothing else - no pointer, no list link, no address - is in shared
+ *    memory, so a peer that rewrites a lock can make you wait (until your
+ *    deadline) or get an error, never write where it chose. A waiter that
+ *    has slept a slice without news (a few ms at first, growing to
+ *    PSHM_SYNC_RECHECK_MS) asks the kernel whether the holder lives; a dead
+ *    holder's lock is taken over by exactly one waiter, which gets
+ *    -PSHM_EOWNERDEAD. A failed trylock asks once too. (A wake-up taken by a
+ *    waiter that then died is picked up by the others within their slice.)
+ *    The mutex, the read-write lock (a gate lock plus one lock per reader
+ *    slot), and the semaphore's undo bookkeeping are built on it. A lock
+ *    word that holds no value a lock can hold gives -PSHM_EBADFORMAT.
  * 2. An identity recorded in shared memory: a pid or tid together with the
  *    start time the kernel gives that task (/proc/PID/stat field 22), so a
  *    reused pid is not taken for the old holder, and a zombie counts as
@@ -1242,8 +1245,8 @@ PSHM_API int pshm_array_stat(const char *name, pshm_array_info *out);
 #define PSHM_SYNC_ALIGN 8
 #define PSHM_SYNC_CACHELINE 64
 
-/* Sizes are part of the ABI. The unit holds one pthread_mutex_t (40 bytes on
- * x86-64 glibc) with room to spare. */
+/* Sizes are part of the ABI. The unit holds one lock (16 bytes) with room
+ * to spare (it held a glibc pthread_mutex_t up to layout version 1). */
 #if defined(__linux__) && (defined(__x86_64__) || defined(__i386__))
 #define PSHM__SYNC_UNIT 64
 #else
@@ -1391,10 +1394,11 @@ PSHM_API pshm_block *pshm_sync_block(const pshm_sync *h);
 /* ------------------------------------------------------------------------ */
 
 /*
- * A robust mutex: glibc's robust process-shared error-checking
- * pthread_mutex_t, plus the owner (tid and start time) and a waiter count for
- * `pshm ls`. Uncontended lock and unlock are a few instructions on top of
- * glibc's.
+ * A robust error-checking mutex: pshm's own lock (see "What death means"):
+ * a futex word with the holder's tid, the holder's identity, a waiter
+ * count and a state for `pshm ls`. Uncontended lock and unlock are one
+ * compare-and-swap and one exchange, as glibc's; the kernel is asked about
+ * the holder only by waiters, after a slice of waiting.
  *
  * Owner death: the next locker gets -PSHM_EOWNERDEAD, exactly once, and holds
  * the mutex. It repairs what the mutex protects and calls
@@ -1402,15 +1406,15 @@ PSHM_API pshm_block *pshm_sync_block(const pshm_sync *h);
  * not recoverable: every later lock returns -PSHM_ENOTRECOVERABLE (as in
  * POSIX). A locker that dies after -PSHM_EOWNERDEAD but before marking it
  * consistent passes the -PSHM_EOWNERDEAD on to the next locker.
- * The kernel releases a dead thread's mutexes only if they are still mapped
- * when it dies: keep the block mapped while you hold one (pshm_sync_close of
- * a named mutex you hold returns -EBUSY).
+ * Death is noticed by waiters within their slice (at most about
+ * PSHM_SYNC_RECHECK_MS), and by any trylock. A holder is its thread: a
+ * thread that ends (even if its process goes on) with a mutex held is a dead
+ * owner. pshm_sync_close of a named mutex you hold returns -EBUSY.
  */
 
 /* Initialise PSHM_MUTEX_SIZE bytes at mem (aligned to PSHM_SYNC_ALIGN).
- * Returns 0 and *out (== mem), -EINVAL (NULL, size too small, misaligned),
- * or an error of pthread_mutex_init (-ENOMEM, -ENOTSUP). Not thread-safe with
- * any other use of the same bytes. */
+ * Returns 0 and *out (== mem), or -EINVAL (NULL, size too small,
+ * misaligned). Not thread-safe with any other use of the same bytes. */
 PSHM_API int pshm_mutex_init(void *mem, size_t size, pshm_mutex **out);
 /* Check that mem holds an initialised mutex of this build's layout; *out = mem.
  * -EINVAL, -PSHM_EBADFORMAT, -PSHM_EKIND, -PSHM_EVERSION, -PSHM_EABI. */
@@ -1424,9 +1428,12 @@ PSHM_API int pshm_mutex_destroy(pshm_mutex *m);
  * Returns 0, or
  *   -PSHM_EOWNERDEAD       the previous owner died; the caller holds m (see above)
  *   -PSHM_ENOTRECOVERABLE  an earlier owner-died was never made consistent
- *   -EDEADLK               the calling thread already holds m
- *   -EBUSY / -ETIMEDOUT    trylock / timedlock only;  -EINVAL bad deadline
- *   -PSHM_EBADFORMAT etc.  m is not a mutex (see the tag, above)
+ *   -EDEADLK               lock, timedlock: the calling thread already holds m
+ *   -EBUSY                 trylock: held by anyone, the calling thread included
+ *                          (through any handle), as POSIX's trylock
+ *   -ETIMEDOUT             timedlock only;  -EINVAL bad deadline
+ *   -PSHM_EBADFORMAT etc.  m is not a mutex (see the tag, above), or its lock
+ *                          word holds no value a lock can hold (overwritten)
  */
 PSHM_API int pshm_mutex_lock(pshm_mutex *m);
 PSHM_API int pshm_mutex_trylock(pshm_mutex *m);
@@ -1495,7 +1502,7 @@ PSHM_API int pshm_cond_broadcast(pshm_cond *c);
  * units (its waits minus its posts, never below 0) are recorded, and when it
  * dies they are returned to the value. Waiters notice within
  * PSHM_SYNC_RECHECK_MS. Every change of the value and of the record happens
- * under a robust mutex with an intent record, so a process killed in the
+ * under a robust lock with an intent record, so a process killed in the
  * middle of a wait or post is rolled back as a whole, never half-counted.
  * The price: each operation takes that mutex (about as fast as an
  * uncontended pshm_mutex), the object needs PSHM_SEM_UNDO_SIZE bytes, and at
@@ -1517,13 +1524,18 @@ PSHM_API int pshm_sem_destroy(pshm_sem *s);
  * instead of sleeping. timedwait: -ETIMEDOUT at the deadline.
  * Returns 0, -EAGAIN, -ETIMEDOUT, -EINVAL, -ENOSPC (undo mode: no free
  * record), a tag error, or (undo mode, only if the semaphore's internal
- * mutex was left unrecoverable by foreign code) -PSHM_ENOTRECOVERABLE.
+ * lock was left unrecoverable or overwritten by foreign code)
+ * -PSHM_ENOTRECOVERABLE or -PSHM_EBADFORMAT. trywait never waits, not even
+ * for the undo-mode lock: -EAGAIN while another thread holds it.
  */
 PSHM_API int pshm_sem_wait(pshm_sem *s);
 PSHM_API int pshm_sem_trywait(pshm_sem *s);
 PSHM_API int pshm_sem_timedwait(pshm_sem *s, const struct timespec *deadline);
 /* Raise the value by 1 and wake a waiter. 0, -EOVERFLOW (at
- * PSHM_SEM_VALUE_MAX), a tag error. */
+ * PSHM_SEM_VALUE_MAX), a tag error; undo mode: waits at most one second
+ * for the internal lock (held for a few stores by a live peer, so only a
+ * stopped or misbehaving peer makes it wait): -ETIMEDOUT, and the errors
+ * of wait's undo mode. */
 PSHM_API int pshm_sem_post(pshm_sem *s);
 /* The value now (a snapshot). */
 PSHM_API int pshm_sem_getvalue(pshm_sem *s, unsigned *value);
@@ -1533,9 +1545,9 @@ PSHM_API int pshm_sem_getvalue(pshm_sem *s, unsigned *value);
 /* ------------------------------------------------------------------------ */
 
 /*
- * Many readers or one writer. Built from robust mutexes, so the kernel
- * witnesses every holder: a gate mutex that writers hold while writing, and
- * PSHM_RWLOCK_READERS reader slots, each a robust mutex a reader holds while
+ * Many readers or one writer. Built from robust locks, so the kernel
+ * witnesses every holder: a gate lock that writers hold while writing, and
+ * PSHM_RWLOCK_READERS reader slots, each a robust lock a reader holds while
  * reading. A reader takes a free slot and, if no writer is active, is done
  * (no shared counter, so readers do not contend). A writer takes the gate,
  * announces itself, and waits for each reader still in a slot to leave (or
@@ -1554,9 +1566,12 @@ PSHM_API int pshm_sem_getvalue(pshm_sem *s, unsigned *value);
  *   pshm_rwlock_consistent(). (Unlike the mutex it does not become
  *   unrecoverable: readers cannot repair, so they keep being told.)
  * - a reader that died: its slot is released, and the caller that found it
- *   (the next writer, or a reader taking that slot) gets
- *   -PSHM_EREADERDEAD with the lock held, once per dead reader. Readers do
- *   not write, so nothing needs repair; it is news, not an error.
+ *   counts it in the lock, and the next caller that gets the lock (reader
+ *   or writer) gets -PSHM_EREADERDEAD with the lock held: once for all the
+ *   readers found dead since the last report (a write lock that finds three
+ *   dead readers reports once). An attempt that finds a dead reader and
+ *   then fails (trywrlock, a timeout) leaves the news for the next one.
+ *   Readers do not write, so nothing needs repair; it is news, not an error.
  */
 
 PSHM_API int pshm_rwlock_init(void *mem, size_t size, pshm_rwlock **out);
