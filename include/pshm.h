@@ -286,6 +286,29 @@ PSHM_API int pshm_deadline(struct timespec *out, long long timeout_ms);
  * ("user.pshm", or "trusted.pshm" where user xattrs are not available on
  * tmpfs and the caller is root), never inside the block. Where neither is
  * possible, creating an AUTO or OWNED block fails with -PSHM_ENOMARK.
+ *
+ * A mark counts only if it cannot have been forged by someone other than
+ * the object's owner, since a mark is what lets pshm remove a block and a
+ * peer must never get a block removed that it could not remove itself
+ * (/dev/shm is sticky: only the owner or root unlinks). trusted.pshm (only
+ * root writes it) always counts, and is read in preference to user.pshm.
+ * user.pshm, which anyone who may write the object can set, counts on an
+ * object that no one but its owner may write (no group or other write
+ * bit), or that carries the sticky bit, which only the owner or root can
+ * set: creating an AUTO or OWNED block whose mode (after the umask) lets
+ * group or others write sets it (pshm_block_info.mode shows 01666, say).
+ * Any other mark is ignored: the object is PERSIST to every pshm call and
+ * to `pshm ls` and is never collected. A peer that may write an AUTO or
+ * OWNED block of yours can still rewrite its mark (turn it PERSIST, or AUTO
+ * into OWNED) but cannot give a lifetime to a block you did not.
+ *
+ * fork(): the hold belongs to the open file description, which a forked
+ * child shares, so a child that keeps an inherited AUTO (or OWNED
+ * creator's) handle keeps the block held - it counts as the same holder as
+ * its parent in pshm_block_info.holders and `pshm ls` - until both have
+ * closed it or died. The child's close never removes the block; if the
+ * parent died first, the block is stale once the child lets go and goes at
+ * the next open, create or gc (or at once with opt.watch).
  */
 typedef enum pshm_lifetime {
     PSHM_PERSIST = 0,

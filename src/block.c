@@ -219,15 +219,39 @@ int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid_out
     return 0;
 }
 
-/* The object's record, or PERSIST with pid 0 for raw and foreign objects. */
+/*
+ * A mark counts only if the object's owner (or root) put it there: a mark
+ * is what lets pshm remove a block, and a peer must never get a block
+ * removed that it could not remove itself. trusted.pshm only a privileged
+ * process writes. user.pshm anyone who can write the object can set, so it
+ * counts on an object only its owner can write (no group or other write
+ * bit; with an ACL the group bits are its mask), or on one that carries the
+ * sticky bit, which only the owner or root can set and which a create of an
+ * AUTO or OWNED block writable by others sets for exactly this reason.
+ */
+static int mark_trusted(int fd, int trusted)
+{
+    struct stat st;
+
+    if (trusted)
+        return 1;
+    if (fstat(fd, &st) != 0)
+        return 0;
+    return (st.st_mode & 022) == 0 || (st.st_mode & S_ISVTX) != 0;
+}
+
+/* The object's record, or PERSIST with pid 0 for raw and foreign objects
+ * and for marks that may have been forged (mark_trusted). */
 static int mark_read(int fd, mark *m)
 {
     char buf[128];
-    int n = pshm__os_mark_get(fd, buf, sizeof buf);
+    int trusted = 0;
+    int n = pshm__os_mark_get(fd, buf, sizeof buf, &trusted);
 
     memset(m, 0, sizeof *m);
     m->lifetime = PSHM_PERSIST;
-    if (n < 0 || pshm__mark_parse(buf, (size_t)n, &m->lifetime, &m->pid, &m->start) != 0) {
+    if (n < 0 || pshm__mark_parse(buf, (size_t)n, &m->lifetime, &m->pid, &m->start) != 0 ||
+        !mark_trusted(fd, trusted)) {
         memset(m, 0, sizeof *m);
         return 0;
     }

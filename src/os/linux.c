@@ -87,6 +87,20 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
     fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
     if (fd < 0)
         return neg_errno();
+    if (mark && need_mark) {
+        /* A lifetime mark in user.pshm can be written by anyone who can
+         * write the object; the owner's sticky bit (only the owner or root
+         * can set it) says the owner chose a lifetime (block.c, mark_read). */
+        struct stat ts;
+        if (fstat(fd, &ts) != 0) {
+            r = neg_errno();
+            goto fail;
+        }
+        if ((ts.st_mode & 022) && fchmod(fd, (ts.st_mode & 0777) | S_ISVTX) != 0) {
+            r = neg_errno();
+            goto fail;
+        }
+    }
     if (reserve) {
         /* Reserving also sets the size. posix_fallocate returns the error
          * rather than setting errno. */
@@ -182,12 +196,17 @@ int pshm__os_mark_set(int fd, const char *rec, size_t len)
     return -PSHM_ENOMARK;
 }
 
-int pshm__os_mark_get(int fd, char *buf, size_t cap)
+/* trusted.pshm first: only CAP_SYS_ADMIN writes it, so when it is there a
+ * user.pshm beside it (which any writer of the object can set) is not read. */
+int pshm__os_mark_get(int fd, char *buf, size_t cap, int *trusted)
 {
-    for (size_t i = 0; i < sizeof mark_keys / sizeof *mark_keys; i++) {
+    *trusted = 0;
+    for (size_t i = sizeof mark_keys / sizeof *mark_keys; i-- > 0;) {
         ssize_t n = fgetxattr(fd, mark_keys[i], buf, cap);
-        if (n >= 0)
+        if (n >= 0) {
+            *trusted = strncmp(mark_keys[i], "trusted.", 8) == 0;
             return (int)n;
+        }
         if (errno == ERANGE)
             return -PSHM_EBADFORMAT; /* longer than any record we write */
     }

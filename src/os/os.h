@@ -42,9 +42,10 @@ PSHM__HIDDEN int pshm__os_same(const char *name, int fd);
 /* 1 if `name` refers to the object (dev, ino), 0 if not (or gone). */
 PSHM__HIDDEN int pshm__os_is(const char *name, uint64_t dev, uint64_t ino);
 
-/* The lifetime record: set on fd, read from fd into buf (returns length). */
+/* The lifetime record: set on fd, read from fd into buf (returns length;
+ * *trusted = 1 if it came from a place only a privileged process writes). */
 PSHM__HIDDEN int pshm__os_mark_set(int fd, const char *rec, size_t len);
-PSHM__HIDDEN int pshm__os_mark_get(int fd, char *buf, size_t cap);
+PSHM__HIDDEN int pshm__os_mark_get(int fd, char *buf, size_t cap, int *trusted);
 
 /*
  * The hold lock: one byte far past any block's end, locked through an open
