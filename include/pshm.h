@@ -1962,12 +1962,17 @@ PSHM_API int pshm_queue_create(const char *name, pshm_queue_role role,
  * dead participants found on the way. opt may be NULL.
  * Returns 0 and *out, or:
  *   -ENOENT, -PSHM_ENAME_*, -EACCES, -PSHM_ESTALE: as pshm_block_open
- *   -PSHM_EKIND        the block is not a queue
+ *   -PSHM_EKIND        the block is not a queue (another kind, a raw
+ *                      block, or zeros: a queue is named already marked as
+ *                      being made, so zeros are never a queue)
  *   -PSHM_EVERSION     a queue of a layout version this build does not know
  *   -PSHM_EABI         a queue made by a build with a different layout
- *   -PSHM_EBADFORMAT   the header is corrupt
- *   -ETIMEDOUT         still being initialised after open_timeout_ms
- *   -PSHM_ENOTRECOVERABLE  its creator died while initialising it
+ *   -PSHM_EBADFORMAT   the header is corrupt, or the block is shorter than
+ *                      its header says (a peer shrank it)
+ *   -ETIMEDOUT         its creator is alive and still initialising it after
+ *                      open_timeout_ms
+ *   -PSHM_ENOTRECOVERABLE  its creator died while initialising it, at any
+ *                      point after the name appeared (remove the block)
  *   -PSHM_EROLE        SPSC producer/consumer or BROADCAST producer: that role
  *                      is held by another live handle
  *   -PSHM_ENOSLOT      every participant slot is held by a live handle

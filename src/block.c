@@ -517,7 +517,8 @@ static pshm_block *block_new(const char *name, int fd)
 
 /* ------------------------------------------------------------- create */
 
-static int try_create(const char *name, size_t size, const opts *o, pshm_block **out)
+static int try_create(const char *name, size_t size, const opts *o, const pshm__prep *prep,
+                      pshm_block **out)
 {
     char rec[96];
     struct stat st;
@@ -526,7 +527,7 @@ static int try_create(const char *name, size_t size, const opts *o, pshm_block *
 
     mark_format(rec, sizeof rec, o->lifetime);
     r = pshm__os_create(name, o->mode, size, !o->sparse, rec, o->lifetime != PSHM_PERSIST,
-                        o->lifetime != PSHM_PERSIST, &fd, &st);
+                        o->lifetime != PSHM_PERSIST, prep, &fd, &st);
     if (r != 0)
         return r;
     PSHM__FAULT("block.create.named");
@@ -582,6 +583,12 @@ static int do_open(const char *name, const opts *o, pshm_block **out);
 int pshm_block_create(const char *name, size_t size, const pshm_block_options *opt,
                       pshm_block **out)
 {
+    return pshm__block_create_prep(name, size, opt, NULL, out);
+}
+
+int pshm__block_create_prep(const char *name, size_t size, const pshm_block_options *opt,
+                            const pshm__prep *prep, pshm_block **out)
+{
     char nm[PSHM_NAME_MAX + 1];
     opts o;
     int r;
@@ -605,7 +612,7 @@ int pshm_block_create(const char *name, size_t size, const pshm_block_options *o
             if (r != 0)
                 return r;
         }
-        r = try_create(nm, size, &o, out);
+        r = try_create(nm, size, &o, prep, out);
         if (r != -EEXIST)
             return r;
         if (!name)

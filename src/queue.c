@@ -830,15 +830,20 @@ int pshm_queue_create(const char *name, pshm_queue_role role, const pshm_queue_o
         return r;
     if (g.total_size > SIZE_MAX)
         return -EINVAL;
-    r = pshm_block_create(name, (size_t)g.total_size, &o.block, &blk);
+    /* The block is named already INITIALISING, with the initialiser's byte
+     * held: an attacher never sees a queue's zeros, so a creator that dies
+     * before writing anything is -PSHM_ENOTRECOVERABLE, as one that dies
+     * later, and a live one is waited for (-ETIMEDOUT), never -PSHM_EKIND. */
+    uint32_t initialising = Q_INITIALISING;
+    pshm__prep prep = {live_off(Q_INIT_LIVE), offsetof(struct qhdr, state), &initialising,
+                       sizeof initialising};
+    r = pshm__block_create_prep(name, (size_t)g.total_size, &o.block, &prep, &blk);
     if (r != 0)
         return r;
     if (!pshm_block_created(blk))
         return attach_or_close(blk, role, &o, out); /* open_existing found one */
     struct qhdr *h = pshm_block_data(blk);
-    uint32_t empty = Q_EMPTY;
-    r = pshm__os_lock_byte(pshm_block_fd(blk), live_off(Q_INIT_LIVE), 'w', 0);
-    if (r == 0 && !Q_CAS(&h->state, &empty, Q_INITIALISING))
+    if (Q_LDA(&h->state) != Q_INITIALISING)
         r = -EEXIST; /* cannot happen: we made the block */
     if (r == 0) {
         init_queue(blk, &g);

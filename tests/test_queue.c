@@ -2454,3 +2454,44 @@ static void headlag_mode(pshm_queue_mode mode)
 
 TEST(spsc_producer_killed_before_moving_head) { headlag_mode(PSHM_QUEUE_SPSC); }
 TEST(broadcast_producer_killed_before_moving_head) { headlag_mode(PSHM_QUEUE_BROADCAST); }
+
+/* A creator killed at `point` inside pshm_queue_create. */
+typedef struct early_death {
+    const char *name, *point;
+} early_death;
+
+static int early_creator(void *p)
+{
+    early_death *e = p;
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 4096, 64);
+    pshm_queue *q = NULL;
+
+    th_arm(e->point, 0);
+    (void)pshm_queue_create(e->name, PSHM_QUEUE_PRODUCER, &o, &q);
+    return 3; /* never passed the point */
+}
+
+TEST(queue_whose_creator_died_before_writing_anything_is_not_recoverable)
+{
+    /* Killed just after the block got its name, before the queue's code
+     * wrote a byte: the attacher is told the creator died, as for a death
+     * later in the initialisation, not "not a queue" (and at once, not
+     * after open_timeout_ms). */
+    const char *points[] = {"block.create.linked", "block.create.named"};
+
+    for (int i = 0; i < 2; i++) {
+        early_death e = {th_name(i ? "early_named" : "early_linked"), points[i]};
+        pshm_queue_options o;
+        pshm_queue *q = NULL;
+        pshm_queue_info info;
+
+        th_died_at(th_fork(early_creator, &e), e.point, 10000);
+        CHECK(th_exists(e.name));
+        pshm_queue_options_init(&o);
+        o.open_timeout_ms = 2000;
+        CHECK_ERR(pshm_queue_open(e.name, PSHM_QUEUE_CONSUMER, &o, &q), -PSHM_ENOTRECOVERABLE);
+        pshm_queue_info_init(&info);
+        CHECK_ERR(pshm_queue_stat(e.name, &info), -EAGAIN); /* still being made, as far as bytes tell */
+        CHECK_OK(pshm_unlink(e.name));
+    }
+}

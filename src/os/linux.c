@@ -54,11 +54,12 @@ static int eintr_close(int fd)
  * A descriptor of an O_TMPFILE object keeps its birth name ("/dev/shm/#1234
  * (deleted)" in /proc/PID/fd, maps and lsof) after linkat. Reopen the object
  * by its name so the creator's descriptor and mapping show the real one; keep
- * the hold (taken on the new description before the old one closes, so it
- * never lapses). If the name no longer leads to our inode, or cannot be
+ * the hold and the creator's prep lock (taken on the new description before
+ * the old one closes, so they never lapse). If the name no longer leads to our inode, or cannot be
  * opened (a mode without read permission), keep the original descriptor.
  */
-static int reopen_named(const char *path, int fd, int hold, const struct stat *st)
+static int reopen_named(const char *path, int fd, int hold, int64_t lock_off,
+                        const struct stat *st)
 {
     struct stat nst;
     int nfd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -66,7 +67,8 @@ static int reopen_named(const char *path, int fd, int hold, const struct stat *s
     if (nfd < 0)
         return fd;
     if (fstat(nfd, &nst) != 0 || nst.st_dev != st->st_dev || nst.st_ino != st->st_ino ||
-        (hold && pshm__os_lock_byte(nfd, HOLD_OFFSET, 'r', 0) != 0)) {
+        (hold && pshm__os_lock_byte(nfd, HOLD_OFFSET, 'r', 0) != 0) ||
+        (lock_off >= 0 && pshm__os_lock_byte(nfd, lock_off, 'r', 0) != 0)) {
         eintr_close(nfd);
         return fd;
     }
@@ -75,8 +77,8 @@ static int reopen_named(const char *path, int fd, int hold, const struct stat *s
 }
 
 int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
-                    const char *mark, int need_mark, int hold, int *fd_out,
-                    struct stat *st)
+                    const char *mark, int need_mark, int hold, const pshm__prep *prep,
+                    int *fd_out, struct stat *st)
 {
     char path[PATH_CAP], proc[64];
     int fd, r;
@@ -123,6 +125,21 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
         if (r != 0)
             goto fail;
     }
+    if (prep && prep->lock_off >= 0) {
+        r = pshm__os_lock_byte(fd, prep->lock_off, 'r', 0);
+        if (r != 0)
+            goto fail;
+    }
+    if (prep && prep->len) {
+        if (prep->write_off > size || prep->len > size - prep->write_off) {
+            r = -EINVAL;
+            goto fail;
+        }
+        if (pwrite(fd, prep->bytes, prep->len, (off_t)prep->write_off) != (ssize_t)prep->len) {
+            r = neg_errno();
+            goto fail;
+        }
+    }
     /* linkat fails with EEXIST when the name is taken: exactly one creator
      * wins. AT_EMPTY_PATH is the direct way (root, or since Linux 6.10 the
      * opener itself); the /proc path works everywhere else. */
@@ -144,7 +161,7 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
         (void)unlink(path);
         goto fail;
     }
-    *fd_out = reopen_named(path, fd, hold, st);
+    *fd_out = reopen_named(path, fd, hold, prep ? prep->lock_off : -1, st);
     return 0;
 fail:
     eintr_close(fd); /* the unnamed inode dies with its last descriptor */
