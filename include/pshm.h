@@ -438,6 +438,22 @@ PSHM_API int pshm_block_created(const pshm_block *b);
 /* The descriptor of the object (owned by the handle; do not close it). */
 PSHM_API int pshm_block_fd(const pshm_block *b);
 
+/*
+ * pshm_block_read: copy n bytes at offset off of b's object into buf
+ * (private memory) with pread on the handle's descriptor, never through the
+ * mapping, so it cannot fault: a peer that may write the block can shrink
+ * it (ftruncate) at any time, and a read through the mapping past the new
+ * end raises SIGBUS in the reader (see the README's Reliability section).
+ * *got (may be NULL) = the bytes copied: fewer than n only if the object
+ * now ends before off + n (compare pshm_block_fstat's size with
+ * pshm_block_size to see that it shrank). Returns 0, -EINVAL (b NULL, or
+ * buf NULL with n > 0), or -errno of pread. The bytes are a snapshot that
+ * other processes may change meanwhile. Thread-safe for distinct buffers;
+ * works in a forked child.
+ */
+PSHM_API int pshm_block_read(const pshm_block *b, uint64_t off, void *buf, size_t n,
+                             size_t *got);
+
 /* ------------------------------------------------------------------------ */
 /* Inspection and garbage collection (what `pshm ls`, `info` and `gc` use)   */
 /* ------------------------------------------------------------------------ */

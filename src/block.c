@@ -784,6 +784,30 @@ int pshm_block_readonly(const pshm_block *b) { return b ? b->readonly : 0; }
 int pshm_block_created(const pshm_block *b) { return b ? b->created : 0; }
 int pshm_block_fd(const pshm_block *b) { return b ? b->fd : -1; }
 
+/* pread, not memcpy from the mapping: a peer may have shrunk the object. */
+int pshm_block_read(const pshm_block *b, uint64_t off, void *buf, size_t n, size_t *got)
+{
+    size_t done = 0;
+
+    if (got)
+        *got = 0;
+    if (!b || (!buf && n > 0))
+        return -EINVAL;
+    while (done < n && off + done >= off && off + done <= (uint64_t)INT64_MAX) {
+        ssize_t k = pread(b->fd, (char *)buf + done, n - done, (off_t)(off + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        if (k == 0)
+            break; /* the object's end */
+        done += (size_t)k;
+    }
+    if (got)
+        *got = done;
+    return 0;
+}
+
 /* --------------------------------------------------------- inspection */
 
 static int info_ok(const pshm_block_info *out)
