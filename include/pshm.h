@@ -2081,6 +2081,15 @@ PSHM_API int pshm_queue_release(pshm_queue *q);
  * their parts, plus for recv -PSHM_ETRUNC: cap < the message length
  * (*len says how much is needed; the message stays in the queue, or, in
  * BROADCAST mode, stays next for this handle).
+ * Delivery: recv consumes the message with its internal release, the last
+ * thing it does before it returns 0. A consumer that dies inside recv
+ * before that release (waiting, or copying) holds the message as a peek
+ * does: it is delivered again (at least once, counted in redeliveries). One
+ * that dies after it - in recv's last instructions, or later while it
+ * works on its copy - has consumed it: nothing is redelivered. So recv is
+ * at-least-once up to its return and at-most-once for what the caller does
+ * with the copy; for at-least-once processing, peek, process, then
+ * release (zero-copy), as a copy cannot be given back by a dead process.
  */
 PSHM_API int pshm_queue_send(pshm_queue *q, const void *buf, size_t len);
 PSHM_API int pshm_queue_trysend(pshm_queue *q, const void *buf, size_t len);
