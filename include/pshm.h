@@ -286,6 +286,29 @@ PSHM_API int pshm_deadline(struct timespec *out, long long timeout_ms);
  * ("user.pshm", or "trusted.pshm" where user xattrs are not available on
  * tmpfs and the caller is root), never inside the block. Where neither is
  * possible, creating an AUTO or OWNED block fails with -PSHM_ENOMARK.
+ *
+ * A mark counts only if it cannot have been forged by someone other than
+ * the object's owner, since a mark is what lets pshm remove a block and a
+ * peer must never get a block removed that it could not remove itself
+ * (/dev/shm is sticky: only the owner or root unlinks). trusted.pshm (only
+ * root writes it) always counts, and is read in preference to user.pshm.
+ * user.pshm, which anyone who may write the object can set, counts on an
+ * object that no one but its owner may write (no group or other write
+ * bit), or that carries the sticky bit, which only the owner or root can
+ * set: creating an AUTO or OWNED block whose mode (after the umask) lets
+ * group or others write sets it (pshm_block_info.mode shows 01666, say).
+ * Any other mark is ignored: the object is PERSIST to every pshm call and
+ * to `pshm ls` and is never collected. A peer that may write an AUTO or
+ * OWNED block of yours can still rewrite its mark (turn it PERSIST, or AUTO
+ * into OWNED) but cannot give a lifetime to a block you did not.
+ *
+ * fork(): the hold belongs to the open file description, which a forked
+ * child shares, so a child that keeps an inherited AUTO (or OWNED
+ * creator's) handle keeps the block held - it counts as the same holder as
+ * its parent in pshm_block_info.holders and `pshm ls` - until both have
+ * closed it or died. The child's close never removes the block; if the
+ * parent died first, the block is stale once the child lets go and goes at
+ * the next open, create or gc (or at once with opt.watch).
  */
 typedef enum pshm_lifetime {
     PSHM_PERSIST = 0,
@@ -414,6 +437,22 @@ PSHM_API int pshm_block_readonly(const pshm_block *b);
 PSHM_API int pshm_block_created(const pshm_block *b);
 /* The descriptor of the object (owned by the handle; do not close it). */
 PSHM_API int pshm_block_fd(const pshm_block *b);
+
+/*
+ * pshm_block_read: copy n bytes at offset off of b's object into buf
+ * (private memory) with pread on the handle's descriptor, never through the
+ * mapping, so it cannot fault: a peer that may write the block can shrink
+ * it (ftruncate) at any time, and a read through the mapping past the new
+ * end raises SIGBUS in the reader (see the README's Reliability section).
+ * *got (may be NULL) = the bytes copied: fewer than n only if the object
+ * now ends before off + n (compare pshm_block_fstat's size with
+ * pshm_block_size to see that it shrank). Returns 0, -EINVAL (b NULL, or
+ * buf NULL with n > 0), or -errno of pread. The bytes are a snapshot that
+ * other processes may change meanwhile. Thread-safe for distinct buffers;
+ * works in a forked child.
+ */
+PSHM_API int pshm_block_read(const pshm_block *b, uint64_t off, void *buf, size_t n,
+                             size_t *got);
 
 /* ------------------------------------------------------------------------ */
 /* Inspection and garbage collection (what `pshm ls`, `info` and `gc` use)   */
@@ -1954,12 +1993,17 @@ PSHM_API int pshm_queue_create(const char *name, pshm_queue_role role,
  * dead participants found on the way. opt may be NULL.
  * Returns 0 and *out, or:
  *   -ENOENT, -PSHM_ENAME_*, -EACCES, -PSHM_ESTALE: as pshm_block_open
- *   -PSHM_EKIND        the block is not a queue
+ *   -PSHM_EKIND        the block is not a queue (another kind, a raw
+ *                      block, or zeros: a queue is named already marked as
+ *                      being made, so zeros are never a queue)
  *   -PSHM_EVERSION     a queue of a layout version this build does not know
  *   -PSHM_EABI         a queue made by a build with a different layout
- *   -PSHM_EBADFORMAT   the header is corrupt
- *   -ETIMEDOUT         still being initialised after open_timeout_ms
- *   -PSHM_ENOTRECOVERABLE  its creator died while initialising it
+ *   -PSHM_EBADFORMAT   the header is corrupt, or the block is shorter than
+ *                      its header says (a peer shrank it)
+ *   -ETIMEDOUT         its creator is alive and still initialising it after
+ *                      open_timeout_ms
+ *   -PSHM_ENOTRECOVERABLE  its creator died while initialising it, at any
+ *                      point after the name appeared (remove the block)
  *   -PSHM_EROLE        SPSC producer/consumer or BROADCAST producer: that role
  *                      is held by another live handle
  *   -PSHM_ENOSLOT      every participant slot is held by a live handle
@@ -2052,6 +2096,15 @@ PSHM_API int pshm_queue_release(pshm_queue *q);
  * their parts, plus for recv -PSHM_ETRUNC: cap < the message length
  * (*len says how much is needed; the message stays in the queue, or, in
  * BROADCAST mode, stays next for this handle).
+ * Delivery: recv consumes the message with its internal release, the last
+ * thing it does before it returns 0. A consumer that dies inside recv
+ * before that release (waiting, or copying) holds the message as a peek
+ * does: it is delivered again (at least once, counted in redeliveries). One
+ * that dies after it - in recv's last instructions, or later while it
+ * works on its copy - has consumed it: nothing is redelivered. So recv is
+ * at-least-once up to its return and at-most-once for what the caller does
+ * with the copy; for at-least-once processing, peek, process, then
+ * release (zero-copy), as a copy cannot be given back by a dead process.
  */
 PSHM_API int pshm_queue_send(pshm_queue *q, const void *buf, size_t len);
 PSHM_API int pshm_queue_trysend(pshm_queue *q, const void *buf, size_t len);

@@ -22,6 +22,7 @@
  */
 #include "array_internal.h"
 #include "inspect_internal.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -631,11 +632,6 @@ static void publish_header(unsigned char *dst, const char *hdr, size_t hlen)
     __atomic_store_n((uint32_t *)(void *)dst, word, __ATOMIC_RELEASE);
 }
 
-static uint32_t first_word(const unsigned char *src)
-{
-    return __atomic_load_n((const uint32_t *)(const void *)src, __ATOMIC_ACQUIRE);
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -649,18 +645,30 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The first word of the object open as fd, read with pread (1 if it cannot
+ * be read: the parse that follows says why). */
+static uint32_t first_word_fd(int fd)
+{
+    uint32_t w = 0;
+    size_t got;
+
+    if (pshm__inspect_read(fd, &w, sizeof w, 0, &got) != 0 || got < sizeof w)
+        return 1;
+    return w;
+}
+
 /* A block whose first 4 bytes are zero is an array being created (or a raw
- * zeroed block): wait a little for its magic. The mapping is page-aligned,
- * so the word is aligned. */
-static void wait_for_magic(const unsigned char *src, size_t size, unsigned timeout_ms)
+ * zeroed block): wait a little for its magic. Read with pread, not through
+ * the mapping: a peer may have shrunk the block since it was mapped. */
+static void wait_for_magic(int fd, size_t size, unsigned timeout_ms)
 {
     int64_t deadline;
     int ms = 1;
 
-    if (size < 4 || first_word(src) != 0)
+    if (size < 4 || first_word_fd(fd) != 0)
         return;
     deadline = now_ms() + timeout_ms;
-    while (first_word(src) == 0 && now_ms() < deadline) {
+    while (first_word_fd(fd) == 0 && now_ms() < deadline) {
         sleep_ms(ms);
         if (ms < 16)
             ms *= 2;
@@ -762,15 +770,24 @@ static unsigned open_timeout(const pshm_block_options *opt)
     return d.open_timeout_ms;
 }
 
+/* The header is read with pread and checked against the object's size now,
+ * so a peer that shrank the block since it was mapped gets an error, never
+ * a SIGBUS inside open (what it can do later: the header's pshm_block_read). */
 static int attach(pshm_block *b, unsigned timeout_ms, pshm_array **out)
 {
-    const unsigned char *src = pshm_block_data(b);
+    int fd = pshm_block_fd(b);
     size_t size = pshm_block_size(b);
+    uint64_t now;
     pshm__npy h;
     int r;
 
-    wait_for_magic(src, size, timeout_ms);
-    r = read_block_image(src, -1, size, &h);
+    r = pshm__inspect_size(fd, &now);
+    if (r != 0)
+        return r;
+    if (now < size)
+        return -PSHM_EARRAY_TRUNCATED; /* shrunk since it was mapped */
+    wait_for_magic(fd, size, timeout_ms);
+    r = read_block_image(NULL, fd, size, &h);
     if (r != 0)
         return r;
     *out = array_new(b, &h);
@@ -788,6 +805,7 @@ int pshm_array_open(const char *name, const pshm_block_options *opt, pshm_array 
     r = pshm_block_open(name, opt, &b);
     if (r != 0)
         return r;
+    PSHM__FAULT("array.open.mapped"); /* a peer may shrink the block now */
     r = attach(b, open_timeout(opt), out);
     if (r != 0)
         pshm_block_close(b);

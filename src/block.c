@@ -219,15 +219,39 @@ int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid_out
     return 0;
 }
 
-/* The object's record, or PERSIST with pid 0 for raw and foreign objects. */
+/*
+ * A mark counts only if the object's owner (or root) put it there: a mark
+ * is what lets pshm remove a block, and a peer must never get a block
+ * removed that it could not remove itself. trusted.pshm only a privileged
+ * process writes. user.pshm anyone who can write the object can set, so it
+ * counts on an object only its owner can write (no group or other write
+ * bit; with an ACL the group bits are its mask), or on one that carries the
+ * sticky bit, which only the owner or root can set and which a create of an
+ * AUTO or OWNED block writable by others sets for exactly this reason.
+ */
+static int mark_trusted(int fd, int trusted)
+{
+    struct stat st;
+
+    if (trusted)
+        return 1;
+    if (fstat(fd, &st) != 0)
+        return 0;
+    return (st.st_mode & 022) == 0 || (st.st_mode & S_ISVTX) != 0;
+}
+
+/* The object's record, or PERSIST with pid 0 for raw and foreign objects
+ * and for marks that may have been forged (mark_trusted). */
 static int mark_read(int fd, mark *m)
 {
     char buf[128];
-    int n = pshm__os_mark_get(fd, buf, sizeof buf);
+    int trusted = 0;
+    int n = pshm__os_mark_get(fd, buf, sizeof buf, &trusted);
 
     memset(m, 0, sizeof *m);
     m->lifetime = PSHM_PERSIST;
-    if (n < 0 || pshm__mark_parse(buf, (size_t)n, &m->lifetime, &m->pid, &m->start) != 0) {
+    if (n < 0 || pshm__mark_parse(buf, (size_t)n, &m->lifetime, &m->pid, &m->start) != 0 ||
+        !mark_trusted(fd, trusted)) {
         memset(m, 0, sizeof *m);
         return 0;
     }
@@ -493,7 +517,8 @@ static pshm_block *block_new(const char *name, int fd)
 
 /* ------------------------------------------------------------- create */
 
-static int try_create(const char *name, size_t size, const opts *o, pshm_block **out)
+static int try_create(const char *name, size_t size, const opts *o, const pshm__prep *prep,
+                      pshm_block **out)
 {
     char rec[96];
     struct stat st;
@@ -502,7 +527,7 @@ static int try_create(const char *name, size_t size, const opts *o, pshm_block *
 
     mark_format(rec, sizeof rec, o->lifetime);
     r = pshm__os_create(name, o->mode, size, !o->sparse, rec, o->lifetime != PSHM_PERSIST,
-                        o->lifetime != PSHM_PERSIST, &fd, &st);
+                        o->lifetime != PSHM_PERSIST, prep, &fd, &st);
     if (r != 0)
         return r;
     PSHM__FAULT("block.create.named");
@@ -558,6 +583,12 @@ static int do_open(const char *name, const opts *o, pshm_block **out);
 int pshm_block_create(const char *name, size_t size, const pshm_block_options *opt,
                       pshm_block **out)
 {
+    return pshm__block_create_prep(name, size, opt, NULL, out);
+}
+
+int pshm__block_create_prep(const char *name, size_t size, const pshm_block_options *opt,
+                            const pshm__prep *prep, pshm_block **out)
+{
     char nm[PSHM_NAME_MAX + 1];
     opts o;
     int r;
@@ -581,7 +612,7 @@ int pshm_block_create(const char *name, size_t size, const pshm_block_options *o
             if (r != 0)
                 return r;
         }
-        r = try_create(nm, size, &o, out);
+        r = try_create(nm, size, &o, prep, out);
         if (r != -EEXIST)
             return r;
         if (!name)
@@ -752,6 +783,30 @@ pshm_lifetime pshm_block_lifetime(const pshm_block *b) { return b ? b->lifetime 
 int pshm_block_readonly(const pshm_block *b) { return b ? b->readonly : 0; }
 int pshm_block_created(const pshm_block *b) { return b ? b->created : 0; }
 int pshm_block_fd(const pshm_block *b) { return b ? b->fd : -1; }
+
+/* pread, not memcpy from the mapping: a peer may have shrunk the object. */
+int pshm_block_read(const pshm_block *b, uint64_t off, void *buf, size_t n, size_t *got)
+{
+    size_t done = 0;
+
+    if (got)
+        *got = 0;
+    if (!b || (!buf && n > 0))
+        return -EINVAL;
+    while (done < n && off + done >= off && off + done <= (uint64_t)INT64_MAX) {
+        ssize_t k = pread(b->fd, (char *)buf + done, n - done, (off_t)(off + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        if (k == 0)
+            break; /* the object's end */
+        done += (size_t)k;
+    }
+    if (got)
+        *got = done;
+    return 0;
+}
 
 /* --------------------------------------------------------- inspection */
 

@@ -30,6 +30,7 @@ static char armed[96];
 static unsigned long skip_left;
 static unsigned long hits;
 static int inherit;
+static int stop; /* armed with pshm__fault_arm_stop: SIGSTOP once, then go on */
 static pshm__fault_trace *trace;
 
 static void in_child(void)
@@ -62,6 +63,7 @@ static void arm(const char *point, unsigned long skip, int inherited)
 {
     armed[0] = '\0';
     inherit = 0;
+    stop = 0;
     __atomic_store_n(&hits, 0, __ATOMIC_SEQ_CST);
     if (!point)
         return;
@@ -73,6 +75,11 @@ static void arm(const char *point, unsigned long skip, int inherited)
 
 void pshm__fault_arm(const char *point, unsigned long skip) { arm(point, skip, 0); }
 void pshm__fault_arm_inherited(const char *point, unsigned long skip) { arm(point, skip, 1); }
+void pshm__fault_arm_stop(const char *point, unsigned long skip)
+{
+    arm(point, skip, 0);
+    stop = point != NULL;
+}
 
 unsigned long pshm__fault_hits(const char *point)
 {
@@ -113,6 +120,11 @@ void pshm__fault_tag(const char *point, const void *tag, size_t n)
                                         __ATOMIC_SEQ_CST))
             return;
     }
+    if (stop) {
+        armed[0] = '\0'; /* once */
+        raise(SIGSTOP); /* the test changes the world, then SIGCONT */
+        return;
+    }
     if (t)
         __atomic_store_n(&t->killed, 1, __ATOMIC_RELEASE);
     raise(SIGKILL); /* dies here, exactly in the window */
@@ -124,6 +136,11 @@ void pshm__fault(const char *point) { pshm__fault_tag(point, NULL, 0); }
 
 /* Release builds: arming does nothing and no point is ever passed. */
 void pshm__fault_arm(const char *point, unsigned long skip)
+{
+    (void)point, (void)skip;
+}
+
+void pshm__fault_arm_stop(const char *point, unsigned long skip)
 {
     (void)point, (void)skip;
 }

@@ -63,6 +63,10 @@ typedef struct pshm__fault_trace {
  * static pshm_faults library. */
 void pshm__fault_arm(const char *point, unsigned long skip);
 void pshm__fault_arm_inherited(const char *point, unsigned long skip);
+/* Like pshm__fault_arm, but the point stops the process (SIGSTOP) once
+ * instead of killing it: a test changes what the process is about to read
+ * (shrinks its block, say), then sends SIGCONT. */
+void pshm__fault_arm_stop(const char *point, unsigned long skip);
 /* Passes through `point` by this process since it was armed (any point
  * when point is NULL: the armed one). */
 unsigned long pshm__fault_hits(const char *point);

@@ -62,3 +62,13 @@ void *pshm__inspect_alloc(size_t n)
 
     return posix_memalign(&p, 64, n ? n : 1) == 0 ? p : NULL;
 }
+
+int pshm__inspect_size(int fd, uint64_t *size)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}

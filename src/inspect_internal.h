@@ -33,6 +33,11 @@ PSHM__HIDDEN int pshm__inspect_open(const char *name, int *fd, uint64_t *size);
  */
 PSHM__HIDDEN int pshm__inspect_read(int fd, void *buf, size_t n, uint64_t off, size_t *got);
 
+/* The object's size now (fstat): what an opener checks its header against,
+ * since a peer may have shrunk the object after it was mapped. Returns 0 or
+ * -errno. */
+PSHM__HIDDEN int pshm__inspect_size(int fd, uint64_t *size);
+
 /* Allocate n bytes aligned to 64 (objects are read into it as they lie in
  * a page-aligned mapping); free with free(). NULL if out of memory. */
 PSHM__HIDDEN void *pshm__inspect_alloc(size_t n);

@@ -648,19 +648,36 @@ static void q_free(pshm_queue *q)
     free(q);
 }
 
+/*
+ * The header is read with pread and validated against the object's size
+ * now, never through the mapping: a peer that shrank the block since it was
+ * mapped makes open fail (-PSHM_EBADFORMAT, or -PSHM_EKIND if not even a
+ * header is left), never raise SIGBUS. attach checks the size once more
+ * just before it first touches the mapping.
+ */
 static int wait_ready(pshm_block *blk, unsigned timeout_ms, qgeom *g)
 {
-    const unsigned char *mem = pshm_block_data(blk);
+    int fd = pshm_block_fd(blk);
     size_t size = pshm_block_size(blk);
     long long end = pshm__q_now_ns() + (long long)timeout_ms * 1000000LL;
 
     for (;;) {
-        int r = pshm__queue_validate(mem, size, g);
+        struct qhdr h;
+        uint64_t now;
+        size_t got;
+        int r = pshm__inspect_size(fd, &now);
+        if (r == 0)
+            r = pshm__inspect_read(fd, &h, sizeof h, 0, &got);
+        if (r != 0)
+            return r;
+        if (now < size)
+            return got < sizeof h ? -PSHM_EKIND : -PSHM_EBADFORMAT; /* shrunk since mapped */
+        /* validate reads sizeof h bytes, and checks the geometry against size */
+        r = pshm__queue_validate(&h, got < sizeof h ? got : size, g);
         if (r != -EAGAIN)
             return r;
-        const struct qhdr *h = (const struct qhdr *)mem;
-        int held = pshm__os_query_byte(pshm_block_fd(blk), live_off(Q_INIT_LIVE));
-        uint32_t st = Q_LDA(&h->state);
+        int held = pshm__os_query_byte(fd, live_off(Q_INIT_LIVE));
+        uint32_t st = h.state;
         if (st == Q_INITIALISING && held == 0)
             return -PSHM_ENOTRECOVERABLE; /* its creator died half way */
         if (pshm__q_now_ns() > end)
@@ -682,6 +699,12 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
         return -ENOMEM;
     q->me = -1;
     r = wait_ready(blk, o->open_timeout_ms, &q->g);
+    if (r != 0)
+        goto fail;
+    uint64_t now;
+    r = pshm__inspect_size(pshm_block_fd(blk), &now);
+    if (r == 0 && now < q->g.total_size)
+        r = -PSHM_EBADFORMAT; /* shrunk meanwhile: the mapping is not touched */
     if (r != 0)
         goto fail;
     q->blk = blk;
@@ -830,15 +853,20 @@ int pshm_queue_create(const char *name, pshm_queue_role role, const pshm_queue_o
         return r;
     if (g.total_size > SIZE_MAX)
         return -EINVAL;
-    r = pshm_block_create(name, (size_t)g.total_size, &o.block, &blk);
+    /* The block is named already INITIALISING, with the initialiser's byte
+     * held: an attacher never sees a queue's zeros, so a creator that dies
+     * before writing anything is -PSHM_ENOTRECOVERABLE, as one that dies
+     * later, and a live one is waited for (-ETIMEDOUT), never -PSHM_EKIND. */
+    uint32_t initialising = Q_INITIALISING;
+    pshm__prep prep = {live_off(Q_INIT_LIVE), offsetof(struct qhdr, state), &initialising,
+                       sizeof initialising};
+    r = pshm__block_create_prep(name, (size_t)g.total_size, &o.block, &prep, &blk);
     if (r != 0)
         return r;
     if (!pshm_block_created(blk))
         return attach_or_close(blk, role, &o, out); /* open_existing found one */
     struct qhdr *h = pshm_block_data(blk);
-    uint32_t empty = Q_EMPTY;
-    r = pshm__os_lock_byte(pshm_block_fd(blk), live_off(Q_INIT_LIVE), 'w', 0);
-    if (r == 0 && !Q_CAS(&h->state, &empty, Q_INITIALISING))
+    if (Q_LDA(&h->state) != Q_INITIALISING)
         r = -EEXIST; /* cannot happen: we made the block */
     if (r == 0) {
         init_queue(blk, &g);
@@ -869,6 +897,7 @@ int pshm_queue_open(const char *name, pshm_queue_role role, const pshm_queue_opt
     r = pshm_block_open(name, &bo, &blk);
     if (r != 0)
         return r;
+    PSHM__FAULT("queue.open.mapped"); /* a peer may shrink the block now */
     return attach_or_close(blk, role, &o, out);
 }
 

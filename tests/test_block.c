@@ -621,6 +621,57 @@ TEST(forked_child_close_ends_no_lifetime)
     CHECK(!th_exists(name));
 }
 
+/* A creator that forks a child keeping its AUTO handle, then dies by SIGKILL. */
+static int creator_with_forked_keeper(void *arg)
+{
+    pshm_block_options o;
+    pshm_block *b = NULL;
+
+    pshm_block_options_init(&o);
+    o.lifetime = PSHM_AUTO;
+    if (pshm_block_create(((char **)arg)[0], 4096, &o, &b) != 0)
+        return 1;
+    pid_t k = fork();
+    if (k == 0) {
+        for (;;)
+            pause(); /* keeps the inherited handle until killed */
+    }
+    *(volatile pid_t *)(void *)((char **)arg)[1] = k;
+    kill(getpid(), SIGKILL);
+    return 2;
+}
+
+TEST(forked_child_keeps_its_parent_s_hold_and_ls_counts_it_once)
+{
+    const char *name = th_name("forkhold");
+    pid_t *keeper = th_shared(sizeof *keeper);
+    char *args[2] = {(char *)name, (char *)keeper};
+    pshm_block_info info;
+    pshm_block *b = NULL;
+
+    *keeper = 0;
+    pid_t c = th_fork(creator_with_forked_keeper, args);
+    CHECK_EQ(th_wait(c, 10000), 128 + SIGKILL);
+    CHECK(*keeper > 0);
+    /* The creator is dead; its forked child shares the held description:
+     * the block is held, by one holder, and not stale. */
+    await_holders(name, 1);
+    pshm_block_info_init(&info);
+    CHECK_OK(pshm_block_stat(name, &info));
+    CHECK_EQ(info.creator_alive, 0);
+    CHECK_EQ(info.lifetime, PSHM_AUTO);
+    CHECK_OK(pshm_block_open(name, NULL, &b)); /* not -PSHM_ESTALE */
+    await_holders(name, 2);
+    CHECK_OK(pshm_block_close(b)); /* the child still holds: it stays */
+    CHECK(th_exists(name));
+    CHECK_EQ(kill(*keeper, SIGKILL), 0); /* not our child: no wait */
+    /* The child's exit let go of the hold but removed nothing: stale. */
+    await_holders(name, 0);
+    CHECK(th_exists(name));
+    CHECK_ERR(pshm_block_open(name, NULL, &b), -PSHM_ESTALE);
+    CHECK(!th_exists(name));
+}
+
 static int last_closer_race(void *arg)
 {
     /* attach and close repeatedly while the parent does the same */

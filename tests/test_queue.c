@@ -2454,3 +2454,101 @@ static void headlag_mode(pshm_queue_mode mode)
 
 TEST(spsc_producer_killed_before_moving_head) { headlag_mode(PSHM_QUEUE_SPSC); }
 TEST(broadcast_producer_killed_before_moving_head) { headlag_mode(PSHM_QUEUE_BROADCAST); }
+
+/* A creator killed at `point` inside pshm_queue_create. */
+typedef struct early_death {
+    const char *name, *point;
+} early_death;
+
+static int early_creator(void *p)
+{
+    early_death *e = p;
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 4096, 64);
+    pshm_queue *q = NULL;
+
+    th_arm(e->point, 0);
+    (void)pshm_queue_create(e->name, PSHM_QUEUE_PRODUCER, &o, &q);
+    return 3; /* never passed the point */
+}
+
+TEST(queue_whose_creator_died_before_writing_anything_is_not_recoverable)
+{
+    /* Killed just after the block got its name, before the queue's code
+     * wrote a byte: the attacher is told the creator died, as for a death
+     * later in the initialisation, not "not a queue" (and at once, not
+     * after open_timeout_ms). */
+    const char *points[] = {"block.create.linked", "block.create.named"};
+
+    for (int i = 0; i < 2; i++) {
+        early_death e = {th_name(i ? "early_named" : "early_linked"), points[i]};
+        pshm_queue_options o;
+        pshm_queue *q = NULL;
+        pshm_queue_info info;
+
+        th_died_at(th_fork(early_creator, &e), e.point, 10000);
+        CHECK(th_exists(e.name));
+        pshm_queue_options_init(&o);
+        o.open_timeout_ms = 2000;
+        CHECK_ERR(pshm_queue_open(e.name, PSHM_QUEUE_CONSUMER, &o, &q), -PSHM_ENOTRECOVERABLE);
+        pshm_queue_info_init(&info);
+        CHECK_ERR(pshm_queue_stat(e.name, &info), -EAGAIN); /* still being made, as far as bytes tell */
+        CHECK_OK(pshm_unlink(e.name));
+    }
+}
+
+/* A consumer that dies inside the copying recv, at `point`. */
+typedef struct recv_death {
+    const char *name, *point;
+} recv_death;
+
+static int recv_child(void *p)
+{
+    recv_death *d = p;
+    pshm_queue *q = NULL;
+    char buf[64];
+    size_t n;
+
+    if (pshm_queue_open(d->name, PSHM_QUEUE_CONSUMER, NULL, &q) != 0)
+        return 10;
+    th_arm(d->point, 0);
+    (void)pshm_queue_recv(q, buf, sizeof buf, &n);
+    return 11; /* never passed the point */
+}
+
+TEST(copying_recv_is_at_least_once_until_its_release_and_consumed_after)
+{
+    /* The header's promise for recv: killed before its internal release
+     * (after the copy), the message is delivered again; killed after it,
+     * the message was consumed, and is not. */
+    const pshm_queue_mode modes[] = {PSHM_QUEUE_SPSC, PSHM_QUEUE_MPMC};
+    const char *points[] = {"queue.recv.copied", "queue.release.after_word"};
+
+    for (int m = 0; m < 2; m++) {
+        for (int i = 0; i < 2; i++) {
+            recv_death d = {th_name(m ? "recvd_mpmc" : "recvd_spsc"), points[i]};
+            pshm_queue_options o = qopts(modes[m], 4096, 64);
+            pshm_queue *p = NULL, *c = NULL;
+            char buf[64];
+            size_t n = 0;
+
+            CHECK_OK(pshm_queue_create(d.name, PSHM_QUEUE_PRODUCER, &o, &p));
+            CHECK_OK(pshm_queue_send(p, "one", 3));
+            CHECK_OK(pshm_queue_send(p, "two", 3));
+            th_died_at(th_fork(recv_child, &d), d.point, 10000);
+            CHECK_OK(pshm_queue_open(d.name, PSHM_QUEUE_CONSUMER, NULL, &c));
+            CHECK_OK(pshm_queue_tryrecv(c, buf, sizeof buf, &n));
+            CHECK_EQ(n, 3);
+            pshm_queue_info st = qstat(c);
+            if (i == 0) {
+                CHECK(memcmp(buf, "one", 3) == 0); /* delivered again */
+                CHECK_EQ(st.redeliveries, 1);
+            } else {
+                CHECK(memcmp(buf, "two", 3) == 0); /* "one" was consumed */
+                CHECK_EQ(st.redeliveries, 0);
+            }
+            CHECK_OK(pshm_queue_close(c));
+            CHECK_OK(pshm_queue_close(p));
+            CHECK_OK(pshm_unlink(d.name));
+        }
+    }
+}

@@ -54,11 +54,12 @@ static int eintr_close(int fd)
  * A descriptor of an O_TMPFILE object keeps its birth name ("/dev/shm/#1234
  * (deleted)" in /proc/PID/fd, maps and lsof) after linkat. Reopen the object
  * by its name so the creator's descriptor and mapping show the real one; keep
- * the hold (taken on the new description before the old one closes, so it
- * never lapses). If the name no longer leads to our inode, or cannot be
+ * the hold and the creator's prep lock (taken on the new description before
+ * the old one closes, so they never lapse). If the name no longer leads to our inode, or cannot be
  * opened (a mode without read permission), keep the original descriptor.
  */
-static int reopen_named(const char *path, int fd, int hold, const struct stat *st)
+static int reopen_named(const char *path, int fd, int hold, int64_t lock_off,
+                        const struct stat *st)
 {
     struct stat nst;
     int nfd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -66,7 +67,8 @@ static int reopen_named(const char *path, int fd, int hold, const struct stat *s
     if (nfd < 0)
         return fd;
     if (fstat(nfd, &nst) != 0 || nst.st_dev != st->st_dev || nst.st_ino != st->st_ino ||
-        (hold && pshm__os_lock_byte(nfd, HOLD_OFFSET, 'r', 0) != 0)) {
+        (hold && pshm__os_lock_byte(nfd, HOLD_OFFSET, 'r', 0) != 0) ||
+        (lock_off >= 0 && pshm__os_lock_byte(nfd, lock_off, 'r', 0) != 0)) {
         eintr_close(nfd);
         return fd;
     }
@@ -75,8 +77,8 @@ static int reopen_named(const char *path, int fd, int hold, const struct stat *s
 }
 
 int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
-                    const char *mark, int need_mark, int hold, int *fd_out,
-                    struct stat *st)
+                    const char *mark, int need_mark, int hold, const pshm__prep *prep,
+                    int *fd_out, struct stat *st)
 {
     char path[PATH_CAP], proc[64];
     int fd, r;
@@ -87,6 +89,20 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
     fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
     if (fd < 0)
         return neg_errno();
+    if (mark && need_mark) {
+        /* A lifetime mark in user.pshm can be written by anyone who can
+         * write the object; the owner's sticky bit (only the owner or root
+         * can set it) says the owner chose a lifetime (block.c, mark_read). */
+        struct stat ts;
+        if (fstat(fd, &ts) != 0) {
+            r = neg_errno();
+            goto fail;
+        }
+        if ((ts.st_mode & 022) && fchmod(fd, (ts.st_mode & 0777) | S_ISVTX) != 0) {
+            r = neg_errno();
+            goto fail;
+        }
+    }
     if (reserve) {
         /* Reserving also sets the size. posix_fallocate returns the error
          * rather than setting errno. */
@@ -109,6 +125,21 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
         if (r != 0)
             goto fail;
     }
+    if (prep && prep->lock_off >= 0) {
+        r = pshm__os_lock_byte(fd, prep->lock_off, 'r', 0);
+        if (r != 0)
+            goto fail;
+    }
+    if (prep && prep->len) {
+        if (prep->write_off > size || prep->len > size - prep->write_off) {
+            r = -EINVAL;
+            goto fail;
+        }
+        if (pwrite(fd, prep->bytes, prep->len, (off_t)prep->write_off) != (ssize_t)prep->len) {
+            r = neg_errno();
+            goto fail;
+        }
+    }
     /* linkat fails with EEXIST when the name is taken: exactly one creator
      * wins. AT_EMPTY_PATH is the direct way (root, or since Linux 6.10 the
      * opener itself); the /proc path works everywhere else. */
@@ -130,7 +161,7 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
         (void)unlink(path);
         goto fail;
     }
-    *fd_out = reopen_named(path, fd, hold, st);
+    *fd_out = reopen_named(path, fd, hold, prep ? prep->lock_off : -1, st);
     return 0;
 fail:
     eintr_close(fd); /* the unnamed inode dies with its last descriptor */
@@ -182,12 +213,17 @@ int pshm__os_mark_set(int fd, const char *rec, size_t len)
     return -PSHM_ENOMARK;
 }
 
-int pshm__os_mark_get(int fd, char *buf, size_t cap)
+/* trusted.pshm first: only CAP_SYS_ADMIN writes it, so when it is there a
+ * user.pshm beside it (which any writer of the object can set) is not read. */
+int pshm__os_mark_get(int fd, char *buf, size_t cap, int *trusted)
 {
-    for (size_t i = 0; i < sizeof mark_keys / sizeof *mark_keys; i++) {
+    *trusted = 0;
+    for (size_t i = sizeof mark_keys / sizeof *mark_keys; i-- > 0;) {
         ssize_t n = fgetxattr(fd, mark_keys[i], buf, cap);
-        if (n >= 0)
+        if (n >= 0) {
+            *trusted = strncmp(mark_keys[i], "trusted.", 8) == 0;
             return (int)n;
+        }
         if (errno == ERANGE)
             return -PSHM_EBADFORMAT; /* longer than any record we write */
     }

@@ -17,6 +17,26 @@
 #include <sys/types.h>
 
 /*
+ * What an object's creator does to it before it gets its name (NULL:
+ * nothing): take a shared OFD lock on byte lock_off (if >= 0) through the
+ * description that stays open (the kernel drops it when the creator dies),
+ * and write len bytes at write_off. An object made this way is never seen
+ * without them: a kind whose creator may die half way (queues) starts
+ * named as "being made by a live or a dead creator", never as zeros.
+ */
+typedef struct pshm__prep {
+    int64_t lock_off;
+    uint64_t write_off;
+    const void *bytes;
+    size_t len;
+} pshm__prep;
+
+/* pshm_block_create, with `prep` done before the block is named (block.c). */
+PSHM__HIDDEN int pshm__block_create_prep(const char *name, size_t size,
+                                         const pshm_block_options *opt,
+                                         const pshm__prep *prep, pshm_block **out);
+
+/*
  * Create an object of `size` bytes and give it `name` only when it is fully
  * made: sized, reserved (posix_fallocate, unless !reserve), marked with the
  * xattr record `mark` (unless NULL; a record the system cannot store is an
@@ -27,7 +47,7 @@
  */
 PSHM__HIDDEN int pshm__os_create(const char *name, unsigned mode, uint64_t size,
                                  int reserve, const char *mark, int need_mark, int hold,
-                                 int *fd, struct stat *st);
+                                 const struct pshm__prep *prep, int *fd, struct stat *st);
 
 /* Open an existing object. */
 PSHM__HIDDEN int pshm__os_open(const char *name, int rdwr, int *fd);
@@ -42,9 +62,10 @@ PSHM__HIDDEN int pshm__os_same(const char *name, int fd);
 /* 1 if `name` refers to the object (dev, ino), 0 if not (or gone). */
 PSHM__HIDDEN int pshm__os_is(const char *name, uint64_t dev, uint64_t ino);
 
-/* The lifetime record: set on fd, read from fd into buf (returns length). */
+/* The lifetime record: set on fd, read from fd into buf (returns length;
+ * *trusted = 1 if it came from a place only a privileged process writes). */
 PSHM__HIDDEN int pshm__os_mark_set(int fd, const char *rec, size_t len);
-PSHM__HIDDEN int pshm__os_mark_get(int fd, char *buf, size_t cap);
+PSHM__HIDDEN int pshm__os_mark_get(int fd, char *buf, size_t cap, int *trusted);
 
 /*
  * The hold lock: one byte far past any block's end, locked through an open

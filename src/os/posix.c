@@ -40,13 +40,13 @@ static int neg_errno(void)
 }
 
 int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
-                    const char *mark, int need_mark, int hold, int *fd_out,
-                    struct stat *st)
+                    const char *mark, int need_mark, int hold, const pshm__prep *prep,
+                    int *fd_out, struct stat *st)
 {
     char n[PSHM_NAME_MAX + 2];
     int fd, r;
 
-    (void)hold, (void)mark;
+    (void)hold, (void)mark, (void)prep; /* the fallback has no queues */
     *fd_out = -1;
     if (need_mark)
         return -PSHM_ENOMARK;
@@ -121,9 +121,10 @@ int pshm__os_mark_set(int fd, const char *rec, size_t len)
     return -PSHM_ENOMARK;
 }
 
-int pshm__os_mark_get(int fd, char *buf, size_t cap)
+int pshm__os_mark_get(int fd, char *buf, size_t cap, int *trusted)
 {
     (void)fd, (void)buf, (void)cap;
+    *trusted = 0;
     return -ENODATA;
 }
 
