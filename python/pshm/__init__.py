@@ -19,4 +19,13 @@ __all__ = ["__version__"]
 #   from .synchronize import Lock, RLock, ...
 #   from .queues import Queue, SimpleQueue
 #   from .arrays import ...
+from .synchronize import (Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event,
+                          Barrier, OwnerDeadError, NotRecoverableError)
+from .queues import Queue, SimpleQueue, ShutDown, MessageLostError
+from .arrays import create_array, open_array, share_array, array_block, unlink_array
+
+__all__ += ["Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
+            "Barrier", "OwnerDeadError", "NotRecoverableError",
+            "Queue", "SimpleQueue", "ShutDown", "MessageLostError",
+            "create_array", "open_array", "share_array", "array_block", "unlink_array"]
 # ---- end of pyext's imports

@@ -17,7 +17,9 @@
  * valid until Handle.release(). It holds a reference to its Handle, so the
  * ring stays mapped while any view (or numpy array made from one) is alive:
  * a stale view reads bytes the producer may have reused, but never faults.
- * Handle.close() refuses (BufferError) while views export the ring.
+ * Handle.close() refuses (BufferError) while Views are alive. (Views are
+ * counted, not buffer exports: numpy releases its export at once and keeps
+ * the exporting object as the array's base.)
  */
 #include "common.h"
 
@@ -56,7 +58,8 @@ typedef struct {
     pshm_block *anchor;   /* for an anchor handle: the block kept open */
     PyObject *name;
     unsigned long generation;
-    Py_ssize_t exports;   /* buffers of Views exported now */
+    Py_ssize_t exports;   /* Views alive: numpy keeps the View (not the buffer
+                             export) as an array's base, so Views are counted */
     int peeked;           /* a message is peeked and not released */
     int role;
 } QueueObject;
@@ -449,6 +452,7 @@ static PyObject *Queue_peek(QueueObject *self, PyObject *args, PyObject *kw)
         return NULL; /* still peeked: release() gives it up */
     }
     v->owner = (QueueObject *)Py_NewRef(self);
+    self->exports++;
     v->ptr = (const char *)c.ptr + head;
     v->len = (Py_ssize_t)f.data_len;
     return Py_BuildValue("(iiNN)", 0, (int)f.tag, meta, (PyObject *)v);
@@ -620,23 +624,17 @@ static int View_getbuffer(ViewObject *self, Py_buffer *view, int flags)
         PyErr_SetString(PyExc_ValueError, "the queue of this view is closed");
         return -1;
     }
-    if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->ptr, self->len, 1, flags) < 0)
-        return -1;
-    self->owner->exports++;
-    return 0;
-}
-
-static void View_releasebuffer(ViewObject *self, Py_buffer *view)
-{
-    (void)view;
-    self->owner->exports--;
+    return PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->ptr, self->len, 1, flags);
 }
 
 static void View_dealloc(ViewObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
 
-    Py_XDECREF(self->owner);
+    if (self->owner) {
+        self->owner->exports--;
+        Py_DECREF(self->owner);
+    }
     PyObject_Free(self);
     Py_DECREF(tp);
 }
@@ -654,7 +652,6 @@ static PyGetSetDef View_getset[] = {
 
 static PyType_Slot View_slots[] = {
     {Py_bf_getbuffer, View_getbuffer},
-    {Py_bf_releasebuffer, View_releasebuffer},
     {Py_tp_dealloc, View_dealloc},
     {Py_tp_getset, View_getset},
     {Py_tp_doc, "A message's payload in the ring, read-only (internal)."},
