@@ -167,10 +167,12 @@ class Lock(_Base):
         self._h = _sync.Handle(name, _sync.MUTEX, True, lifetime=_lifetime(name, lifetime),
                                mode=mode)
 
-    def _check(self, r):
+    def _check(self, r, block=True, timeout=None):
         if r == 0:
             return True
         if r in (_sync.EBUSY, _sync.ETIMEDOUT):
+            return False
+        if r == _sync.EDEADLK and (not block or timeout is not None):
             return False
         if r == _sync.EOWNERDEAD:
             raise OwnerDeadError(self._h.name)
@@ -185,10 +187,7 @@ class Lock(_Base):
         at the end of ``timeout`` seconds. The wait releases the GIL; Ctrl-C interrupts
         it. Raises :class:`OwnerDeadError` (lock acquired) or
         :class:`NotRecoverableError` (not acquired)."""
-        r = self._h.lock(block, timeout)
-        if r == _sync.EDEADLK and (not block or timeout is not None):
-            return False
-        return self._check(r)
+        return self._check(self._h.lock(block, timeout), block, timeout)
 
     def release(self):
         """Release the lock. ``ValueError`` if this thread does not hold it."""
@@ -268,7 +267,7 @@ class RLock(Lock):
         if r in (0, _sync.EOWNERDEAD):
             self._owner = me
             self._count = 1
-        return self._check(r)
+        return self._check(r, block, timeout)
 
     def release(self):
         """Release one level. ``AssertionError`` if this thread does not hold it (as the
