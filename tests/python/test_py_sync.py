@@ -323,25 +323,21 @@ def test_lock_held_by_another_thread():
 
 # -------------------------------------------------------- owner's death
 
-def _die_holding(lock_name, flag_name):
-    lock = pshm.Lock.open(lock_name)
-    ev = pshm.Event.open(flag_name)
-    lock.acquire()
-    ev.set()
-    time.sleep(60)
-
-
-@pytest.mark.parametrize('method', ['fork', 'spawn'])
-def test_sigkilled_holder_gives_owner_dead(method):
-    ctx = mp.get_context(method)
-    lock = pshm.Lock()
+def _kill_holder(method, lock):
+    """A child of `method` takes lock and is SIGKILLed holding it."""
     ev = pshm.Event()
-    p = ctx.Process(target=_hold_lock_forever, args=(lock, ev))
+    p = mp.get_context(method).Process(target=_hold_lock_forever, args=(lock, ev))
     p.start()
     assert ev.wait(20)
     assert lock.acquire(timeout=0.1) is False      # held by the live child
     os.kill(p.pid, signal.SIGKILL)
     p.join(10)
+
+
+@pytest.mark.parametrize('method', ['fork', 'spawn'])
+def test_sigkilled_holder_gives_owner_dead(method):
+    lock = pshm.Lock()
+    _kill_holder(method, lock)
     with pytest.raises(pshm.OwnerDeadError) as e:
         lock.acquire(timeout=10)
     assert e.value.name == lock.name
@@ -353,14 +349,8 @@ def test_sigkilled_holder_gives_owner_dead(method):
 
 
 def test_owner_dead_not_made_consistent_is_not_recoverable():
-    ctx = mp.get_context('fork')
     lock = pshm.Lock()
-    ev = pshm.Event()
-    p = ctx.Process(target=_hold_lock_forever, args=(lock, ev))
-    p.start()
-    assert ev.wait(20)
-    os.kill(p.pid, signal.SIGKILL)
-    p.join(10)
+    _kill_holder('fork', lock)
     with pytest.raises(pshm.OwnerDeadError):
         lock.acquire(timeout=10)
     lock.release()                 # without consistent()
@@ -369,14 +359,8 @@ def test_owner_dead_not_made_consistent_is_not_recoverable():
 
 
 def test_rlock_owner_dead_then_recursion():
-    ctx = mp.get_context('fork')
     lock = pshm.RLock()
-    ev = pshm.Event()
-    p = ctx.Process(target=_hold_lock_forever, args=(lock, ev))
-    p.start()
-    assert ev.wait(20)
-    os.kill(p.pid, signal.SIGKILL)
-    p.join(10)
+    _kill_holder('fork', lock)
     with pytest.raises(pshm.OwnerDeadError):
         lock.acquire(timeout=10)
     lock.consistent()
