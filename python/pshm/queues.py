@@ -118,14 +118,14 @@ def _encode(obj):
                 order, data = 'F', obj.T
             else:
                 order, data = 'C', np.ascontiguousarray(obj)
-            meta = f"{dt.str}|{order}|{','.join(map(str, obj.shape))}".encode()
+            meta = f"{dt.str};{order};{','.join(map(str, obj.shape))}".encode()
             return _T_NDARRAY, meta, data
     return _T_PICKLE, b'', pickle.dumps(obj, protocol=5)
 
 
 def _decode_array(meta, buf):
     import numpy as np
-    descr, order, shape = meta.decode().split('|')
+    descr, order, shape = meta.decode().split(';')
     shape = tuple(int(n) for n in shape.split(',')) if shape else ()
     return np.frombuffer(buf, dtype=np.dtype(descr)).reshape(shape, order=order)
 
