@@ -223,6 +223,7 @@ fail:
 static int join_locked(const char *id)
 {
     int r;
+    int asked = id != NULL;
 
     if (g_fd >= 0)
         return 0;
@@ -231,7 +232,9 @@ static int join_locked(const char *id)
     r = -ENOENT;
     if (id && *id)
         r = join_existing(id);
-    if (r != 0)
+    if (asked && (r == -EINVAL || (-r >= PSHM_ENAME_EMPTY && -r <= PSHM_ENAME_DOT)))
+        return r; /* the caller named no group; a bad environment is ignored */
+    if (r != 0) /* none, ended (-EAGAIN), gone (-ENOENT) or not a group: a new one */
         r = create_group();
     if (r == 0 && setenv(PSHM_GROUP_ENV, g_name, 1) != 0)
         r = -errno; /* still a member; only exec'd children would miss it */
