@@ -19,8 +19,9 @@ _os.environ["PSHM_GROUP"] = _shm.group_join()
 
 # ---- the stdlib drop-in (branch python) ----
 from .shared_memory import SharedMemory, ShareableList  # noqa: E402
+from .managers import SharedMemoryManager  # noqa: E402
 
-__all__ = ["__version__", "SharedMemory", "ShareableList"]
+__all__ = ["__version__", "SharedMemory", "ShareableList", "SharedMemoryManager"]
 
 # ---- beyond the stdlib (branch pyext): add the imports and their __all__
 # entries here, e.g.

@@ -55,17 +55,17 @@ static int block_end(BlockObject *self)
 
 static PyObject *block_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"name", "mode", "size", "lifetime", "readonly", NULL};
+    static char *kwlist[] = {"name", "mode", "size", "lifetime", "readonly", "watch", NULL};
     char nm[PSHM_NAME_MAX + 3];
     PyObject *name_obj;
-    int mode = 0, lifetime = PSHM_PERSIST, readonly = 0, r;
+    int mode = 0, lifetime = PSHM_PERSIST, readonly = 0, watch = 0, r;
     Py_ssize_t size = 0;
     pshm_block_options o;
     pshm_block *b = NULL;
     BlockObject *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|inip:Block", kwlist, &name_obj, &mode,
-                                     &size, &lifetime, &readonly))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|inipp:Block", kwlist, &name_obj, &mode,
+                                     &size, &lifetime, &readonly, &watch))
         return NULL;
     if (pshmpy_name(name_obj, nm, sizeof nm) < 0)
         return NULL;
@@ -76,6 +76,7 @@ static PyObject *block_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     pshm_block_options_init(&o);
     o.lifetime = (pshm_lifetime)lifetime;
     o.readonly = readonly;
+    o.watch = watch;
     o.open_existing = mode == 2;
     Py_BEGIN_ALLOW_THREADS
     if (mode == 0 || (mode == 2 && size == 0))
@@ -237,7 +238,7 @@ static PyMemberDef block_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-PyDoc_STRVAR(block_doc, "Block(name, mode=0, size=0, lifetime=0, readonly=False)\n--\n\n"
+PyDoc_STRVAR(block_doc, "Block(name, mode=0, size=0, lifetime=0, readonly=False, watch=False)\n--\n\n"
              "A mapped pshm block (the core of pshm.SharedMemory). mode: 0 open,\n"
              "1 create, 2 create or open. lifetime: LIFETIME_* constants.");
 
@@ -383,20 +384,20 @@ static PyObject *list_raise(ListObject *self, int r)
     return NULL;
 }
 
-PyDoc_STRVAR(list_create_doc, "_create(name, items, lifetime)\n--\n\n"
+PyDoc_STRVAR(list_create_doc, "_create(name, items, lifetime, watch=False)\n--\n\n"
              "Create the list block (name None: a random name) holding items.");
 
 static PyObject *list_create(ListObject *self, PyObject *args)
 {
     PyObject *name_obj, *seq, *fast = NULL;
     char nm[PSHM_NAME_MAX + 3];
-    int lifetime, r, ok = 1;
+    int lifetime, watch = 0, r, ok = 1;
     pshm_block_options o;
     pshm_value *vals = NULL;
     Py_ssize_t n, i;
     pshm_list *l = NULL;
 
-    if (!PyArg_ParseTuple(args, "OOi", &name_obj, &seq, &lifetime))
+    if (!PyArg_ParseTuple(args, "OOi|p", &name_obj, &seq, &lifetime, &watch))
         return NULL;
     if (self->l) {
         PyErr_SetString(PyExc_ValueError, "ShareableList already attached");
@@ -419,6 +420,7 @@ static PyObject *list_create(ListObject *self, PyObject *args)
         goto done;
     pshm_block_options_init(&o);
     o.lifetime = (pshm_lifetime)lifetime;
+    o.watch = watch;
     r = pshm_list_create(name_obj == Py_None ? NULL : nm, vals, (size_t)n, &o, &l);
     if (r != 0) {
         pshmpy_raise(r, name_obj == Py_None ? NULL : name_obj);
@@ -635,7 +637,22 @@ static int list_clear(ListObject *self)
     return 0;
 }
 
+static PyObject *list_close(ListObject *self, PyObject *unused)
+{
+    pshm_list *l = self->l;
+    int r;
+
+    self->l = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    r = pshm_list_close(l);
+    Py_END_ALLOW_THREADS
+    if (r != 0)
+        return pshmpy_raise(r, NULL);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef list_methods[] = {
+    {"_close", (PyCFunction)list_close, METH_NOARGS, "Release the list's handle."},
     {"_create", (PyCFunction)list_create, METH_VARARGS, list_create_doc},
     {"_attach", (PyCFunction)list_attach, METH_O, list_attach_doc},
     {"_count", (PyCFunction)list_count, METH_O, "count over list.c, or None if not storable"},
