@@ -6,13 +6,22 @@ A drop-in for :mod:`multiprocessing.shared_memory` (``SharedMemory``,
 the kernel instead of a resource tracker, plus numpy arrays, process-shared
 locks and zero-copy queues.
 """
+import os as _os
+
 from . import _shm
 
 __version__ = _shm.PSHM_VERSION
 
-__all__ = ["__version__"]
+# This program's lifetime group (what track=True blocks belong to): joined
+# at import, so that children started later (fork, spawn, forkserver,
+# subprocess) are members of the same group through PSHM_GROUP.
+_os.environ["PSHM_GROUP"] = _shm.group_join()
 
 # ---- the stdlib drop-in (branch python) ----
+from .shared_memory import SharedMemory, ShareableList  # noqa: E402
+from .managers import SharedMemoryManager  # noqa: E402
+
+__all__ = ["__version__", "SharedMemory", "ShareableList", "SharedMemoryManager"]
 
 # ---- beyond the stdlib (branch pyext): add the imports and their __all__
 # entries here, e.g.

@@ -125,3 +125,9 @@ def run_py(code, *args, check=True):
 @pytest.fixture(scope="session")
 def cli():
     return os.path.join(BUILD, "pshm")
+
+
+@pytest.fixture
+def unique():
+    """A maker of unique block names for this test (no leading slash)."""
+    return lambda: "pshmpy_" + uuid.uuid4().hex[:16]
