@@ -249,7 +249,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < NN; i++)
             free((char *)row[1 + i]);
     }
-    bt_note(t, "In brackets: the range over the rounds, in millions of messages per second.");
+    bt_note(t, "In brackets: the range over the rounds, in millions of messages per second");
     bt_readme(t);
     bt_emit(t, j);
 
