@@ -645,6 +645,7 @@ static void q_free(pshm_queue *q)
 {
     if (!q)
         return;
+    pshm__q_unmap(q->map);
     free(q);
 }
 
@@ -705,6 +706,8 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
     r = pshm__inspect_size(pshm_block_fd(blk), &now);
     if (r == 0 && now < q->g.total_size)
         r = -PSHM_EBADFORMAT; /* shrunk meanwhile: the mapping is not touched */
+    if (r == 0)
+        r = pshm__q_map(blk, &q->map);
     if (r != 0)
         goto fail;
     q->blk = blk;
@@ -719,7 +722,9 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
     q->spin = o->spin;
     q->recover_ms = o->recover_ms;
     q->keep_open = o->keep_open;
-    q->last_epoch = ~(uint64_t)0; /* MPMC consumer: look for orphans at the first peek */
+    /* MPMC consumer: look for orphans at the first peek unless a whole scan
+     * since the last put-back found none (queue_ops.c, mpmc_try_peek) */
+    q->last_epoch = Q_LDA(&q->h->orphans_clean);
 
     pshm__q_scan(q, 1); /* recover whoever died since */
     r = claim_slot(q, role);
