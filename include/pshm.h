@@ -286,14 +286,32 @@ PSHM_API int pshm_deadline(struct timespec *out, long long timeout_ms);
  * ("user.pshm", or "trusted.pshm" where user xattrs are not available on
  * tmpfs and the caller is root), never inside the block. Where neither is
  * possible, creating an AUTO or OWNED block fails with -PSHM_ENOMARK.
+ *
+ * PSHM_GROUP    Lives until it is unlinked or until the program that made it
+ *               ends: the program is a lifetime group, the process that
+ *               first joined it and every process started from it (forked
+ *               children by inheritance, exec'd ones through the
+ *               PSHM_GROUP_ENV environment variable, see pshm_group_join).
+ *               close() keeps the block; when the last member of the group
+ *               exits or dies (SIGKILL included), the group's watcher
+ *               removes every GROUP block the group made and did not unlink.
+ *               A member that creates a block and exits does not take it
+ *               along while other members live. (What Python's
+ *               SharedMemory(create=True) with track=True promises, without
+ *               a tracker process.) The block is recorded as PERSIST in its
+ *               own mark (pshm ls shows "persist"); only the creating
+ *               handle's pshm_block_lifetime() says GROUP. Not with watch
+ *               (-EINVAL): the group has its own watcher. Linux only
+ *               (-ENOTSUP elsewhere).
  */
 typedef enum pshm_lifetime {
     PSHM_PERSIST = 0,
     PSHM_AUTO = 1,
-    PSHM_OWNED = 2
+    PSHM_OWNED = 2,
+    PSHM_GROUP = 3
 } pshm_lifetime;
 
-/* Text for a lifetime: "persist", "auto", "owned". */
+/* Text for a lifetime: "persist", "auto", "owned", "group". */
 PSHM_API const char *pshm_lifetime_name(pshm_lifetime lt);
 
 /*
@@ -414,6 +432,42 @@ PSHM_API int pshm_block_readonly(const pshm_block *b);
 PSHM_API int pshm_block_created(const pshm_block *b);
 /* The descriptor of the object (owned by the handle; do not close it). */
 PSHM_API int pshm_block_fd(const pshm_block *b);
+
+/* ------------------------------------------------------------------------ */
+/* Lifetime groups (PSHM_GROUP)                                              */
+/* ------------------------------------------------------------------------ */
+
+/* The environment variable that carries a group to exec'd children. */
+#define PSHM_GROUP_ENV "PSHM_GROUP"
+
+/*
+ * pshm_group_join: make this process a member of a lifetime group, if it is
+ * not one already (then: 0, nothing changes; a forked child is a member of
+ * its parent's group from birth). id names the group to join (NULL: the
+ * value of PSHM_GROUP_ENV, if set); when it is not given, or that group has
+ * ended, a new group is made: an anchor object "pshm_group_<16 hex>" in the
+ * shared-memory directory (sparse, 17 MiB of address space, a page or two
+ * of memory) and one watcher process (as for pshm_block_options.watch) that
+ * removes the group's blocks and the anchor when the last member is gone.
+ * On success PSHM_GROUP_ENV is set (setenv) to the group's id, so children
+ * started with exec join it when they call this (or create a GROUP block).
+ * Creating a PSHM_GROUP block joins implicitly; call this early (before
+ * starting children) so that the program is one group.
+ * Membership ends only with the process (or when every descriptor sharing
+ * the membership is closed at exit/exec). Returns 0, -PSHM_ENAME_*, -EINVAL
+ * (id is not a group's name), or the codes of pshm_block_create and of
+ * starting a watcher (-EAGAIN, -ENOMEM, -ENOTSUP on the portable
+ * fallback). Thread-safe. fork(): see above; exec(): membership is dropped
+ * (descriptors are close-on-exec) and regained by joining again.
+ */
+PSHM_API int pshm_group_join(const char *id);
+
+/*
+ * pshm_group_id: this process's group id (the anchor's name), as text into
+ * (buf, cap, len). Returns 0, -ENOENT (not a member), -ERANGE, -EINVAL.
+ * Thread-safe.
+ */
+PSHM_API int pshm_group_id(char *buf, size_t cap, size_t *len);
 
 /* ------------------------------------------------------------------------ */
 /* Inspection and garbage collection (what `pshm ls`, `info` and `gc` use)   */

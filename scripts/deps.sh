@@ -17,6 +17,10 @@ command -v hexdump >/dev/null 2>&1 || need="$need bsdextrautils"
 if [ -x "$PYTHON" ]; then
     "$PYTHON" -c 'import numpy' >/dev/null 2>&1 || need="$need python3-numpy"
     "$PYTHON" -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
+    # the Python module (python/): headers, property tests, CPython's own suite
+    "$PYTHON" -c 'import sysconfig, os; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' >/dev/null 2>&1 || need="$need python3-dev"
+    "$PYTHON" -c 'import hypothesis' >/dev/null 2>&1 || need="$need python3-hypothesis"
+    "$PYTHON" -c 'import test._test_multiprocessing' >/dev/null 2>&1 || need="$need libpython3.11-testsuite"
 fi
 # MPI (libpshm_mpi and its tests; issue 13): Open MPI and mpi4py.
 command -v mpicc >/dev/null 2>&1 || need="$need libopenmpi-dev"

@@ -96,6 +96,7 @@ const char *pshm_lifetime_name(pshm_lifetime lt)
     case PSHM_PERSIST: return "persist";
     case PSHM_AUTO: return "auto";
     case PSHM_OWNED: return "owned";
+    case PSHM_GROUP: return "group";
     }
     return "unknown";
 }
@@ -447,8 +448,10 @@ static int read_opts(const pshm_block_options *o, opts *out)
         return -EINVAL;
     out->mode &= 0777u; /* never a setuid, setgid or sticky file */
     if (out->lifetime != PSHM_PERSIST && out->lifetime != PSHM_AUTO &&
-        out->lifetime != PSHM_OWNED)
+        out->lifetime != PSHM_OWNED && out->lifetime != PSHM_GROUP)
         return -EINVAL;
+    if (out->watch && out->lifetime == PSHM_GROUP)
+        return -EINVAL; /* the group has its own watcher */
     if (out->watch && out->lifetime == PSHM_PERSIST)
         return -EINVAL; /* nothing to watch for */
     if (out->huge_pages)
@@ -540,6 +543,30 @@ fail_named:
     return r;
 }
 
+/* A GROUP block is a PERSIST object registered with this process's
+ * lifetime group (group.c), whose watcher removes it when the program ends. */
+static int try_create_group(const char *name, size_t size, const opts *o, pshm_block **out)
+{
+    opts p = *o;
+    int r;
+
+    p.lifetime = PSHM_PERSIST;
+    r = pshm_group_join(NULL);
+    if (r != 0)
+        return r;
+    r = try_create(name, size, &p, out);
+    if (r != 0)
+        return r;
+    (*out)->lifetime = PSHM_GROUP;
+    r = pshm__group_add(name, (*out)->dev, (*out)->ino);
+    if (r != 0) {
+        (void)pshm_block_unlink(*out);
+        (void)pshm_block_close(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
 static int random_name(char *out)
 {
     unsigned char rnd[8];
@@ -581,7 +608,8 @@ int pshm_block_create(const char *name, size_t size, const pshm_block_options *o
             if (r != 0)
                 return r;
         }
-        r = try_create(nm, size, &o, out);
+        r = o.lifetime == PSHM_GROUP ? try_create_group(nm, size, &o, out)
+                                     : try_create(nm, size, &o, out);
         if (r != -EEXIST)
             return r;
         if (!name)

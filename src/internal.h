@@ -64,4 +64,11 @@ PSHM__HIDDEN int pshm__name_norm(const char *name, char *out);
 PSHM__HIDDEN int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid,
                                   uint64_t *start);
 
+/*
+ * Register the block `name` (the object dev/ino) with this process's
+ * lifetime group, joining (or creating) the group first (group.c). Returns
+ * 0, -ENOSPC (the group's table is full) or the codes of pshm_group_join.
+ */
+PSHM__HIDDEN int pshm__group_add(const char *name, uint64_t dev, uint64_t ino);
+
 #endif

@@ -339,7 +339,7 @@ static void watcher_unmap_shm(void)
         munmap((void *)ranges[i][0], ranges[i][1] - ranges[i][0]);
 }
 
-static void watcher_main(const char *path, dev_t dev, ino_t ino)
+static void watcher_main(const char *path, dev_t dev, ino_t ino, pshm__os_watch_fn cb)
 {
     sigset_t all;
     struct stat st;
@@ -365,12 +365,19 @@ static void watcher_main(const char *path, dev_t dev, ino_t ino)
     if (pshm__os_lock_byte(fd, HOLD_OFFSET, 'w', 1) != 0)
         _exit(0);
     PSHM__FAULT("block.watch.granted");
+    if (cb)
+        cb(fd);
     if (lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
         unlink(path);
     _exit(0);
 }
 
 int pshm__os_watch(const char *name, int fd)
+{
+    return pshm__os_watch_cb(name, fd, NULL);
+}
+
+int pshm__os_watch_cb(const char *name, int fd, pshm__os_watch_fn cb)
 {
     char path[PATH_CAP];
     struct stat st;
@@ -388,7 +395,7 @@ int pshm__os_watch(const char *name, int fd)
          * child but init's (or a subreaper's) and never our zombie. */
         pid_t w = fork();
         if (w == 0)
-            watcher_main(path, st.st_dev, st.st_ino);
+            watcher_main(path, st.st_dev, st.st_ino, cb);
         _exit(w < 0 ? 1 : 0);
     }
     while (waitpid(mid, &status, 0) < 0) {

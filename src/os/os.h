@@ -84,6 +84,12 @@ PSHM__HIDDEN int pshm__os_query_byte(int fd, int64_t off);
  * watcher runs, -errno if it could not be started.
  */
 PSHM__HIDDEN int pshm__os_watch(const char *name, int fd);
+/* The same, and the watcher calls cb(fd) (fd: its own descriptor of the
+ * object, holding the exclusive hold lock) just before it removes `name`.
+ * cb runs in a fork of a possibly threaded process: async-signal-safe calls
+ * only. Used by lifetime groups (group.c). */
+typedef void (*pshm__os_watch_fn)(int fd);
+PSHM__HIDDEN int pshm__os_watch_cb(const char *name, int fd, pshm__os_watch_fn cb);
 
 PSHM__HIDDEN int pshm__os_random(void *buf, size_t n);
 

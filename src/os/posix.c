@@ -178,6 +178,12 @@ int pshm__os_watch(const char *name, int fd)
     return -ENOTSUP;
 }
 
+int pshm__os_watch_cb(const char *name, int fd, pshm__os_watch_fn cb)
+{
+    (void)name, (void)fd, (void)cb;
+    return -ENOTSUP;
+}
+
 int pshm__os_random(void *buf, size_t n)
 {
 #if defined(__APPLE__) || defined(__OpenBSD__) || defined(__FreeBSD__)

@@ -12,6 +12,14 @@ BUILD = os.environ.get("PSHM_BUILD") or os.path.join(os.path.dirname(__file__), 
 BUILD = os.path.abspath(BUILD)
 PYTHON = sys.executable
 
+# The pshm package (python/) as built into BUILD/python; exported so child
+# processes (spawn, forkserver, subprocess) import the same build.
+PYDIR = os.path.join(BUILD, "python")
+if os.path.isdir(os.path.join(PYDIR, "pshm")):
+    sys.path.insert(0, PYDIR)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in [PYDIR, os.environ.get("PYTHONPATH", "")] if p)
+
 
 class BlockOptions(ctypes.Structure):
     _fields_ = [

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: MIT
+"""pshm: shared memory between processes on one machine, over libpshm.
+
+A drop-in for :mod:`multiprocessing.shared_memory` (``SharedMemory``,
+``ShareableList``, ``SharedMemoryManager``) whose lifetimes are witnessed by
+the kernel instead of a resource tracker, plus numpy arrays, process-shared
+locks and zero-copy queues.
+"""
+import os as _os
+
+from . import _shm
+
+__version__ = _shm.PSHM_VERSION
+
+# This program's lifetime group (what track=True blocks belong to): joined
+# at import, so that children started later (fork, spawn, forkserver,
+# subprocess) are members of the same group through PSHM_GROUP.
+_os.environ["PSHM_GROUP"] = _shm.group_join()
+
+# ---- the stdlib drop-in (branch python) ----
+from .shared_memory import SharedMemory, ShareableList  # noqa: E402
+
+__all__ = ["__version__", "SharedMemory", "ShareableList"]
+
+# ---- beyond the stdlib (branch pyext): add the imports and their __all__
+# entries here, e.g.
+#   from .synchronize import Lock, RLock, ...
+#   from .queues import Queue, SimpleQueue
+#   from .arrays import ...
+# ---- end of pyext's imports

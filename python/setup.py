@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: MIT
+"""Build the pshm package and its C extensions without CMake:
+`pip install --no-build-isolation ./python` (offline, Debian's setuptools).
+
+The extension list is read from python/CMakeLists.txt (the
+pshm_python_extension(NAME ... SOURCES ...) calls), so CMake and pip always
+build the same modules. Each links the whole of libpshm in (its sources are
+compiled into the extension, hidden), so the installed module is
+self-contained.
+"""
+import glob
+import os
+import re
+
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def rel(path):
+    return os.path.relpath(path, HERE)
+
+
+def version():
+    with open(os.path.join(ROOT, "include", "pshm.h")) as f:
+        return re.search(r'#define PSHM_VERSION_STRING "([0-9.]+)"', f.read()).group(1)
+
+
+def extensions():
+    with open(os.path.join(HERE, "CMakeLists.txt")) as f:
+        text = f.read()
+    lib = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")) + glob.glob(os.path.join(ROOT, "src", "os", "*.c")))
+    exts = []
+    for m in re.finditer(r"^\s*pshm_python_extension\((.*?)\)\s*$", text, re.M | re.S):
+        words = m.group(1).split()
+        name = words[words.index("NAME") + 1]
+        sources, libs, cur = [], [], None
+        for w in words:
+            if w in ("NAME", "SOURCES", "LIBRARIES"):
+                cur = w
+            elif cur == "SOURCES":
+                sources.append(w)
+            elif cur == "LIBRARIES":
+                libs.append(w)
+        exts.append(Extension(
+            "pshm." + name,
+            sources=sources + ["src/common.c"] + [rel(p) for p in lib],
+            include_dirs=["src", rel(os.path.join(ROOT, "include")), rel(os.path.join(ROOT, "src"))],
+            define_macros=[("_GNU_SOURCE", None)],
+            extra_compile_args=["-std=gnu11", "-fvisibility=hidden"],
+            libraries=["rt", "pthread"] + libs,
+        ))
+    return exts
+
+
+setup(
+    name="pshm",
+    version=version(),
+    description="Shared memory between processes: a drop-in for multiprocessing.shared_memory over libpshm",
+    license="MIT",
+    packages=["pshm"],
+    package_data={"pshm": ["py.typed", "*.pyi"]},
+    ext_modules=extensions(),
+    python_requires=">=3.9",
+    zip_safe=False,
+)
