@@ -313,10 +313,13 @@ PSHM_MPI_API int pshm_mpi_array_create(pshm_mpi_job *job, const char *name, cons
  *   put     returns when buf may be reused (MPI_Win_flush_local); the local
  *           part is already in the slab. The remote parts are complete at
  *           the target when pshm_mpi_darray_flush returns.
- *   flush   completes every put this rank issued, at every target
- *           (MPI_Win_flush_all): another rank that then learns of it (a
- *           message, a barrier) and reads sees the data.
- *   sync    collective: flush on every rank, MPI_Win_sync, a barrier,
+ *   flush   completes every pshm_mpi_darray_put this rank issued since
+ *           its last flush or sync, at its targets (MPI_Win_flush to each
+ *           of them; MPI_Win_flush_all past 8 distinct targets): another
+ *           rank that then learns of it (a message, a barrier) and reads
+ *           sees the data. Operations of your own on the window
+ *           (pshm_mpi_darray_win) are yours to flush, or sync's.
+ *   sync    collective: MPI_Win_flush_all on every rank, MPI_Win_sync, a barrier,
  *           MPI_Win_sync. Everything any rank wrote before its sync - puts
  *           and direct stores into its own node's slab (through the view or
  *           by a local process that finished before) - is visible to every

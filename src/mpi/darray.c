@@ -19,6 +19,25 @@
 /* Distinct targets remembered for per-target flushes; past it, flush all. */
 #define FLUSH_TRACK 8
 
+/* A set of target ranks (a call's, or the puts not yet flushed), so that
+ * flushes go to just those: MPI_Win_flush_all costs a round per peer on
+ * some transports, and a job has many peers. */
+struct targets {
+    int n, all;
+    int r[FLUSH_TRACK];
+};
+
+static void targets_add(struct targets *t, int rank)
+{
+    for (int i = 0; i < t->n; i++)
+        if (t->r[i] == rank)
+            return;
+    if (t->n < FLUSH_TRACK)
+        t->r[t->n++] = rank;
+    else
+        t->all = 1;
+}
+
 struct pshm_mpi_darray {
     pshm_mpi_job *job;
     char name[PSHM_NAME_MAX + 1];
@@ -31,6 +50,7 @@ struct pshm_mpi_darray {
     int64_t first, rows;  /* this node's rows */
     MPI_Win win;
     int locked;
+    struct targets dirty; /* targets of puts since the last flush */
 };
 
 /* Node i of n holds rows [first(i), first(i + 1)): i * N / n without
@@ -90,22 +110,6 @@ static void sel_copy(const struct sel *s, char *base, char *dense, int to_slab)
     }
 }
 
-/* Targets touched by the current call, for flushing just those. */
-struct targets {
-    int n, all;
-    int r[FLUSH_TRACK];
-};
-
-static void targets_add(struct targets *t, int rank)
-{
-    for (int i = 0; i < t->n; i++)
-        if (t->r[i] == rank)
-            return;
-    if (t->n < FLUSH_TRACK)
-        t->r[t->n++] = rank;
-    else
-        t->all = 1;
-}
 
 /* One remote part: an MPI_Get or MPI_Put of selection s at displacement
  * disp in target's window, to or from dense. */
@@ -240,6 +244,8 @@ static int xfer(pshm_mpi_darray *a, const int64_t *start, const int64_t *count,
             } else {
                 rc = sel_rma(a, &s, put, dense, target, (MPI_Aint)off);
                 targets_add(&tg, target);
+                if (put)
+                    targets_add(&a->dirty, target);
             }
         }
     }
@@ -270,9 +276,19 @@ int pshm_mpi_darray_put(pshm_mpi_darray *a, const int64_t *start, const int64_t 
 
 int pshm_mpi_darray_flush(pshm_mpi_darray *a)
 {
+    int rc = 0;
     if (!a)
         return -EINVAL;
-    return PSHM_MPI__CALL(MPI_Win_flush_all(a->win));
+    /* Only the targets this rank put to since the last flush (gets
+     * complete in their own call). */
+    if (a->dirty.all)
+        rc = PSHM_MPI__CALL(MPI_Win_flush_all(a->win));
+    else
+        for (int i = 0; i < a->dirty.n && rc == 0; i++)
+            rc = PSHM_MPI__CALL(MPI_Win_flush(a->dirty.r[i], a->win));
+    if (rc == 0)
+        a->dirty = (struct targets){0};
+    return rc;
 }
 
 int pshm_mpi_darray_sync(pshm_mpi_darray *a)
@@ -280,9 +296,13 @@ int pshm_mpi_darray_sync(pshm_mpi_darray *a)
     int rc;
     if (!a)
         return -EINVAL;
+    /* Every target, so that the caller's own operations on the window
+     * (pshm_mpi_darray_win) are completed too; rare and collective. */
     rc = PSHM_MPI__CALL(MPI_Win_flush_all(a->win));
-    if (rc == 0)
+    if (rc == 0) {
+        a->dirty = (struct targets){0};
         rc = PSHM_MPI__CALL(MPI_Win_sync(a->win));
+    }
     rc = pshm_mpi__agree(a->job->comm, rc, 0); /* the barrier */
     if (rc == 0)
         rc = PSHM_MPI__CALL(MPI_Win_sync(a->win));

@@ -396,6 +396,67 @@ static void big(void)
     CHECK_OK(pshm_mpi_darray_close(a));
 }
 
+/* flush alone (no sync) completes puts at their targets: a writer puts
+ * into every other node's rows in many small puts (a transport may hold
+ * small ones back until a flush: osc/pt2pt packs them), flushes, and tells
+ * each rank of those nodes by a message; they read their own slab directly
+ * and must see every byte. */
+static void flush_then_message(void)
+{
+    int64_t shape[2] = {12, 40};
+    pshm_mpi_darray *a = NULL;
+    int size = pshm_mpi_job_size(job), rank = pshm_mpi_job_rank(job);
+    int me = pshm_mpi_job_node(job);
+    CHECK_OK(pshm_mpi_darray_create(job, mt_name("flush"), "|u1", 2, shape, NULL, &a));
+    for (int w = 0; w < size; w++) {
+        int wnode;
+        MPI_Allreduce(rank == w ? &me : &(int){-1}, &wnode, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        for (int round = 0; round < 4; round++) {
+            unsigned char v = (unsigned char)(1 + w * 16 + round);
+            if (rank == w) {
+                unsigned char row[40];
+                memset(row, v, sizeof row);
+                for (int j = 0; j < pshm_mpi_job_nodes(job); j++) {
+                    int64_t f, n;
+                    CHECK_OK(pshm_mpi_darray_rows(a, j, &f, &n));
+                    for (int64_t r = f; j != me && r < f + n; r++)
+                        for (int64_t c = 0; c < 40; c += 8) { /* 8-byte puts */
+                            int64_t st[2] = {r, c}, cnt[2] = {1, 8};
+                            CHECK_OK(pshm_mpi_darray_put(a, st, cnt, NULL, row));
+                        }
+                }
+                CHECK_OK(pshm_mpi_darray_flush(a));
+                for (int q = 0; q < size; q++) {
+                    int qnode;
+                    MPI_Sendrecv(&me, 0, MPI_INT, q, 90, &qnode, 0, MPI_INT, q, 90,
+                                 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                }
+            } else {
+                MPI_Sendrecv(&me, 0, MPI_INT, w, 90, &v, 0, MPI_INT, w, 90, MPI_COMM_WORLD,
+                             MPI_STATUS_IGNORE);
+                v = (unsigned char)(1 + w * 16 + round);
+                int64_t f, n, strides[2];
+                CHECK_OK(pshm_mpi_darray_rows(a, me, &f, &n));
+                if (me != wnode && n > 0) {
+                    int64_t st[2] = {f, 0}, cnt[2] = {n, 40};
+                    void *p;
+                    CHECK_OK(pshm_mpi_darray_view(a, st, cnt, NULL, &p, strides));
+                    for (int64_t i = 0; i < n * 40; i++) {
+                        unsigned char got = ((volatile unsigned char *)p)[i];
+                        if (got != v)
+                            MT_FAIL("writer %d round %d: byte %lld of node %d's slab is %d, "
+                                    "want %d: the flush did not complete the puts",
+                                    w, round, (long long)i, me, got, v);
+                    }
+                }
+            }
+            MPI_Barrier(MPI_COMM_WORLD); /* everyone checked before the next round */
+        }
+    }
+    CHECK_OK(pshm_mpi_darray_sync(a));
+    CHECK_OK(pshm_mpi_darray_close(a));
+}
+
 int main(int argc, char **argv)
 {
     mt_init(&argc, &argv);
@@ -405,6 +466,7 @@ int main(int argc, char **argv)
     MT_RUN(node_blocks);
     MT_RUN(node_arrays);
     MT_RUN(hyperslabs);
+    MT_RUN(flush_then_message);
     MT_RUN(views_and_local_processes);
     MT_RUN(darray_failures);
     MT_RUN(big);
