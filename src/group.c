@@ -194,7 +194,7 @@ static int create_group(void)
     snprintf(nm, sizeof nm, GROUP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
              rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     /* sparse (reserve 0), unmarked, with our shared hold taken */
-    r = pshm__os_create(nm, 0600, GROUP_SIZE, 0, NULL, 0, 1, &fd, &st);
+    r = pshm__os_create(nm, 0600, GROUP_SIZE, 0, NULL, 0, 1, NULL, &fd, &st);
     if (r != 0)
         return r;
     r = map_anchor(fd, &h);
