@@ -721,6 +721,8 @@ static int list_plausible(int fd, uint64_t size, uint64_t *n)
     if (got < 8)
         return -PSHM_ELIST_SIZE;
     d = w[0];
+    if (d > size - 16 - 8 * *n)
+        return -PSHM_ELIST_OFFSETS; /* the data would end past the block */
 #if !defined(__APPLE__)
     if (*n > (size - 16) / 17 || d != size - 16 - 17 * *n)
         return -PSHM_ELIST_SIZE;
