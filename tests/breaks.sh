@@ -3,8 +3,9 @@
 # tests/breaks.sh [NAME...] - replay the deliberate breaks of tests/BREAKS.md
 # (issue 14): in a scratch copy of the committed tree (git archive HEAD),
 # each break edits the code under test, rebuilds one test binary, runs it,
-# and must see it fail with the expected line; then the edit is undone and
-# the same run must pass. Exit 1 if a test stays green under its break, or a
+# and must see it fail with the expected line (in one of 3 runs: some
+# breaks open a race's window); then the edit is undone and the same run
+# must pass. Exit 1 if a test stays green under its break, or a
 # break no longer applies (the code it edits changed: update it here).
 # Names select breaks (e.g. `tests/breaks.sh queue-lost seed`); --list.
 # About 15 minutes on 2 cores; not part of make test. Needs root (private
@@ -12,6 +13,7 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
+chmod 755 "$tmp" # test_harness runs test_block as nobody
 trap 'rm -rf "$tmp"' EXIT
 src=$tmp/src
 mkdir -p "$src"
@@ -59,14 +61,17 @@ brk() {
     if ! cmake --build "$bdir" -j "$jobs" --target $target >"$tmp/build.log" 2>&1; then
         tail -n 20 "$tmp/build.log"; echo "breaks: $name: FAIL: broken build"; ok=0
     else
-        rc=0
-        (cd "$bdir" && "$@") >"$tmp/out" 2>&1 || rc=$?
+        rc=0 try=0
+        while [ "$rc" = 0 ] && [ "$try" -lt 3 ]; do # a race's window: up to 3 runs
+            try=$((try + 1))
+            (cd "$bdir" && "$@") >"$tmp/out" 2>&1 || rc=$?
+        done
         if [ "$rc" = 0 ]; then
-            echo "breaks: $name: FAIL: green under its break"; tail -n 5 "$tmp/out"; ok=0
+            echo "breaks: $name: FAIL: green under its break (3 runs)"; tail -n 5 "$tmp/out"; ok=0
         elif ! grep -qF -- "$expect" "$tmp/out"; then
             echo "breaks: $name: FAIL: red (exit $rc), but not with '$expect':"; tail -n 8 "$tmp/out"; ok=0
         else
-            echo "breaks: $name: red: $(grep -F -- "$expect" "$tmp/out" | head -n 1 | sed 's/^ *//')"
+            echo "breaks: $name: red (run $try): $(grep -F -- "$expect" "$tmp/out" | head -n 1 | sed 's/^ *//')"
         fi
     fi
     cp "$tmp/orig" "$f"
