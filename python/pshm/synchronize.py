@@ -383,9 +383,14 @@ class Condition(_Base):
     :class:`Lock` or :class:`RLock` (a new ``RLock`` by default, named ``name + '.lock'``
     when ``name`` is given). ``Condition.open(name, lock=None)`` attaches to an existing
     one (and to ``RLock.open(name + '.lock')`` when ``lock`` is None).
+
+    A condition also keeps a generation counter (a semaphore, named ``name + '.gen'``),
+    so that a ``notify()`` is never lost while a waiter takes the lock back between the
+    slices of an interruptible wait. ``wait()`` may therefore return ``True``
+    spuriously: wait in a loop on your predicate, or use ``wait_for``.
     """
 
-    __slots__ = ('_lock',)
+    __slots__ = ('_lock', '_gen')
     _KIND = _sync.COND
 
     def __init__(self, lock=None, *, name=None, lifetime=None, mode=0o600):
@@ -397,17 +402,20 @@ class Condition(_Base):
         self._lock = lock
         self._h = _sync.Handle(name, _sync.COND, True, lifetime=_lifetime(name, lifetime),
                                mode=mode)
+        self._gen = Semaphore(0, name=None if name is None else name + '.gen',
+                              lifetime=lifetime, mode=mode)
 
     @classmethod
-    def open(cls, name, lock=None):
+    def open(cls, name, lock=None, _gen=None):
         """Attach to the existing condition ``name``, with ``lock`` (default
         ``RLock.open(name + '.lock')``)."""
         self = super().open(name)
         self._lock = RLock.open(name + '.lock') if lock is None else lock
+        self._gen = Semaphore.open(name + '.gen' if _gen is None else _gen)
         return self
 
     def _state(self):
-        return (self._h.name, self._lock)
+        return (self._h.name, self._lock, self._gen.name)
 
     def acquire(self, block=True, timeout=None):
         """Acquire the underlying lock (see :meth:`Lock.acquire`)."""
@@ -443,7 +451,7 @@ class Condition(_Base):
             count, lock._owner, lock._count = lock._count, None, 0
         r = _sync.EINVAL
         try:
-            r = self._h.cond_wait(lock._h, timeout)
+            r = self._h.cond_wait(lock._h, self._gen._h, timeout)
         finally:
             if rlock and r != _sync.ENOTRECOVERABLE and r != _sync.EPERM:
                 lock._owner, lock._count = _me(), count
@@ -472,13 +480,29 @@ class Condition(_Base):
     def notify(self, n=1):
         """Wake up to ``n`` waiters. The caller must hold the lock."""
         assert self._owned(), 'lock is not owned'
+        self._bump()
         for _ in range(n):
             self._h.cond_notify(False)
 
     def notify_all(self):
         """Wake every waiter. The caller must hold the lock."""
         assert self._owned(), 'lock is not owned'
+        self._bump()
         self._h.cond_notify(True)
+
+    def _bump(self):
+        # Move the generation value (see cond_slice in sync.c): up, or down near the
+        # maximum; waiters only look for a change.
+        if self._gen.get_value() >= 1 << 30:
+            self._gen.acquire(False)
+        else:
+            self._gen.release()
+
+    def unlink(self):
+        """Remove the condition's names (its own and its generation counter's; the lock
+        is unlinked separately, see ``lock``)."""
+        self._h.unlink()
+        self._gen.unlink()
 
     def __repr__(self):
         return f'<Condition({self._lock!r})>'

@@ -128,7 +128,8 @@ static void Sync_dealloc(SyncObject *self)
 typedef struct {
     void *obj;
     void *aux;
-    unsigned arrival;
+    pshm_sem *gen;          /* cond: the generation semaphore */
+    unsigned seq;           /* cond: its value when the wait began */
 } wait_ctx;
 
 static int mutex_slice(void *c, const struct timespec *until)
@@ -249,37 +250,59 @@ static PyObject *Sync_consistent(SyncObject *self, PyObject *unused)
 
 /* ----------------------------------------------------------------- cond */
 
+/* The value of a generation semaphore (see cond_wait); 0 on error. */
+static unsigned gen_value(pshm_sem *gen)
+{
+    unsigned v = 0;
+
+    return pshm_sem_getvalue(gen, &v) == 0 ? v : 0;
+}
+
+/* A slice that times out relocks the mutex, and a notify made meanwhile
+ * (by a holder of the mutex: the relock waits for it) finds no waiter on
+ * the cond and is lost to the next slice. So every notify also moves a
+ * generation semaphore's value (synchronize.py), and a slice that timed out
+ * reports a wake-up if the value moved since the wait began (the caller held
+ * the mutex then, so the move is a notify made during this wait; at worst a
+ * spurious wake-up, which condition variable users must allow). */
 static int cond_slice(void *c, const struct timespec *until)
 {
     wait_ctx *w = c;
+    int r = pshm_cond_timedwait(w->obj, w->aux, until);
 
-    return pshm_cond_timedwait(w->obj, w->aux, until);
+    if (r == -ETIMEDOUT && gen_value(w->gen) != w->seq)
+        return 0;
+    return r;
 }
 
 static const int cond_answers[] = {-ETIMEDOUT, -PSHM_EOWNERDEAD, -PSHM_ENOTRECOVERABLE,
                                    -EPERM, 0};
 
-/* cond_wait(lock_handle, timeout): one wait, which may end early (a slice:
+/* cond_wait(lock_handle, gen_handle, timeout): one wait, which may end early (a slice:
  * the caller loops on its predicate, as every condition variable user
  * must). The mutex is held again on return, whatever the code, except
  * -EPERM and -PSHM_ENOTRECOVERABLE. Between slices the mutex is taken
  * back, so a notify made while holding the lock is never lost. */
 static PyObject *Sync_cond_wait(SyncObject *self, PyObject *args)
 {
-    SyncObject *lock;
+    SyncObject *lock, *gen;
     PyObject *timeout = Py_None;
     pshmpy_deadline d;
     wait_ctx c;
     int r;
 
-    if (!PyArg_ParseTuple(args, "O!|O:cond_wait", Py_TYPE(self), &lock, &timeout))
+    if (!PyArg_ParseTuple(args, "O!O!|O:cond_wait", Py_TYPE(self), &lock, Py_TYPE(self), &gen,
+                          &timeout))
         return NULL;
-    if (need(self, PSHM_SYNC_COND) < 0 || need(lock, PSHM_SYNC_MUTEX) < 0)
+    if (need(self, PSHM_SYNC_COND) < 0 || need(lock, PSHM_SYNC_MUTEX) < 0 ||
+        need(gen, PSHM_SYNC_SEM) < 0)
         return NULL;
     if (pshmpy_deadline_from(timeout, &d) < 0)
         return NULL;
     c.obj = pshm_sync_cond(self->h);
     c.aux = pshm_sync_mutex(lock->h);
+    c.gen = pshm_sync_sem(gen->h);
+    c.seq = gen_value(c.gen);
     /* Between slices the mutex is held again, so a signal handler that
      * raises leaves the caller holding it, as threading.Condition does. */
     r = pshmpy_wait(cond_slice, &c, &d);
@@ -470,12 +493,13 @@ static PyObject *Sync_info(SyncObject *self, PyObject *unused)
     r = pshm_sync_fstat(self->h, &i);
     if (r < 0)
         return pshmpy_raise(r, self->name);
-    return Py_BuildValue("{s:s,s:I,s:i,s:l,s:l,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:i}",
+    return Py_BuildValue("{s:s,s:I,s:i,s:l,s:l,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:i,s:K}",
                          "kind", kind_name(i.kind), "flags", i.flags, "locked", i.locked,
                          "owner_pid", i.owner_pid, "owner_tid", i.owner_tid, "owner_alive",
                          i.owner_alive, "inconsistent", i.inconsistent, "notrecoverable",
                          i.notrecoverable, "waiters", i.waiters, "value", i.value, "count",
-                         i.count, "members", i.members, "dead", i.dead, "broken", i.broken);
+                         i.count, "members", i.members, "dead", i.dead, "broken", i.broken,
+                         "seq", i.seq);
 }
 
 static PyObject *Sync_close(SyncObject *self, PyObject *unused)
@@ -543,7 +567,7 @@ static PyMethodDef Sync_methods[] = {
     {"consistent", (PyCFunction)Sync_consistent, METH_NOARGS,
      "consistent() -> 0, -EPERM or -EINVAL (mutex after an owner died)."},
     {"cond_wait", (PyCFunction)Sync_cond_wait, METH_VARARGS,
-     "cond_wait(lock_handle, timeout=None) -> 0 or a negative libpshm code."},
+     "cond_wait(lock_handle, gen_handle, timeout=None) -> 0 or a negative libpshm code."},
     {"cond_notify", (PyCFunction)Sync_cond_notify, METH_VARARGS,
      "cond_notify(all=False): wake one (or every) waiter."},
     {"sem_wait", (PyCFunction)(void (*)(void))Sync_sem_wait, METH_VARARGS | METH_KEYWORDS,

@@ -28,7 +28,7 @@ def uname(tag):
 def name(request):
     n = uname(request.node.name[:12].replace('[', '_').replace(']', ''))
     yield n
-    for suffix in ('', '.lock'):
+    for suffix in ('', '.lock', '.gen'):
         try:
             os.unlink('/dev/shm/' + n + suffix)
         except FileNotFoundError:
@@ -57,11 +57,14 @@ def _sem_child(sem, ev):
     ev.set()
 
 
-def _cond_child(cond, arr_name):
+def _cond_child(cond, arr_name, all_):
     a = pshm.open_array(arr_name)
     with cond:
         a[0] = 1
-        cond.notify_all()
+        if all_:
+            cond.notify_all()
+        else:
+            cond.notify()
 
 
 def _barrier_child(barrier, out_name, slot):
@@ -110,16 +113,20 @@ def test_semaphore_and_event_across_processes(method):
 
 
 @pytest.mark.parametrize('method', METHODS)
-def test_condition_across_processes(method):
+@pytest.mark.parametrize('all_', [False, True], ids=['notify', 'notify_all'])
+def test_condition_across_processes(method, all_):
     ctx = mp.get_context(method)
     cond = pshm.Condition()
     arr = pshm.create_array(None, (1,), 'int64')
-    p = ctx.Process(target=_cond_child, args=(cond, pshm.array_block(arr).name))
+    p = ctx.Process(target=_cond_child, args=(cond, pshm.array_block(arr).name, all_))
     with cond:
         p.start()
-        assert cond.wait_for(lambda: arr[0] == 1, timeout=20)
+        while arr[0] != 1:
+            assert cond.wait(20), 'timed out: never notified'
     p.join(20)
     assert p.exitcode == 0
+    with cond:
+        assert cond.wait_for(lambda: bool(arr[0] == 1), timeout=0) is True
 
 
 @pytest.mark.parametrize('method', METHODS)
@@ -140,9 +147,14 @@ def test_barrier_across_processes(method):
     assert not barrier.broken and barrier.n_waiting == 0
 
 
+def _slow_action(calls):
+    time.sleep(0.2)
+    calls.append(time.monotonic())
+
+
 def test_barrier_action_runs_once_before_release():
     calls = []
-    b = pshm.Barrier(2, action=lambda: calls.append(time.monotonic()))
+    b = pshm.Barrier(2, action=lambda: _slow_action(calls))
     seen = []
 
     def t():
