@@ -105,7 +105,7 @@ fi
 # pshm over MPI (long: full runs only)
 if [ -z "$quick" ] && [ -x "$out/mpi/bench_mpi" ] && command -v mpirun >/dev/null 2>&1; then
     echo "== bench_mpi (bench/mpi/run.sh)" >&2
-    bench/mpi/run.sh "$build" --json "$out/mpi/bench_mpi.json" >&2 ||
+    PSHM_MPI_TIMEOUT=${PSHM_MPI_TIMEOUT:-600} bench/mpi/run.sh "$build" --json "$out/mpi/bench_mpi.json" >&2 ||
         { echo "bench: bench/mpi/run.sh failed" >&2; status=1; }
 fi
 
