@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """report.py - build the benchmark report from the bench programs' results.
 
-    bench/report.py DIR [--readme README.md --link PREFIX] [--label TEXT]
+    bench/report.py DIR [--readme README.md --link PREFIX [--report FILE]] [--label TEXT]
 
 DIR (build/bench) holds one JSON file per bench program (bench_queue.json,
 bench_sync.json, ...). This writes DIR/report.md and DIR/*.png (matplotlib)
@@ -24,6 +24,11 @@ file DIR/<name>.json of this shape and it gets its own section, in "order":
                    "xlabel": "", "ylabel": "ops/s", "logx": 0, "logy": 1,
                    "series": [{"label": "pshm", "ref": 0, "x": [0], "y": [1.2e6]}]}],
      "findings": ["one markdown line per finding"]}
+
+Also read: DIR/mpi/bench_mpi.json, the raw results bench/mpi/run.sh writes
+("bench": "mpi" with "rma", "local" and "queue" lists instead of tables),
+turned into a section here; the sections of bench/python/*.py ("bench"
+starting with "python") are grouped under "Python against the stdlib".
 
 Only "bench" is required. Plot kinds: "lines" (x against y, log axes as
 asked; "ref": 1 draws a hardware reference dashed), "cdf" (x = values, y =
@@ -220,9 +225,65 @@ def plot(p, outdir):
     return name
 
 
+def fmt_us(sec):
+    return "%.2f" % (sec * 1e6) if isinstance(sec, (int, float)) and sec > 0 else "n/a"
+
+
+def fmt_ratio(a, b):
+    ok = all(isinstance(x, (int, float)) and x > 0 for x in (a, b))
+    return "%.2fx" % (a / b) if ok else "n/a"
+
+
+def size_text(n):
+    return size_label(n).replace(".0 ", " ")
+
+
+def from_mpi(r):
+    """bench/mpi/run.sh's raw results -> a report section."""
+    if r.get("tables") or not any(k in r for k in ("rma", "local", "queue")):
+        return r
+    out = dict(r)
+    out.setdefault("title", "pshm over MPI: %s ranks on %s pseudo-nodes of this machine" % (
+        r.get("ranks", "?"), r.get("nodes", "?")))
+    out.setdefault("order", 50)
+    out.setdefault("summary", "bench/mpi/run.sh (bench_mpi under mpirun, Open MPI's shared-memory "
+                   "transport between pseudo-nodes of one machine): pshm's MPI layer against "
+                   "plain MPI calls doing the same job. Best of the program's rounds; ratios are "
+                   "pshm / MPI (time: lower is better for pshm, rate: higher).")
+    tables = []
+    rows = [[size_text(x["size"]), fmt_us(x.get("pshm_get_s")), fmt_us(x.get("mpi_get_s")),
+             fmt_ratio(x.get("pshm_get_s"), x.get("mpi_get_s")), fmt_us(x.get("pshm_put_s")),
+             fmt_us(x.get("mpi_put_s")), fmt_ratio(x.get("pshm_put_s"), x.get("mpi_put_s"))]
+            for x in r.get("rma", [])]
+    if rows:
+        tables.append({"title": "remote array access (us per operation)",
+                       "columns": ["size", "pshm get", "MPI_Get", "pshm / MPI", "pshm put",
+                                   "MPI_Put", "pshm / MPI"], "rows": rows})
+    rows = [[size_text(x["size"]), "%.1f" % (x["view_s"] * 1e9), "%.1f" % (x["copy_s"] * 1e9)]
+            for x in r.get("local", []) if x.get("view_s") and x.get("copy_s")]
+    if rows:
+        tables.append({"title": "local reads of a distributed array (ns per read)",
+                       "columns": ["size", "view (zero-copy)", "get (copy)"], "rows": rows})
+    rows = []
+    for x in r.get("queue", []):
+        b, e, m = x.get("bridge_msgs_per_s"), x.get("bridge_early_msgs_per_s"), x.get("mpi_msgs_per_s")
+        rows.append([size_text(x["size"]), "%.0f" % b if b else "n/a", "%.0f" % e if e else "n/a",
+                     "%.0f" % m if m else "n/a", fmt_ratio(b, m), fmt_ratio(e, m),
+                     str(x.get("messages", ""))])
+    if rows:
+        tables.append({"title": "a queue across nodes: the bridge against MPI_Send/MPI_Recv (messages/s)",
+                       "columns": ["size", "bridge (window)", "bridge (release_early)",
+                                   "MPI_Send/Recv", "window / MPI", "early / MPI", "messages"],
+                       "rows": rows})
+    out["tables"] = tables
+    return out
+
+
 def load(d):
     results = []
-    for path in sorted(glob.glob(os.path.join(d, "*.json"))):
+    paths = sorted(glob.glob(os.path.join(d, "*.json"))) + sorted(
+        glob.glob(os.path.join(d, "mpi", "*.json")))
+    for path in paths:
         try:
             with open(path) as f:
                 r = json.load(f)
@@ -230,7 +291,9 @@ def load(d):
             print("report: %s: %s (left out)" % (path, e), file=sys.stderr)
             continue
         if isinstance(r, dict) and r.get("bench"):
-            r["_file"] = os.path.basename(path)
+            if r["bench"] == "mpi":
+                r = from_mpi(r)
+            r["_file"] = os.path.relpath(path, d)
             results.append(r)
     results.sort(key=lambda r: (r.get("order", 100), r["bench"]))
     return results
@@ -242,6 +305,11 @@ def main_table(results):
             if t.get("main"):
                 return r, t
     return None, None
+
+
+PYTHON_TITLE = "Python against the stdlib"
+PYTHON_INTRO = ("The `pshm` Python module against what the standard library offers for the same "
+                "job (bench/python/*.py, run by scripts/bench.sh when `import pshm` works).")
 
 
 def build(d, label):
@@ -273,7 +341,8 @@ def build(d, label):
             "`PSHM_BENCH_ROUNDS=n` sets the rounds, `PSHM_BENCH_ONLY=pshm,Boost` picks systems "
             "(bench/README.md has the rest). The two processes of every measurement are pinned "
             "to the first two CPUs the bench may use.", ""]
-    missing = [(r["title"], x["peer"], x["reason"]) for r in results for x in r.get("missing", [])]
+    missing = [(r.get("title", r["bench"]), x["peer"], x["reason"]) for r in results
+               for x in r.get("missing", [])]
     if missing:
         out += ["## Not measured in this run", ""]
         seen = set()
@@ -286,14 +355,22 @@ def build(d, label):
     r0, t0 = main_table(results)
     if t0:
         out += ["## Main table", "", "### " + t0["title"], "", md_table(t0), ""]
+    python_said = False
     for r in results:
-        out += ["## " + r.get("title", r["bench"]), ""]
+        h = "##"
+        if r["bench"].startswith("python"):
+            if not python_said:
+                out += ["## " + PYTHON_TITLE, "", PYTHON_INTRO, ""]
+                python_said = True
+            h = "###"
+        if r.get("title") or r.get("summary") or r.get("tables") or r.get("plots"):
+            out += [h + " " + r.get("title", r["bench"]), ""]
         if r.get("summary"):
             out += [r["summary"], ""]
         for t in r.get("tables", []):
             if t is t0:
                 continue
-            out += ["### " + t["title"], "", md_table(t), ""]
+            out += [h + "# " + t["title"], "", md_table(t), ""]
         for p in r.get("plots", []):
             f = plot(p, d)
             if f:
@@ -301,7 +378,7 @@ def build(d, label):
             else:
                 out += ["(plot %s not drawn: matplotlib missing or no data)" % p.get("file"), ""]
         if r.get("findings"):
-            out += ["### Findings", ""] + ["- " + x for x in r["findings"]] + [""]
+            out += [h + "# Findings", ""] + ["- " + x for x in r["findings"]] + [""]
     out += ["---", "Generated %s by bench/report.py from %s." % (
         now, ", ".join(r["_file"] for r in results)), ""]
     with open(os.path.join(d, "report.md"), "w") as f:
@@ -309,8 +386,11 @@ def build(d, label):
     return results, t0, m
 
 
-def readme(path, link, label, results, t0):
-    """Replace the README's bench block with the main table and the plots."""
+def readme(path, link, label, results, t0, report=None):
+    """Replace the README's bench block with the main table and the plots.
+    link: where the plots are, report: the report (both relative to the
+    README; report defaults to LINK/report.md)."""
+    report = report or link + "/report.md"
     with open(path) as f:
         text = f.read()
     begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -320,10 +400,10 @@ def readme(path, link, label, results, t0):
     plots = [p for r in results for p in r.get("plots", [])
              if os.path.exists(os.path.join(os.path.dirname(path), link, p["file"]))]
     body = [begin, "",
-            "Figures from `make bench` on %s ([full report](%s/report.md), with the machine, "
+            "Figures from `make bench` on %s ([full report](%s), with the machine, "
             "every table, the run-to-run ranges and how to reproduce it). Medians of "
             "interleaved rounds; each ratio is against the reference its column names, "
-            "measured in the same round." % (label, link), ""]
+            "measured in the same round." % (label, report), ""]
     if t0:
         body += [md_table(t0), ""]
     r0 = next((r for r in results if any(t is t0 for t in r.get("tables", []))), None)
@@ -342,7 +422,8 @@ def readme(path, link, label, results, t0):
             continue
         anchor = r.get("title", r["bench"]).lower()
         anchor = re.sub(r"[^a-z0-9 -]", "", anchor).replace(" ", "-")
-        part = [b, "", "From `make bench` on %s ([report](%s/report.md#%s)):" % (label, link, anchor), ""]
+        part = [b, "", "From `make bench` on %s ([report](%s#%s)); medians of interleaved "
+                "rounds, each ratio against the reference its table names:" % (label, report, anchor), ""]
         for t in r.get("tables", []):
             if t.get("readme"):
                 part += ["**" + t["title"] + "**", "", md_table(t), ""]
@@ -359,6 +440,8 @@ def main():
     ap.add_argument("--readme")
     ap.add_argument("--link", default="bench/results")
     ap.add_argument("--label")
+    ap.add_argument("--report", help="the report's path relative to the README "
+                    "(default LINK/report.md)")
     a = ap.parse_args()
     label = a.label or os.environ.get("PSHM_BENCH_LABEL") or "this machine, %s" % (
         datetime.date.today().isoformat())
@@ -367,7 +450,7 @@ def main():
         return 1
     results, t0, _ = built
     print("report: %s" % os.path.join(a.dir, "report.md"))
-    if a.readme and not readme(a.readme, a.link, label, results, t0):
+    if a.readme and not readme(a.readme, a.link, label, results, t0, a.report):
         return 1
     return 0
 

@@ -14,6 +14,15 @@
 # Every executable BUILD/bench/bench_* and every script bench/bench_*.py is
 # run as `PROGRAM [--quick] --json BUILD/bench/NAME.json`; a program that
 # writes a file in bench/report.py's format there gets its report section.
+# So is every bench/python/bench_*.py (with PSHM_BUILD=BUILD, so that it
+# imports BUILD/python/pshm), if `import pshm` works; if it does not, the
+# report says so. A full run (not --quick) also runs bench/mpi/run.sh when
+# bench_mpi was built (MPI found) and mpirun is there: its
+# BUILD/bench/mpi/bench_mpi.json joins the report.
+#
+# --publish: the report goes to bench/results/DATE-HOST.md, its plots and
+# JSON to bench/results/DATE-HOST/, and the README's figure blocks are
+# rewritten from it, linking that report.
 set -u
 build=${1:?usage: scripts/bench.sh BUILD [--quick] [--publish]}
 shift
@@ -37,11 +46,22 @@ for peer in iceoryx boost zmq matplotlib; do
         scripts/deps.sh "$peer" 2>&1 | sed -n 's/^ *apt-get/  apt-get/p' | tail -n 1 >&2
     }
 done
-${MAKE:-make} --no-print-directory build BUILD="$build" || exit 1
+t_build=$(date +%s)
+if [ -n "$quick" ]; then
+    # the bench programs only: a clean clone's quick run stays short
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target bench_programs -- --no-print-directory >/dev/null ||
+        exit 1
+else
+    ${MAKE:-make} --no-print-directory build BUILD="$build" || exit 1
+fi
 
 out="$build/bench"
 mkdir -p "$out"
-rm -f "$out"/bench_*.json "$out"/*.png "$out"/report.md
+rm -f "$out"/bench_*.json "$out"/*.png "$out"/report.md "$out"/run.json "$out"/mpi/bench_mpi.json
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+t_run=$(date +%s)
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
 # what the benchmarks create is named pshm_bench_* (iceoryx's RouDi:
 # iceoryx_mgmt and a segment named after the user in /dev/shm, its sockets
 # and locks in /tmp); other files there are not ours to judge
@@ -62,6 +82,38 @@ for prog in "$out"/bench_* bench/bench_*.py; do
     *) "$prog" $quick --json "$out/$name.json" ;;
     esac || { echo "bench: $name failed" >&2; status=1; }
 done
+
+# Python against the stdlib: bench/python/*, with the module just built
+PSHM_BUILD=$(cd "$build" && pwd)
+export PSHM_BUILD
+pyprogs=$(ls bench/python/bench_*.py 2>/dev/null)
+if [ -n "$pyprogs" ]; then
+    if PYTHONPATH="$PSHM_BUILD/python${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c 'import pshm' 2>/dev/null; then
+        for prog in $pyprogs; do
+            name=$(basename "$prog" .py)
+            echo "== $name" >&2
+            "$PYTHON" "$prog" $quick --json "$out/$name.json" ||
+                { echo "bench: $name failed" >&2; status=1; }
+        done
+    else
+        echo "bench: import pshm fails (build/python not built?): the Python benchmarks are not run" >&2
+        printf '{"bench": "python", "order": 60, "missing": [{"peer": "the pshm Python module", "reason": "import pshm failed with %s and PSHM_BUILD=%s: bench/python/*.py not run"}]}\n' \
+            "$PYTHON" "$PSHM_BUILD" >"$out/bench_python_missing.json"
+    fi
+fi
+
+# pshm over MPI (long: full runs only)
+if [ -z "$quick" ] && [ -x "$out/mpi/bench_mpi" ] && command -v mpirun >/dev/null 2>&1; then
+    echo "== bench_mpi (bench/mpi/run.sh)" >&2
+    PSHM_MPI_TIMEOUT=${PSHM_MPI_TIMEOUT:-600} bench/mpi/run.sh "$build" --json "$out/mpi/bench_mpi.json" >&2 ||
+        { echo "bench: bench/mpi/run.sh failed" >&2; status=1; }
+fi
+
+load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+t_end=$(date +%s)
+echo "bench: build $((t_run - t_build)) s, programs $((t_end - t_run)) s, load average $load_start at the start, $load_end at the end" >&2
+printf '{"bench": "run", "order": 1, "loadavg_start": "%s", "loadavg_end": "%s", "started": "%s", "ended": "%s", "build_s": %s, "programs_s": %s}\n' \
+    "$load_start" "$load_end" "$started" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$((t_run - t_build))" "$((t_end - t_run))" >"$out/run.json"
 shm_after=$(ours)
 left=$(printf '%s\n' "$shm_after" | grep -vxF -e "$shm_before" -e '' )
 if [ -n "$left" ]; then
@@ -70,11 +122,20 @@ if [ -n "$left" ]; then
 fi
 
 if [ "$publish" = 1 ]; then
-    mkdir -p bench/results
-    rm -f bench/results/*.png bench/results/*.json bench/results/report.md
-    "$PYTHON" bench/report.py "$out" || status=1
-    cp "$out"/report.md "$out"/*.png "$out"/*.json bench/results/ 2>/dev/null
-    "$PYTHON" bench/report.py bench/results --readme README.md --link bench/results || status=1
+    stem="$(date -u +%Y-%m-%d)-$(hostname -s 2>/dev/null || hostname)"
+    : "${PSHM_BENCH_LABEL:=$(hostname -s 2>/dev/null || hostname) ($(nproc) CPUs), $started to $(date -u '+%H:%M UTC'), load average $load_start at the start and $load_end at the end (1, 5, 15 min; a machine shared with other jobs)}"
+    export PSHM_BENCH_LABEL
+    dest="bench/results/$stem"
+    rm -rf "$dest" "$dest.md"
+    mkdir -p "$dest/mpi"
+    cp "$out"/*.json "$dest"/ 2>/dev/null
+    cp "$out"/mpi/*.json "$dest"/mpi/ 2>/dev/null
+    rmdir "$dest/mpi" 2>/dev/null
+    "$PYTHON" bench/report.py "$dest" --readme README.md --link "$dest" --report "$dest.md" || status=1
+    # the report beside its directory, its plots linked into it
+    sed "s#](\([A-Za-z0-9_.-]*\.png\))#]($stem/\1)#g" "$dest/report.md" >"$dest.md" && rm -f "$dest/report.md"
+    "$PYTHON" bench/report.py "$out" >/dev/null || status=1
+    echo "bench: published $dest.md" >&2
 else
     "$PYTHON" bench/report.py "$out" || status=1
 fi

@@ -46,6 +46,7 @@ struct pshm_block {
     int readonly;
     int created;
     int holding;       /* this handle's description holds the hold byte */
+    int shared_map;    /* data is a queue's shared mapping: not ours to unmap */
     pid_t pid;         /* process that made the handle; a forked copy ends no lifetime */
     uint64_t dev, ino; /* the object: its name is removed only while it still leads here */
     struct pshm_block *prev, *next;
@@ -748,7 +749,7 @@ int pshm_block_close(pshm_block *b)
     if (!b)
         return 0;
     reg_remove(b);
-    if (b->data)
+    if (b->data && !b->shared_map)
         munmap(b->data, b->size);
     r = end_lifetime(b);
     close(b->fd); /* releases the hold byte, shared or exclusive */
@@ -771,6 +772,20 @@ int pshm_unlink(const char *name)
     int r = pshm__name_norm(name, nm);
 
     return r != 0 ? r : pshm__os_unlink(nm);
+}
+
+void *pshm__block_take_map(pshm_block *b)
+{
+    b->shared_map = 1;
+    return b->data;
+}
+
+void pshm__block_use_map(pshm_block *b, void *data)
+{
+    if (b->data && !b->shared_map)
+        munmap(b->data, b->size);
+    b->data = data;
+    b->shared_map = 1;
 }
 
 void *pshm_block_data(const pshm_block *b) { return b ? b->data : NULL; }

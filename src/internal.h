@@ -55,6 +55,13 @@ PSHM__HIDDEN void pshm__panic(const char *what, int err) __attribute__((noreturn
  */
 PSHM__HIDDEN int pshm__name_norm(const char *name, char *out);
 
+/* Queues share one mapping per process among their handles (queue_map.c).
+ * pshm__block_take_map: the caller now owns b's mapping (b keeps using it;
+ * closing b no longer unmaps it). pshm__block_use_map: b unmaps its own
+ * mapping (unless taken) and uses data, which the caller owns. */
+PSHM__HIDDEN void *pshm__block_take_map(pshm_block *b);
+PSHM__HIDDEN void pshm__block_use_map(pshm_block *b, void *data);
+
 /*
  * Parse a block's lifetime record ("pshm1 <lifetime> <pid> <starttime>", the
  * xattr pshm writes): 0 and the fields, or -1 for anything else. Exposed for

@@ -645,6 +645,7 @@ static void q_free(pshm_queue *q)
 {
     if (!q)
         return;
+    pshm__q_unmap(q->map);
     free(q);
 }
 
@@ -684,6 +685,9 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
     r = wait_ready(blk, o->open_timeout_ms, &q->g);
     if (r != 0)
         goto fail;
+    r = pshm__q_map(blk, &q->map);
+    if (r != 0)
+        goto fail;
     q->blk = blk;
     q->base = pshm_block_data(blk);
     q->h = (struct qhdr *)q->base;
@@ -696,7 +700,9 @@ static int attach(pshm_block *blk, int role, const qopts *o, pshm_queue **out)
     q->spin = o->spin;
     q->recover_ms = o->recover_ms;
     q->keep_open = o->keep_open;
-    q->last_epoch = ~(uint64_t)0; /* MPMC consumer: look for orphans at the first peek */
+    /* MPMC consumer: look for orphans at the first peek unless a whole scan
+     * since the last put-back found none (queue_ops.c, mpmc_try_peek) */
+    q->last_epoch = Q_LDA(&q->h->orphans_clean);
 
     pshm__q_scan(q, 1); /* recover whoever died since */
     r = claim_slot(q, role);

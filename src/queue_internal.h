@@ -79,7 +79,9 @@ struct qhdr {
     uint32_t pad2a;
     uint64_t sub_epoch;       /* BROADCAST: bumped by joining subscribers */
     uint64_t redeliver_epoch; /* MPMC: bumped when a message is put back behind the consumers */
-    uint8_t pad2[32];
+    uint64_t orphans_clean;   /* MPMC: a redeliver_epoch at which a whole scan for messages
+                                 put back found none (0 in a new queue: none yet) */
+    uint8_t pad2[24];
     /* line 3: consumers sleep here (not empty) */
     uint32_t ne_seq;
     uint32_t ne_sleepers;
@@ -234,8 +236,11 @@ PSHM__HIDDEN long pshm__queue_fuzz_drain(void *mem, size_t size, long max);
 
 enum { Q_NONE = 0, Q_RESERVED = 1, Q_PEEKED = 2 };
 
+struct qmap; /* queue_map.c: the process's one mapping of a queue */
+
 struct pshm_queue {
     pshm_block *blk;
+    struct qmap *map;   /* base lies in it (the block's own mapping is not used) */
     unsigned char *base;
     struct qhdr *h;
     struct qpart *parts;
@@ -268,6 +273,13 @@ struct pshm_queue {
 };
 
 /* ------------------------------------------------------------ shared by queue*.c */
+
+/* queue_map.c: make blk (a fresh handle's block) use the mapping of its
+ * queue that this process's handles share (its own mapping becomes that
+ * mapping if it is the first), counted. 0, or -errno with *out NULL (blk
+ * unchanged). pshm__q_unmap drops the count after blk is closed. */
+PSHM__HIDDEN int pshm__q_map(pshm_block *blk, struct qmap **out);
+PSHM__HIDDEN void pshm__q_unmap(struct qmap *m); /* NULL: nothing */
 
 PSHM__HIDDEN long long pshm__q_now_ns(void);
 /* Try to recover participant p; returns 1 if it was dead and is recovered,

@@ -393,6 +393,23 @@ static int mpmc_orphans(pshm_queue *q, const void **ptr, size_t *len)
     return -EAGAIN;
 }
 
+/*
+ * A whole scan that started after reading epoch ep found no message put
+ * back: every put-back up to ep (made FULL before its epoch bump) is
+ * claimed. Say so, so that a handle opened later starts from ep instead of
+ * scanning the whole ring at its first peek: that scan, once per handle,
+ * made a fresh handle's first message cost O(slots) and a consumer with
+ * many handles (the MPI bridge's window) O(handles x slots). A put-back
+ * whose bump is missing (its recoverer died) is found as before: the
+ * producer that meets it bumps the epoch. Only ever raised.
+ */
+static void orphans_clean(struct qhdr *h, uint64_t ep)
+{
+    uint64_t c = Q_LDA(&h->orphans_clean);
+    while ((int64_t)(ep - c) > 0 && !Q_CAS(&h->orphans_clean, &c, ep))
+        ;
+}
+
 static int mpmc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
 {
     struct qhdr *h = q->h;
@@ -404,6 +421,8 @@ static int mpmc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
         if (r != -EAGAIN)
             return r; /* keep last_epoch: there may be more */
         q->last_epoch = ep;
+        if (q->fd >= 0)
+            orphans_clean(h, ep);
     }
     for (uint64_t budget = Q_BUDGET(q); budget; budget--) {
         uint64_t pos = Q_LDA(&h->tail);
