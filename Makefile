@@ -48,6 +48,7 @@ demo: build
 asan: deps
 	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DPSHM_SANITIZE=address,undefined"
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory test-c BUILD=build-asan
+	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory test-mpi BUILD=build-asan
 	@PSHM_BUILD=$(abspath build-asan) LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/cli tests/python
 

@@ -5,6 +5,7 @@
  * same run (CPython in a child python3 with timeit).
  *
  *   build/bench/bench_list [--quick] [--json FILE] [SECONDS_PER_CASE]  (default 0.3)
+ *   PSHM_BENCH_ROUNDS=n   interleaved rounds (default 5, --quick 2)
  *   PSHM_PYTHON=/path/to/python3 to choose the interpreter.
  *
  * The C str get returns a pointer into the block (after checking UTF-8);
@@ -135,7 +136,9 @@ static int run_python(double secs)
 int main(int argc, char **argv)
 {
     bench_opts opt;
-    bench_parse(&argc, argv, &opt, 1, 1);
+    bench_parse(&argc, argv, &opt, 5, 2);
+    if (opt.rounds > 16)
+        opt.rounds = 16;
     double secs = argc > 1 ? atof(argv[1]) : opt.quick ? 0.05 : 0.3;
     pshm_value items[] = {pshm_value_int(1), pshm_value_float(2.5),
                           pshm_value_str("hello world", 11)};
@@ -152,20 +155,39 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_list: create: %s\n", pshm_strerror(r));
         return 1;
     }
-    for (size_t i = 0; i < NCASES; i++)
-        cases[i].c_rate = run_c(l, &cases[i], secs);
+    /* interleaved rounds: C, then CPython, then C again ... */
+    static double c_r[NCASES][16], py_r[NCASES][16];
+    int have_py = 1;
+    for (int rd = 0; rd < opt.rounds; rd++) {
+        for (size_t i = 0; i < NCASES; i++)
+            c_r[i][rd] = run_c(l, &cases[i], secs);
+        have_py = have_py && run_python(secs) == 0;
+        for (size_t i = 0; i < NCASES; i++)
+            py_r[i][rd] = have_py ? cases[i].py_rate : -1;
+    }
     pshm_list_close(l);
-    int have_py = run_python(secs) == 0;
 
     bjson *j = bj_open(opt.json);
     bj_begin_report(j, "list", "ShareableList: C against CPython", 40, &opt);
     char title[96];
     snprintf(title, sizeof title, "ShareableList get/set, one process, %.2f s per case", secs);
-    btable *t = bt_new(title, 4, BT_COLS("operation", "pshm (C)", "CPython 3", "ratio"));
-    for (size_t i = 0; i < NCASES; i++)
-        bt_row(t, BT_COLS(cases[i].label, bench_fmt_rate(cases[i].c_rate),
-                          bench_fmt_rate(have_py ? cases[i].py_rate : -1),
-                          bench_fmt_ratio(have_py ? cases[i].c_rate / cases[i].py_rate : -1)));
+    btable *t = bt_new(title, 5, BT_COLS("operation", "pshm (C)", "CPython 3",
+                                         "pshm / CPython (rate)", "its range"));
+    for (size_t i = 0; i < NCASES; i++) {
+        double ratio[16];
+        for (int rd = 0; rd < opt.rounds; rd++)
+            ratio[rd] = have_py && py_r[i][rd] > 0 ? c_r[i][rd] / py_r[i][rd] : -1;
+        bench_stat c = bench_stat_of(c_r[i], opt.rounds);
+        bench_stat py = bench_stat_of(py_r[i], opt.rounds);
+        bench_stat q = bench_stat_of(ratio, opt.rounds);
+        cases[i].c_rate = c.med;
+        bt_row(t, BT_COLS(cases[i].label, bench_fmt_rate(c.med), bench_fmt_rate(have_py ? py.med : -1),
+                          bench_fmt_ratio(have_py ? q.med : -1),
+                          have_py ? bench_fmt_spread(q.min, q.max, "%.1f") : "n/a"));
+    }
+    bt_note(t, "Medians of %d interleaved rounds (C, then CPython, per round); the ratio is taken "
+               "within each round, its range is over the rounds",
+            opt.rounds);
     if (!have_py)
         bt_note(t, "CPython figures unavailable: could not run the interpreter");
     bt_readme(t);

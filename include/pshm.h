@@ -1931,7 +1931,10 @@ PSHM_API int pshm_sync_describe(const pshm_sync_info *info, char *buf, size_t ca
  * ----------------
  * A handle is for one thread at a time (one pending reservation or peek per
  * handle); open one handle per thread. Handles are independent, also within
- * one process. fork(): a child must not use the parent's handles; it may
+ * one process, but share its one mapping of the queue (so a process may hold
+ * many handles on one queue at no cost per message; pshm_block_data() of
+ * each handle's pshm_queue_block() is that mapping, which goes with the
+ * process's last handle). fork(): a child must not use the parent's handles; it may
  * pshm_queue_close() them, which then only unmaps. Note that a child that
  * keeps an inherited handle's descriptor open keeps that participant
  * "alive" after the parent dies (the lock belongs to the shared

@@ -428,7 +428,7 @@ PSHM_MPI_API MPI_Win pshm_mpi_darray_win(const pshm_mpi_darray *a);
  * producer on each destination. The source endpoint peeks messages, packs
  * them into batches (up to opt.batch_bytes) and sends each batch to every
  * destination with MPI_Isend; a destination endpoint receives with
- * MPI_Irecv (two batches posted ahead), commits each message into its queue
+ * MPI_Irecv (four batches posted ahead), commits each message into its queue
  * in order, and acknowledges the batch. Local processes on each node use the
  * queues as usual, by name.
  *
@@ -461,12 +461,12 @@ PSHM_MPI_API MPI_Win pshm_mpi_darray_win(const pshm_mpi_darray *a);
  *     with the job, and its messages with it).
  *   The window: in an MPMC source queue the endpoint holds opt.window
  *   consumer handles, one peeked message each (so opt.window participant
- *   slots, at most half of max_participants), and keeps up to two batches in flight; SPSC and BROADCAST allow
+ *   slots, at most half of max_participants), and keeps up to four batches in flight; SPSC and BROADCAST allow
  *   one consumer handle per process, so the window is one message (one
  *   round trip each: slow - prefer MPMC, or release_early).
  *   opt.release_early = 1 releases each message as soon as it is copied into
  *   a batch (one handle, full batches, any mode): faster, but a bridge death
- *   loses up to two batches in flight - at most once for those.
+ *   loses up to four batches in flight - at most once for those.
  *   BROADCAST sources redeliver nothing after a death anyway (pshm.h), so a
  *   bridge from one is at most once whatever the option.
  * End of stream: when the source queue is shut down and drained

@@ -17,6 +17,10 @@
 #define TAG_BASE 0x2000
 #define SPIN_POLLS 4096 /* MPI polls between yields while waiting */
 #define PAD8(n) (((n) + 7) & ~(size_t)7)
+/* Batches in flight (source) and receives posted ahead (destination): with
+ * two, the source sat idle while the destination committed a batch and its
+ * acknowledgement came back; four keep both sides busy. */
+#define NBATCH 4
 
 struct wire {        /* 32 bytes, native byte order (one machine architecture per job) */
     uint32_t magic;
@@ -60,7 +64,7 @@ struct pshm_mpi_bridge {
     unsigned npool;
     int ndst;
     int *dst;            /* destination endpoint ranks */
-    struct batch b[2];
+    struct batch b[NBATCH];
     int fill;            /* batch being filled, or -1 */
     int oldest;          /* oldest batch in flight */
     uint64_t next_seq;
@@ -71,8 +75,8 @@ struct pshm_mpi_bridge {
     /* destination */
     pshm_queue *prod;
     int src;
-    char *rbuf[2];
-    MPI_Request rreq[2];
+    char *rbuf[NBATCH];
+    MPI_Request rreq[NBATCH];
     int ri;              /* buffer to process next */
     uint64_t expect;
     uint32_t cur;        /* messages of rbuf[ri] committed so far */
@@ -163,10 +167,11 @@ static int src_acks(pshm_mpi_bridge *br, int *moved)
             /* Acks come in send order; each names the sequence number after
              * its batch: a destination that acknowledges anything else is
              * broken. */
-            struct batch *b = &br->b[0];
-            if (b->state != 2 || b->sendno != br->acked[i])
-                b = &br->b[1];
-            if (b->state != 2 || b->sendno != br->acked[i] || br->aval[i] != b->seq + b->count)
+            struct batch *b = NULL;
+            for (int k = 0; k < NBATCH && !b; k++)
+                if (br->b[k].state == 2 && br->b[k].sendno == br->acked[i])
+                    b = &br->b[k];
+            if (!b || br->aval[i] != b->seq + b->count)
                 return -PSHM_EMPI_SEQ;
             *moved = 1;
             br->acked[i]++;
@@ -191,7 +196,10 @@ static int src_acks(pshm_mpi_bridge *br, int *moved)
 
 static int inflight(const pshm_mpi_bridge *br)
 {
-    return (br->b[0].state == 2) + (br->b[1].state == 2);
+    int n = 0;
+    for (int k = 0; k < NBATCH; k++)
+        n += br->b[k].state == 2;
+    return n;
 }
 
 /* Pack what the source queue has; *moved = 1 if anything was taken. wait:
@@ -207,10 +215,13 @@ static int src_fill(pshm_mpi_bridge *br, int *moved, const struct timespec *wait
         if (br->closed_src)
             return 0;
         if (br->fill < 0) {
-            int i = br->b[0].state == 0 ? 0 : br->b[1].state == 0 ? 1 : -1;
+            int i = -1;
+            for (int k = 0; k < NBATCH && i < 0; k++)
+                if (br->b[k].state == 0)
+                    i = k;
             if (i < 0) {
                 br->info.window_full++;
-                return 0; /* two batches in flight */
+                return 0; /* NBATCH batches in flight */
             }
             batch_start(br, i);
         }
@@ -265,7 +276,7 @@ static int src_step(pshm_mpi_bridge *br, const struct timespec *dl)
     if (br->closed_src) {
         /* Drained: once everything is acknowledged, send the end. */
         if (!br->end_sent && inflight(br) == 0) {
-            int i = br->b[0].state == 0 ? 0 : 1;
+            int i = 0; /* nothing in flight: every batch is free */
             batch_start(br, i);
             rc = batch_send(br, &br->b[i], WIRE_END);
             br->info.batches--; /* the end is not a batch of messages */
@@ -369,7 +380,7 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
         return rc != 0 ? rc : r;
     }
     rc = dst_post(br, br->ri);
-    br->ri ^= 1;
+    br->ri = (br->ri + 1) % NBATCH;
     return rc;
 }
 
@@ -440,7 +451,7 @@ static int src_setup(pshm_mpi_bridge *br)
     for (unsigned i = 0; i < br->nh; i++)
         br->pool[i] = br->nh - 1 - i;
     br->npool = br->nh;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NBATCH; i++) {
         br->b[i].buf = malloc(br->cap);
         br->b[i].handles = malloc(sizeof(unsigned) * br->nh);
         br->b[i].sreq = malloc(sizeof(MPI_Request) * (size_t)br->ndst);
@@ -465,7 +476,7 @@ static int src_setup(pshm_mpi_bridge *br)
 static int dst_setup(pshm_mpi_bridge *br)
 {
     int rc = 0;
-    for (int i = 0; i < 2 && rc == 0; i++) {
+    for (int i = 0; i < NBATCH && rc == 0; i++) {
         br->rbuf[i] = malloc(br->cap);
         rc = br->rbuf[i] ? dst_post(br, i) : -ENOMEM;
     }
@@ -501,7 +512,7 @@ static int req_settle(MPI_Request *r)
 static void bridge_free(pshm_mpi_bridge *br, int *rcp)
 {
     int keep = 0, r;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NBATCH; i++) {
         if (br->b[i].sreq)
             for (int j = 0; j < br->ndst; j++)
                 keep |= !req_settle(&br->b[i].sreq[j]);
@@ -513,7 +524,7 @@ static void bridge_free(pshm_mpi_bridge *br, int *rcp)
     if (br->areq)
         for (int i = 0; i < br->ndst; i++)
             req_cancel(&br->areq[i]);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NBATCH; i++) {
         req_cancel(&br->rreq[i]);
         free(br->rbuf[i]);
     }
@@ -560,7 +571,9 @@ int pshm_mpi_bridge_create(pshm_mpi_job *job, const char *name, int src_node,
         br->o.struct_size = sizeof br->o;
         br->job = job;
         br->src = -1;
-        br->rreq[0] = br->rreq[1] = br->ackreq = MPI_REQUEST_NULL;
+        for (int i = 0; i < NBATCH; i++)
+            br->rreq[i] = MPI_REQUEST_NULL;
+        br->ackreq = MPI_REQUEST_NULL;
         if (br->o.window == 0)
             br->o.window = 1;
         if (br->o.poll_ms == 0)
