@@ -1530,6 +1530,11 @@ typedef struct crew_shared {
     uint64_t data[8];          /* rwlock-protected: all equal outside a write */
     uint64_t head, tail;       /* cond-protected queue */
     uint64_t go, broken[MAXW]; /* barrier */
+    uint64_t inwin[MAXW];      /* 1 while the worker is inside the storm's critical window */
+    uint64_t win_kills;        /* kills that landed there (outside kills and armed points) */
+    int64_t pending[MAXW];     /* sem: +1 while posting, -1 while waiting */
+    int64_t amb_post, amb_wait; /* sem: operations of killed workers that may or may not have happened */
+    uint64_t posted, taken;    /* sem: operations known done */
     char m[PSHM_MUTEX_SIZE] __attribute__((aligned(64)));
     char c1[PSHM_COND_SIZE] __attribute__((aligned(64)));
     char c2[PSHM_COND_SIZE] __attribute__((aligned(64)));
@@ -1545,6 +1550,8 @@ typedef struct crew {
     int n;
     pid_t pid[MAXW];
     int (*fn)(void *);
+    const char *point; /* a fault point inside the library, in the window */
+    int armed;         /* kills made by arming it */
 } crew;
 
 static void crew_start(crew *c, int i)
@@ -1564,6 +1571,20 @@ static void crew_progress(crew *c)
     th_await_progress(CS->progress, c->pid, c->n, PROGRESS_MS);
 }
 
+/* What a killed worker leaves: whether it died in the window, and (sem)
+ * the operation it may or may not have done. */
+static void crew_account(int i, int in_window)
+{
+    if (in_window || ALOAD(&CS->inwin[i]))
+        AINC(&CS->win_kills);
+    ASTORE(&CS->inwin[i], 0);
+    if (CS->pending[i] > 0)
+        CS->amb_post++;
+    else if (CS->pending[i] < 0)
+        CS->amb_wait++;
+    CS->pending[i] = 0;
+}
+
 static void crew_kill_one(crew *c, int i)
 {
     kill(c->pid[i], SIGKILL);
@@ -1571,6 +1592,37 @@ static void crew_kill_one(crew *c, int i)
     if (code != 128 + SIGKILL)
         th_fail(__FILE__, __LINE__, "worker %d ended with %d before the kill", i, code);
     AINC(&CS->kills);
+    crew_account(i, 0);
+}
+
+static crew *ARMED;
+static int armed_worker(void *arg)
+{
+    th_rnd_worker(ALOAD(&CS->kills));
+    th_arm(ARMED->point, th_rnd() % 64);
+    return ARMED->fn(arg);
+}
+
+/* Replace worker i by one armed to die at the crew's fault point - inside
+ * the library, in the window - and wait until it has. */
+static void crew_kill_armed(crew *c, int i)
+{
+    crew_kill_one(c, i);
+    ARMED = c;
+    th_died_at(th_fork(armed_worker, (void *)(intptr_t)i), c->point, PROGRESS_MS);
+    AINC(&CS->kills);
+    crew_account(i, 1);
+    c->armed++;
+}
+
+/* The storm's kills landed in its window often enough to mean something:
+ * at least `floor_pct` percent of them, and every armed one. */
+static void crew_window_floor(crew *c, int floor_pct)
+{
+    fprintf(stderr, "    in the window: %llu of %llu kills (%d armed at %s)\n",
+            (unsigned long long)CS->win_kills, (unsigned long long)CS->kills, c->armed,
+            c->point ? c->point : "-");
+    CHECK(CS->win_kills * 100 >= CS->kills * (uint64_t)floor_pct);
 }
 
 static void crew_run(crew *c, int kills, int max_gap_us)
@@ -1581,7 +1633,10 @@ static void crew_run(crew *c, int kills, int max_gap_us)
     for (int k = 0; k < kills; k++) {
         usleep(th_rnd() % (unsigned)max_gap_us);
         int i = (int)(th_rnd() % (unsigned)c->n);
-        crew_kill_one(c, i);
+        if (c->point && k % 10 == 9)
+            crew_kill_armed(c, i);
+        else
+            crew_kill_one(c, i);
         crew_start(c, i);
         crew_check(c);
         crew_progress(c);
@@ -1602,6 +1657,7 @@ static void crew_stop(crew *c)
         if (r == 0) {
             kill(c->pid[i], SIGKILL);
             waitpid(c->pid[i], &st, 0);
+            crew_account(i, 0);
             continue;
         }
         CHECK(WIFEXITED(st));
@@ -1634,11 +1690,13 @@ static int kw_mutex(void *arg)
         } else if (r != 0) {
             return 3;
         }
+        ASTORE(&CS->inwin[me], 1); /* holding it */
         if (CS->a != CS->b)
             return 4; /* a clean lock with a torn pair: broken exclusion */
         CS->a++;
         spin(200);
         CS->b++;
+        ASTORE(&CS->inwin[me], 0);
         if (pshm_mutex_unlock(m) != 0)
             return 5;
         AINC(&CS->progress[me]);
@@ -1650,7 +1708,7 @@ TEST_TIMEOUT(kill_mutex_holders_and_waiters, 900)
 {
     CS = th_shared(sizeof *CS);
     pshm_mutex *m;
-    crew c = {.n = 5, .fn = kw_mutex};
+    crew c = {.n = 5, .fn = kw_mutex, .point = "sync.lock.taken"};
 
     th_rnd_seed("kill_mutex");
     CHECK_OK(pshm_mutex_init(CS->m, sizeof CS->m, &m));
@@ -1668,6 +1726,7 @@ TEST_TIMEOUT(kill_mutex_holders_and_waiters, 900)
     CHECK_OK(pshm_mutex_unlock(m));
     fprintf(stderr, "    kills=%llu recovered=%llu\n", (unsigned long long)CS->kills,
             (unsigned long long)CS->recovered);
+    crew_window_floor(&c, 8);
 }
 
 /* -- cond: producers and consumers over a queue, killed anywhere */
@@ -1682,9 +1741,8 @@ static int kw_cond(void *arg)
     while (!ALOAD(&CS->stop)) {
         int r = pshm_mutex_lock(m);
         if (r == -PSHM_EOWNERDEAD) {
-            /* head and tail are single stores: only their order can be off */
-            if (CS->tail - CS->head > CQ)
-                CS->head = CS->tail;
+            /* head and tail are single stores under the lock: nothing to
+             * repair, and no state correct locking cannot produce to hide */
             AINC(&CS->recovered);
             if (pshm_mutex_consistent(m) != 0)
                 return 2;
@@ -1699,8 +1757,6 @@ static int kw_cond(void *arg)
             struct timespec d = in_ms(500);
             r = pshm_cond_timedwait(producer ? not_full : not_empty, m, &d);
             if (r == -PSHM_EOWNERDEAD) {
-                if (CS->tail - CS->head > CQ)
-                    CS->head = CS->tail;
                 AINC(&CS->recovered);
                 if (pshm_mutex_consistent(m) != 0)
                     return 4;
@@ -1712,11 +1768,16 @@ static int kw_cond(void *arg)
             pshm_mutex_unlock(m);
             break;
         }
+        ASTORE(&CS->inwin[me], 1); /* holding the mutex, changing the queue */
+        if (CS->tail < CS->head || CS->tail - CS->head > CQ)
+            return 7; /* 0 <= tail - head <= capacity, always */
         if (producer)
             CS->tail++;
         else
             CS->head++;
-        pshm_cond_signal(producer ? not_empty : not_full);
+        if (pshm_cond_signal(producer ? not_empty : not_full) != 0)
+            return 8;
+        ASTORE(&CS->inwin[me], 0);
         if (pshm_mutex_unlock(m) != 0)
             return 6;
         AINC(&CS->progress[me]);
@@ -1729,7 +1790,7 @@ TEST_TIMEOUT(kill_cond_producers_and_consumers, 900)
     CS = th_shared(sizeof *CS);
     pshm_mutex *m;
     pshm_cond *c1, *c2;
-    crew c = {.n = 5, .fn = kw_cond};
+    crew c = {.n = 5, .fn = kw_cond, .point = "sync.lock.taken"};
 
     th_rnd_seed("kill_cond");
     CHECK_OK(pshm_mutex_init(CS->m, sizeof CS->m, &m));
@@ -1739,6 +1800,8 @@ TEST_TIMEOUT(kill_cond_producers_and_consumers, 900)
     crew_stop(&c);
     fprintf(stderr, "    kills=%llu recovered=%llu\n", (unsigned long long)CS->kills,
             (unsigned long long)CS->recovered);
+    CHECK(CS->tail >= CS->head && CS->tail - CS->head <= CQ);
+    crew_window_floor(&c, 3);
 }
 
 /* -- sem: posters and waiters; a woken waiter killed before it takes the
@@ -1755,11 +1818,22 @@ static int kw_sem(void *arg)
                 usleep(50);
                 continue;
             }
+            CS->pending[me] = 1;
+            ASTORE(&CS->inwin[me], 1);
             if (pshm_sem_post(s) != 0)
                 return 2;
+            AINC(&CS->posted);
+            CS->pending[me] = 0;
+            ASTORE(&CS->inwin[me], 0);
         } else {
             struct timespec d = in_ms(500);
+            CS->pending[me] = -1;
+            ASTORE(&CS->inwin[me], 1);
             int r = (me & 1) ? pshm_sem_wait(s) : pshm_sem_timedwait(s, &d);
+            if (r == 0)
+                AINC(&CS->taken);
+            CS->pending[me] = 0;
+            ASTORE(&CS->inwin[me], 0);
             if (r == -ETIMEDOUT)
                 continue;
             if (r != 0)
@@ -1780,6 +1854,16 @@ TEST_TIMEOUT(kill_sem_posters_and_waiters, 900)
     CHECK_OK(pshm_sem_init(CS->sem, PSHM_SEM_SIZE, 0, 0, &s));
     crew_run(&c, 150 * th_soak(), 3000);
     crew_stop(&c);
+    /* Units are conserved: the value is what the posts made minus what the
+     * waits took, give or take the operations killed in the middle. */
+    unsigned v;
+    CHECK_OK(pshm_sem_getvalue(s, &v));
+    int64_t known = (int64_t)CS->posted - (int64_t)CS->taken;
+    fprintf(stderr, "    posted=%llu taken=%llu value=%u in doubt: %lld posts, %lld waits\n",
+            (unsigned long long)CS->posted, (unsigned long long)CS->taken, v,
+            (long long)CS->amb_post, (long long)CS->amb_wait);
+    CHECK((int64_t)v >= known - CS->amb_wait && (int64_t)v <= known + CS->amb_post);
+    crew_window_floor(&c, 20);
 }
 
 /* -- sem with undo: holders killed while holding units; without undo the
@@ -1798,7 +1882,9 @@ static int kw_sem_undo(void *arg)
             continue;
         if (r != 0)
             return 2;
+        ASTORE(&CS->inwin[me], 1); /* holding a unit */
         spin(2000);
+        ASTORE(&CS->inwin[me], 0);
         if (pshm_sem_post(s) != 0)
             return 3;
         AINC(&CS->progress[me]);
@@ -1810,7 +1896,7 @@ TEST_TIMEOUT(kill_sem_undo_holders, 900)
 {
     CS = th_shared(sizeof *CS);
     pshm_sem *s;
-    crew c = {.n = 4, .fn = kw_sem_undo};
+    crew c = {.n = 4, .fn = kw_sem_undo, .point = "sync.sem.undo.changing"};
     unsigned v;
 
     th_rnd_seed("kill_sem_undo");
@@ -1826,6 +1912,7 @@ TEST_TIMEOUT(kill_sem_undo_holders, 900)
         CHECK_OK(pshm_sem_post(s));
     CHECK_OK(pshm_sem_getvalue(s, &v));
     CHECK_EQ(v, UNDO_UNITS);
+    crew_window_floor(&c, 10);
 }
 
 /* -- rwlock: writers killed mid-write, readers killed mid-read */
@@ -1847,6 +1934,7 @@ static int kw_rwlock(void *arg)
             AINC(&CS->recovered);
         else if (r != 0)
             return 2;
+        ASTORE(&CS->inwin[me], 1); /* holding it */
         if (writer) {
             if (r == -PSHM_EOWNERDEAD) {
                 for (int i = 1; i < 8; i++)
@@ -1865,6 +1953,7 @@ static int kw_rwlock(void *arg)
                     return 4; /* a torn write seen without being told */
             spin(500);
         }
+        ASTORE(&CS->inwin[me], 0);
         if (pshm_rwlock_unlock(rw) != 0)
             return 5;
         AINC(&CS->progress[me]);
@@ -1876,7 +1965,7 @@ TEST_TIMEOUT(kill_rwlock_readers_and_writers, 900)
 {
     CS = th_shared(sizeof *CS);
     pshm_rwlock *rw;
-    crew c = {.n = 6, .fn = kw_rwlock};
+    crew c = {.n = 6, .fn = kw_rwlock, .point = "sync.lock.taken"};
 
     th_rnd_seed("kill_rwlock");
     CHECK_OK(pshm_rwlock_init(CS->rw, sizeof CS->rw, &rw));
@@ -1886,9 +1975,17 @@ TEST_TIMEOUT(kill_rwlock_readers_and_writers, 900)
             (unsigned long long)CS->kills, (unsigned long long)CS->recovered,
             (unsigned long long)CS->told);
     CHECK(CS->recovered + CS->told > 0);
+    crew_window_floor(&c, 8);
 }
 
 /* -- event: a setter and waiters (auto reset) */
+
+/* The setter sets the (auto-reset) event and waits until a waiter took it;
+ * it never sets it again to rescue a sleeping waiter. Waiters wait without
+ * a deadline. A set left untaken for EV_LOST_MS while waiters sleep is a
+ * lost wake-up (a wake-up taken by a killed waiter must reach another
+ * within PSHM_SYNC_RECHECK_MS). */
+#define EV_LOST_MS 3000
 
 static int kw_event(void *arg)
 {
@@ -1898,12 +1995,16 @@ static int kw_event(void *arg)
         if (me == 0) {
             if (pshm_event_set(e) != 0)
                 return 2;
-            usleep(30);
+            long long t0 = now_ms();
+            while (ALOAD(&e->state) != 0 && !ALOAD(&CS->stop))
+                if (now_ms() - t0 > EV_LOST_MS)
+                    return 4; /* set, and the waiters asleep: a lost wake-up */
+                else
+                    usleep(100);
         } else {
-            struct timespec d = in_ms(500);
-            int r = (me & 1) ? pshm_event_wait(e) : pshm_event_timedwait(e, &d);
-            if (r == -ETIMEDOUT)
-                continue;
+            ASTORE(&CS->inwin[me], 1); /* waiting */
+            int r = pshm_event_wait(e);
+            ASTORE(&CS->inwin[me], 0);
             if (r != 0)
                 return 3;
         }
@@ -1922,6 +2023,7 @@ TEST_TIMEOUT(kill_event_setter_and_waiters, 900)
     CHECK_OK(pshm_event_init(CS->ev, sizeof CS->ev, 0, &e));
     crew_run(&c, 100 * th_soak(), 3000);
     crew_stop(&c);
+    crew_window_floor(&c, 20);
 }
 
 /* -- barrier: a participant killed anywhere breaks the phase for the

@@ -70,6 +70,7 @@ static inline int mutex_lock_fast(pshm_mutex *m, int try, const struct timespec 
         uint64_t me = pshm__self_thread();
         uint32_t z = 0;
         if (LIKELY(PSHM__ID_PID(me) <= PSHM__LK_TID_MAX && CAS(&m->lk.word, &z, PSHM__ID_PID(me)))) {
+            PSHM__FAULT("sync.lock.taken"); /* the word is ours, the record not yet */
             STORER(&m->lk.owner, me);
             return 0;
         }

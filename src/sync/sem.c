@@ -155,6 +155,7 @@ static void undo_apply(pshm_sem *s, pshm__sem_undo *u, uint32_t slot, uint32_t v
         STORER(&u->intent.old_held, LOADR(&u->slots[slot].held));
     }
     STORES(&u->intent.valid, 1);
+    PSHM__FAULT("sync.sem.undo.changing"); /* the intent is written, the change not yet whole */
     STORES(&s->value, value);
     if (slot < PSHM_SEM_UNDO_SLOTS) {
         STORES(&u->slots[slot].who, who);

@@ -9,6 +9,7 @@
 #ifndef PSHM_SYNC_INTERNAL_H
 #define PSHM_SYNC_INTERNAL_H
 
+#include "../fault.h"
 #include "../internal.h"
 #include "../os/futex.h"
 #include "../os/liveness.h"
@@ -293,6 +294,7 @@ static inline int pshm__lock_acquire(pshm__lock *l, int try, const struct timesp
     uint32_t z = 0;
 
     if (LIKELY(PSHM__ID_PID(me) <= PSHM__LK_TID_MAX && CAS(&l->word, &z, PSHM__ID_PID(me)))) {
+        PSHM__FAULT("sync.lock.taken"); /* the word is ours, the record not yet */
         STORER(&l->owner, me);
         return 0;
     }

@@ -150,3 +150,88 @@ def test_sync_cli_golden(session):
     if os.environ.get("PSHM_UPDATE_GOLDEN"):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
+
+
+# ---------------------------------------------------------------- attacker
+# Issue 11: corrupted bytes of every sync kind, through every CLI command
+# that reads or uses them. Each command must end (within its deadline, plus
+# a margin for a loaded machine) with an exit status, never a signal.
+
+ATTACK_KINDS = [
+    ("mutex", [], [("sync", "recover", "{n}", "--timeout", "20")]),
+    ("cond", [], []),
+    ("sem", ["--undo", "--value", "1"], [("sync", "wait", "{n}", "--timeout", "20"), ("sync", "post", "{n}")]),
+    ("rwlock", [], [("sync", "recover", "{n}", "--timeout", "20")]),
+    ("barrier", ["--count", "2"], [("sync", "wait", "{n}", "--timeout", "20"), ("sync", "reset", "{n}")]),
+    ("event", [], [("sync", "wait", "{n}", "--timeout", "20"), ("sync", "set", "{n}"), ("sync", "reset", "{n}")]),
+]
+READERS = [("sync", "info", "{n}"), ("info", "--json", "{n}"), ("ls", "{n}"),
+           ("dump", "{n}", "--length", "256")]
+
+
+def run_attacked(args):
+    try:
+        p = subprocess.run([PSHM, *args], capture_output=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("%s: still running after 15 s" % " ".join(args))
+    assert p.returncode >= 0, (args, "killed by signal %d" % -p.returncode, p.stderr[-300:])
+    assert p.returncode in (0, 1), (args, p.returncode, p.stderr[-300:])
+
+
+@pytest.mark.parametrize("kind,opts,users", ATTACK_KINDS, ids=[k[0] for k in ATTACK_KINDS])
+def test_corrupt_sync_objects_never_crash_or_hang_the_cli(session, kind, opts, users):
+    import random
+    n = "%s_%s" % (session.base, kind)
+    session.run("sync", "create", kind, n, *opts)
+    path = os.path.join("/dev/shm", n)
+    pristine = open(path, "rb").read()
+    seed = int(os.environ.get("PSHM_SEED") or random.randrange(1 << 30))
+    print("PSHM_SEED=%d" % seed)
+    rnd = random.Random(seed)
+    # words of the header and of the object's first 32 bytes (the lock word
+    # and the owner always): all of them with PSHM_SOAK set, else 8 at random
+    offs = list(range(0, min(len(pristine), 96), 4))
+    if not os.environ.get("PSHM_SOAK"):
+        offs = sorted(set(rnd.sample(offs, 6) + [72, 80]))
+    for off in offs:
+        for val in (0xffffffff, 0x80000000, rnd.getrandbits(32)):
+            data = bytearray(pristine)
+            data[off:off + 4] = val.to_bytes(4, "little")
+            with open(path, "r+b") as f:
+                f.write(data)
+            for cmd in READERS + users:
+                run_attacked([a.format(n=n) for a in cmd])
+    with open(path, "r+b") as f:
+        f.write(pristine)
+
+
+def test_dump_of_a_held_mutex_shows_no_addresses(session):
+    """Every byte of a held mutex is accounted for: its id, the holder's
+    tid in the lock word, the holder's identity (tid, start time), the
+    waiter count and state - no pointer, no thread-local address."""
+    n = session.base + "_held"
+    session.run("sync", "create", "mutex", n)
+    holder = session.start("HOLDER", "sync", "lock", n)
+    try:
+        out = subprocess.run([PSHM, "dump", n], capture_output=True, text=True, timeout=30).stdout
+        raw = bytearray()
+        for line in out.splitlines():
+            m = re.match(r"^([0-9a-f]{8})  ([0-9a-f ]+)\|", line)
+            if m:
+                off = int(m.group(1), 16)
+                while len(raw) < off:  # a '*' line: repeats of zeros here
+                    raw += b"\0"
+                raw += bytes.fromhex(m.group(2).replace(" ", ""))
+            elif re.match(r"^[0-9a-f]{8}$", line):  # the end
+                raw += bytes(int(line, 16) - len(raw))
+        obj = raw[64:64 + 64]
+        start = int(open("/proc/%d/stat" % holder.pid).read().rsplit(")", 1)[1].split()[19])
+        word = int.from_bytes(obj[8:12], "little")
+        owner = int.from_bytes(obj[16:24], "little")
+        assert word & 0x7fffffff == holder.pid
+        assert owner == (holder.pid << 32) | (start & 0xffffffff)
+        assert obj[12:16] == b"\0\0\0\0"
+        assert obj[32:] == bytes(32), "bytes past the mutex's fields are not zero"
+    finally:
+        holder.send_signal(signal.SIGINT)
+        holder.communicate(timeout=30)
