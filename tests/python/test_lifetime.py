@@ -48,6 +48,18 @@ def program(code):
     return p
 
 
+def kill_and_expect_gone(p, sig, count=2):
+    """Read the names the program prints, check they stay while it lives,
+    send sig, and check they go."""
+    names = p.stdout.readline().split()
+    assert len(names) == count and all(exists(n) for n in names)
+    time.sleep(0.1)
+    assert all(exists(n) for n in names)
+    p.send_signal(sig)
+    p.wait()
+    assert all(wait_gone(n) for n in names)
+
+
 def test_close_keeps_and_unlink_removes():
     a = pshm.SharedMemory(create=True, size=64)
     a.buf[0] = 7
@@ -93,13 +105,7 @@ def test_a_killed_program_takes_its_tracked_blocks_along():
         print(s.name, l.shm.name, flush=True)
         time.sleep(60)
     """)
-    names = p.stdout.readline().split()
-    assert len(names) == 2 and all(exists(n) for n in names)
-    time.sleep(0.1)
-    assert all(exists(n) for n in names)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    assert all(wait_gone(n) for n in names)
+    kill_and_expect_gone(p, signal.SIGKILL)
 
 
 def test_track_false_stays_until_unlinked():

@@ -2,14 +2,12 @@
 """pshm.SharedMemoryManager removes everything it made at shutdown(), at
 the end of a with block, and when the process that started it dies
 (SIGKILL included)."""
-import os
 import signal
-import time
 
 import pytest
 
 import pshm
-from test_lifetime import exists, program, wait_gone
+from test_lifetime import exists, kill_and_expect_gone, program
 
 
 def test_shutdown_removes_everything():
@@ -63,10 +61,4 @@ def test_the_managers_process_dying_removes_its_blocks(sig):
         print(a.name, b.shm.name, flush=True)
         time.sleep(60)
     """)
-    names = p.stdout.readline().split()
-    assert len(names) == 2 and all(exists(n) for n in names)
-    time.sleep(0.1)
-    assert all(exists(n) for n in names)
-    p.send_signal(sig)
-    p.wait()
-    assert all(wait_gone(n) for n in names)
+    kill_and_expect_gone(p, sig)
