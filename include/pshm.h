@@ -490,7 +490,9 @@ PSHM_API int pshm_block_read(const pshm_block *b, uint64_t off, void *buf, size_
  * On success PSHM_GROUP_ENV is set (setenv) to the group's id, so children
  * started with exec join it when they call this (or create a GROUP block).
  * Creating a PSHM_GROUP block joins implicitly; call this early (before
- * starting children) so that the program is one group.
+ * starting children) so that the program is one group. Making a new group
+ * also reaps any ended group whose watcher is gone (killed, or never
+ * started): its listed blocks and its anchor are removed.
  * Membership ends only with the process (or when every descriptor sharing
  * the membership is closed at exit/exec). Returns 0, -PSHM_ENAME_*, -EINVAL
  * (id is not a group's name), or the codes of pshm_block_create and of

@@ -71,14 +71,14 @@ ours() {
 }
 shm_before=$(ours)
 status=0
-for prog in "$out"/bench_* bench/bench_*.py; do
+for prog in "$out"/bench_* bench/bench_*.py bench/python/bench_*.py; do
     [ -f "$prog" ] && [ -x "$prog" ] || continue
     case "$prog" in *.json | *.png | *.md) continue ;; esac
     name=$(basename "$prog")
     name=${name%.py}
     echo "== $name" >&2
     case "$prog" in
-    *.py) "$PYTHON" "$prog" $quick --json "$out/$name.json" ;;
+    *.py) PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$prog" $quick --json "$out/$name.json" ;;
     *) "$prog" $quick --json "$out/$name.json" ;;
     esac || { echo "bench: $name failed" >&2; status=1; }
 done

@@ -180,6 +180,29 @@ static int join_existing(const char *id)
     return 0;
 }
 
+/* An anchor nobody holds - its group ended and its watcher is gone too
+ * (killed, or never started) - is reaped by the next process that makes a
+ * group: the kernel grants the exclusive lock only when no member is left,
+ * and a live watcher's pending request does not block us. */
+static int reap_if_ended(const char *name, void *ud)
+{
+    struct stat st;
+    int fd;
+
+    (void)ud;
+    if (strncmp(name, GROUP_PREFIX, sizeof GROUP_PREFIX - 1) != 0)
+        return 0;
+    if (pshm__os_open(name, 1, &fd) != 0)
+        return 0;
+    if (pshm__os_hold_lock(fd, 'w', 0) == 0 && fstat(fd, &st) == 0) {
+        group_reap(fd);
+        if (pshm__os_is(name, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+            (void)pshm__os_unlink(name);
+    }
+    close(fd);
+    return 0;
+}
+
 static int create_group(void)
 {
     unsigned char rnd[8];
@@ -188,6 +211,7 @@ static int create_group(void)
     ghead *h;
     int fd, r;
 
+    (void)pshm__os_list(reap_if_ended, NULL);
     r = pshm__os_random(rnd, sizeof rnd);
     if (r != 0)
         return r;

@@ -8,6 +8,7 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -271,4 +272,66 @@ TEST(an_ended_group_is_not_rejoined)
     CHECK_OK(pshm_group_join(g_rep->group));
     CHECK_OK(pshm_group_id(id, sizeof id, NULL));
     CHECK(strcmp(id, g_rep->group) != 0);
+}
+
+/* The pid of the process (other than `not`) that has `name` open: the
+ * group's watcher, once its members are gone. 0 if none. */
+static pid_t opener_of(const char *name, pid_t not)
+{
+    char want[PSHM_PATH_MAX + 16], link[PSHM_PATH_MAX + 64], path[64];
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+
+    snprintf(want, sizeof want, "/dev/shm/%s", name);
+    while (proc && !found && (e = readdir(proc))) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        DIR *fds;
+        struct dirent *f;
+
+        if (pid <= 0 || pid == not)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+        fds = opendir(path);
+        while (fds && !found && (f = readdir(fds))) {
+            char fp[64 + 256 + 2];
+            ssize_t n;
+
+            snprintf(fp, sizeof fp, "%s/%s", path, f->d_name);
+            n = readlink(fp, link, sizeof link - 1);
+            if (n > 0) {
+                link[n] = 0;
+                if (strcmp(link, want) == 0)
+                    found = pid;
+            }
+        }
+        if (fds)
+            closedir(fds);
+    }
+    if (proc)
+        closedir(proc);
+    return found;
+}
+
+TEST(a_group_whose_watcher_was_killed_is_reaped_by_the_next_group)
+{
+    pid_t p, w;
+
+    g_name1 = th_name("g6");
+    g_rep = th_shared(sizeof *g_rep);
+    p = th_fork(program_creates_then_waits, NULL);
+    while (!ALOAD(&g_rep->ready))
+        th_sleep_ms(2);
+    w = opener_of(g_rep->group, p);
+    CHECK(w > 0);
+    kill(w, SIGKILL); /* the watcher dies first: nobody will reap */
+    kill(p, SIGKILL);
+    CHECK_EQ(th_wait(p, 10000), 128 + SIGKILL);
+    th_sleep_ms(200);
+    CHECK(th_exists(g_name1));
+    CHECK(th_exists(g_rep->group));
+    unsetenv(PSHM_GROUP_ENV);
+    CHECK_OK(pshm_group_join(NULL)); /* a new group reaps the ended one */
+    CHECK(!th_exists(g_name1));
+    CHECK(!th_exists(g_rep->group));
 }

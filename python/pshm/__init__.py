@@ -15,7 +15,12 @@ __version__ = _shm.PSHM_VERSION
 # This program's lifetime group (what track=True blocks belong to): joined
 # at import, so that children started later (fork, spawn, forkserver,
 # subprocess) are members of the same group through PSHM_GROUP.
-_os.environ["PSHM_GROUP"] = _shm.group_join()
+# If no group can be made here (no OFD locks, /dev/shm full), importing
+# still works; creating a track=True block then raises the reason.
+try:
+    _os.environ["PSHM_GROUP"] = _shm.group_join()
+except OSError:
+    pass
 
 # ---- the stdlib drop-in (branch python) ----
 from .shared_memory import SharedMemory, ShareableList  # noqa: E402

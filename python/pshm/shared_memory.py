@@ -138,15 +138,15 @@ class SharedMemory:
         """Close access to the shared memory from this instance; the block
         stays for other processes. Views still exported from ``buf`` keep
         the mapping until they are released."""
-        if self._buf is not None:
-            try:
-                self._buf.release()
-            except BufferError:
-                pass  # a view of buf lives on; the block unmaps when it goes
-            self._buf = None
-        if self._block is not None:
-            block, self._block = self._block, None
-            block.close()
+        # Not buf.release() and block.close(): numpy takes the buffer and
+        # gives it back at once, keeping only a reference to the object
+        # under it (numpy#18294: after the stdlib's close the array points
+        # at unmapped memory). Dropping our references instead lets the
+        # block live exactly as long as anything uses it - an array's base,
+        # a memoryview's export - and unmap when the last one goes (at once
+        # when nothing else holds it).
+        self._buf = None
+        self._block = None
 
     def unlink(self):
         """Remove the shared memory block's name; processes that have it
@@ -188,8 +188,11 @@ class SharedMemory:
         """A context manager yielding a view of the block: a numpy array
         (``cls=numpy.ndarray``, the default; ``dtype`` default uint8,
         ``shape`` default: as many items as fit) or a ``memoryview``
-        (``cls=memoryview``, cast to ``dtype`` if given). The view is
-        released at the end of the ``with``."""
+        (``cls=memoryview``, cast to ``dtype`` if given), starting
+        ``offset`` bytes into the block. At the end of the ``with`` a
+        memoryview is released; a numpy array is dropped by pshm, and one
+        the caller kept keeps the block mapped (never dangling) until it
+        goes. ``close()`` never meets ``BufferError``."""
         return _View(self, cls, dtype, shape, offset)
 
     # ---- the stdlib's private names that code in the wild reads
@@ -230,16 +233,17 @@ class _View:
         return self._view
 
     def __exit__(self, *exc):
+        # A memoryview is released (using it afterwards raises ValueError).
+        # A numpy array kept past the with keeps the block mapped until it
+        # goes: it never points at unmapped memory.
         view, self._view = self._view, None
-        if isinstance(view, memoryview) and view is not self._mv:
-            view.release()
-        del view
-        if self._mv is not None:
-            try:
-                self._mv.release()
-            except BufferError:
-                raise BufferError("a view made by create_view() was kept past the with block") from None
-            self._mv = None
+        mv, self._mv = self._mv, None
+        for m in (view, mv):
+            if isinstance(m, memoryview):
+                try:
+                    m.release()
+                except BufferError:
+                    pass  # something still exports from it: it lives on
         return False
 
 

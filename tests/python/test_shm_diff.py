@@ -129,7 +129,7 @@ def same(a, b):
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(values, max_size=10), ops)
 def test_random_shareable_list_sequences(items, sequence):
     s = std.ShareableList(items)

@@ -25,6 +25,16 @@ def test_version_matches_the_library():
     assert pshm.__version__.count(".") == 2
 
 
+def test_the_module_is_the_build_under_test():
+    # make asan sets PSHM_BUILD=build-asan: its sanitized extension must be
+    # the one imported, here and in child processes
+    from conftest import BUILD
+    assert _shm.__file__.startswith(os.path.join(BUILD, "python", "pshm") + os.sep)
+    out = subprocess.run([sys.executable, "-c", "import pshm; print(pshm._shm.__file__)"],
+                         check=True, capture_output=True, text=True).stdout
+    assert out.startswith(os.path.join(BUILD, "python", "pshm") + os.sep)
+
+
 def test_module_is_self_contained():
     # linked against libpshm statically: importing it maps no libpshm.so
     # (checked in a fresh interpreter: this one has the ctypes tests' copy)

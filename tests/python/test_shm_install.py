@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: MIT
+"""`pip install --no-build-isolation ./python` works offline with Debian's
+setuptools and gives a self-contained module (no libpshm.so needed)."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def test_pip_install_offline(tmp_path):
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("pip is not installed for this python (Debian: python3-pip)")
+    # build from a copy, so the source tree gets no build/ or egg-info
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns("build*", ".git", "bench", "tests", "doc"))
+    target = tmp_path / "site"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PSHM_GROUP")}
+    env["PIP_NO_INDEX"] = "1"
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation",
+                          "--target", str(target), str(src / "python")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    env["PYTHONPATH"] = str(target)
+    code = ("import pshm, sys; sl = pshm.ShareableList([1, 'a']); sl[0] = 7; print(pshm.__version__, list(sl));"
+            "sl.shm.unlink(); print('libpshm.so' in open('/proc/self/maps').read(), pshm._shm.__file__)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].endswith("[7, 'a']")
+    assert lines[1].startswith("False " + str(target))
+    for stub in ("py.typed", "shared_memory.pyi", "managers.pyi", "_shm.pyi"):
+        assert (target / "pshm" / stub).exists(), stub
