@@ -46,8 +46,10 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
     char n[PSHM_NAME_MAX + 2];
     int fd, r;
 
-    (void)hold, (void)mark, (void)prep; /* the fallback has no queues */
+    (void)hold, (void)mark;
     *fd_out = -1;
+    if (prep && prep->lock_off >= 0)
+        return -ENOTSUP; /* no OFD locks: no witness of the creator's death (no queues) */
     if (need_mark)
         return -PSHM_ENOMARK;
     posix_name(n, sizeof n, name);
