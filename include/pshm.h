@@ -77,7 +77,10 @@
  * Shared memory is untrusted input
  *   Every offset, length and count read from a block is checked against the
  *   block before use; corrupt bytes give an error code, never a crash (see the
- *   README's reliability section for what a peer can and cannot do).
+ *   README's reliability section for what a peer can and cannot do). A peer
+ *   that may write a block may also shrink it: openers check the size at
+ *   attach, but an access through a mapping past the new end raises SIGBUS
+ *   in the accessing process; pshm_block_read copies out without faulting.
  *
  * Versions and the ABI
  * --------------------

@@ -663,14 +663,14 @@ int pshm_list_open(const char *name, const pshm_block_options *opt, pshm_list **
     PSHM__FAULT("list.open.mapped"); /* a peer may shrink the block now */
     l->base = pshm_block_data(l->block);
     l->readonly = pshm_block_readonly(l->block);
-    /* With pread against the size now, not through the mapping: a peer that
-     * shrank the block since it was mapped is an error, not a SIGBUS here. */
+    /* Against the size now: a peer that shrank the block since it was
+     * mapped is an error, not a SIGBUS in the parse below. */
     uint64_t now = 0;
     r = pshm__inspect_size(pshm_block_fd(l->block), &now);
     if (r == 0 && now != pshm_block_size(l->block))
         r = -PSHM_ELIST_SIZE;
     if (r == 0)
-        r = pshm__list_stat_fd(pshm_block_fd(l->block), now, &l->lay);
+        r = pshm__list_parse(l->base, pshm_block_size(l->block), &l->lay);
     if (r != 0) {
         (void)pshm_block_close(l->block);
         free(l);

@@ -48,8 +48,8 @@ int pshm__os_create(const char *name, unsigned mode, uint64_t size, int reserve,
 
     (void)hold, (void)mark;
     *fd_out = -1;
-    if (prep)
-        return -ENOTSUP; /* the fallback has no queues: no witness of a creator's death */
+    if (prep && prep->lock_off >= 0)
+        return -ENOTSUP; /* no OFD locks: no witness of the creator's death (no queues) */
     if (need_mark)
         return -PSHM_ENOMARK;
     posix_name(n, sizeof n, name);
