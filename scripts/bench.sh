@@ -20,6 +20,8 @@
 # bench_mpi was built (MPI found) and mpirun is there: its
 # BUILD/bench/mpi/bench_mpi.json joins the report.
 #
+# PSHM_BENCH_SKIP=experiments,mpi leaves programs out (names without bench_).
+#
 # --publish: the report goes to bench/results/DATE-HOST.md, its plots and
 # JSON to bench/results/DATE-HOST/, and the README's figure blocks are
 # rewritten from it, linking that report.
@@ -76,6 +78,9 @@ for prog in "$out"/bench_* bench/bench_*.py bench/python/bench_*.py; do
     case "$prog" in *.json | *.png | *.md) continue ;; esac
     name=$(basename "$prog")
     name=${name%.py}
+    case ",${PSHM_BENCH_SKIP:-}," in *",${name#bench_},"*)
+        echo "== $name: skipped (PSHM_BENCH_SKIP)" >&2; continue ;;
+    esac
     echo "== $name" >&2
     case "$prog" in
     *.py) PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$prog" $quick --json "$out/$name.json" ;;
@@ -103,7 +108,8 @@ if [ -n "$pyprogs" ]; then
 fi
 
 # pshm over MPI (long: full runs only)
-if [ -z "$quick" ] && [ -x "$out/mpi/bench_mpi" ] && command -v mpirun >/dev/null 2>&1; then
+case ",${PSHM_BENCH_SKIP:-}," in *,mpi,*) skip_mpi=1 ;; *) skip_mpi=0 ;; esac
+if [ -z "$quick" ] && [ "$skip_mpi" = 0 ] && [ -x "$out/mpi/bench_mpi" ] && command -v mpirun >/dev/null 2>&1; then
     echo "== bench_mpi (bench/mpi/run.sh)" >&2
     PSHM_MPI_TIMEOUT=${PSHM_MPI_TIMEOUT:-600} bench/mpi/run.sh "$build" --json "$out/mpi/bench_mpi.json" >&2 ||
         { echo "bench: bench/mpi/run.sh failed" >&2; status=1; }

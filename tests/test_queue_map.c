@@ -108,42 +108,6 @@ TEST(a_queue_made_again_under_the_same_name_is_another_mapping)
     CHECK_OK(pshm_unlink(name));
 }
 
-/* A forked child opens its own handles (the parent's mapping list is not
- * reused across processes), uses them, closes its inherited copy; the
- * parent's handle is untouched by all of it. */
-static const char *fork_name;
-
-static int child_uses_the_queue(void *arg)
-{
-    pshm_queue *inherited = arg, *p;
-    pshm_queue_options o = mpmc_opts();
-    if (pshm_queue_open(fork_name, PSHM_QUEUE_PRODUCER, &o, &p) != 0)
-        return 2;
-    uint32_t v = 42;
-    if (pshm_queue_send(p, &v, sizeof v) != 0)
-        return 3;
-    if (pshm_queue_close(p) != 0)
-        return 4;
-    if (pshm_queue_close(inherited) != 0) /* a forked copy: only unmapped */
-        return 5;
-    return 0;
-}
-
-TEST(a_forked_child_opens_and_closes_without_touching_the_parent)
-{
-    const char *name = th_name("fork");
-    pshm_queue_options o = mpmc_opts();
-    pshm_queue *c;
-
-    fork_name = name;
-    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    pid_t pid = th_fork(child_uses_the_queue, c);
-    CHECK_EQ(th_wait(pid, 10000), 0);
-    CHECK_EQ(recv_u32(c), 42);
-    CHECK_OK(pshm_queue_close(c));
-    CHECK_OK(pshm_unlink(name));
-}
-
 /* A consumer that peeks and dies holding the message. */
 static int peek_and_die(void *arg)
 {
