@@ -30,7 +30,8 @@ def version():
 def extensions():
     with open(os.path.join(HERE, "CMakeLists.txt")) as f:
         text = f.read()
-    lib = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")) + glob.glob(os.path.join(ROOT, "src", "os", "*.c")))
+    # the same sources as the top CMakeLists.txt's PSHM_SOURCES
+    lib = sorted(p for d in ("", "sync", "os") for p in glob.glob(os.path.join(ROOT, "src", d, "*.c")))
     exts = []
     for m in re.finditer(r"^\s*pshm_python_extension\((.*?)\)\s*$", text, re.M | re.S):
         words = m.group(1).split()
