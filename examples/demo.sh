@@ -6,17 +6,34 @@
 set -euo pipefail
 B=${1:-build}
 name="pshm_demo_$$"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# start NAME PROGRAM ARGS...: run PROGRAM with its stdin and stdout on FIFOs
+# (descriptors $NAME_in, $NAME_out; pid $NAME_pid). Not a coproc: bash drops
+# a coproc's descriptors as soon as it is reaped, which races with reading
+# its last line.
+start() {
+    local v=$1; shift
+    mkfifo "$tmp/$v.in" "$tmp/$v.out"
+    "$@" <"$tmp/$v.in" >"$tmp/$v.out" &
+    printf -v "${v}_pid" '%s' "$!"
+    local fin fout
+    exec {fin}>"$tmp/$v.in" {fout}<"$tmp/$v.out"
+    printf -v "${v}_in" '%s' "$fin"
+    printf -v "${v}_out" '%s' "$fout"
+}
 
 echo "== raw block: producer -> consumer"
-coproc PROD { exec "$B/examples/producer" "$name" 16; }
-prod_pid=$PROD_PID          # bash unsets PROD_PID once the coprocess is reaped
-read -r line <&"${PROD[0]}"
+start PROD "$B/examples/producer" "$name" 16
+read -r line <&"$PROD_out"
 echo "$line"
 "$B/pshm" info "$name" 2>/dev/null | sed 's/^/   pshm info: /' || true
 "$B/examples/consumer" "$name"
-exec {PROD[1]}>&-           # producer's stdin closes: it closes the block
-read -r line <&"${PROD[0]}" && echo "$line"
-wait "$prod_pid"
+exec {PROD_in}>&-           # producer's stdin closes: it closes the block
+read -r line <&"$PROD_out" && echo "$line"
+exec {PROD_out}<&-
+wait "$PROD_pid"
 if [ -e "/dev/shm/$name" ]; then
     echo "demo: FAIL: /dev/shm/$name is still there" >&2
     exit 1
@@ -26,9 +43,8 @@ echo "after: /dev/shm/$name is gone (AUTO lifetime: the last holder closed it)"
 echo
 echo "== array block: producer -> consumer (C) -> numpy, one copy of the data"
 aname="pshm_demo_array_$$"
-coproc APROD { exec "$B/examples/array_producer" "$aname" 1000 3; }
-aprod_pid=$APROD_PID        # bash unsets APROD_PID once the coprocess is reaped
-read -r line <&"${APROD[0]}"
+start APROD "$B/examples/array_producer" "$aname" 1000 3
+read -r line <&"$APROD_out"
 echo "$line"
 "$B/pshm" ls 2>/dev/null | awk -v n="$aname" 'NR == 1 || $1 == n' | sed 's/^/   pshm ls: /' || true
 "$B/examples/array_consumer" "$aname"
@@ -44,9 +60,10 @@ PY
 else
     echo "python:         no numpy for /usr/bin/python3: skipped"
 fi
-exec {APROD[1]}>&-          # producer's stdin closes: it closes the array
-read -r line <&"${APROD[0]}" && echo "$line"
-wait "$aprod_pid"
+exec {APROD_in}>&-          # producer's stdin closes: it closes the array
+read -r line <&"$APROD_out" && echo "$line"
+exec {APROD_out}<&-
+wait "$APROD_pid"
 if [ -e "/dev/shm/$aname" ]; then
     echo "demo: FAIL: /dev/shm/$aname is still there" >&2
     exit 1
@@ -64,3 +81,11 @@ if [ -e "/dev/shm/queue_pipeline_$qpid" ]; then
     exit 1
 fi
 echo "after: the queue's block is gone (AUTO lifetime: both sides closed it)"
+
+echo
+echo "== Python: a producer process and a consumer process share a numpy array (import pshm)"
+if [ -d "$B/python/pshm" ] && /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    PYTHONPATH="$B/python" /usr/bin/python3 examples/python/producer_consumer.py
+else
+    echo "python:         pshm's Python module or numpy is missing: skipped"
+fi
