@@ -122,7 +122,10 @@ def test_condition_across_processes(method, all_):
     with cond:
         p.start()
         while arr[0] != 1:
-            assert cond.wait(20), 'timed out: never notified'
+            # 60 s: a forkserver child under ASan on a loaded machine can take
+            # tens of seconds to start; the message says which case it was.
+            assert cond.wait(60), 'timed out: never notified (child alive: %s, exit code %s, value %d)' % (
+                p.is_alive(), p.exitcode, arr[0])
     p.join(20)
     assert p.exitcode == 0
     with cond:
