@@ -317,6 +317,9 @@ TEST(a_group_whose_watcher_was_killed_is_reaped_by_the_next_group)
 {
     pid_t p, w;
 
+    /* Ours alone: any group made on the machine meanwhile (another test
+     * run's) would reap this ended group before our own join does. */
+    th_private_shm("size=64m");
     g_name1 = th_name("g6");
     g_rep = th_shared(sizeof *g_rep);
     p = th_fork(program_creates_then_waits, NULL);
