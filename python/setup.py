@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Build the pshm package and its C extensions without CMake:
-`pip install --no-build-isolation ./python` (offline, Debian's setuptools).
+`pip install --no-build-isolation .` from the top of the tree (its setup.py
+calls pshm_setup here), or `pip install --no-build-isolation ./python`
+(offline, Debian's setuptools).
 
 The extension list is read from python/CMakeLists.txt (the
 pshm_python_extension(NAME ... SOURCES ...) calls), so CMake and pip always
@@ -18,8 +20,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+# setuptools wants paths relative to the directory of the setup.py it runs:
+# this one's, or the top of the tree's (pshm_setup sets it).
+BASE = HERE
+
+
 def rel(path):
-    return os.path.relpath(path, HERE)
+    return os.path.relpath(path, BASE)
 
 
 def version():
@@ -46,8 +53,9 @@ def extensions():
                 libs.append(w)
         exts.append(Extension(
             "pshm." + name,
-            sources=sources + ["src/common.c"] + [rel(p) for p in lib],
-            include_dirs=["src", rel(os.path.join(ROOT, "include")), rel(os.path.join(ROOT, "src"))],
+            sources=[rel(os.path.join(HERE, p)) for p in sources + ["src/common.c"]] + [rel(p) for p in lib],
+            include_dirs=[rel(os.path.join(HERE, "src")), rel(os.path.join(ROOT, "include")),
+                          rel(os.path.join(ROOT, "src"))],
             define_macros=[("_GNU_SOURCE", None)],
             extra_compile_args=["-std=gnu11", "-fvisibility=hidden"],
             libraries=["rt", "pthread"] + libs,
@@ -81,14 +89,24 @@ except ImportError:  # setuptools' vendored copy only
 CCompiler.compile = parallel_compile
 
 
-setup(
-    name="pshm",
-    version=version(),
-    description="Shared memory between processes: a drop-in for multiprocessing.shared_memory over libpshm",
-    license="MIT",
-    packages=["pshm"],
-    package_data={"pshm": ["py.typed", "*.pyi"]},
-    ext_modules=extensions(),
-    python_requires=">=3.9",
-    zip_safe=False,
-)
+def pshm_setup(base):
+    """setup() for the package, with paths relative to base (the directory
+    of the setup.py being run)."""
+    global BASE
+    BASE = base
+    setup(
+        name="pshm",
+        version=version(),
+        description="Shared memory between processes: a drop-in for multiprocessing.shared_memory over libpshm",
+        license="MIT",
+        packages=["pshm"],
+        package_dir={"pshm": rel(os.path.join(HERE, "pshm"))},
+        package_data={"pshm": ["py.typed", "*.pyi"]},
+        ext_modules=extensions(),
+        python_requires=">=3.9",
+        zip_safe=False,
+    )
+
+
+if __name__ == "__main__":
+    pshm_setup(HERE)

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""`pip install --no-build-isolation ./python` works offline with Debian's
-setuptools and gives a self-contained module (no libpshm.so needed)."""
+"""`pip install --no-build-isolation .` (the top of the tree) and `./python`
+work offline with Debian's setuptools and give a self-contained module (no
+libpshm.so needed)."""
 import os
 import shutil
 import subprocess
@@ -11,7 +12,8 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def test_pip_install_offline(tmp_path):
+@pytest.mark.parametrize("where", [".", "python"])
+def test_pip_install_offline(tmp_path, where):
     if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode != 0:
         pytest.skip("pip is not installed for this python (Debian: python3-pip)")
     # build from a copy, so the source tree gets no build/ or egg-info
@@ -21,7 +23,7 @@ def test_pip_install_offline(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PSHM_GROUP")}
     env["PIP_NO_INDEX"] = "1"
     out = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation",
-                          "--target", str(target), str(src / "python")],
+                          "--target", str(target), str(src / where)],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     env["PYTHONPATH"] = str(target)
