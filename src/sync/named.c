@@ -5,6 +5,7 @@
 #include "sync_internal.h"
 
 #include "../fault.h"
+#include "../inspect_internal.h"
 
 #include "../os/futex.h"
 #include "../os/liveness.h"
@@ -605,22 +606,14 @@ int pshm_sync_fstat(const pshm_sync *h, pshm_sync_info *out)
  */
 int pshm_sync_stat(const char *name, pshm_sync_info *out)
 {
-    char nm[PSHM_NAME_MAX + 1];
     pshm_sync_info in;
-    struct stat st;
-    uint64_t *buf;
-    ssize_t got;
+    uint64_t *buf, size;
+    size_t got = 0;
     int fd, r;
 
     if (!sinfo_ok(out))
         return -EINVAL;
-    r = pshm__name_norm(name, nm);
-    if (r != 0)
-        return r;
-    r = pshm__os_stat_object(nm, &st);
-    if (r != 0)
-        return r;
-    r = pshm__os_open(nm, 0, &fd);
+    r = pshm__inspect_open(name, &fd, &size);
     if (r != 0)
         return r;
     buf = malloc(STAT_MAX); /* uint64_t: aligned as the objects need */
@@ -628,17 +621,14 @@ int pshm_sync_stat(const char *name, pshm_sync_info *out)
         close(fd);
         return -ENOMEM;
     }
-    do
-        got = pread(fd, buf, STAT_MAX, 0);
-    while (got < 0 && errno == EINTR);
-    r = got < 0 ? -errno : 0;
+    r = pshm__inspect_read(fd, buf, STAT_MAX, 0, &got);
     close(fd);
     if (r == 0 && got < PSHM__SYNC_HDR_SIZE)
         r = -PSHM_EKIND;
     if (r == 0 && LOADR(&((const pshm__sync_hdr *)buf)->magic) != PSHM__SYNC_HDR_MAGIC)
         r = -PSHM_EKIND; /* not a named sync object */
     if (r == 0)
-        r = stat_mem(buf, (size_t)got, &in);
+        r = stat_mem(buf, got, &in);
     free(buf);
     if (r == 0)
         give(&in, out);
