@@ -974,15 +974,15 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
      * fault point has not had its death yet: the rarest point (create.named)
      * gets 4-10 in 300 kills, and 0 now and then. A point the workers never
      * pass still ends with none, and fails below. */
-    int k;
-    for (k = 0; k < kills || (astorm_missing(&t) && k < 4 * kills); k++) {
+    int done;
+    for (done = 0; done < kills || (astorm_missing(&t) && done < 4 * kills); done++) {
         usleep(th_rnd() % 3000);
         /* an unarmed worker, if there is one: the armed ones die at their point */
         int i = (int)(th_rnd() % ASW), st;
         for (int j = 0; j < ASW && AS->armed[i]; j++)
             i = (i + 1) % ASW;
         /* every other kill aimed at a moment the worker is inside a call */
-        for (int s = 0; k % 2 && s < 2000 && !ALOAD(&AS->in_call[i]); s++)
+        for (int s = 0; done % 2 && s < 2000 && !ALOAD(&AS->in_call[i]); s++)
             usleep(20);
         kill(w[i], SIGKILL);
         CHECK(waitpid(w[i], &st, 0) == w[i]);
@@ -1007,7 +1007,7 @@ TEST_TIMEOUT(auto_sigkill_storm_never_cut_short_never_leaked, 600)
     for (int k = 0; k < NBP; k++)
         armed += t.armed_at[k];
     printf("    %d kills by the test (%d inside a pshm call's window), %d at armed points:",
-           k, t.in_window, armed);
+           done, t.in_window, armed);
     for (int k = 0; k < NBP; k++)
         printf(" %s %d", block_points[k] + 6, t.armed_at[k]);
     printf("\n");
