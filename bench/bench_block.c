@@ -283,7 +283,7 @@ int main(int argc, char **argv)
     char name[64];
 
     bench_parse(&argc, argv, &O, 5, 3);
-    cell_seconds = argc > 1 ? atof(argv[1]) : O.quick ? 0.15 : 1.0;
+    cell_seconds = argc > 1 ? atof(argv[1]) : O.quick ? 0.05 : 1.0;
     if (!(cell_seconds > 0))
         cell_seconds = 1.0;
     bench_progress_init("bench_block");

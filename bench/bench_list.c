@@ -83,9 +83,10 @@ static const char *PY =
     "try:\n"
     "    for stmt in sys.argv[2:]:\n"
     "        t = timeit.Timer(stmt, globals={'sl': sl})\n"
-    "        n, _ = t.autorange()\n"
-    "        reps = max(1, int(n * secs / 0.2))\n"
-    "        best = min(t.repeat(3, reps)) / reps\n"
+    "        n = 1\n"  /* timeit's autorange would take 0.2 s a statement */
+    "        while t.timeit(n) < secs / 4:\n"
+    "            n *= 2\n"
+    "        best = min(t.repeat(3, n)) / n\n"
     "        print(1.0 / best, flush=True)\n"
     "finally:\n"
     "    sl.shm.close()\n"

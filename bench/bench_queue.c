@@ -767,8 +767,8 @@ static int lat_iters(int s, int wait)
 {
     int fast = S[s].raw || S[s].x == &x_pshm;
     if (wait == QB_BUSY)
-        return fast ? (O.quick ? 10000 : 100000) : (O.quick ? 2000 : 20000);
-    return O.quick ? 400 : 4000;
+        return fast ? (O.quick ? 10000 : 100000) : (O.quick ? 1000 : 20000);
+    return O.quick ? 200 : 4000; /* quick: a blocking round trip is 20-200 us on a loaded VM */
 }
 
 /*

@@ -37,7 +37,16 @@ void bench_parse(int *argc, char **argv, bench_opts *o, int default_rounds, int 
             o->quick = 1;
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < *argc)
             o->json = argv[++i];
-        else
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            /* not a run: a mistyped option must not start a 20-minute one */
+            printf("usage: %s [--quick] [--json FILE] [ARGS]: see the comment at the top of "
+                   "bench/%s.c and bench/README.md\n",
+                   argv[0], strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]);
+            exit(0);
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            fprintf(stderr, "%s: unknown option %s (--help)\n", argv[0], argv[i]);
+            exit(2);
+        } else
             argv[out++] = argv[i];
     }
     argv[out] = NULL;

@@ -41,18 +41,23 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
 
-# The peers, one at a time: one that cannot be had is reported and skipped.
-for peer in iceoryx boost zmq matplotlib; do
-    scripts/deps.sh "$peer" >/dev/null 2>&1 || {
-        echo "bench: $peer is not installed; the report will say so. To install it:" >&2
-        scripts/deps.sh "$peer" 2>&1 | sed -n 's/^ *apt-get/  apt-get/p' | tail -n 1 >&2
-    }
-done
+# The peers: all at once (each deps.sh call checks the test dependencies
+# too, 2 s), then one at a time if that failed: one that cannot be had is
+# reported and skipped.
+scripts/deps.sh iceoryx boost zmq matplotlib >/dev/null 2>&1 ||
+    for peer in iceoryx boost zmq matplotlib; do
+        scripts/deps.sh "$peer" >/dev/null 2>&1 || {
+            echo "bench: $peer is not installed; the report will say so. To install it:" >&2
+            scripts/deps.sh "$peer" 2>&1 | sed -n 's/^ *apt-get/  apt-get/p' | tail -n 1 >&2
+        }
+    done
 t_build=$(date +%s)
 if [ -n "$quick" ]; then
-    # the bench programs only: a clean clone's quick run stays short
+    # the bench programs and the Python module only: a clean clone's quick
+    # run stays short
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-        cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target bench_programs -- --no-print-directory >/dev/null ||
+        pytargets=$(cmake --build "$build" --target help 2>/dev/null | sed -n 's/^\.\.\. \(pshm_py_[a-z_]*\).*/\1/p') &&
+        cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target bench_programs $pytargets -- --no-print-directory >/dev/null ||
         exit 1
 else
     ${MAKE:-make} --no-print-directory build BUILD="$build" || exit 1
@@ -66,14 +71,21 @@ t_run=$(date +%s)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 # what the benchmarks create is named pshm_bench_* (iceoryx's RouDi:
 # iceoryx_mgmt and a segment named after the user in /dev/shm, its sockets
-# and locks in /tmp); other files there are not ours to judge
+# and locks in /tmp); other files there are not ours to judge, nor is a
+# pshm_bench_<pid>_* whose process still runs (another user's bench: ours
+# have all ended when this is asked)
 ours() {
     ls /dev/shm /dev/mqueue /tmp 2>/dev/null |
-        grep -E "pshm_bench|^iceoryx_mgmt$|^roudi(\.lock)?$|^iox-unique-roudi\.lock$|^$(id -un)$" | sort
+        grep -E "pshm_bench|^iceoryx_mgmt$|^roudi(\.lock)?$|^iox-unique-roudi\.lock$|^$(id -un)$" |
+        while read -r f; do
+            pid=$(printf '%s\n' "$f" | sed -n 's/^pshm_bench_\([0-9][0-9]*\)_.*/\1/p')
+            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+            printf '%s\n' "$f"
+        done | sort
 }
 shm_before=$(ours)
 status=0
-for prog in "$out"/bench_* bench/bench_*.py bench/python/bench_*.py; do
+for prog in "$out"/bench_* bench/bench_*.py; do
     [ -f "$prog" ] && [ -x "$prog" ] || continue
     case "$prog" in *.json | *.png | *.md) continue ;; esac
     name=$(basename "$prog")
@@ -82,10 +94,12 @@ for prog in "$out"/bench_* bench/bench_*.py bench/python/bench_*.py; do
         echo "== $name: skipped (PSHM_BENCH_SKIP)" >&2; continue ;;
     esac
     echo "== $name" >&2
+    t_prog=$(date +%s)
     case "$prog" in
     *.py) PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$prog" $quick --json "$out/$name.json" ;;
     *) "$prog" $quick --json "$out/$name.json" ;;
     esac || { echo "bench: $name failed" >&2; status=1; }
+    echo "== $name: $(($(date +%s) - t_prog)) s" >&2
 done
 
 # Python against the stdlib: bench/python/*, with the module just built
@@ -97,8 +111,10 @@ if [ -n "$pyprogs" ]; then
         for prog in $pyprogs; do
             name=$(basename "$prog" .py)
             echo "== $name" >&2
-            "$PYTHON" "$prog" $quick --json "$out/$name.json" ||
+            t_prog=$(date +%s)
+            PYTHONPATH="$PSHM_BUILD/python${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$prog" $quick --json "$out/$name.json" ||
                 { echo "bench: $name failed" >&2; status=1; }
+            echo "== $name: $(($(date +%s) - t_prog)) s" >&2
         done
     else
         echo "bench: import pshm fails (build/python not built?): the Python benchmarks are not run" >&2
