@@ -147,8 +147,19 @@ def main():
            "quick": int(a.quick), "rounds": a.runs, "tables": [], "findings": []}
     patches = sorted(p for p in os.listdir(EXP) if p.endswith(".patch")) if os.path.isdir(EXP) else []
     if a.quick:
+        # the patches must still apply to the tree (a patch that no longer
+        # does is found here, not in the next full run)
+        stale = [p for p in patches
+                 if run(["patch", "-p1", "-s", "--dry-run", "-i", os.path.join(EXP, p)],
+                        cwd=ROOT).returncode != 0]
         rep["summary"] = ("Skipped in the quick run (building the patched variants takes "
-                          "minutes): `make bench` or `bench/bench_experiments.py` runs it.")
+                          "minutes): `make bench` or `bench/bench_experiments.py` runs it. "
+                          "The %d patches were checked against the tree: %s." %
+                          (len(patches), "patch does not apply: " + ", ".join(stale) +
+                           " (rebase it on src/queue_ops.c)" if stale else "all apply"))
+        for p in stale:
+            rep["findings"].append("experiment **%s**: the patch no longer applies to the tree"
+                                   % p[:-6])
         return write(a.json, rep)
     top = os.path.join(a.build, "bench", "experiments")
     if os.path.isdir(top):
