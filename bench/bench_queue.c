@@ -1641,6 +1641,26 @@ static const char *why_tp(size_t size)
            "depth is the same for every system";
 }
 
+/* How a peer's lead over pshm reads: lo is the lower figure (the
+ * peer's latency, pshm's throughput), hi the higher. "beats" only when the
+ * rounds' ranges do not overlap and there were at least two of them. */
+static const char *verdict(bench_stat lo, bench_stat hi)
+{
+    if (lo.n < 2 || hi.n < 2)
+        return "is ahead, in a single round (no range), of";
+    return lo.max < hi.min ? "beats" : "is ahead, within the noise, of";
+}
+
+/* Whether the lead survives the cells' own references (each cell measured
+ * the hardware a moment before it ran): if not, the machine was faster
+ * during the peer's cell, and the lead is not the peer's. */
+static const char *holds(int yes)
+{
+    return yes ? "the lead holds against the references too"
+               : "against the references the lead is gone: the machine was faster during the "
+                 "peer's cell, not the peer";
+}
+
 static void findings(int do_lat, int do_tp)
 {
     static const int qs_[] = {Q50, Q99, Q999};
@@ -1658,14 +1678,20 @@ static void findings(int do_lat, int do_tp)
             for (int i = 0; i < 3; i++) {
                 bench_stat a = lat_stat(k, s, qs_[i]), b = lat_stat(k, p, qs_[i]);
                 if (a.n && b.n && a.med < b.med) {
+                    double ra = lat_vs_raw(k, s, qs_[i], 0), rb = lat_vs_raw(k, p, qs_[i], 0);
+                    char ref[160];
                     wins++;
+                    snprintf(ref, sizeof ref, "%s %s", bench_fmt_ratio(ra),
+                             k ? "the round's raw futex ping-pong (the same for both)"
+                               : "the best raw ping-pong its own cell measured");
                     bj_finding(J, "%s %s %s at %s latency %s: %s vs %s ns (rounds %s / %s). "
-                                  "Why: %s",
-                               S[s].label, a.max < b.min ? "beats" : "is ahead, within the noise, of",
-                               S[p].label, k ? "blocking" : "busy", qn[i],
-                               bench_fmt_ns(a.med), bench_fmt_ns(b.med),
+                                  "Measured: %s %s, pshm %s; %s. Why: %s",
+                               S[s].label, verdict(a, b), S[p].label, k ? "blocking" : "busy",
+                               qn[i], bench_fmt_ns(a.med), bench_fmt_ns(b.med),
                                bench_fmt_spread(a.min, a.max, "%.0f"),
-                               bench_fmt_spread(b.min, b.max, "%.0f"), why_lat(k, i));
+                               bench_fmt_spread(b.min, b.max, "%.0f"), S[s].label, ref,
+                               bench_fmt_ratio(rb), holds(ra > 0 && rb > 0 && ra < rb),
+                               why_lat(k, i));
                 }
             }
         for (int z = 0; z < NSZ && do_tp; z++) {
@@ -1673,12 +1699,16 @@ static void findings(int do_lat, int do_tp)
             if (a.n && b.n && a.med > b.med) {
                 double g = (double)SIZES[z] / 1e9;
                 wins++;
+                double ra = tp_vs_hand(s, z), rb = tp_vs_hand(p, z);
                 bj_finding(J, "%s %s %s at %s throughput: %s vs %s (rounds %s / %s GB/s). "
-                              "Why: %s",
-                           S[s].label, a.min > b.max ? "beats" : "is ahead, within the noise, of",
-                           S[p].label, bench_fmt_size(SIZES[z]), bench_fmt_gbs(a.med * g),
-                           bench_fmt_gbs(b.med * g), bench_fmt_spread(a.min * g, a.max * g, "%.2f"),
-                           bench_fmt_spread(b.min * g, b.max * g, "%.2f"), why_tp(SIZES[z]));
+                              "Measured: %s %s the raw hand-off its own cell streamed just "
+                              "before, pshm %s; %s. Why: %s",
+                           S[s].label, verdict(b, a), S[p].label, bench_fmt_size(SIZES[z]),
+                           bench_fmt_gbs(a.med * g), bench_fmt_gbs(b.med * g),
+                           bench_fmt_spread(a.min * g, a.max * g, "%.2f"),
+                           bench_fmt_spread(b.min * g, b.max * g, "%.2f"), S[s].label,
+                           bench_fmt_ratio(ra), bench_fmt_ratio(rb),
+                           holds(ra > 0 && rb > 0 && ra > rb), why_tp(SIZES[z]));
             }
         }
         }
