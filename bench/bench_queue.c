@@ -1188,22 +1188,39 @@ static void start_workers(void)
 
 /* Remove what a failed cell may have left: a worker's objects are named
  * pshm_bench_<its pid>_... */
+/* Remove what the bench's processes left: every pshm_bench_<pid>_* entry
+ * of pid, or (pid 0) of every pid that is gone - what a bench killed with
+ * SIGKILL left, no handler having run (a running bench's are not touched,
+ * nor anyone else's). RouDi's config directories are among them. */
 static void sweep(pid_t pid)
 {
     static const char *const dirs[] = {"/dev/shm", "/dev/mqueue", "/tmp"};
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "pshm_bench_%ld_", (long)pid);
     for (int d = 0; d < 3; d++) {
         DIR *dir = opendir(dirs[d]);
         struct dirent *e;
         if (!dir)
             continue;
         while ((e = readdir(dir)) != NULL) {
-            if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            char *end, path[512], in[600];
+            struct stat st;
+            if (strncmp(e->d_name, "pshm_bench_", 11) != 0)
                 continue;
-            char path[512];
+            long who = strtol(e->d_name + 11, &end, 10);
+            if (who <= 0 || *end != '_' || (pid ? who != (long)pid
+                                                : kill((pid_t)who, 0) == 0 || errno != ESRCH))
+                continue;
             snprintf(path, sizeof path, "%s/%s", dirs[d], e->d_name);
-            unlink(path);
+            if (lstat(path, &st) != 0 || st.st_uid != getuid())
+                continue;
+            if (S_ISDIR(st.st_mode)) { /* peer_iceoryx.c's RouDi directory */
+                snprintf(in, sizeof in, "%s/roudi.toml", path);
+                unlink(in);
+                snprintf(in, sizeof in, "%s/roudi.log", path);
+                unlink(in);
+                rmdir(path);
+            } else {
+                unlink(path);
+            }
         }
         closedir(dir);
     }
@@ -1885,6 +1902,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
+    sweep(0);
 
     bench_progress_init("bench_queue");
     bench_pin(0);

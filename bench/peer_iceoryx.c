@@ -187,7 +187,9 @@ int qb_iceoryx_start(const size_t *sizes, const int *depths, int n, char *err, s
         snprintf(err, cap, "another RouDi is running (it holds /tmp/iox-unique-roudi.lock)");
         return -1;
     }
-    snprintf(roudi_dir, sizeof roudi_dir, "/tmp/pshm_bench_roudi_XXXXXX");
+    /* named like everything the bench makes, so a later run removes it
+     * if this one is killed (bench_queue.c, sweep) */
+    snprintf(roudi_dir, sizeof roudi_dir, "/tmp/pshm_bench_%ld_roudi_XXXXXX", (long)getpid());
     if (!mkdtemp(roudi_dir)) {
         snprintf(err, cap, "mkdtemp: %s", strerror(errno));
         roudi_dir[0] = 0;
