@@ -54,9 +54,11 @@ scripts/deps.sh iceoryx boost zmq matplotlib >/dev/null 2>&1 ||
 t_build=$(date +%s)
 if [ -n "$quick" ]; then
     # the bench programs and the Python module only: a clean clone's quick
-    # run stays short
-    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-        pytargets=$(cmake --build "$build" --target help 2>/dev/null | sed -n 's/^\.\.\. \(pshm_py_[a-z_]*\).*/\1/p') &&
+    # run stays short (a configured RelWithDebInfo tree is not configured
+    # again: cmake --build does that itself when a CMakeLists.txt changed)
+    { grep -qx 'CMAKE_BUILD_TYPE:STRING=RelWithDebInfo' "$build/CMakeCache.txt" 2>/dev/null ||
+        cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null; } &&
+        pytargets=$(sed -n 's/^\(pshm_py_[a-z_]*\): .*/\1/p' "$build/Makefile" 2>/dev/null | sort -u) &&
         cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target bench_programs $pytargets -- --no-print-directory >/dev/null ||
         exit 1
 else
