@@ -1679,9 +1679,12 @@ static const char *verdict(bench_stat lo, bench_stat hi)
 /* Whether the lead survives the cells' own references (each cell measured
  * the hardware a moment before it ran): if not, the machine was faster
  * during the peer's cell, and the lead is not the peer's. */
-static const char *holds(int yes)
+static const char *holds(double peer, double pshm, int lower_wins)
 {
-    return yes ? "the lead holds against the references too"
+    if (!(peer > 0) || !(pshm > 0))
+        return "no reference measured to compare them against";
+    return (lower_wins ? peer < pshm : peer > pshm)
+               ? "the lead holds against the references too"
                : "against the references the lead is gone: the machine was faster during the "
                  "peer's cell, not the peer";
 }
@@ -1715,7 +1718,7 @@ static void findings(int do_lat, int do_tp)
                                qn[i], bench_fmt_ns(a.med), bench_fmt_ns(b.med),
                                bench_fmt_spread(a.min, a.max, "%.0f"),
                                bench_fmt_spread(b.min, b.max, "%.0f"), S[s].label, ref,
-                               bench_fmt_ratio(rb), holds(ra > 0 && rb > 0 && ra < rb),
+                               bench_fmt_ratio(rb), holds(ra, rb, 1),
                                why_lat(k, i));
                 }
             }
@@ -1733,7 +1736,7 @@ static void findings(int do_lat, int do_tp)
                            bench_fmt_spread(a.min * g, a.max * g, "%.2f"),
                            bench_fmt_spread(b.min * g, b.max * g, "%.2f"), S[s].label,
                            bench_fmt_ratio(ra), bench_fmt_ratio(rb),
-                           holds(ra > 0 && rb > 0 && ra > rb), why_tp(SIZES[z]));
+                           holds(ra, rb, 0), why_tp(SIZES[z]));
             }
         }
         }
