@@ -204,7 +204,10 @@ TEST(attaching_to_what_is_not_a_good_queue)
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     struct qhdr *h = pshm_block_data(pshm_queue_block(p));
     struct qhdr saved = *h;
-    h->version = 2;
+    h->version = Q_VERSION + 1; /* a later layout */
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EVERSION);
+    *h = saved;
+    h->version = 1; /* 16-byte-packed SPSC records: not this layout */
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EVERSION);
     *h = saved;
     h->abi ^= 1;
