@@ -420,6 +420,7 @@ TEST(spsc_wraps_with_padding_contiguous_and_aligned)
         CHECK(((uintptr_t)w % 16) == 0);
         CHECK((unsigned char *)w >= ring + Q_REC);
         CHECK((unsigned char *)w + len <= ring + 1024); /* contiguous, inside the ring */
+        CHECK(((unsigned char *)w - Q_REC - ring) % Q_CL == 0); /* each record on its own lines */
         if ((unsigned char *)w == ring + Q_REC)
             wrapped_to_start++;
         msg_fill(w, 1, seq, len);
