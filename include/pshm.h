@@ -1991,7 +1991,8 @@ typedef struct pshm_queue_options {
                                    default 2000 */
     pshm_queue_mode queue_mode; /* create: default PSHM_QUEUE_SPSC */
     size_t ring_bytes;          /* create: bytes of ring, default 1 MiB. SPSC rounds up to
-                                   a power of two of at least 2 records of max_msg; MPMC and
+                                   a power of two of at least 2 records of max_msg (a record:
+                                   the message + 16, rounded up to 64 bytes); MPMC and
                                    BROADCAST cut it into ring_bytes / slot bytes slots (slot =
                                    max_msg + 16 rounded up to 64), rounded up to a power of
                                    two, at least 2 */

@@ -20,7 +20,9 @@
  *         counters), so no two processes write one line in the fast path.
  *   ring_off (page aligned) the ring:
  *         SPSC: ring_size bytes (a power of two) of records: a 16-byte
- *           header {seq, len | flags, tries} then the payload padded to 16.
+ *           header {seq, len | flags, tries} then the payload, the record
+ *           padded to whole cache lines (so the two sides never write one
+ *           line: layout version 2; version 1 padded to 16 bytes).
  *           seq = position + 1 is stored last and commits the record: the
  *           consumer polls the header it is about to read, not an index on
  *           another cache line. A record that would cross the ring's end is
@@ -186,7 +188,7 @@ static int geom_make(uint32_t mode, uint32_t flags, uint32_t nparts, uint32_t ma
     g->max_deliveries = maxdel;
     g->max_msg = max_msg;
     if (mode == PSHM_QUEUE_SPSC) {
-        uint64_t rec = Q_REC + q_r16(max_msg), r;
+        uint64_t rec = q_rec64(max_msg), r;
         if (messages) {
             if (messages > Q_MAX_RING / rec)
                 return -EINVAL;
@@ -254,7 +256,7 @@ int pshm__queue_validate(const void *mem, size_t size, qgeom *g)
         return -PSHM_EBADFORMAT;
     if (h.mode == PSHM_QUEUE_SPSC) {
         if (!is_pow2(h.ring_size) || h.ring_size > Q_MAX_RING ||
-            h.ring_size < 2 * (Q_REC + q_r16(h.max_msg)) || h.slot_size != 0 || h.nslots != 0)
+            h.ring_size < 2 * (q_rec64(h.max_msg)) || h.slot_size != 0 || h.nslots != 0)
             return -PSHM_EBADFORMAT;
     } else {
         if (h.slot_size != slot_for(h.max_msg) || !is_pow2(h.nslots) || h.nslots < 2 ||
@@ -386,7 +388,7 @@ static void spsc_recover_consumer(pshm_queue *q, struct qpart *pp, uint32_t gen,
     l = Q_LD(&r->len);
     len = Q_R_LEN(l);
     if (Q_LDA(&r->seq) != mpos + 1 || (l & Q_R_PAD) || len > q->g.max_msg ||
-        off + Q_REC + q_r16(len) > q->g.ring_size)
+        off + q_rec64(len) > q->g.ring_size)
         return; /* not a committed record: leave it to the consumer, which reports it */
     tw = Q_LD(&r->tries);
     if ((tw & Q_GEN_MASK) != gen) {
@@ -402,7 +404,7 @@ static void spsc_recover_consumer(pshm_queue *q, struct qpart *pp, uint32_t gen,
         ev_count(&pp->ev_drop, gen);
         PSHM__FAULT("queue.reap.counted");
         uint64_t want = tail;
-        (void)__atomic_compare_exchange_n(&h->tail, &want, mpos + Q_REC + q_r16(len), 0,
+        (void)__atomic_compare_exchange_n(&h->tail, &want, mpos + q_rec64(len), 0,
                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         pshm__q_wake(&h->nf_seq, &h->nf_sleepers);
     } else {
@@ -1139,10 +1141,10 @@ static void spsc_depth_read(ringwin *w, uint64_t tail, uint64_t max_msg, uint64_
                 break;
         }
         len = Q_R_LEN(r.len);
-        if (len > max_msg || off + Q_REC + q_r16(len) > R || at + Q_REC + q_r16(len) - tail > R)
+        if (len > max_msg || off + q_rec64(len) > R || at + q_rec64(len) - tail > R)
             break;
         n++;
-        pos = at + Q_REC + q_r16(len);
+        pos = at + q_rec64(len);
     }
     *msgs = n;
     *bytes = pos - tail;

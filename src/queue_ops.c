@@ -111,11 +111,11 @@ spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos, uint32_t *len,
             return -PSHM_EBADFORMAT;
     }
     uint64_t n = Q_R_LEN(l);
-    if (n > q->g.max_msg || off + Q_REC + q_r16(n) > R)
+    if (n > q->g.max_msg || off + q_rec64(n) > R)
         return -PSHM_EBADFORMAT;
     *mpos = pos;
     *len = l;
-    *next = pos + Q_REC + q_r16(n);
+    *next = pos + q_rec64(n);
     return 1;
 }
 
@@ -156,7 +156,7 @@ static inline __attribute__((always_inline)) int spsc_try_reserve(pshm_queue *q,
                                                                  void **ptr)
 {
     const uint64_t R = q->g.ring_size;
-    uint64_t pos = q->pos, off = pos & q->mask, rec = Q_REC + q_r16(n), pad = 0;
+    uint64_t pos = q->pos, off = pos & q->mask, rec = q_rec64(n), pad = 0;
 
     if (off + rec > R)
         pad = R - off;
@@ -186,7 +186,7 @@ static inline __attribute__((always_inline)) int spsc_try_reserve(pshm_queue *q,
 static int spsc_commit(pshm_queue *q, size_t n)
 {
     struct qrec *r = (struct qrec *)q->p_hdr;
-    uint64_t next = q->p_pos + Q_REC + q_r16(n);
+    uint64_t next = q->p_pos + q_rec64(n);
 
     Q_ST(&r->len, (uint32_t)n);
     PSHM__FAULT("queue.commit.before_word");

@@ -204,7 +204,10 @@ TEST(attaching_to_what_is_not_a_good_queue)
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     struct qhdr *h = pshm_block_data(pshm_queue_block(p));
     struct qhdr saved = *h;
-    h->version = 2;
+    h->version = Q_VERSION + 1; /* a later layout */
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EVERSION);
+    *h = saved;
+    h->version = 1; /* 16-byte-packed SPSC records: not this layout */
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EVERSION);
     *h = saved;
     h->abi ^= 1;
@@ -417,6 +420,7 @@ TEST(spsc_wraps_with_padding_contiguous_and_aligned)
         CHECK(((uintptr_t)w % 16) == 0);
         CHECK((unsigned char *)w >= ring + Q_REC);
         CHECK((unsigned char *)w + len <= ring + 1024); /* contiguous, inside the ring */
+        CHECK(((unsigned char *)w - Q_REC - ring) % Q_CL == 0); /* each record on its own lines */
         if ((unsigned char *)w == ring + Q_REC)
             wrapped_to_start++;
         msg_fill(w, 1, seq, len);
