@@ -3,7 +3,7 @@
  * bench_mpi.c - libpshm_mpi against plain MPI in the same run (not a test).
  *
  *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue] [--qsize 64|1024|16384]
- *                     [--json PATH]
+ *                     [--window N] [--batch BYTES] [--json PATH]
  *     (2 ranks in 2 pseudo-nodes under mpirun; see tests/mpi/run.sh)
  *
  * 1. Remote get and put, 8 B to 64 MiB: pshm_mpi_darray_get (MPI_Get +
@@ -39,6 +39,8 @@
 static pshm_mpi_job *job;
 static int rank, quick;
 static size_t qsize; /* --qsize N: the queue part at this size only */
+static unsigned qwindow = 8; /* --window N: the bridge's messages in flight */
+static size_t qbatch;        /* --batch N: the bridge's batch_bytes (0: its default) */
 
 static double now(void)
 {
@@ -218,11 +220,14 @@ static double bridge_round(size_t size, uint64_t n, int round, int early)
     snprintf(name, sizeof name, "pshmbench_%ld_%zu_%d_%d", pid, size, round, early);
     pshm_mpi_bridge_options_init(&bo);
     bo.release_early = early;
+    bo.window = qwindow;
+    if (qbatch)
+        bo.batch_bytes = qbatch;
     pshm_queue_options_init(&qo);
     qo.queue_mode = PSHM_QUEUE_MPMC;
     qo.max_msg = size;
     qo.messages = (size_t)n + 16; /* both queues hold the whole stream */
-    qo.max_participants = 160;
+    qo.max_participants = 2 * qwindow + 16 > 160 ? 2 * qwindow + 16 : 160;
     qo.lifetime = PSHM_AUTO;
     /* Both rings hold the whole stream, so without this the destination
      * would take a page fault every 4 KiB of the stream (~5 us each in this
@@ -326,6 +331,10 @@ int main(int argc, char **argv)
             transport = argv[++i];
         else if (strcmp(argv[i], "--qsize") == 0 && i + 1 < argc)
             qsize = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc)
+            qwindow = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            qbatch = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
@@ -362,7 +371,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < nl; i++)
             printf("  %-10s %18.1f %22.1f\n", human(lr[i].size, hb), lr[i].view * 1e9,
                    lr[i].copy * 1e9);
-        printf("queue across nodes   bridge msgs/s (window 8 | release_early)   MPI_Send/Recv msgs/s   MPI/bridge (window | early)\n");
+        printf("queue across nodes   bridge msgs/s (window %u | release_early)   MPI_Send/Recv msgs/s   MPI/bridge (window | early)\n",
+               qwindow);
         for (int i = 0; i < nq; i++)
             printf("  %-10s %15.0f %15.0f %22.0f %11.2fx %6.2fx  (%llu messages)\n", human(qr[i].size, hb),
                    qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpi / qr[i].bridge,
