@@ -3,7 +3,12 @@
  * bench_mpi.c - libpshm_mpi against plain MPI in the same run (not a test).
  *
  *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue] [--qsize 64|1024|16384]
- *                     [--window N] [--batch BYTES] [--json PATH]
+ *                     [--window N] [--batch BYTES] [--prefault] [--huge] [--touch]
+ *                     [--rma-mib N] [--json PATH]
+ *   --prefault / --huge: the darray's slab made with that pshm_mpi_options
+ *   field; --touch: each node writes its slab before the timing;
+ *   --rma-mib: MiB moved per RMA cell and round (default 256);
+ *   --window / --batch: the bridge's window and batch_bytes.
  *     (2 ranks in 2 pseudo-nodes under mpirun; see tests/mpi/run.sh)
  *
  * 1. Remote get and put, 8 B to 64 MiB: pshm_mpi_darray_get (MPI_Get +
@@ -32,6 +37,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 
 #define MAXSIZE ((size_t)64 << 20)
 #define ROUNDS 7 /* interleaved rounds of the RMA cells: the best is kept */
@@ -41,6 +49,8 @@ static int rank, quick;
 static size_t qsize; /* --qsize N: the queue part at this size only */
 static unsigned qwindow = 8; /* --window N: the bridge's messages in flight */
 static size_t qbatch;        /* --batch N: the bridge's batch_bytes (0: its default) */
+static unsigned rma_mib = 256; /* --rma-mib N: bytes moved per RMA cell and round, in MiB */
+static int slab_prefault, slab_huge, slab_touch; /* --prefault, --huge, --touch: the darray's slab */
 
 static double now(void)
 {
@@ -57,7 +67,7 @@ static void die(const char *what, int rc)
 
 static int iters_for(size_t size)
 {
-    size_t budget = quick ? (16u << 20) : (256u << 20);
+    size_t budget = quick ? (16u << 20) : ((size_t)rma_mib << 20);
     size_t n = budget / size;
     return n < 4 ? 4 : n > 2000 ? 2000 : (int)n;
 }
@@ -70,6 +80,7 @@ struct rma_row {
      * memory (the same window kind as pshm's: same transport), and
      * MPI_Win_allocate (which a shared-memory machine serves by load/store) */
     double get, cget, mget, put, cput, mput;
+    double sget, sput; /* MPI_Win_create over a /dev/shm MAP_SHARED mapping */
 };
 
 /* One timed loop of plain MPI RMA: op + MPI_Win_flush per call, as pshm's
@@ -97,30 +108,50 @@ static void rma(struct rma_row *rows, int *nrows)
 {
     int64_t shape[1] = {(int64_t)(2 * MAXSIZE)};
     pshm_mpi_darray *a;
-    MPI_Win win, cwin;
-    void *wmem;
-    char *buf = malloc(MAXSIZE), *cmem = malloc(MAXSIZE);
-    int rc, n = 0;
+    pshm_mpi_options mo;
+    MPI_Win win, cwin, swin;
+    void *wmem, *smem;
+    char *buf = malloc(MAXSIZE), *cmem = malloc(MAXSIZE), sname[64];
+    int rc, n = 0, fd;
 
-    if ((rc = pshm_mpi_darray_create(job, NULL, "|u1", 1, shape, NULL, &a)) != 0)
+    pshm_mpi_options_init(&mo);
+    mo.prefault = slab_prefault;
+    mo.huge_pages = slab_huge;
+    if ((rc = pshm_mpi_darray_create(job, NULL, "|u1", 1, shape, &mo, &a)) != 0)
         die("darray", rc);
+    if (slab_touch) /* the target writes its slab first, as the baselines' memset */
+        memset(pshm_array_data(pshm_mpi_darray_local(a)), 1, MAXSIZE);
+    /* The same window kind over a /dev/shm MAP_SHARED mapping: shmem pages,
+     * as pshm's slab, without pshm. */
+    snprintf(sname, sizeof sname, "/pshmbench_win_%ld_%d", (long)getpid(), rank);
+    fd = shm_open(sname, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)MAXSIZE) != 0)
+        die("shm_open", -errno);
+    smem = mmap(NULL, MAXSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    shm_unlink(sname);
+    close(fd);
+    if (smem == MAP_FAILED)
+        die("mmap", -errno);
     MPI_Win_allocate((MPI_Aint)MAXSIZE, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &wmem, &win);
     MPI_Win_create(cmem, (MPI_Aint)MAXSIZE, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &cwin);
+    MPI_Win_create(smem, (MPI_Aint)MAXSIZE, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &swin);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, cwin);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, swin);
     memset(wmem, 1, MAXSIZE);
     memset(cmem, 1, MAXSIZE);
+    memset(smem, 1, MAXSIZE);
     memset(buf, 2, MAXSIZE);
     for (size_t size = 8; size <= MAXSIZE; size = size * 8 > MAXSIZE && size < MAXSIZE ? MAXSIZE : size * 8) {
         struct rma_row *r = &rows[n++];
         int it = iters_for(size);
         r->size = size;
-        r->get = r->cget = r->mget = r->put = r->cput = r->mput = 1e9;
+        r->get = r->cget = r->mget = r->put = r->cput = r->mput = r->sget = r->sput = 1e9;
         for (int round = 0; round < ROUNDS; round++) {
             /* The three contenders in turn, starting with a different one
              * each round, so none always goes first after the barrier. */
-            for (int k = 0; rank == 0 && k < 6; k++) {
-                int who = (k + round) % 3, put = k >= 3;
+            for (int k = 0; rank == 0 && k < 8; k++) {
+                int who = (k + round) % 4, put = k >= 4;
                 int64_t start[1] = {(int64_t)MAXSIZE}, count[1] = {(int64_t)size};
                 if (who == 0) {
                     double t = now();
@@ -132,6 +163,8 @@ static void rma(struct rma_row *rows, int *nrows)
                     best(put ? &r->put : &r->get, (now() - t) / it);
                 } else if (who == 1) {
                     best(put ? &r->cput : &r->cget, plain_rma(cwin, put, buf, size, it));
+                } else if (who == 2) {
+                    best(put ? &r->sput : &r->sget, plain_rma(swin, put, buf, size, it));
                 } else {
                     best(put ? &r->mput : &r->mget, plain_rma(win, put, buf, size, it));
                 }
@@ -140,8 +173,11 @@ static void rma(struct rma_row *rows, int *nrows)
         }
     }
     *nrows = n;
+    MPI_Win_unlock_all(swin);
     MPI_Win_unlock_all(cwin);
     MPI_Win_unlock_all(win);
+    MPI_Win_free(&swin);
+    munmap(smem, MAXSIZE);
     MPI_Win_free(&cwin);
     MPI_Win_free(&win);
     pshm_mpi_darray_close(a);
@@ -335,6 +371,14 @@ int main(int argc, char **argv)
             qwindow = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
             qbatch = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--rma-mib") == 0 && i + 1 < argc)
+            rma_mib = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--prefault") == 0)
+            slab_prefault = 1;
+        else if (strcmp(argv[i], "--huge") == 0)
+            slab_huge = 1;
+        else if (strcmp(argv[i], "--touch") == 0)
+            slab_touch = 1;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
@@ -356,15 +400,19 @@ int main(int argc, char **argv)
                "(best of %d interleaved rounds)\n", transport, ROUNDS);
         printf("baselines: Win_create = MPI_Win_create over malloc'd memory, the window kind pshm\n"
                "uses (same transport: the fair one); Win_allocate = MPI_Win_allocate (on one\n"
-               "machine Open MPI serves it by load/store in shared memory)\n");
+               "machine Open MPI serves it by load/store in shared memory); shm = MPI_Win_create\n"
+               "over a /dev/shm MAP_SHARED mapping (shmem pages, as pshm's slab)%s%s%s\n",
+               slab_prefault ? "; slab prefaulted" : "", slab_huge ? "; slab huge_pages" : "",
+               slab_touch ? "; slab written by its node first" : "");
         for (int put = 0; put < 2; put++) {
-            printf("remote %-10s  pshm us  Win_create us  ratio  Win_allocate us  ratio   pshm GB/s\n",
+            printf("remote %-10s  pshm us  Win_create us  ratio  Win_allocate us  ratio   shm us  ratio   pshm GB/s\n",
                    put ? "put+flush" : "get");
             for (int i = 0; i < nr; i++) {
                 double p = put ? rr[i].put : rr[i].get, c = put ? rr[i].cput : rr[i].cget,
-                       m = put ? rr[i].mput : rr[i].mget;
-                printf("  %-10s %10.2f %14.2f %6.2fx %16.2f %6.2fx %11.2f\n", human(rr[i].size, hb),
-                       p * 1e6, c * 1e6, p / c, m * 1e6, p / m, (double)rr[i].size / p * 1e-9);
+                       m = put ? rr[i].mput : rr[i].mget, sh = put ? rr[i].sput : rr[i].sget;
+                printf("  %-10s %10.2f %14.2f %6.2fx %16.2f %6.2fx %8.2f %5.2fx %11.2f\n", human(rr[i].size, hb),
+                       p * 1e6, c * 1e6, p / c, m * 1e6, p / m, sh * 1e6, p / sh,
+                       (double)rr[i].size / p * 1e-9);
             }
         }
         printf("local reads          view (zero-copy, ns)   local get (copy, ns)\n");
@@ -392,8 +440,9 @@ int main(int argc, char **argv)
             fprintf(f, "{\"bench\": \"mpi\", \"transport\": \"%s\", \"ranks\": 2, \"nodes\": 2, \"pseudo_nodes\": %d,\n \"rma\": [",
                     transport, pshm_mpi_job_pseudo_nodes(job));
             for (int i = 0; i < nr; i++)
-                fprintf(f, "%s\n  {\"size\": %zu, \"pshm_get_s\": %.9g, \"create_get_s\": %.9g, \"mpi_get_s\": %.9g, \"pshm_put_s\": %.9g, \"create_put_s\": %.9g, \"mpi_put_s\": %.9g}",
-                        i ? "," : "", rr[i].size, rr[i].get, rr[i].cget, rr[i].mget, rr[i].put, rr[i].cput, rr[i].mput);
+                fprintf(f, "%s\n  {\"size\": %zu, \"pshm_get_s\": %.9g, \"create_get_s\": %.9g, \"mpi_get_s\": %.9g, \"pshm_put_s\": %.9g, \"create_put_s\": %.9g, \"mpi_put_s\": %.9g, \"shm_get_s\": %.9g, \"shm_put_s\": %.9g}",
+                        i ? "," : "", rr[i].size, rr[i].get, rr[i].cget, rr[i].mget, rr[i].put, rr[i].cput, rr[i].mput,
+                        rr[i].sget, rr[i].sput);
             fprintf(f, "],\n \"local\": [");
             for (int i = 0; i < nl; i++)
                 fprintf(f, "%s\n  {\"size\": %zu, \"view_s\": %.9g, \"copy_s\": %.9g}", i ? "," : "",
