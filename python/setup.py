@@ -60,7 +60,50 @@ def extensions():
             extra_compile_args=["-std=gnu11", "-fvisibility=hidden"],
             libraries=["rt", "pthread"] + libs,
         ))
-    return exts
+    return exts + mpi_extension(lib)
+
+
+def mpi_extension(lib):
+    """pshm._mpi (issue 13), where mpicc and mpi4py's C headers exist: like
+    the others, self-contained (libpshm and libpshm_mpi compiled in,
+    hidden), linked to the MPI that mpicc names. [] where either is missing,
+    as python/CMakeLists.txt does."""
+    import shlex
+    import shutil
+    import subprocess
+
+    def ask(*args):
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        except OSError:
+            return None
+        return shlex.split(out.stdout) if out.returncode == 0 else None
+
+    try:
+        import mpi4py
+        inc4py = mpi4py.get_include()
+    except ImportError:
+        return []
+    mpicc = os.environ.get("MPICC") or shutil.which("mpicc")
+    if not mpicc or not os.path.exists(os.path.join(inc4py, "mpi4py", "mpi4py.h")):
+        return []
+    cflags, lflags = ask(mpicc, "--showme:compile"), ask(mpicc, "--showme:link")  # Open MPI
+    if cflags is None or lflags is None:  # MPICH: the compiler's name, then its flags
+        cflags, lflags = ask(mpicc, "-compile_info"), ask(mpicc, "-link_info")
+        if not cflags or not lflags:
+            return []
+        cflags, lflags = cflags[1:], lflags[1:]
+    mpi = sorted(glob.glob(os.path.join(ROOT, "src", "mpi", "*.c")))
+    return [Extension(
+        "pshm._mpi",
+        sources=[rel(os.path.join(HERE, "src", p)) for p in ("mpi.c", "common.c")] + [rel(p) for p in mpi + lib],
+        include_dirs=[rel(os.path.join(HERE, "src")), rel(os.path.join(ROOT, "include")),
+                      rel(os.path.join(ROOT, "src")), inc4py],
+        define_macros=[("_GNU_SOURCE", None)],
+        extra_compile_args=["-std=gnu11", "-fvisibility=hidden"] + cflags,
+        extra_link_args=lflags,
+        libraries=["rt", "pthread"],
+    )]
 
 
 def parallel_compile(self, sources, output_dir=None, macros=None, include_dirs=None, debug=0,

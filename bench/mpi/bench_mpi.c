@@ -3,7 +3,13 @@
  * bench_mpi.c - libpshm_mpi against plain MPI in the same run (not a test).
  *
  *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue] [--qsize 64|1024|16384]
- *                     [--json PATH]
+ *                     [--window N] [--batch BYTES] [--prefault] [--huge] [--touch]
+ *                     [--rma-mib N] [--cold] [--json PATH]
+ *   --prefault / --huge: the darray's slab made with that pshm_mpi_options
+ *   field; --touch: each node writes its slab before the timing;
+ *   --rma-mib: MiB moved per RMA cell and round (default 256);
+ *   --window / --batch: the bridge's window and batch_bytes; --cold: the
+ *   destination ring is not warmed by a lap first (see warm_ring).
  *     (2 ranks in 2 pseudo-nodes under mpirun; see tests/mpi/run.sh)
  *
  * 1. Remote get and put, 8 B to 64 MiB: pshm_mpi_darray_get (MPI_Get +
@@ -32,6 +38,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 
 #define MAXSIZE ((size_t)64 << 20)
 #define ROUNDS 7 /* interleaved rounds of the RMA cells: the best is kept */
@@ -39,6 +48,11 @@
 static pshm_mpi_job *job;
 static int rank, quick;
 static size_t qsize; /* --qsize N: the queue part at this size only */
+static unsigned qwindow = 8; /* --window N: the bridge's messages in flight */
+static size_t qbatch;        /* --batch N: the bridge's batch_bytes (0: its default) */
+static int qcold; /* --cold: the destination ring is not warmed (every page's first write timed) */
+static unsigned rma_mib = 256; /* --rma-mib N: bytes moved per RMA cell and round, in MiB */
+static int slab_prefault, slab_huge, slab_touch; /* --prefault, --huge, --touch: the darray's slab */
 
 static double now(void)
 {
@@ -55,7 +69,7 @@ static void die(const char *what, int rc)
 
 static int iters_for(size_t size)
 {
-    size_t budget = quick ? (16u << 20) : (256u << 20);
+    size_t budget = quick ? (16u << 20) : ((size_t)rma_mib << 20);
     size_t n = budget / size;
     return n < 4 ? 4 : n > 2000 ? 2000 : (int)n;
 }
@@ -68,6 +82,7 @@ struct rma_row {
      * memory (the same window kind as pshm's: same transport), and
      * MPI_Win_allocate (which a shared-memory machine serves by load/store) */
     double get, cget, mget, put, cput, mput;
+    double sget, sput; /* MPI_Win_create over a /dev/shm MAP_SHARED mapping */
 };
 
 /* One timed loop of plain MPI RMA: op + MPI_Win_flush per call, as pshm's
@@ -95,30 +110,50 @@ static void rma(struct rma_row *rows, int *nrows)
 {
     int64_t shape[1] = {(int64_t)(2 * MAXSIZE)};
     pshm_mpi_darray *a;
-    MPI_Win win, cwin;
-    void *wmem;
-    char *buf = malloc(MAXSIZE), *cmem = malloc(MAXSIZE);
-    int rc, n = 0;
+    pshm_mpi_options mo;
+    MPI_Win win, cwin, swin;
+    void *wmem, *smem;
+    char *buf = malloc(MAXSIZE), *cmem = malloc(MAXSIZE), sname[64];
+    int rc, n = 0, fd;
 
-    if ((rc = pshm_mpi_darray_create(job, NULL, "|u1", 1, shape, NULL, &a)) != 0)
+    pshm_mpi_options_init(&mo);
+    mo.prefault = slab_prefault;
+    mo.huge_pages = slab_huge;
+    if ((rc = pshm_mpi_darray_create(job, NULL, "|u1", 1, shape, &mo, &a)) != 0)
         die("darray", rc);
+    if (slab_touch) /* the target writes its slab first, as the baselines' memset */
+        memset(pshm_array_data(pshm_mpi_darray_local(a)), 1, MAXSIZE);
+    /* The same window kind over a /dev/shm MAP_SHARED mapping: shmem pages,
+     * as pshm's slab, without pshm. */
+    snprintf(sname, sizeof sname, "/pshmbench_win_%ld_%d", (long)getpid(), rank);
+    fd = shm_open(sname, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)MAXSIZE) != 0)
+        die("shm_open", -errno);
+    smem = mmap(NULL, MAXSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    shm_unlink(sname);
+    close(fd);
+    if (smem == MAP_FAILED)
+        die("mmap", -errno);
     MPI_Win_allocate((MPI_Aint)MAXSIZE, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &wmem, &win);
     MPI_Win_create(cmem, (MPI_Aint)MAXSIZE, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &cwin);
+    MPI_Win_create(smem, (MPI_Aint)MAXSIZE, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &swin);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, cwin);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, swin);
     memset(wmem, 1, MAXSIZE);
     memset(cmem, 1, MAXSIZE);
+    memset(smem, 1, MAXSIZE);
     memset(buf, 2, MAXSIZE);
     for (size_t size = 8; size <= MAXSIZE; size = size * 8 > MAXSIZE && size < MAXSIZE ? MAXSIZE : size * 8) {
         struct rma_row *r = &rows[n++];
         int it = iters_for(size);
         r->size = size;
-        r->get = r->cget = r->mget = r->put = r->cput = r->mput = 1e9;
+        r->get = r->cget = r->mget = r->put = r->cput = r->mput = r->sget = r->sput = 1e9;
         for (int round = 0; round < ROUNDS; round++) {
             /* The three contenders in turn, starting with a different one
              * each round, so none always goes first after the barrier. */
-            for (int k = 0; rank == 0 && k < 6; k++) {
-                int who = (k + round) % 3, put = k >= 3;
+            for (int k = 0; rank == 0 && k < 8; k++) {
+                int who = (k + round) % 4, put = k >= 4;
                 int64_t start[1] = {(int64_t)MAXSIZE}, count[1] = {(int64_t)size};
                 if (who == 0) {
                     double t = now();
@@ -130,6 +165,8 @@ static void rma(struct rma_row *rows, int *nrows)
                     best(put ? &r->put : &r->get, (now() - t) / it);
                 } else if (who == 1) {
                     best(put ? &r->cput : &r->cget, plain_rma(cwin, put, buf, size, it));
+                } else if (who == 2) {
+                    best(put ? &r->sput : &r->sget, plain_rma(swin, put, buf, size, it));
                 } else {
                     best(put ? &r->mput : &r->mget, plain_rma(win, put, buf, size, it));
                 }
@@ -138,8 +175,11 @@ static void rma(struct rma_row *rows, int *nrows)
         }
     }
     *nrows = n;
+    MPI_Win_unlock_all(swin);
     MPI_Win_unlock_all(cwin);
     MPI_Win_unlock_all(win);
+    MPI_Win_free(&swin);
+    munmap(smem, MAXSIZE);
     MPI_Win_free(&cwin);
     MPI_Win_free(&win);
     pshm_mpi_darray_close(a);
@@ -204,6 +244,38 @@ struct queue_row {
     double bridge, early, mpi; /* messages per second, best round */
 };
 
+/* The destination ring holds the whole stream, so each of its pages would
+ * be written for the first time during the timing. On this VM that first
+ * write costs ~40 us a 16 KiB even in a MAP_POPULATE'd /dev/shm mapping
+ * (0.36 GB/s against 15.6 GB/s for the second pass; not a guest page fault,
+ * perf stat sees none): a cost a pipeline in its steady state, reusing its
+ * ring, never pays, and MPI_Recv's one buffer does not pay. So one lap of
+ * messages goes through every slot first (node 1's own producer and
+ * consumer handles, before the timing); --cold skips it. */
+static void warm_ring(const char *name, size_t size)
+{
+    char qname[PSHM_NAME_MAX + 1];
+    pshm_queue *p, *c;
+    pshm_queue_info qi;
+    char *m = calloc(1, size);
+    size_t len;
+    int rc;
+
+    pshm_mpi_node_name(job, 1, name, qname, sizeof qname, NULL);
+    if ((rc = pshm_queue_open(qname, PSHM_QUEUE_PRODUCER, NULL, &p)) != 0 ||
+        (rc = pshm_queue_open(qname, PSHM_QUEUE_CONSUMER, NULL, &c)) != 0)
+        die("warm open", rc);
+    pshm_queue_info_init(&qi);
+    if ((rc = pshm_queue_fstat(p, &qi)) != 0)
+        die("warm fstat", rc);
+    for (uint64_t i = 0; i < qi.slots; i++)
+        if ((rc = pshm_queue_send(p, m, size)) != 0 || (rc = pshm_queue_recv(c, m, size, &len)) != 0)
+            die("warm", rc);
+    pshm_queue_close(c);
+    pshm_queue_close(p);
+    free(m);
+}
+
 static double bridge_round(size_t size, uint64_t n, int round, int early)
 {
     pshm_mpi_bridge_options bo;
@@ -218,19 +290,25 @@ static double bridge_round(size_t size, uint64_t n, int round, int early)
     snprintf(name, sizeof name, "pshmbench_%ld_%zu_%d_%d", pid, size, round, early);
     pshm_mpi_bridge_options_init(&bo);
     bo.release_early = early;
+    bo.window = qwindow;
+    if (qbatch)
+        bo.batch_bytes = qbatch;
     pshm_queue_options_init(&qo);
     qo.queue_mode = PSHM_QUEUE_MPMC;
     qo.max_msg = size;
     qo.messages = (size_t)n + 16; /* both queues hold the whole stream */
-    qo.max_participants = 160;
+    qo.max_participants = 2 * qwindow + 16 > 160 ? 2 * qwindow + 16 : 160;
     qo.lifetime = PSHM_AUTO;
     /* Both rings hold the whole stream, so without this the destination
      * would take a page fault every 4 KiB of the stream (~5 us each in this
      * VM): a cost a pipeline in its steady state, reusing its ring, never
-     * pays, and that the MPI_Recv baseline (one buffer) does not pay. */
+     * pays, and that the MPI_Recv baseline (one buffer) does not pay. It is
+     * not enough: see warm_ring. */
     qo.prefault = 1;
     if ((rc = pshm_mpi_bridge_create(job, name, 0, &one, 1, &qo, &bo, &br)) != 0)
         die("bridge", rc);
+    if (rank == 1 && !qcold)
+        warm_ring(name, size);
     if (rank == 0) { /* fill the source, then end the stream */
         pshm_queue *q;
         char *m = calloc(1, size);
@@ -326,6 +404,20 @@ int main(int argc, char **argv)
             transport = argv[++i];
         else if (strcmp(argv[i], "--qsize") == 0 && i + 1 < argc)
             qsize = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc)
+            qwindow = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            qbatch = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--rma-mib") == 0 && i + 1 < argc)
+            rma_mib = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--cold") == 0)
+            qcold = 1;
+        else if (strcmp(argv[i], "--prefault") == 0)
+            slab_prefault = 1;
+        else if (strcmp(argv[i], "--huge") == 0)
+            slab_huge = 1;
+        else if (strcmp(argv[i], "--touch") == 0)
+            slab_touch = 1;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
@@ -347,22 +439,27 @@ int main(int argc, char **argv)
                "(best of %d interleaved rounds)\n", transport, ROUNDS);
         printf("baselines: Win_create = MPI_Win_create over malloc'd memory, the window kind pshm\n"
                "uses (same transport: the fair one); Win_allocate = MPI_Win_allocate (on one\n"
-               "machine Open MPI serves it by load/store in shared memory)\n");
+               "machine Open MPI serves it by load/store in shared memory); shm = MPI_Win_create\n"
+               "over a /dev/shm MAP_SHARED mapping (shmem pages, as pshm's slab)%s%s%s\n",
+               slab_prefault ? "; slab prefaulted" : "", slab_huge ? "; slab huge_pages" : "",
+               slab_touch ? "; slab written by its node first" : "");
         for (int put = 0; put < 2; put++) {
-            printf("remote %-10s  pshm us  Win_create us  ratio  Win_allocate us  ratio   pshm GB/s\n",
+            printf("remote %-10s  pshm us  Win_create us  ratio  Win_allocate us  ratio   shm us  ratio   pshm GB/s\n",
                    put ? "put+flush" : "get");
             for (int i = 0; i < nr; i++) {
                 double p = put ? rr[i].put : rr[i].get, c = put ? rr[i].cput : rr[i].cget,
-                       m = put ? rr[i].mput : rr[i].mget;
-                printf("  %-10s %10.2f %14.2f %6.2fx %16.2f %6.2fx %11.2f\n", human(rr[i].size, hb),
-                       p * 1e6, c * 1e6, p / c, m * 1e6, p / m, (double)rr[i].size / p * 1e-9);
+                       m = put ? rr[i].mput : rr[i].mget, sh = put ? rr[i].sput : rr[i].sget;
+                printf("  %-10s %10.2f %14.2f %6.2fx %16.2f %6.2fx %8.2f %5.2fx %11.2f\n", human(rr[i].size, hb),
+                       p * 1e6, c * 1e6, p / c, m * 1e6, p / m, sh * 1e6, p / sh,
+                       (double)rr[i].size / p * 1e-9);
             }
         }
         printf("local reads          view (zero-copy, ns)   local get (copy, ns)\n");
         for (int i = 0; i < nl; i++)
             printf("  %-10s %18.1f %22.1f\n", human(lr[i].size, hb), lr[i].view * 1e9,
                    lr[i].copy * 1e9);
-        printf("queue across nodes   bridge msgs/s (window 8 | release_early)   MPI_Send/Recv msgs/s   MPI/bridge (window | early)\n");
+        printf("queue across nodes   bridge msgs/s (window %u | release_early)   MPI_Send/Recv msgs/s   MPI/bridge (window | early)\n",
+               qwindow);
         for (int i = 0; i < nq; i++)
             printf("  %-10s %15.0f %15.0f %22.0f %11.2fx %6.2fx  (%llu messages)\n", human(qr[i].size, hb),
                    qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpi / qr[i].bridge,
@@ -382,8 +479,9 @@ int main(int argc, char **argv)
             fprintf(f, "{\"bench\": \"mpi\", \"transport\": \"%s\", \"ranks\": 2, \"nodes\": 2, \"pseudo_nodes\": %d,\n \"rma\": [",
                     transport, pshm_mpi_job_pseudo_nodes(job));
             for (int i = 0; i < nr; i++)
-                fprintf(f, "%s\n  {\"size\": %zu, \"pshm_get_s\": %.9g, \"create_get_s\": %.9g, \"mpi_get_s\": %.9g, \"pshm_put_s\": %.9g, \"create_put_s\": %.9g, \"mpi_put_s\": %.9g}",
-                        i ? "," : "", rr[i].size, rr[i].get, rr[i].cget, rr[i].mget, rr[i].put, rr[i].cput, rr[i].mput);
+                fprintf(f, "%s\n  {\"size\": %zu, \"pshm_get_s\": %.9g, \"create_get_s\": %.9g, \"mpi_get_s\": %.9g, \"pshm_put_s\": %.9g, \"create_put_s\": %.9g, \"mpi_put_s\": %.9g, \"shm_get_s\": %.9g, \"shm_put_s\": %.9g}",
+                        i ? "," : "", rr[i].size, rr[i].get, rr[i].cget, rr[i].mget, rr[i].put, rr[i].cput, rr[i].mput,
+                        rr[i].sget, rr[i].sput);
             fprintf(f, "],\n \"local\": [");
             for (int i = 0; i < nl; i++)
                 fprintf(f, "%s\n  {\"size\": %zu, \"view_s\": %.9g, \"copy_s\": %.9g}", i ? "," : "",

@@ -37,3 +37,29 @@ def test_pip_install_offline(tmp_path, where):
     assert lines[1].startswith("False " + str(target))
     for stub in ("py.typed", "shared_memory.pyi", "managers.pyi", "_shm.pyi"):
         assert (target / "pshm" / stub).exists(), stub
+    if where == ".":
+        mpi_from_pip(target, env)
+
+
+def mpi_from_pip(target, env):
+    """pshm._mpi (issue 13) is built where mpicc and mpi4py are: the MPI
+    tests' Python part, run against the installed module (self-contained: no
+    libpshm.so, no libpshm_mpi.so mapped)."""
+    import shutil
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return
+    if not shutil.which("mpicc") or not shutil.which("mpirun"):
+        return
+    assert list((target / "pshm").glob("_mpi.*.so")), "mpicc and mpi4py are here, but pip built no pshm._mpi"
+    build = os.environ.get("PSHM_BUILD", os.path.join(ROOT, "build"))
+    code = ("import pshm._mpi, runpy, sys; assert pshm._mpi.__file__.startswith(%r), pshm._mpi.__file__;"
+            "assert 'libpshm' not in open('/proc/self/maps').read(), 'a libpshm*.so is mapped';"
+            "sys.argv = ['test_mpi_python.py']; runpy.run_path(%r, run_name='__main__')"
+            % (str(target), os.path.join(ROOT, "tests", "mpi", "test_mpi_python.py")))
+    env = dict(env, PSHM_BUILD=build)
+    run = subprocess.run([os.path.join(ROOT, "tests", "mpi", "run.sh"), "4", "shm", "2", sys.executable, "-c", code],
+                         capture_output=True, text=True, env=env, cwd=str(target.parent), timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "4 passed, 0 failed" in run.stdout, run.stdout
