@@ -119,7 +119,7 @@ def test_condition_across_processes(method, all_):
     """The child takes the lock, sets a[0] and notifies while the parent waits.
     The time a child takes to start is not bounded (a forkserver child under ASan
     on a machine at load 22 took more than the 20 s this test used to allow for
-    everything): the parent waits without a limit while the child is starting
+    everything): the parent waits up to 600 s while the child is starting
     (a[1] == 0, alive), and allows 30 s from the child's start to the notify."""
     ctx = mp.get_context(method)
     cond = pshm.Condition()
@@ -127,12 +127,13 @@ def test_condition_across_processes(method, all_):
     p = ctx.Process(target=_cond_child, args=(cond, pshm.array_block(arr).name, all_))
     with cond:
         p.start()
-        started = None
+        t0, started = time.monotonic(), None
         while arr[0] != 1:
             if started is None and arr[1] == 1:
                 started = time.monotonic()
             if started is None:
                 assert p.exitcode is None, f'the child died starting: {p.exitcode}'
+                assert time.monotonic() - t0 < 600, 'the child never started (600 s)'
                 cond.wait(1.0)     # may return at once (no notify yet): loop
                 continue
             left = started + 30 - time.monotonic()
