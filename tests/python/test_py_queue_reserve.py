@@ -180,3 +180,29 @@ def test_producer_process_fills_in_place(method):
             assert a.shape == (1 << 16,) and a[0] == i and a[-1] == i and (a == i).all()
     p.join(20)
     assert p.exitcode == 0
+
+
+def _die_in_reservation(q):
+    import os
+    import signal
+    with q.put_array(4, 'i4') as a:
+        a[:] = 666
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.parametrize('mode', ['spsc', 'mpmc'])
+def test_a_producer_sigkilled_in_its_reservation_sends_nothing(mode):
+    """The reservation of a producer that dies inside its with is never published,
+    and the queue goes on (an spsc producer role is taken over)."""
+    ctx = mp.get_context('fork')
+    q = pshm.Queue(mode=mode, max_msg=4096)
+    p = ctx.Process(target=_die_in_reservation, args=(q,))
+    p.start()
+    p.join(20)
+    assert p.exitcode == -9
+    with q.put_array(4, 'i4', timeout=10) as a:
+        a[:] = 7
+    b = q.get(timeout=5)
+    assert (b == 7).all()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.1)
