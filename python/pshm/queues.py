@@ -244,6 +244,15 @@ class _Reservation:
         self._finish(exc_type is None)
         return None
 
+    def __del__(self):
+        # Entered by hand and dropped without __exit__: cancel, or the handle would
+        # keep the reservation pending and refuse every later one.
+        if self._mv is not None:
+            try:
+                self._finish(False)
+            except (ValueError, RuntimeError, OSError):
+                pass  # the handle is closed or stale (a forked child): nothing to cancel
+
 
 class Queue:
     """A queue of Python objects between processes (see the module documentation).

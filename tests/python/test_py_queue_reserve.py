@@ -206,3 +206,15 @@ def test_a_producer_sigkilled_in_its_reservation_sends_nothing(mode):
     assert (b == 7).all()
     with pytest.raises(queue.Empty):
         q.get(timeout=0.1)
+
+
+def test_a_reservation_dropped_without_exit_is_cancelled():
+    q = pshm.Queue(mode='spsc', max_msg=4096)
+    r = q.reserve(3)
+    r.__enter__()[:] = b'bad'
+    del r                                # no __exit__: cancelled when collected
+    with q.reserve(2) as b:              # not refused as "already pending"
+        b[:] = b'ok'
+    assert q.get(timeout=5) == b'ok'
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.1)
