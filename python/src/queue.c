@@ -14,7 +14,8 @@
  * once with the GIL held, then wait in PSHMPY_SLICE_MS slices.
  *
  * A View is a zero-copy message: a buffer over the record in the ring,
- * valid until Handle.release(). It holds a reference to its Handle, so the
+ * valid until Handle.release(); or, writable, the payload of a reservation
+ * (the zero-copy send: reserve(), fill, commit() or cancel()). It holds a reference to its Handle, so the
  * ring stays mapped while any view (or numpy array made from one) is alive:
  * a stale view reads bytes the producer may have reused, but never faults.
  * Handle.close() refuses (BufferError) while Views are alive. (Views are
@@ -61,14 +62,23 @@ typedef struct {
     Py_ssize_t exports;   /* Views alive: numpy keeps the View (not the buffer
                              export) as an array's base, so Views are counted */
     int peeked;           /* a message is peeked and not released */
+    int reserved;         /* a reservation is pending (reserve() without commit/cancel) */
+    size_t reserved_n;    /* its record length, frame included */
+    unsigned long reserve_seq; /* bumped at every commit/cancel: a View of an older
+                                  reservation refuses new buffer exports */
     int role;
 } QueueObject;
 
+/* A View of a peeked message (read-only), or of a pending reservation's
+ * payload (writable: new exports are refused once that reservation is
+ * committed or cancelled, as seq tells). */
 typedef struct {
     PyObject_HEAD
     QueueObject *owner;
-    const char *ptr;
+    char *ptr;
     Py_ssize_t len;
+    int writable;
+    unsigned long seq;
 } ViewObject;
 
 typedef struct {
@@ -103,15 +113,16 @@ static int parse_mode(const char *s)
 }
 
 /* Handle(name, role, create=False, mode='spsc', max_msg=4096, ring_bytes=0,
- * messages=0, overwrite=False, lifetime=0, keep_open=True, spin=2000) */
+ * messages=0, overwrite=False, lifetime=0, keep_open=True, spin=2000,
+ * max_participants=64, prefault=False) */
 static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"name", "role", "create", "mode", "max_msg", "ring_bytes",
                              "messages", "overwrite", "lifetime", "keep_open", "spin",
-                             "max_participants", NULL};
+                             "max_participants", "prefault", NULL};
     PyObject *name = Py_None;
     const char *mode = "spsc";
-    int role = 0, create = 0, overwrite = 0, lifetime = 0, keep_open = 1;
+    int role = 0, create = 0, overwrite = 0, lifetime = 0, keep_open = 1, prefault = 0;
     Py_ssize_t max_msg = 4096, ring_bytes = 0, messages = 0;
     unsigned spin = 2000, max_participants = 64;
     char cname[PSHM_NAME_MAX + 2];
@@ -120,10 +131,10 @@ static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     QueueObject *self;
     int r;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "Oi|psnnnpipII:Handle", kwlist, &name, &role,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Oi|psnnnpipIIp:Handle", kwlist, &name, &role,
                                      &create, &mode, &max_msg, &ring_bytes, &messages,
                                      &overwrite, &lifetime, &keep_open, &spin,
-                                     &max_participants))
+                                     &max_participants, &prefault))
         return NULL;
     if (name != Py_None && pshmpy_name(name, cname, sizeof cname) < 0)
         return NULL;
@@ -150,6 +161,7 @@ static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     opt.keep_open = keep_open;
     opt.spin = spin;
     opt.max_participants = max_participants;
+    opt.prefault = prefault;
     if (name == Py_None && !create) {
         PyErr_SetString(PyExc_TypeError, "opening a queue needs its name");
         return NULL;
@@ -453,8 +465,10 @@ static PyObject *Queue_peek(QueueObject *self, PyObject *args, PyObject *kw)
     }
     v->owner = (QueueObject *)Py_NewRef(self);
     self->exports++;
-    v->ptr = (const char *)c.ptr + head;
+    v->ptr = (char *)c.ptr + head;
     v->len = (Py_ssize_t)f.data_len;
+    v->writable = 0;
+    v->seq = 0;
     return Py_BuildValue("(iiNN)", 0, (int)f.tag, meta, (PyObject *)v);
 }
 
@@ -471,6 +485,118 @@ static PyObject *Queue_release(QueueObject *self, PyObject *unused)
     if (r == 0 || r == -PSHM_EOVERWRITTEN)
         return PyLong_FromLong(r);
     return pshmpy_raise(r, self->name);
+}
+
+/* reserve(tag, meta, nbytes, block=True, timeout=None) -> (0, View) or
+ * (code, None) for -EAGAIN / -ETIMEDOUT / -PSHM_ECLOSED. The frame (tag,
+ * meta, nbytes) is written at once; the payload is the writable View's buffer,
+ * published by commit() or dropped by cancel(). */
+static PyObject *Queue_reserve(QueueObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"tag", "meta", "nbytes", "block", "timeout", NULL};
+    int tag, block = 1, once, r;
+    Py_buffer meta;
+    Py_ssize_t nbytes;
+    PyObject *timeout = Py_None;
+    module_state *st = PyType_GetModuleState(Py_TYPE(self));
+    pshmpy_deadline d;
+    ViewObject *s;
+    wait_ctx c;
+    frame f;
+    size_t head;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iy*n|pO:reserve", kwlist, &tag, &meta,
+                                     &nbytes, &block, &timeout))
+        return NULL;
+    if (usable(self) < 0 || (once = block_timeout(block, timeout, &d)) < 0)
+        goto fail;
+    if (self->reserved) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "queue '%U': a reservation is already pending in this handle (leave "
+                     "its 'with' first)", self->name);
+        goto fail;
+    }
+    if ((size_t)meta.len > FRAME_META_MAX || tag < 0 || tag > 255 || nbytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad reservation: metadata too long or nbytes < 0");
+        goto fail;
+    }
+    head = ALIGN16(sizeof f + (size_t)meta.len);
+    c.q = self->q;
+    c.n = head + (size_t)nbytes;
+    if ((size_t)nbytes > pshm_queue_max_msg(self->q) || c.n > pshm_queue_max_msg(self->q)) {
+        PyErr_Format(PyExc_ValueError,
+                     "message of %zd bytes is larger than queue '%U' takes (max_msg=%zu bytes, "
+                     "%zu of them for the payload here): make the Queue with a larger max_msg",
+                     nbytes, self->name, pshm_queue_max_msg(self->q),
+                     pshm_queue_max_msg(self->q) > head ? pshm_queue_max_msg(self->q) - head : 0);
+        goto fail;
+    }
+    s = PyObject_New(ViewObject, st->view_type);
+    if (!s)
+        goto fail;
+    s->owner = NULL;
+    r = pshm_queue_tryreserve(self->q, c.n, &c.ptr);
+    if (r == -EAGAIN && !once)
+        r = pshmpy_wait(reserve_slice, &c, &d);
+    if (r < 0) {
+        Py_DECREF(s);
+        PyBuffer_Release(&meta);
+        if (r == -EAGAIN || r == -ETIMEDOUT || r == -PSHM_ECLOSED)
+            return Py_BuildValue("(iO)", r, Py_None);
+        return r == PSHMPY_EXC ? NULL : pshmpy_raise(r, self->name);
+    }
+    f.magic = FRAME_MAGIC;
+    f.tag = (uint8_t)tag;
+    f.pad = 0;
+    f.meta_len = (uint32_t)meta.len;
+    f.data_len = (uint64_t)nbytes;
+    memcpy(c.ptr, &f, sizeof f);
+    memcpy((char *)c.ptr + sizeof f, meta.buf, (size_t)meta.len);
+    PyBuffer_Release(&meta);
+    self->reserved = 1;
+    self->reserved_n = c.n;
+    s->owner = (QueueObject *)Py_NewRef(self);
+    self->exports++;
+    s->ptr = (char *)c.ptr + head;
+    s->len = nbytes;
+    s->writable = 1;
+    s->seq = self->reserve_seq;
+    return Py_BuildValue("(iN)", 0, (PyObject *)s);
+fail:
+    PyBuffer_Release(&meta);
+    return NULL;
+}
+
+/* commit() / cancel(): end the pending reservation (the whole reserved
+ * record is published: the frame already says its payload length). */
+static PyObject *end_reservation(QueueObject *self, int commit)
+{
+    int r;
+
+    if (usable(self) < 0)
+        return NULL;
+    if (!self->reserved) {
+        PyErr_Format(PyExc_RuntimeError, "queue '%U': no reservation is pending", self->name);
+        return NULL;
+    }
+    self->reserved = 0;
+    self->reserve_seq++;
+    r = commit ? pshm_queue_commit(self->q, self->reserved_n) : pshm_queue_cancel(self->q);
+    if (r < 0)
+        return pshmpy_raise(r, self->name);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Queue_commit(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    return end_reservation(self, 1);
+}
+
+static PyObject *Queue_cancel(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    return end_reservation(self, 0);
 }
 
 static PyObject *Queue_shutdown(QueueObject *self, PyObject *unused)
@@ -582,6 +708,12 @@ static PyMethodDef Queue_methods[] = {
      "peek(block=True, timeout=None) -> (0, tag, meta, View) or (code, None, None)."},
     {"release", (PyCFunction)Queue_release, METH_NOARGS,
      "release() -> 0 or -EOVERWRITTEN: give up the peeked message."},
+    {"reserve", (PyCFunction)(void (*)(void))Queue_reserve, METH_VARARGS | METH_KEYWORDS,
+     "reserve(tag, meta, nbytes, block=True, timeout=None) -> (0, View) or (code, None)."},
+    {"commit", (PyCFunction)Queue_commit, METH_NOARGS,
+     "commit(): publish the pending reservation."},
+    {"cancel", (PyCFunction)Queue_cancel, METH_NOARGS,
+     "cancel(): drop the pending reservation."},
     {"shutdown", (PyCFunction)Queue_shutdown, METH_NOARGS, "shutdown(): end the stream."},
     {"close", (PyCFunction)Queue_close, METH_NOARGS,
      "close(): leave the queue (BufferError while views exist)."},
@@ -620,11 +752,19 @@ static PyType_Spec Queue_spec = {
 
 static int View_getbuffer(ViewObject *self, Py_buffer *view, int flags)
 {
-    if (!self->owner->q) {
+    QueueObject *o = self->owner;
+
+    if (!o->q) {
         PyErr_SetString(PyExc_ValueError, "the queue of this view is closed");
         return -1;
     }
-    return PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->ptr, self->len, 1, flags);
+    if (self->writable && (!o->reserved || o->reserve_seq != self->seq)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "this reservation was committed or cancelled: its slot is gone");
+        return -1;
+    }
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->len, !self->writable,
+                             flags);
 }
 
 static void View_dealloc(ViewObject *self)
@@ -654,7 +794,8 @@ static PyType_Slot View_slots[] = {
     {Py_bf_getbuffer, View_getbuffer},
     {Py_tp_dealloc, View_dealloc},
     {Py_tp_getset, View_getset},
-    {Py_tp_doc, "A message's payload in the ring, read-only (internal)."},
+    {Py_tp_doc, "A message's payload in the ring: read-only for a peeked message, "
+                "writable for a reservation (internal)."},
     {0, NULL},
 };
 

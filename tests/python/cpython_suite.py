@@ -37,10 +37,6 @@ suite.shared_memory = pshm.shared_memory
 
 # The tests pshm fails on purpose, and why.
 EXPECTED_FAILURES = {
-    "test_shared_memory_SharedMemoryServer_ignores_sigint":
-        "sends SIGINT to the manager's server process (smm._process); pshm's "
-        "SharedMemoryManager has no server process: blocks are OWNED by the "
-        "starting process and removed by kernel-woken watchers",
     "test_shared_memory_ShareableList_basics":
         "asserts the stdlib's slot sizing for a copy holding 'encodés' ('8s': "
         "sized by 7 characters); pshm sizes str slots by their UTF-8 bytes "

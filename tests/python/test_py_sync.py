@@ -59,6 +59,7 @@ def _sem_child(sem, ev):
 
 def _cond_child(cond, arr_name, all_):
     a = pshm.open_array(arr_name)
+    a[1] = 1                       # running: from here the notify is due soon
     with cond:
         a[0] = 1
         if all_:
@@ -115,23 +116,66 @@ def test_semaphore_and_event_across_processes(method):
 @pytest.mark.parametrize('method', METHODS)
 @pytest.mark.parametrize('all_', [False, True], ids=['notify', 'notify_all'])
 def test_condition_across_processes(method, all_):
+    """The child takes the lock, sets a[0] and notifies while the parent waits.
+    The time a child takes to start is not bounded (a forkserver child under ASan
+    on a machine at load 22 took more than the 20 s this test used to allow for
+    everything): the parent waits up to 600 s while the child is starting
+    (a[1] == 0, alive), and allows 30 s from the child's start to the notify."""
     ctx = mp.get_context(method)
     cond = pshm.Condition()
-    arr = pshm.create_array(None, (1,), 'int64')
+    arr = pshm.create_array(None, (2,), 'int64')
     p = ctx.Process(target=_cond_child, args=(cond, pshm.array_block(arr).name, all_))
     with cond:
         p.start()
+        t0, started = time.monotonic(), None
         while arr[0] != 1:
-            # 60 s: a forkserver child under ASan on a loaded machine can take
-            # tens of seconds to start; the message says which case it was.
-            assert cond.wait(60), 'timed out: never notified (child alive: %s, exit code %s, value %d)' % (
-                p.is_alive(), p.exitcode, arr[0])
+            if started is None and arr[1] == 1:
+                started = time.monotonic()
+            if started is None:
+                assert p.exitcode is None, f'the child died starting: {p.exitcode}'
+                assert time.monotonic() - t0 < 600, 'the child never started (600 s)'
+                cond.wait(1.0)     # may return at once (no notify yet): loop
+                continue
+            left = started + 30 - time.monotonic()
+            assert left > 0 and cond.wait(left), \
+                f'never notified (child alive: {p.is_alive()}, exit code {p.exitcode})'
     p.join(20)
     assert p.exitcode == 0
     with cond:
         assert cond.wait_for(lambda: bool(arr[0] == 1), timeout=0) is True
 
 
+def _notify_after_a_slice(cond, flag_name, hold):
+    """Take the lock while the parent waits, keep it `hold` seconds (longer than a
+    wait slice: the parent's slice times out and it waits to relock), then notify."""
+    a = pshm.open_array(flag_name)
+    with cond:
+        a[0] = 1
+        time.sleep(hold)
+        a[1] = 1
+        cond.notify()
+
+
+@pytest.mark.parametrize('hold', [0.0, 0.03, 0.12, 0.3])
+def test_a_notify_made_while_the_waiter_relocks_is_not_lost(hold):
+    """A waiter's slice (50 ms) may time out while the notifier holds the lock: the
+    waiter leaves the cond and blocks on the lock, and the notify then finds no waiter
+    on the cond. The generation semaphore carries it: wait() returns True, at once."""
+    ctx = mp.get_context('fork')
+    cond = pshm.Condition()
+    flags = pshm.create_array(None, (2,), 'int64')
+    p = ctx.Process(target=_notify_after_a_slice,
+                    args=(cond, pshm.array_block(flags).name, hold))
+    with cond:
+        p.start()
+        t0 = time.monotonic()
+        while flags[1] != 1:
+            # one wait: a lost notify would leave it asleep until its timeout
+            assert cond.wait(5.0), f'notify lost (hold {hold} s, child started: {flags[0]})'
+        took = time.monotonic() - t0
+    p.join(20)
+    assert p.exitcode == 0
+    assert took < 4.0
 @pytest.mark.parametrize('method', METHODS)
 def test_barrier_across_processes(method):
     ctx = mp.get_context(method)
