@@ -2,6 +2,7 @@
 """Shared fixtures: libpshm through ctypes, the CLI path, unique names."""
 import ctypes
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -19,6 +20,14 @@ if os.path.isdir(os.path.join(PYDIR, "pshm")):
     sys.path.insert(0, PYDIR)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in [PYDIR, os.environ.get("PYTHONPATH", "")] if p)
+
+
+# A pytest started in the background of a shell without job control inherits
+# SIGINT ignored, and so would every child it starts: the Ctrl-C tests would
+# send SIGINT to processes that cannot see it. Python keeps an ignored SIGINT
+# ignored, so give this process (and through exec, its children) the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class BlockOptions(ctypes.Structure):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -116,6 +117,8 @@ def test_ctrl_c_interrupts_a_wait_within_100ms():
             print("interrupted %d %.3f" % (runs, time.monotonic() - t0), flush=True)
     """)
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, p.kill)  # a wait SIGINT cannot end: fail, never hang
+    watchdog.start()
     try:
         assert p.stdout.readline() == "ready\n"
         end = time.monotonic() + 2.0
@@ -131,5 +134,6 @@ def test_ctrl_c_interrupts_a_wait_within_100ms():
         print("SIGINT to KeyboardInterrupt: %.1f ms; handler ran %d times in 2 s" % (took * 1e3, runs))
         assert runs >= 10, "the wait ran signal handlers only %d times in 2 s" % runs
     finally:
+        watchdog.cancel()
         p.kill()
         p.wait()
