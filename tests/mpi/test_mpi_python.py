@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 from mpi4py import MPI
 
-from pshm import mpi
+from pshm import SharedMemory, mpi
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
@@ -159,10 +159,13 @@ def bridge(job):
     name = uname("q")
     n = 300
     br = job.bridge(name, 0, [1], mode="mpmc", max_msg=64, messages=n + 16)
-    consumer = None
+    consumer = hold = None
     if job.node == 1 and job.node_rank == 1:
-        # started before the stream ends: a job-lifetime queue goes when its
-        # last holder closes, and the endpoint closes at the end of stream
+        # a job-lifetime queue goes when its last holder closes, and the
+        # endpoint closes at the end of stream: this rank attaches to the
+        # block (a holder, not a participant) until the consumer, which may
+        # start late under load, is done (without it: ENOENT now and then)
+        hold = SharedMemory(job.node_name(name, 1))
         consumer = subprocess.Popen([PSHM, "queue", "recv", job.node_name(name, 1), "--count",
                                      str(n), "--timeout", "60000"], stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
@@ -189,6 +192,7 @@ def bridge(job):
             body, crc = line.split(":")
             check(body == "m%06d" % i, "message %d is %s: lost, repeated or reordered" % (i, body))
             check(int(crc, 16) == zlib.crc32(body.encode()), "message %d: bad checksum" % i)
+        hold.close()
     comm.Barrier()
     br.close()
 
