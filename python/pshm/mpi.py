@@ -240,7 +240,7 @@ class Bridge(_Closing):
     """
 
     def __init__(self, job, name, src, dsts, *, mode="mpmc", max_msg=4096, messages=0,
-                 persist=False, release_early=False, window=8, batch_bytes=256 << 10):
+                 persist=False, release_early=False, window=32, batch_bytes=256 << 10):
         self._h = _mpi.Bridge(job._h, name, src, list(dsts), mode, max_msg, messages, persist,
                               release_early, window, batch_bytes)
 

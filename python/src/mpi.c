@@ -641,7 +641,7 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     const char *name, *mode = "mpmc";
     PyObject *dsts_o;
     int src, persist = 0, early = 0, rc, ndst;
-    unsigned window = 8;
+    unsigned window = 32;
     Py_ssize_t max_msg = 4096, messages = 0, batch = 256 << 10;
     int dsts[64];
     int64_t d64[64];
@@ -794,7 +794,7 @@ static PyType_Slot br_slots[] = {
     {Py_tp_dealloc, br_dealloc},
     {Py_tp_methods, br_methods},
     {Py_tp_doc, "Bridge(job, name, src, dsts, mode='mpmc', max_msg=4096, messages=0, persist=False, "
-                "release_early=False, window=8, batch_bytes=262144): collective."},
+                "release_early=False, window=32, batch_bytes=262144): collective."},
     {0, NULL},
 };
 

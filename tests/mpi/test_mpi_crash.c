@@ -15,7 +15,7 @@
  *                                      NAME.pn1; the source endpoint SIGKILLs
  *                                      itself once KILL messages were
  *                                      acknowledged (0: run to the end)
- *   test_mpi_crash drain NAME N WINDOW (no MPI) every message 0..N-1 arrived
+ *   test_mpi_crash drain NAME N WINDOW|default (no MPI) every message 0..N-1 arrived
  *                                      at least once, intact; duplicates at
  *                                      most WINDOW and never more than the
  *                                      source queue's counted redeliveries
@@ -203,8 +203,13 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && strcmp(argv[1], "fill") == 0)
         return fill(argv[2], strtoull(argv[3], NULL, 10));
-    if (argc >= 5 && strcmp(argv[1], "drain") == 0)
-        return drain(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
+    if (argc >= 5 && strcmp(argv[1], "drain") == 0) {
+        /* "default": the window a bridge made with default options keeps */
+        pshm_mpi_bridge_options bo;
+        pshm_mpi_bridge_options_init(&bo);
+        uint64_t w = strcmp(argv[4], "default") == 0 ? bo.window : strtoull(argv[4], NULL, 10);
+        return drain(argv[2], strtoull(argv[3], NULL, 10), w);
+    }
     fprintf(stderr, "usage: see the top of test_mpi_crash.c\n");
     return 2;
 }
