@@ -406,27 +406,42 @@ static PyObject *answer_tuple(int r)
     return Py_BuildValue("(iOO)", r, Py_None, Py_None);
 }
 
+/* recv and peek's common start: parse (block, timeout), wait for the next
+ * message and check its frame. 1: a frame is ready in *c, *f, *head; 0:
+ * return *out (the (code, None, None) answer, or NULL with an exception). */
+static int next_frame(QueueObject *self, PyObject *args, PyObject *kw, const char *fmt,
+                      wait_ctx *c, frame *f, size_t *head, PyObject **out)
+{
+    static char *kwlist[] = {"block", "timeout", NULL};
+    int block = 1, r;
+    PyObject *timeout = Py_None;
+
+    *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &block, &timeout))
+        return 0;
+    r = peek(self, block, timeout, c);
+    if (r < 0 && r != -EAGAIN && r != -ETIMEDOUT && r != -PSHM_ECLOSED)
+        return 0;
+    if (r) {
+        *out = answer_tuple(r);
+        return 0;
+    }
+    return check_frame(self, c, f, head) < 0 ? 0 : 1;
+}
+
 /* recv(block=True, timeout=None, kind=0) -> (0, tag, meta, data) where data
  * is bytes (kind 0) or bytearray (kind 1), or (code, None, None) for
  * -EAGAIN / -ETIMEDOUT / -PSHM_ECLOSED / -PSHM_EOVERWRITTEN. */
 static PyObject *Queue_recv(QueueObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"block", "timeout", NULL};
-    int block = 1, r;
-    PyObject *timeout = Py_None, *meta = NULL, *data = NULL, *res;
+    PyObject *meta = NULL, *data = NULL, *res;
     wait_ctx c;
     frame f;
     size_t head;
+    int r;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO:recv", kwlist, &block, &timeout))
-        return NULL;
-    r = peek(self, block, timeout, &c);
-    if (r < 0 && r != -EAGAIN && r != -ETIMEDOUT && r != -PSHM_ECLOSED)
-        return NULL;
-    if (r)
-        return answer_tuple(r);
-    if (check_frame(self, &c, &f, &head) < 0)
-        return NULL;
+    if (!next_frame(self, args, kw, "|pO:recv", &c, &f, &head, &res))
+        return res;
     meta = PyBytes_FromStringAndSize((const char *)c.ptr + sizeof f, f.meta_len);
     /* bytes for the bytes tag (0), a writable bytearray otherwise (numpy
      * arrays built on it are writable, as a received copy should be). */
@@ -460,24 +475,15 @@ static PyObject *Queue_recv(QueueObject *self, PyObject *args, PyObject *kw)
  * None). The message stays claimed by this handle until release(). */
 static PyObject *Queue_peek(QueueObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"block", "timeout", NULL};
-    int block = 1, r;
-    PyObject *timeout = Py_None, *meta;
+    PyObject *meta, *res;
     module_state *st = PyType_GetModuleState(Py_TYPE(self));
     ViewObject *v;
     wait_ctx c;
     frame f;
     size_t head;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO:peek", kwlist, &block, &timeout))
-        return NULL;
-    r = peek(self, block, timeout, &c);
-    if (r < 0 && r != -EAGAIN && r != -ETIMEDOUT && r != -PSHM_ECLOSED)
-        return NULL;
-    if (r)
-        return answer_tuple(r);
-    if (check_frame(self, &c, &f, &head) < 0)
-        return NULL;
+    if (!next_frame(self, args, kw, "|pO:peek", &c, &f, &head, &res))
+        return res;
     self->peeked = 1;
     meta = PyBytes_FromStringAndSize((const char *)c.ptr + sizeof f, f.meta_len);
     v = PyObject_New(ViewObject, st->view_type);
