@@ -48,6 +48,7 @@ struct pshm_mpi_darray {
     pshm_array *local;
     char *data;           /* this node's slab */
     int64_t first, rows;  /* this node's rows */
+    int64_t *bound;       /* node j holds rows [bound[j], bound[j + 1]) */
     MPI_Win win;
     int locked;
     struct targets dirty; /* targets of puts since the last flush */
@@ -191,6 +192,50 @@ static int slab_check(const pshm_mpi_darray *a, const int64_t *start, const int6
     return 0;
 }
 
+/* The node holding global row r: the last j with bound[j] <= r. */
+static int node_of(const pshm_mpi_darray *a, int64_t r)
+{
+    int j = 0;
+    for (int hi = a->job->nodes - 1; j < hi;) {
+        int mid = j + (hi - j + 1) / 2;
+        if (a->bound[mid] <= r)
+            j = mid;
+        else
+            hi = mid - 1;
+    }
+    return j;
+}
+
+/* The common small case in one step: whole rows (every axis after the
+ * first taken in full, no steps) on one other node, at most OP_MAX bytes:
+ * one MPI_Get / MPI_Put and its flush, as plain MPI RMA does. Returns 1 if
+ * it took the call (*rc its result), 0 to leave it to the general path. */
+static int xfer_rows(pshm_mpi_darray *a, const int64_t *start, const int64_t *count,
+                     const int64_t *step, char *buf, int put, int *rc)
+{
+    pshm_mpi_job *job = a->job;
+    if (step || !buf || count[0] < 1 || start[0] < 0 || start[0] >= a->shape[0] ||
+        count[0] > a->shape[0] - start[0] || count[0] > OP_MAX / a->stride[0])
+        return 0;
+    for (int d = 1; d < a->ndim; d++)
+        if (start[d] != 0 || count[d] != a->shape[d])
+            return 0;
+    int j = node_of(a, start[0]), nr = 0;
+    if (j == job->node || start[0] + count[0] > a->bound[j + 1])
+        return 0;
+    const int *ranks = pshm_mpi__node_ranks(job, j, &nr);
+    int target = ranks[job->rank % nr], n = (int)(count[0] * a->stride[0]);
+    MPI_Aint disp = (MPI_Aint)((start[0] - a->bound[j]) * a->stride[0]);
+    int r = put ? PSHM_MPI__CALL(MPI_Put(buf, n, MPI_BYTE, target, disp, n, MPI_BYTE, a->win))
+                : PSHM_MPI__CALL(MPI_Get(buf, n, MPI_BYTE, target, disp, n, MPI_BYTE, a->win));
+    int fr = PSHM_MPI__CALL(put ? MPI_Win_flush_local(target, a->win)
+                                : MPI_Win_flush(target, a->win));
+    if (put)
+        targets_add(&a->dirty, target);
+    *rc = r != 0 ? r : fr;
+    return 1;
+}
+
 static int xfer(pshm_mpi_darray *a, const int64_t *start, const int64_t *count,
                 const int64_t *step, char *buf, int put)
 {
@@ -199,6 +244,8 @@ static int xfer(pshm_mpi_darray *a, const int64_t *start, const int64_t *count,
     int64_t rowsel = 0, st0, disp;
     int empty, rc;
 
+    if (a && start && count && a->stride[0] > 0 && xfer_rows(a, start, count, step, buf, put, &rc))
+        return rc;
     rc = slab_check(a, start, count, step, &empty);
     if (rc != 0 || empty)
         return rc;
@@ -213,15 +260,26 @@ static int xfer(pshm_mpi_darray *a, const int64_t *start, const int64_t *count,
     for (int d = 1; d < a->ndim; d++)
         disp += start[d] * a->stride[d];
 
-    for (int j = 0; j < job->nodes && rc == 0; j++) {
-        int64_t f = row_first(a->shape[0], job->nodes, j);
-        int64_t n = row_first(a->shape[0], job->nodes, j + 1) - f;
+    /* The node holding the first selected row (the last j with
+     * bound[j] <= start[0]), then each node up to the last selected row.
+     * The bounds are computed once at create: this path has no division
+     * when steps are 1, so a small get costs what plain MPI_Get does. */
+    int64_t last = start[0] + (count[0] - 1) * st0; /* <= shape[0] - 1: slab_check */
+    int j = node_of(a, start[0]);
+    for (; j < job->nodes && a->bound[j] <= last && rc == 0; j++) {
+        int64_t f = a->bound[j];
+        int64_t n = a->bound[j + 1] - f;
         int64_t klo, khi;
-        if (n == 0 || f + n - 1 < start[0])
+        if (n == 0)
             continue;
         /* selected rows k with f <= start0 + k * st0 < f + n */
-        klo = f > start[0] ? (f - start[0] + st0 - 1) / st0 : 0;
-        khi = (f + n - 1 - start[0]) / st0;
+        if (st0 == 1) {
+            klo = f > start[0] ? f - start[0] : 0;
+            khi = f + n - 1 - start[0];
+        } else {
+            klo = f > start[0] ? (f - start[0] + st0 - 1) / st0 : 0;
+            khi = (f + n - 1 - start[0]) / st0;
+        }
         if (khi > count[0] - 1)
             khi = count[0] - 1;
         if (klo > khi)
@@ -231,7 +289,8 @@ static int xfer(pshm_mpi_darray *a, const int64_t *start, const int64_t *count,
         int target = ranks[job->rank % nr];
         /* bounded chunks of rows: each at most OP_MAX dense bytes (one row
          * at least) */
-        int64_t chunk = rowsel > 0 && rowsel < OP_MAX ? OP_MAX / rowsel : 1;
+        int64_t chunk = (khi - klo + 1) * rowsel <= OP_MAX ? khi - klo + 1
+                        : rowsel > 0 && rowsel < OP_MAX ? OP_MAX / rowsel : 1;
         for (int64_t k = klo; k <= khi && rc == 0; k += chunk) {
             int64_t rows = khi - k + 1 < chunk ? khi - k + 1 : chunk;
             int64_t lrow = start[0] + k * st0 - f; /* row within node j's slab */
@@ -342,8 +401,8 @@ int pshm_mpi_darray_rows(const pshm_mpi_darray *a, int node, int64_t *first, int
 {
     if (!a || !first || !rows || node < 0 || node >= a->job->nodes)
         return -EINVAL;
-    *first = row_first(a->shape[0], a->job->nodes, node);
-    *rows = row_first(a->shape[0], a->job->nodes, node + 1) - *first;
+    *first = a->bound[node];
+    *rows = a->bound[node + 1] - *first;
     return 0;
 }
 
@@ -381,6 +440,8 @@ int pshm_mpi_darray_create(pshm_mpi_job *job, const char *name, const char *desc
             rc = -ENOMEM;
         else
             a->win = MPI_WIN_NULL;
+        if (a && !(a->bound = malloc(sizeof *a->bound * ((size_t)job->nodes + 1))))
+            rc = -ENOMEM;
     }
     if (rc == 0)
         rc = pshm_dtype_parse(descr, &a->dtype);
@@ -408,8 +469,10 @@ int pshm_mpi_darray_create(pshm_mpi_job *job, const char *name, const char *desc
         name = rname;
     }
     snprintf(a->name, sizeof a->name, "%s", name[0] == '/' ? name + 1 : name);
-    a->first = row_first(shape[0], job->nodes, job->node);
-    a->rows = row_first(shape[0], job->nodes, job->node + 1) - a->first;
+    for (int j = 0; j <= job->nodes; j++)
+        a->bound[j] = row_first(shape[0], job->nodes, j);
+    a->first = a->bound[job->node];
+    a->rows = a->bound[job->node + 1] - a->first;
     memcpy(slab, shape, sizeof *shape * (size_t)ndim);
     slab[0] = a->rows;
     rc = pshm_mpi__node_array(job, a->name, descr, ndim, slab, 0, &o, 0, &a->local);
@@ -442,6 +505,7 @@ fail:
             slab_drop(a->local);
             MPI_Barrier(job->comm); /* nobody returns before every slab is gone */
         }
+        free(a->bound);
         free(a);
     }
     return rc;
@@ -460,6 +524,7 @@ int pshm_mpi_darray_close(pshm_mpi_darray *a)
     r = pshm_array_close(a->local);
     if (rc == 0)
         rc = r;
+    free(a->bound);
     free(a);
     return rc;
 }

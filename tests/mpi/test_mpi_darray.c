@@ -55,11 +55,21 @@ static void ref_xfer(struct ref *r, const int64_t *start, const int64_t *count,
     }
 }
 
-/* A random hyperslab inside shape (every count >= 1 when the shape allows). */
-static void rand_slab(uint64_t *st, const struct ref *r, int64_t *start, int64_t *count,
-                      int64_t *step)
+/* A random hyperslab inside shape (every count >= 1 when the shape allows).
+ * A third of them are whole rows without steps (the one-call path when they
+ * lie on one node). Returns the step to pass: NULL (all ones) half the time
+ * the steps allow it, so both spellings of "no step" are run. */
+static const int64_t *rand_slab(uint64_t *st, const struct ref *r, int64_t *start,
+                                int64_t *count, int64_t *step)
 {
+    int rows = mt_range(st, 0, 2) == 0, ones = 1;
     for (int d = 0; d < r->ndim; d++) {
+        if (rows && r->shape[d] > 0) {
+            step[d] = 1;
+            start[d] = d == 0 ? mt_range(st, 0, r->shape[0] - 1) : 0;
+            count[d] = d == 0 ? mt_range(st, 1, r->shape[0] - start[0]) : r->shape[d];
+            continue;
+        }
         if (r->shape[d] == 0) {
             start[d] = 0, count[d] = 0, step[d] = 1;
             continue;
@@ -69,6 +79,9 @@ static void rand_slab(uint64_t *st, const struct ref *r, int64_t *start, int64_t
         int64_t maxc = (r->shape[d] - 1 - start[d]) / step[d] + 1;
         count[d] = mt_range(st, 1, maxc);
     }
+    for (int d = 0; d < r->ndim; d++)
+        ones &= step[d] == 1;
+    return ones && mt_range(st, 0, 1) == 0 ? NULL : step;
 }
 
 static void fill_rand(uint64_t *st, unsigned char *p, size_t n)
@@ -207,12 +220,12 @@ static void hyperslabs(void)
         for (int round = 0; round < rounds; round++) {
             int64_t start[MAXD], count[MAXD], step[MAXD];
             int writer = round % size;
-            rand_slab(&shared, &r, start, count, step);
+            const int64_t *ustep = rand_slab(&shared, &r, start, count, step);
             size_t n = (size_t)nsel(r.ndim, count) * r.itemsize;
             unsigned char *w = malloc(n + 1);
             fill_rand(&shared, w, n);
             if (rank == writer) {
-                CHECK_OK(pshm_mpi_darray_put(a, start, count, step, w));
+                CHECK_OK(pshm_mpi_darray_put(a, start, count, ustep, w));
                 if (round % 3 == 0)
                     CHECK_OK(pshm_mpi_darray_flush(a));
             }
@@ -221,11 +234,11 @@ static void hyperslabs(void)
             CHECK_OK(pshm_mpi_darray_sync(a));
 
             /* every rank reads a hyperslab of its own choosing */
-            rand_slab(&mine, &r, start, count, step);
+            ustep = rand_slab(&mine, &r, start, count, step);
             n = (size_t)nsel(r.ndim, count) * r.itemsize;
             unsigned char *got = malloc(n + 1), *want = malloc(n + 1);
             memset(got, 0xa5, n);
-            CHECK_OK(pshm_mpi_darray_get(a, start, count, step, got));
+            CHECK_OK(pshm_mpi_darray_get(a, start, count, ustep, got));
             ref_xfer(&r, start, count, step, want, 0);
             if (memcmp(got, want, n) != 0) {
                 size_t bad = 0;
