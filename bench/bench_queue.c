@@ -1959,7 +1959,7 @@ static void findings(int do_lat, int do_tp)
 /* ------------------------------------------------------------ data */
 
 /* The medians behind the tables, for programs (bench/experiments.py):
- * "data": {label: {"busy"|"blocking": {"p50", "p99", "p999", "vs_raw"},
+ * "data": {label: {"busy"|"blocking": {"p50", "p99", "p999", "vs_raw"[, "vs_ring", "ring_vs_best"]},
  *                  "throughput": {size: msgs/s}, "vs_hand": {size: ratio}}} */
 static void data_json(void)
 {
@@ -1978,6 +1978,10 @@ static void data_json(void)
             bj_num(J, "p99", lat_stat(k, s, Q99).med);
             bj_num(J, "p999", lat_stat(k, s, Q999).med);
             bj_num(J, "vs_raw", lat_vs_raw(k, s, Q50, 0));
+            if (k == 0 && !S[s].raw) {
+                bj_num(J, "vs_ring", lat_vs_raw(k, s, Q50, ring_ref(s)));
+                bj_num(J, "ring_vs_best", ref_vs_best(s, ring_ref(s), Q50));
+            }
             bj_end(J);
         }
         if (S[s].where & TP) {
