@@ -1654,7 +1654,8 @@ static void throughput_tables(void)
                 "a message; the raw hand-off does exactly that and nothing more, so it is the "
                 "limit of the same work and the ratios above are taken against it. A memcpy on "
                 "one thread crosses nothing (hot: source and destination stay in that core's "
-                "cache): it shows what the crossing costs, the raw hand-off's own ratio here");
+                "cache): it shows what the crossing costs, the raw hand-off's own ratio here (near "
+                "1 when the two CPUs are hyper-threads of one core: nothing crosses then)");
     bt_emit(mc, J);
 
     int z64 = z_of(64);

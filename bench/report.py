@@ -390,7 +390,9 @@ def references(results):
             "out here). A memcpy on one thread moves nothing between cores: %.2f GB/s on the "
             "same bytes again and again (hot, in that core's cache), %s from a cold source. So "
             "the hand-off itself is %.2fx the hot memcpy: that is what crossing between cores "
-            "costs, on any queue. pshm spsc zero-copy moves %.2f GB/s: %s the hand-off, %.2fx "
+            "costs, on any queue (when the VM puts the two CPUs on hyper-threads of one core, the "
+            "lines never leave that core's cache and the hand-off comes near the memcpy). pshm "
+            "spsc zero-copy moves %.2f GB/s: %s the hand-off, %.2fx "
             "the hot memcpy; copying %s GB/s, %s the hand-off."
             % (size_text(size), hz, "%.2f GB/s" % hc if hc else "n/a", mh,
                "%.2f GB/s" % mc if mc else "n/a", hz / mh, pzt,
