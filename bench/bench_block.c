@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,6 +162,165 @@ static void raw_attach(const char *name, size_t size)
     close(fd);
 }
 
+/* ------------------------------------------------- pshm's steps, timed */
+
+/*
+ * pshm's create (PERSIST, reserved) and attach, system call by system call
+ * as `strace` shows them on Linux (src/os/linux.c, src/block.c), each timed
+ * alone, with what it buys. A replica, not the library: it shows where the
+ * microseconds of the pshm rows above go. Keep it in step with
+ * `strace build/bench/bench_block` when src/block.c or src/os/ change.
+ */
+enum { ST_CREATE, ST_END, ST_ATTACH, ST_DETACH };
+typedef struct {
+    int op;
+    const char *call, *buys;
+} step_t;
+static const step_t STEPS[] = {
+    {ST_CREATE, "openat(/dev/shm, O_TMPFILE)",
+     "atomic appearance: the object is built without a name, nobody sees it half made"},
+    {ST_CREATE, "fallocate(size)",
+     "reserved space: a full /dev/shm is -ENOSPC here, never SIGBUS at a later write"},
+    {ST_CREATE, "fsetxattr(user.pshm)",
+     "the lifetime record (lifetime, creator pid and start): stale blocks are recognised and "
+     "collected, `pshm ls` shows who made it"},
+    {ST_CREATE, "linkat(fd, name)",
+     "exactly one creator wins: the name appears complete, every other gets EEXIST"},
+    {ST_CREATE, "fstat(fd)",
+     "the identity (device, inode) behind safe unlink and close: never remove a successor"},
+    {ST_CREATE, "openat(name)",
+     "the creator's descriptor and mapping show the block's name, not '#ino (deleted)', in "
+     "/proc/PID/fd, maps and lsof (tests/test_block.c holds it; pshm's own counts go by inode)"},
+    {ST_CREATE, "fstat(new fd)", "... and are the same inode (the name was not replaced meanwhile)"},
+    {ST_CREATE, "close(unnamed fd)", "(the reopen's other half)"},
+    {ST_CREATE, "mmap", "the mapping"},
+    {ST_END, "lstat(name)", "safe unlink: the name still leads to our inode"},
+    {ST_END, "unlink(name)", "the name goes"},
+    {ST_END, "munmap", "the mapping goes"},
+    {ST_END, "close", "the descriptor goes"},
+    {ST_ATTACH, "openat(name)", "O_NOFOLLOW: a symlink planted under the name is refused"},
+    {ST_ATTACH, "fstat(fd)",
+     "the size and identity to map, and the mode bits that say whether a user.pshm record may "
+     "be trusted (writable by others without the sticky bit: ignored)"},
+    {ST_ATTACH, "fgetxattr(trusted.pshm)",
+     "a record only root can write, preferred when there (ENODATA otherwise)"},
+    {ST_ATTACH, "fgetxattr(user.pshm)",
+     "the lifetime record: an AUTO block is held (one more fcntl), a stale one collected "
+     "instead of handed out"},
+    {ST_ATTACH, "mmap", "the mapping"},
+    {ST_DETACH, "munmap", "the mapping goes"},
+    {ST_DETACH, "close", "the descriptor goes"},
+};
+#define NSTEPS ((int)(sizeof STEPS / sizeof *STEPS))
+
+/* what the steps share */
+typedef struct {
+    char path[300], rec[96], buf[128];
+    struct stat st;
+    int fd, nfd;
+    void *p;
+    size_t size;
+} step_ctx;
+
+/* step i of STEPS (their order) */
+static void step_do(int i, step_ctx *c)
+{
+    switch (i) {
+    case 0: c->fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600); break;
+    case 1: c->fd = posix_fallocate(c->fd, 0, (off_t)c->size) ? -1 : c->fd; break;
+    case 2: c->fd = fsetxattr(c->fd, "user.pshm", c->rec, strlen(c->rec), 0) ? -1 : c->fd; break;
+    case 3: c->fd = linkat(c->fd, "", AT_FDCWD, c->path, AT_EMPTY_PATH) ? -1 : c->fd; break;
+    case 4: fstat(c->fd, &c->st); break;
+    case 5: c->nfd = open(c->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); break;
+    case 6: fstat(c->nfd, &c->st); break;
+    case 7: close(c->fd); break;
+    case 8: c->p = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_SHARED, c->nfd, 0); break;
+    case 9: lstat(c->path, &c->st); break;
+    case 10: unlink(c->path); break;
+    case 11: munmap(c->p, c->size); break;
+    case 12: close(c->nfd); break;
+    case 13: c->fd = open(c->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); break;
+    case 14: fstat(c->fd, &c->st); break;
+    case 15: (void)fgetxattr(c->fd, "trusted.pshm", c->buf, sizeof c->buf); break;
+    case 16: (void)fgetxattr(c->fd, "user.pshm", c->buf, sizeof c->buf); break;
+    case 17: c->p = mmap(NULL, (size_t)c->st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0); break;
+    case 18: munmap(c->p, (size_t)c->st.st_size); break;
+    case 19: close(c->fd); break;
+    }
+}
+
+/* one pass through every step; t[i] += the seconds step i took. The
+ * attach steps open a block pshm made (its record in place). */
+static void steps_once(const char *name, size_t size, double *t)
+{
+    step_ctx c = {.fd = -1, .nfd = -1, .size = size};
+    pshm_block *keep = NULL;
+
+    snprintf(c.path, sizeof c.path, "/dev/shm/%s", name);
+    snprintf(c.rec, sizeof c.rec, "pshm1 persist %ld 1", (long)getpid());
+    for (int i = 0; i < NSTEPS; i++) {
+        if (STEPS[i].op == ST_ATTACH && !keep) {
+            int r = pshm_block_create(name, size, NULL, &keep);
+            if (r)
+                die("create", r);
+        }
+        double t0 = now();
+        step_do(i, &c);
+        t[i] += now() - t0;
+        if (c.fd < 0 || c.p == MAP_FAILED)
+            die(STEPS[i].call, -errno);
+    }
+    pshm_block_unlink(keep);
+    pshm_block_close(keep);
+}
+
+static const char *const op_name[] = {"create", "unlink+close", "attach", "close (attached)"};
+
+static void steps_table(bjson *J, const char *name, size_t size, const double *rate, int n_rates)
+{
+    int iters = O.quick ? 300 : 3000;
+    double *v = malloc(sizeof *v * (size_t)iters * NSTEPS), t[NSTEPS], med[NSTEPS];
+    if (!v)
+        die("steps", -ENOMEM);
+    for (int k = 0; k < iters; k++) {
+        memset(t, 0, sizeof t);
+        steps_once(name, size, t);
+        for (int i = 0; i < NSTEPS; i++)
+            v[(size_t)i * (size_t)iters + (size_t)k] = t[i] * 1e6;
+    }
+    for (int i = 0; i < NSTEPS; i++)
+        med[i] = bench_stat_of(v + (size_t)i * (size_t)iters, iters).med;
+    free(v);
+    btable *tb = bt_new("what pshm's create and attach do, system call by system call (4 KiB, "
+                        "median us of each step)",
+                        4, BT_COLS("operation", "system call", "us", "what it buys"));
+    double sum[4] = {0, 0, 0, 0};
+    char us[32];
+    for (int i = 0; i < NSTEPS; i++) {
+        snprintf(us, sizeof us, "%.2f", med[i]);
+        sum[STEPS[i].op] += med[i];
+        bt_row(tb, BT_COLS(i && STEPS[i - 1].op == STEPS[i].op ? "" : op_name[STEPS[i].op],
+                           STEPS[i].call, us, STEPS[i].buys));
+    }
+    char tot[160];
+    for (int o = 0; o < 4; o += 2) {
+        double op_us = n_rates > o / 2 && rate[o / 2] > 0 ? 1e6 / rate[o / 2] : -1;
+        snprintf(us, sizeof us, "%.2f", sum[o] + sum[o + 1]);
+        snprintf(tot, sizeof tot, "the steps' sum; Boost shared_memory_object: %.2f us a %s in "
+                                  "the table above",
+                 op_us, o ? "attach+close" : "create+close+unlink (sparse: it reserves nothing)");
+        bt_row(tb, BT_COLS(o ? "attach+close" : "create+close+unlink", "all of the above", us,
+                           op_us > 0 ? tot : "the steps' sum"));
+    }
+    bt_note(tb, "%d passes through a replica of pshm's system calls (strace of pshm_block_create "
+                "with the default PERSIST lifetime, pshm_block_open, pshm_block_unlink + close), "
+                "each step timed alone, median per step; the library adds its checks between "
+                "them. An AUTO block adds fchmod (sticky bit: the record is the owner's), one "
+                "OFD lock at create and attach and one more at close",
+            iters);
+    bt_emit(tb, J);
+}
+
 /* ----------------------------------------------------------- CPython */
 
 static const char *python(void)
@@ -296,7 +456,8 @@ int main(int argc, char **argv)
                                "Boost shared_memory_object", "Boost managed_shared_memory",
                                "CPython", "pshm vs raw", "pshm vs Boost shm", "pshm vs Boost managed",
                                "pshm vs CPython"));
-    int step = 0, steps = 8;
+    int step = 0, steps = 9;
+    double boost4k[2] = {-1, -1}; /* Boost shared_memory_object at 4 KiB: create, attach */
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         size_t sz = sizes[i];
         double v[NSYS], py;
@@ -316,6 +477,8 @@ int main(int argc, char **argv)
         rate_multi(sparse, NSYS, name, sz, v);
         py = cpython_rate("create", name, sz);
         row(t, "create+close+unlink, sparse", sz, v, py);
+        if (i == 0)
+            boost4k[0] = v[BOOST];
         add_bars("create, sparse", sz, v, py);
 
         pshm_block *keep;
@@ -334,6 +497,8 @@ int main(int argc, char **argv)
         rate_multi(attach, NSYS, name, sz, v);
         py = cpython_rate("attach", name, sz);
         row(t, "attach+close", sz, v, py);
+        if (i == 0)
+            boost4k[1] = v[BOOST];
         add_bars("attach", sz, v, py);
         pshm_block_unlink(keep);
         pshm_block_close(keep);
@@ -351,6 +516,8 @@ int main(int argc, char **argv)
             O.rounds, cell_seconds, cell_seconds);
     bt_readme(t);
     bt_emit(t, J);
+    bench_progress((double)step++ / steps, "steps");
+    steps_table(J, name, sizes[0], boost4k, 2);
     bj_plot_begin(J, "block_create_attach.png", "bars",
                   "block create (sparse) and attach, operations per second (median of rounds)", "",
                   "operations per second", 0, 1);

@@ -26,6 +26,13 @@
  *  - raw 64 B message: a 16-byte header with the flag, then the 64-byte
  *    payload, which the receiver copies out: two lines move, as for any
  *    queue that carries a 64-byte message with a header;
+ *  - raw ring ping-pong: each direction a ring in shared memory of pshm's
+ *    depth (256) and record size, a sequence word per slot, so every
+ *    message lands in a new line as in any ring (the ping-pongs above reuse
+ *    one fixed line): records of one line (16-byte header + 48 B) or of
+ *    two (16-byte header + 64 B, 128-byte slots), each with and without the
+ *    consumer publishing its index after every message (the producer reads
+ *    it once a lap, as pshm does);
  *  - raw futex ping-pong: the least a sleeping hand-off can cost (a word
  *    and a sleepers flag; FUTEX_WAKE only when someone sleeps).
  *
@@ -90,7 +97,10 @@ static const double QL[] = {0,     0.01,  0.02,  0.05,  0.1,    0.15,   0.2,   0
 #define Q50 12
 #define Q99 27
 #define Q999 32
-#define NREF 4 /* references a busy latency cell measures itself */
+#define NREF 8 /* references a busy latency cell measures itself */
+/* which reference (qref index): the fixed-line ones, then the rings */
+enum { F_ONE, F_TWO, F_MSG, F_POLITE, F_RING1, F_RING1_IDX, F_RING2, F_RING2_IDX };
+#define RING_DEPTH 256 /* depth_for(64): the slots of pshm's latency channels */
 
 /* ------------------------------------------------------------ shared state */
 
@@ -109,6 +119,11 @@ typedef struct shared {
     _Alignas(64) volatile uint64_t two_b;
     _Alignas(64) volatile uint64_t one[2]; /* raw ping-pong: both in one line */
     _Alignas(64) unsigned char msg[2][128]; /* raw 64 B message: [seq, len | 64 B] */
+    /* raw ring ping-pong: a ring a direction (128-byte slots; the one-line
+     * variant uses the first 64 * RING_DEPTH bytes as 64-byte slots), and
+     * each consumer's published index on its own line */
+    _Alignas(64) unsigned char ring[2][RING_DEPTH * 128];
+    _Alignas(64) uint64_t ring_tail[2][8];
     _Alignas(64) uint32_t fa;             /* raw futex words and their sleepers flags */
     _Alignas(64) uint32_t fb;
     _Alignas(64) uint32_t fa_sl;
@@ -550,6 +565,10 @@ enum {
     R_SPIN_TWO,  /* one flag per line */
     R_SPIN_POLITE, /* both flags in one line, a few pauses between polls */
     R_MSG,       /* raw 64 B message with a header */
+    R_RING1,     /* raw ring, one-line records (16 B header + 48 B) */
+    R_RING1_IDX, /* ... and the consumer publishes its index */
+    R_RING2,     /* raw ring, 16 B header + 64 B payload (2 lines) */
+    R_RING2_IDX, /* ... and the consumer publishes its index */
     R_FUTEX,
     R_HAND_ZC,   /* raw hand-off, read in place */
     R_HAND_COPY, /* raw hand-off, copied out */
@@ -578,6 +597,10 @@ static const sys S[] = {
     HW("raw ping-pong, a flag per line", R_SPIN_TWO, 0, LB),
     HW("raw ping-pong, one line, 4 pauses a poll", R_SPIN_POLITE, 0, LB),
     HW("raw 64 B message + header (2 lines)", R_MSG, 0, LB),
+    HW("raw ring, one-line records (48 B)", R_RING1, 0, LB),
+    HW("raw ring, one-line records (48 B), index published", R_RING1_IDX, 0, LB),
+    HW("raw ring, 64 B + header (2 lines)", R_RING2, 0, LB),
+    HW("raw ring, 64 B + header (2 lines), index published", R_RING2_IDX, 0, LB),
     HW("raw futex ping-pong", R_FUTEX, 0, LK),
     HW("raw hand-off, read in place", R_HAND_ZC, 1, TP),
     HW("raw hand-off, copied out", R_HAND_COPY, 0, TP),
@@ -705,6 +728,51 @@ static void pause4(void)
         qb_relax();
 }
 
+/*
+ * The raw ring: message i (from 1) goes in slot (i - 1) % RING_DEPTH of
+ * ring[me], whose first word is the slot's sequence word, published last
+ * with a release store; the receiver waits for it, copies the payload out
+ * and, in the _IDX variants, publishes how far it has read (a release store
+ * to its own line). The producer checks that index only when the ring may
+ * be full, i.e. once a lap: in a ping-pong it never is, so what the
+ * variants add is the consumer's store and the line it moves once a lap.
+ */
+static uint64_t ring_cached[2]; /* per process: the producer's copy of the consumer's index */
+
+static void ring_send(int me, uint64_t i, const unsigned char *buf, size_t stride, size_t len,
+                      int idx)
+{
+    unsigned char *slot = SH->ring[me] + ((i - 1) % RING_DEPTH) * stride;
+    if (idx && i - ring_cached[me] > RING_DEPTH)
+        while (i - (ring_cached[me] = __atomic_load_n(&SH->ring_tail[me][0], __ATOMIC_ACQUIRE)) >
+               RING_DEPTH)
+            ;
+    memcpy(slot + 16, buf, len);
+    *(uint64_t *)(slot + 8) = len;
+    __atomic_store_n((uint64_t *)slot, i, __ATOMIC_RELEASE);
+}
+
+static void ring_recv(int me, uint64_t i, unsigned char *buf, size_t stride, int idx)
+{
+    unsigned char *slot = SH->ring[!me] + ((i - 1) % RING_DEPTH) * stride;
+    while (__atomic_load_n((uint64_t *)slot, __ATOMIC_ACQUIRE) != i)
+        ;
+    size_t len = *(uint64_t *)(slot + 8);
+    memcpy(buf, slot + 16, len > LAT_SIZE ? LAT_SIZE : len);
+    if (idx)
+        __atomic_store_n(&SH->ring_tail[!me][0], i, __ATOMIC_RELEASE);
+}
+
+static void ring_step(int me, uint64_t i, unsigned char *buf, size_t stride, int idx)
+{
+    size_t len = stride == 64 ? 48 : LAT_SIZE;
+    if (me == 0)
+        ring_send(me, i, buf, stride, len, idx);
+    ring_recv(me, i, buf, stride, idx);
+    if (me == 1)
+        ring_send(me, i, buf, stride, len, idx);
+}
+
 /* one step of a raw reference, as side `me` (0 starts each exchange) */
 static void raw_step(int raw, int me, uint64_t i, unsigned char *buf)
 {
@@ -758,6 +826,14 @@ static void raw_step(int raw, int me, uint64_t i, unsigned char *buf)
         }
         break;
     }
+    case R_RING1:
+    case R_RING1_IDX:
+        ring_step(me, i, buf, 64, raw == R_RING1_IDX);
+        break;
+    case R_RING2:
+    case R_RING2_IDX:
+        ring_step(me, i, buf, 128, raw == R_RING2_IDX);
+        break;
     case R_FUTEX: {
         uint32_t *mine = me ? &SH->fa : &SH->fb, *theirs = me ? &SH->fb : &SH->fa;
         uint32_t *my_sl = me ? &SH->fa_sl : &SH->fb_sl, *their_sl = me ? &SH->fb_sl : &SH->fa_sl;
@@ -826,8 +902,11 @@ static int ping_pong(int side, const sys *y, size_t size, int iters, double *q)
     if (y->raw && side == 0) {
         SH->two_a = SH->two_b = SH->one[0] = SH->one[1] = 0;
         memset(SH->msg, 0, sizeof SH->msg);
+        memset(SH->ring, 0, sizeof SH->ring);
+        memset(SH->ring_tail, 0, sizeof SH->ring_tail);
         SH->fa = SH->fb = SH->fa_sl = SH->fb_sl = 0;
     }
+    ring_cached[0] = ring_cached[1] = 0;
     if (cell_setup(side, y) != 0) {
         free(rtt);
         return -1;
@@ -876,10 +955,10 @@ static void lat_side(int side, int s, int wait)
 
     if (!y->raw) {
         if (wait == QB_BUSY) {
-            ping_pong(side, &S[find_sys(R_SPIN_ONE, 0, 0)], LAT_SIZE, ri, SH->qref[0]);
-            ping_pong(side, &S[find_sys(R_SPIN_TWO, 0, 0)], LAT_SIZE, ri, SH->qref[1]);
-            ping_pong(side, &S[find_sys(R_MSG, 0, 0)], LAT_SIZE, ri, SH->qref[2]);
-            ping_pong(side, &S[find_sys(R_SPIN_POLITE, 0, 0)], LAT_SIZE, ri, SH->qref[3]);
+            static const int refs[NREF] = {R_SPIN_ONE, R_SPIN_TWO, R_MSG, R_SPIN_POLITE,
+                                           R_RING1, R_RING1_IDX, R_RING2, R_RING2_IDX};
+            for (int w = 0; w < NREF; w++)
+                ping_pong(side, &S[find_sys(refs[w], 0, 0)], LAT_SIZE, ri, SH->qref[w]);
         } else {
             ping_pong(side, &S[find_sys(R_FUTEX, 0, 0)], LAT_SIZE, ri, SH->qref[0]);
         }
@@ -1367,9 +1446,9 @@ static double lat_vs_raw(int k, int s, int q, int which)
         return lat_ratio(k, s, find_sys(k ? R_FUTEX : R_SPIN_ONE, 0, 0), q);
     for (int r = 0; r < rounds; r++) {
         int w = which;
-        if (k == 0 && which == 0) /* the best of the raw ping-pongs: 0, 1, 3 */
-            for (int c = 1; c < NREF; c++)
-                if (c != 2 && LREFP(k, s, r, c, Q50) > 0 && LREFP(k, s, r, c, Q50) < LREFP(k, s, r, w, Q50))
+        if (k == 0 && which == 0) /* the best of the fixed-line raw ping-pongs */
+            for (int c = F_TWO; c <= F_POLITE; c++)
+                if (c != F_MSG && LREFP(k, s, r, c, Q50) > 0 && LREFP(k, s, r, c, Q50) < LREFP(k, s, r, w, Q50))
                     w = c;
         double x = LATP(k, s, r, q), y = LREFP(k, s, r, k ? 0 : w, q);
         if (k == 1) {
@@ -1383,6 +1462,42 @@ static double lat_vs_raw(int k, int s, int q, int which)
                     f[n++] = LREFP(1, t, r, 0, q);
             y = n ? bench_stat_of(f, n).med : -1;
         }
+        v[r] = x > 0 && y > 0 ? x / y : -1;
+    }
+    return bench_stat_of(v, rounds).med;
+}
+
+/* the like-for-like raw ring of a busy row: one-line records for a message
+ * that fits one line with its header, two lines otherwise; both with the
+ * consumer publishing its index, as pshm's does */
+static int ring_ref(int s)
+{
+    return S[s].lat_size && S[s].lat_size <= 48 ? F_RING1_IDX : F_RING2_IDX;
+}
+
+/* two of the references a cell measured, a / b per round, median */
+static double ref_ratio(int s, int a, int b, int q)
+{
+    double v[64];
+    for (int r = 0; r < rounds; r++) {
+        double x = LREFP(0, s, r, a, q), y = LREFP(0, s, r, b, q);
+        v[r] = x > 0 && y > 0 ? x / y : -1;
+    }
+    return bench_stat_of(v, rounds).med;
+}
+
+/* a reference a cell measured against the best fixed-line ping-pong of
+ * the same cell, per round, median */
+static double ref_vs_best(int s, int a, int q)
+{
+    double v[64];
+    for (int r = 0; r < rounds; r++) {
+        int w = F_ONE;
+        for (int c = F_TWO; c <= F_POLITE; c++)
+            if (c != F_MSG && LREFP(0, s, r, c, Q50) > 0 &&
+                LREFP(0, s, r, c, Q50) < LREFP(0, s, r, w, Q50))
+                w = c;
+        double x = LREFP(0, s, r, a, q), y = LREFP(0, s, r, w, q);
         v[r] = x > 0 && y > 0 ? x / y : -1;
     }
     return bench_stat_of(v, rounds).med;
@@ -1409,6 +1524,18 @@ static double tp_vs_hand(int s, int z)
     return bench_stat_of(v, rounds).med;
 }
 
+/* a throughput row against the one-thread memcpy of the same size (the
+ * same bytes, hot), per round: for scale, not a limit of the same work */
+static double tp_vs_memcpy(int s, int z)
+{
+    double v[64];
+    int m = find_sys(R_MEMCPY_HOT, 0, 0);
+    for (int r = 0; r < rounds; r++) {
+        double x = TPP(s, z, r), y = TPP(m, z, r);
+        v[r] = x > 0 && y > 0 ? x / y : -1;
+    }
+    return bench_stat_of(v, rounds).med;
+}
 
 static int z_of(size_t size)
 {
@@ -1438,7 +1565,8 @@ static void lat_rows(btable *t, int k)
         bench_stat a = lat_stat(k, s, Q50), b = lat_stat(k, s, Q99), c = lat_stat(k, s, Q999);
         if (a.n == 0) {
             const char *w = state(s);
-            bt_row(t, BT_COLS(S[s].label, "n/a", "n/a", "n/a", "", "", "", "", w ? w : "not run"));
+            bt_row(t, BT_COLS(S[s].label, "n/a", "n/a", "n/a", "", "", "", "", "",
+                              w ? w : "not run"));
             continue;
         }
         int two = k == 0 && !S[s].raw && !S[s].lat_size;
@@ -1446,16 +1574,19 @@ static void lat_rows(btable *t, int k)
                           bench_fmt_spread(a.min, a.max, "%.0f"),
                           bench_fmt_ratio(lat_vs_raw(k, s, Q50, 0)),
                           bench_fmt_ratio(lat_vs_raw(k, s, Q99, 0)),
-                          two ? bench_fmt_ratio(lat_vs_raw(k, s, Q50, 2)) : "",
+                          two ? bench_fmt_ratio(lat_vs_raw(k, s, Q50, F_MSG)) : "",
+                          k == 0 && !S[s].raw ? bench_fmt_ratio(lat_vs_raw(k, s, Q50, ring_ref(s)))
+                                              : "",
                           S[s].raw || s == sp ? "" : bench_fmt_ratio(lat_ratio(k, s, sp, Q50))));
     }
 }
 
 static void latency_tables(void)
 {
-    btable *t = bt_new("one-way latency, 64 B messages, ns (ping-pong round trip / 2)", 9,
+    btable *t = bt_new("one-way latency, 64 B messages, ns (ping-pong round trip / 2)", 10,
                        BT_COLS("system", "p50", "p99", "p99.9", "p50 range", "p50 vs raw",
-                               "p99 vs raw", "p50 vs 2-line raw", "p50 vs pshm"));
+                               "p99 vs raw", "p50 vs 2-line raw", "p50 vs ring raw",
+                               "p50 vs pshm"));
     bt_section(t, "busy-polling (try / non-blocking calls in a loop); raw = the best of the raw "
                   "ping-pongs, measured by the same cell just before");
     lat_rows(t, 0);
@@ -1466,7 +1597,10 @@ static void latency_tables(void)
                "ratios are per cell against the references that cell measured a moment before "
                "on the same two CPUs, then the median over the rounds; 2-line raw = a 64-byte "
                "message behind a 16-byte header, copied out by the receiver (what a 64-byte "
-               "message with a header moves); 'vs pshm' = against pshm spsc zero-copy",
+               "message with a header moves); ring raw = the raw ring of the same record size "
+               "(one line for 48 B, two for 64 B) with the consumer publishing its index, "
+               "measured by the same cell (a new line a message, like any ring); 'vs pshm' = "
+               "against pshm spsc zero-copy",
             rounds);
     bt_emit(t, J);
 }
@@ -1485,19 +1619,27 @@ static void throughput_tables(void)
     btable *r = bt_new("throughput as a ratio to the raw hand-off of the same kind, measured by "
                        "the same cell just before (zero-copy: read in place; copying: copied out)",
                        NSZ + 1, cols);
+    btable *mc = bt_new("throughput as a ratio to a one-thread memcpy of the same size (the same "
+                        "bytes, hot): for scale only, a memcpy hands nothing to another core",
+                        NSZ + 1, cols);
     for (int s = 0; s < NS; s++) {
         if (!(S[s].where & TP) || !selected(s))
             continue;
-        const char *cg[16], *cr[16];
-        cg[0] = cr[0] = S[s].label;
+        const char *cg[16], *cr[16], *cm[16];
+        char mbuf[16][16];
+        cg[0] = cr[0] = cm[0] = S[s].label;
         for (int z = 0; z < NSZ; z++) {
             bench_stat st = tp_stat(s, z);
             cg[z + 1] = st.n ? bench_fmt_gbs(st.med * (double)SIZES[z] / 1e9) : "n/a";
             cr[z + 1] = is_memcpy(s) ? "" : bench_fmt_ratio(tp_vs_hand(s, z));
+            snprintf(mbuf[z], sizeof mbuf[z], "%s", bench_fmt_ratio(tp_vs_memcpy(s, z)));
+            cm[z + 1] = mbuf[z];
         }
         bt_row(g, cg);
         if (!is_memcpy(s))
             bt_row(r, cr);
+        if (!is_memcpy(s) || S[s].raw == R_MEMCPY_COLD)
+            bt_row(mc, cm);
     }
     bt_note(g, "medians of %d interleaved rounds, %.2f s a cell after a warm-up of two laps of "
                "the ring; pshm with its default wait (spin, then sleep), kernel IPC, Boost and "
@@ -1506,6 +1648,15 @@ static void throughput_tables(void)
             O.quick ? 1 : rounds < 3 ? rounds : 3, cell_seconds);
     bt_emit(g, J);
     bt_emit(r, J);
+    bt_note(mc, "which one is the limit: moving a message means one core writes each byte into "
+                "shared memory and the other core reads it, so every line crosses between the "
+                "two cores' caches (through L3 or memory once the ring outgrows L2), plus a flag "
+                "a message; the raw hand-off does exactly that and nothing more, so it is the "
+                "limit of the same work and the ratios above are taken against it. A memcpy on "
+                "one thread crosses nothing (hot: source and destination stay in that core's "
+                "cache): it shows what the crossing costs, the raw hand-off's own ratio here (near "
+                "1 when the two CPUs are hyper-threads of one core: nothing crosses then)");
+    bt_emit(mc, J);
 
     int z64 = z_of(64);
     if (z64 < 0)
@@ -1542,10 +1693,11 @@ static void main_table(void)
     int z64 = z_of(64), z1m = z_of(MIB);
     btable *t = bt_new("Queues: pshm, its peers and the hardware (one-way latency of 64 B "
                        "messages in ns; throughput)",
-                       11,
+                       13,
                        BT_COLS("system", "busy p50", "busy p99", "busy p99.9", "vs raw p50",
+                               "p50 vs ring raw",
                                "blocking p50", "blocking p99", "vs futex p50", "64 B msgs/s",
-                               "1 MiB GB/s", "1 MiB vs hand-off"));
+                               "1 MiB GB/s", "1 MiB vs hand-off", "1 MiB vs memcpy"));
     for (int s = 0; s < NS; s++) {
         bench_stat a = lat_stat(0, s, Q50), b = lat_stat(0, s, Q99), c = lat_stat(0, s, Q999);
         bench_stat d = lat_stat(1, s, Q50), e = lat_stat(1, s, Q99);
@@ -1555,12 +1707,14 @@ static void main_table(void)
         if ((!a.n && !d.n && !f.n && !g.n && !w) || !selected(s))
             continue;
         if (!a.n && !d.n && !f.n && !g.n) {
-            bt_row(t, BT_COLS(S[s].label, "n/a", "", "", "", "", "", "", w, "", ""));
+            bt_row(t, BT_COLS(S[s].label, "n/a", "", "", "", "", "", "", "", w, "", "", ""));
             continue;
         }
         bt_row(t, BT_COLS(S[s].label, a.n ? with_range(bench_fmt_ns(a.med), a, 1) : "",
                           a.n ? bench_fmt_ns(b.med) : "", a.n ? bench_fmt_ns(c.med) : "",
                           a.n ? bench_fmt_ratio(lat_vs_raw(0, s, Q50, 0)) : "",
+                          a.n && !S[s].raw ? bench_fmt_ratio(lat_vs_raw(0, s, Q50, ring_ref(s)))
+                                           : "",
                           d.n ? with_range(bench_fmt_ns(d.med), d, 1) : "",
                           d.n ? bench_fmt_ns(e.med) : "",
                           d.n ? bench_fmt_ratio(lat_vs_raw(1, s, Q50, 0)) : "",
@@ -1569,13 +1723,18 @@ static void main_table(void)
                                            (double)MIB / 1e9)
                               : "",
                           g.n && !is_memcpy(s) && !is_hand(s) ? bench_fmt_ratio(tp_vs_hand(s, z1m))
-                                                              : ""));
+                                                              : "",
+                          g.n && S[s].raw != R_MEMCPY_HOT ? bench_fmt_ratio(tp_vs_memcpy(s, z1m))
+                                                          : ""));
     }
     bt_note(t, "medians of %d interleaved rounds (throughput: %d) on cpu%d/cpu%d, [min-max of "
                "the rounds]; every ratio is against the references the same cell measured a "
-               "moment before on the same CPUs (vs raw: the best raw ping-pong; vs futex: the "
+               "moment before on the same CPUs (vs raw: the best raw ping-pong; vs ring raw: "
+               "the raw ring of the same record size, consumer index published; vs futex: the "
                "round's raw futex ping-pong; zero-copy rows against the in-place hand-off, "
-               "copying rows against the copy-out one), median over the rounds",
+               "copying rows against the copy-out one), median over the rounds; vs memcpy: "
+               "against a one-thread memcpy of the same bytes (hot), for scale, not a limit: "
+               "the raw hand-off (two cores, one buffer, a flag) is the limit of the same work",
             rounds, O.quick ? 1 : rounds < 3 ? rounds : 3, bench_cpu(0), bench_cpu(1));
     bt_main(t);
     bt_emit(t, J);
@@ -1752,8 +1911,8 @@ static void findings(int do_lat, int do_tp)
             s48 = s;
     if (do_lat) {
         double a = lat_vs_raw(0, s48, Q50, 0), b = lat_vs_raw(0, sz, Q50, 0);
-        double c = lat_vs_raw(0, sc, Q50, 0), d = lat_vs_raw(0, sz, Q50, 2);
-        double e = lat_vs_raw(0, sc, Q50, 2);
+        double c = lat_vs_raw(0, sc, Q50, 0), d = lat_vs_raw(0, sz, Q50, F_MSG);
+        double e = lat_vs_raw(0, sc, Q50, F_MSG);
         bj_finding(J, "target busy p50 <= 1.10x the best raw ping-pong (one line, a flag per "
                       "line, or one line polled with pauses): spsc zero-copy with a "
                       "one-line record (48 B) %s (%s); 64 B messages (two lines) %s zero-copy, %s "
@@ -1764,18 +1923,43 @@ static void findings(int do_lat, int do_tp)
         for (int s = 0; s < NS; s++)
             if (S[s].pauses)
                 sp = s;
-        double pp = lat_vs_raw(0, sp, Q50, 3), pt = lat_vs_raw(0, sz, Q50, 3);
+        double pp = lat_vs_raw(0, sp, Q50, F_POLITE), pt = lat_vs_raw(0, sz, Q50, F_POLITE);
         if (sp >= 0 && pp > 0)
             bj_finding(J, "polling politely does not help pshm: against the raw ping-pong with "
                           "4 pauses a poll, pshm spsc zero-copy polled the same way is %s, polled "
                           "in a tight loop %s",
                        bench_fmt_ratio(pp), bench_fmt_ratio(pt));
-        double l1 = lat_vs_raw(0, s48, Q50, 1), l2 = lat_vs_raw(0, sz, Q50, 1);
+        double l1 = lat_vs_raw(0, s48, Q50, F_TWO), l2 = lat_vs_raw(0, sz, Q50, F_TWO);
         bj_finding(J, "like for like: a ping-pong through two queues (one a direction) is the "
                       "raw ping-pong with a flag per line, not with both flags in one line (one "
                       "line that both sides write, which no pair of queues can share): against "
                       "it, spsc zero-copy with a one-line record (48 B) %s, 64 B (two lines) %s",
                    bench_fmt_ratio(l1), bench_fmt_ratio(l2));
+        /* (a) what a new line per message costs against a fixed line, and
+         * (b) pshm against the ring that does the same, all from the
+         * references the spsc zero-copy cells measured */
+        bj_finding(J, "a ring against a fixed line (the references the spsc zero-copy cells "
+                      "measured, p50): one-line records %s the raw ping-pong with a flag per "
+                      "line, 64 B + header %s the fixed two-line message; the consumer "
+                      "publishing its index adds %s (one line) / %s (two lines); against the "
+                      "best fixed-line ping-pong the one-line ring with index is %s, the "
+                      "two-line one %s",
+                   bench_fmt_ratio(ref_ratio(sz, F_RING1, F_TWO, Q50)),
+                   bench_fmt_ratio(ref_ratio(sz, F_RING2, F_MSG, Q50)),
+                   bench_fmt_ratio(ref_ratio(sz, F_RING1_IDX, F_RING1, Q50)),
+                   bench_fmt_ratio(ref_ratio(sz, F_RING2_IDX, F_RING2, Q50)),
+                   bench_fmt_ratio(ref_vs_best(sz, F_RING1_IDX, Q50)),
+                   bench_fmt_ratio(ref_vs_best(sz, F_RING2_IDX, Q50)));
+        bj_finding(J, "pshm against the like-for-like raw ring (same depth and record size, a "
+                      "sequence word per slot, consumer index published; no checks, no crash "
+                      "records, release stores): spsc zero-copy 48 B (one line) %s, 64 B (two "
+                      "lines) %s zero-copy, %s copying; p99 %s / %s / %s",
+                   bench_fmt_ratio(lat_vs_raw(0, s48, Q50, F_RING1_IDX)),
+                   bench_fmt_ratio(lat_vs_raw(0, sz, Q50, F_RING2_IDX)),
+                   bench_fmt_ratio(lat_vs_raw(0, sc, Q50, F_RING2_IDX)),
+                   bench_fmt_ratio(lat_vs_raw(0, s48, Q99, F_RING1_IDX)),
+                   bench_fmt_ratio(lat_vs_raw(0, sz, Q99, F_RING2_IDX)),
+                   bench_fmt_ratio(lat_vs_raw(0, sc, Q99, F_RING2_IDX)));
         double f = lat_vs_raw(0, s48, Q99, 0), g = lat_vs_raw(0, sz, Q99, 0);
         double h = lat_vs_raw(0, sc, Q99, 0);
         bj_finding(J, "target busy p99 <= 1.50x the best raw ping-pong: one-line record %s "
@@ -1798,6 +1982,22 @@ static void findings(int do_lat, int do_tp)
             if (b > 0 && b < worst_c)
                 worst_c = b, at_c = SIZES[z];
         }
+        int zm = z_of(MIB), hz = find_sys(R_HAND_ZC, 0, 0), hc = find_sys(R_HAND_COPY, 0, 0);
+        int mh = find_sys(R_MEMCPY_HOT, 0, 0), mcold = find_sys(R_MEMCPY_COLD, 0, 0);
+        if (zm >= 0 && tp_stat(hz, zm).n && tp_stat(mh, zm).n)
+            bj_finding(J, "the limit of the same work at 1 MiB is the raw hand-off (two cores, one "
+                          "buffer, a flag): %s read in place, %s copied out, %s / %s of a "
+                          "one-thread memcpy of the same bytes (%s hot, %s from a cold source), "
+                          "which moves nothing between cores; pshm spsc zero-copy %s is %s the "
+                          "hand-off and %s the hot memcpy, copying %s the hand-off",
+                       bench_fmt_gbs(tp_stat(hz, zm).med * (double)MIB / 1e9),
+                       bench_fmt_gbs(tp_stat(hc, zm).med * (double)MIB / 1e9),
+                       bench_fmt_ratio(tp_vs_memcpy(hz, zm)), bench_fmt_ratio(tp_vs_memcpy(hc, zm)),
+                       bench_fmt_gbs(tp_stat(mh, zm).med * (double)MIB / 1e9),
+                       bench_fmt_gbs(tp_stat(mcold, zm).med * (double)MIB / 1e9),
+                       bench_fmt_gbs(tp_stat(sz, zm).med * (double)MIB / 1e9),
+                       bench_fmt_ratio(tp_vs_hand(sz, zm)), bench_fmt_ratio(tp_vs_memcpy(sz, zm)),
+                       bench_fmt_ratio(tp_vs_hand(sc, zm)));
         bj_finding(J, "target throughput >= 0.80x the raw hand-off at every size: spsc "
                       "zero-copy at worst %s (%s), copying at worst %s (%s) (%s)",
                    bench_fmt_ratio(worst), bench_fmt_size(at), bench_fmt_ratio(worst_c),
@@ -1808,7 +2008,7 @@ static void findings(int do_lat, int do_tp)
 /* ------------------------------------------------------------ data */
 
 /* The medians behind the tables, for programs (bench/experiments.py):
- * "data": {label: {"busy"|"blocking": {"p50", "p99", "p999", "vs_raw"},
+ * "data": {label: {"busy"|"blocking": {"p50", "p99", "p999", "vs_raw"[, "vs_ring", "ring_vs_best"]},
  *                  "throughput": {size: msgs/s}, "vs_hand": {size: ratio}}} */
 static void data_json(void)
 {
@@ -1827,6 +2027,10 @@ static void data_json(void)
             bj_num(J, "p99", lat_stat(k, s, Q99).med);
             bj_num(J, "p999", lat_stat(k, s, Q999).med);
             bj_num(J, "vs_raw", lat_vs_raw(k, s, Q50, 0));
+            if (k == 0 && !S[s].raw) {
+                bj_num(J, "vs_ring", lat_vs_raw(k, s, Q50, ring_ref(s)));
+                bj_num(J, "ring_vs_best", ref_vs_best(s, ring_ref(s), Q50));
+            }
             bj_end(J);
         }
         if (S[s].where & TP) {

@@ -231,20 +231,23 @@ int pshm__mark_parse(const char *buf, size_t n, pshm_lifetime *lt, long *pid_out
  * sticky bit, which only the owner or root can set and which a create of an
  * AUTO or OWNED block writable by others sets for exactly this reason.
  */
-static int mark_trusted(int fd, int trusted)
+static int mark_trusted(int fd, const struct stat *known, int trusted)
 {
     struct stat st;
 
     if (trusted)
         return 1;
-    if (fstat(fd, &st) != 0)
+    if (!known && fstat(fd, &st) != 0)
         return 0;
-    return (st.st_mode & 022) == 0 || (st.st_mode & S_ISVTX) != 0;
+    if (!known)
+        known = &st;
+    return (known->st_mode & 022) == 0 || (known->st_mode & S_ISVTX) != 0;
 }
 
 /* The object's record, or PERSIST with pid 0 for raw and foreign objects
- * and for marks that may have been forged (mark_trusted). */
-static int mark_read(int fd, mark *m)
+ * and for marks that may have been forged (mark_trusted). st: the
+ * descriptor's fstat when the caller has it (one system call less), or NULL. */
+static int mark_read_st(int fd, const struct stat *st, mark *m)
 {
     char buf[128];
     int trusted = 0;
@@ -253,12 +256,14 @@ static int mark_read(int fd, mark *m)
     memset(m, 0, sizeof *m);
     m->lifetime = PSHM_PERSIST;
     if (n < 0 || pshm__mark_parse(buf, (size_t)n, &m->lifetime, &m->pid, &m->start) != 0 ||
-        !mark_trusted(fd, trusted)) {
+        !mark_trusted(fd, st, trusted)) {
         memset(m, 0, sizeof *m);
         return 0;
     }
     return 1;
 }
+
+static int mark_read(int fd, mark *m) { return mark_read_st(fd, NULL, m); }
 
 /* ------------------------------------------------------------- registry */
 
@@ -689,10 +694,24 @@ static int do_open(const char *name, const opts *o, pshm_block **out)
         if (r != 0)
             return r;
         PSHM__FAULT("block.open.opened");
-        mark_read(fd, &m);
+        /* One fstat serves the mark's check (mode bits) and the mapping
+         * (size, identity): the inode behind fd does not change. */
+        if (fstat(fd, &st) != 0) {
+            r = -errno;
+            close(fd);
+            return r;
+        }
+        mark_read_st(fd, &st, &m);
         if (m.lifetime != PSHM_PERSIST) {
-            if (o->readonly && m.lifetime == PSHM_AUTO)
+            if (o->readonly && m.lifetime == PSHM_AUTO) {
+                int was = fd;
                 upgrade_fd(name, &fd);
+                if (fd != was && fstat(fd, &st) != 0) { /* another description, maybe inode */
+                    r = -errno;
+                    close(fd);
+                    return r;
+                }
+            }
             if (pshm__os_hold_query(fd) == 0) {
                 /* Every holder is gone: the block is stale. Collect it if we may. */
                 int wfd = fd;
@@ -719,11 +738,6 @@ static int do_open(const char *name, const opts *o, pshm_block **out)
                 }
                 holding = 1;
             }
-        }
-        if (fstat(fd, &st) != 0) {
-            r = -errno;
-            close(fd);
-            return r;
         }
         if (st.st_size == 0 || (uint64_t)st.st_size > SIZE_MAX) {
             /* An AUTO handle that maps nothing would still be a holder: drop it. */
