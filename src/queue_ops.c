@@ -255,10 +255,38 @@ static int spsc_release(pshm_queue *q)
 
 /* ------------------------------------------------------------ MPMC */
 
-static void help_advance(uint64_t *idx, uint64_t pos)
+/*
+ * Moving head and tail. Both are hints that only ever name a position whose
+ * cells before it are all claimed (or consumed): a cell is claimed by a CAS
+ * on its own word, and an index moves from pos to pos + 1 only after the
+ * cell at pos was seen claimed. So:
+ *  - help_advance: someone else's claim at pos, seen by us. Several may
+ *    help at once: a CAS, and a load first so that helpers that come late
+ *    (the common case: the claimer moved it) do not take the line for a
+ *    locked instruction that would fail anyway.
+ *  - claimed_advance: our own claim at pos just succeeded. Whoever moves
+ *    the index from pos now moves it to pos + 1 (the claimer, or a helper
+ *    who saw our claim), so a plain release store of pos + 1 is enough and
+ *    saves a locked instruction a message on each side. If the index moved
+ *    on meanwhile (a helper, then further claims), the store can set it back,
+ *    but only to pos + 1, a position just after a claimed cell: it never
+ *    skips an unclaimed one, and the walk back to the front costs at most
+ *    one lap of helps (the ring cannot run more than a lap past a cell that
+ *    we hold and have not published or freed). Callers move the index this
+ *    way before they publish or free the cell (the rule the recovery and
+ *    the waits rely on: a freed cell is behind tail).
+ */
+static inline void help_advance(uint64_t *idx, uint64_t pos)
 {
     uint64_t e = pos;
-    (void)Q_CAS(idx, &e, pos + 1);
+    if (Q_LD(idx) == pos)
+        (void)Q_CAS(idx, &e, pos + 1);
+}
+
+static inline void claimed_advance(uint64_t *idx, uint64_t pos)
+{
+    if ((int64_t)(Q_LD(idx) - pos) <= 0)
+        Q_STR(idx, pos + 1);
 }
 
 /* Retries of the MPMC loops before reporting "busy": they only go round when
@@ -281,7 +309,7 @@ static int mpmc_try_reserve(pshm_queue *q, size_t n, void **ptr)
                 Q_ST(&q->self->cur, pos + 1); /* announce before claiming */
                 uint64_t w = Q_MK(pos, Q_WRITING, 0, 0, q->me);
                 if (Q_CAS(&c->word, &s, w)) {
-                    help_advance(&h->head, pos);
+                    claimed_advance(&h->head, pos);
                     set_pending(q, Q_RESERVED, pos, (unsigned char *)c, n);
                     q->p_state = w;
                     *ptr = c + 1;
@@ -440,7 +468,7 @@ static int mpmc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
                 PSHM__FAULT("queue.peek.announced");
                 uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), q->me < 0 ? 0 : q->me);
                 if (Q_CAS(&c->word, &s, w)) {
-                    help_advance(&h->tail, pos);
+                    claimed_advance(&h->tail, pos);
                     return mpmc_deliver(q, c, pos, w, ptr, len);
                 }
                 continue;

@@ -928,6 +928,74 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
     CHECK_OK(pshm_queue_close(c));
 }
 
+/* A fresh queue of `messages` cells of 64 bytes (recover_ms 5): the producer,
+ * and in *c a consumer. qpair_done unlinks and closes both. */
+static pshm_queue *qpair(const char *name, pshm_queue_mode mode, size_t messages, pshm_queue **c)
+{
+    pshm_queue_options o = qopts(mode, 0, 64);
+    pshm_queue *p = NULL;
+
+    o.messages = messages;
+    o.recover_ms = 5;
+    *c = NULL;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, c));
+    return p;
+}
+
+static void qpair_done(pshm_queue *p, pshm_queue *c)
+{
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_queue_close(p));
+}
+
+/*
+ * A claimer moves head or tail with a plain store after its claim
+ * (claimed_advance in queue_ops.c); a late one can set the index back, but
+ * only to just after a cell it claimed. Both indices set back like that:
+ * producers and consumers walk forward over what is claimed or consumed,
+ * and the ring goes on in order, exactly once, full at the same depth.
+ */
+TEST(mpmc_index_set_back_by_a_late_claimer_is_harmless)
+{
+    const char *name = th_name("mib");
+    pshm_queue *c, *p = qpair(name, PSHM_QUEUE_MPMC, 8, &c);
+    unsigned char buf[64];
+    tmsg m;
+
+    for (uint32_t i = 0; i < 6; i++) {
+        msg_fill(buf, 5, i, 40);
+        CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_EQ(Q_LD(&p->h->head), 6);
+    CHECK_EQ(Q_LD(&p->h->tail), 3);
+    Q_STR(&p->h->head, 1); /* a producer's late store after claiming cell 0 */
+    Q_STR(&p->h->tail, 1); /* a consumer's late store after claiming cell 0 */
+    uint32_t n = 6;
+    for (;; n++) {
+        msg_fill(buf, 5, n, 40);
+        int r = pshm_queue_trysend(p, buf, 40);
+        if (r == -EAGAIN)
+            break;
+        CHECK_OK(r);
+        CHECK(n < 100);
+    }
+    CHECK_EQ(n, 11); /* 3..10: full at 8, not earlier, not later */
+    for (uint32_t i = 3; i < n; i++) {
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_ERR(recv_msg(c, 10, &m, NULL), -ETIMEDOUT);
+    CHECK_EQ(Q_LD(&p->h->head), 11);
+    CHECK_EQ(Q_LD(&p->h->tail), 11);
+    qpair_done(p, c);
+}
+
 TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
 {
     const char *name = th_name("bds");
