@@ -522,6 +522,31 @@ static int mpmc_release(pshm_queue *q)
     return ok ? 0 : -PSHM_EBADFORMAT;
 }
 
+/*
+ * MPMC producer spinning on a full ring. The cell at head frees when a
+ * consumer releases the message of the previous lap in it, and a consumer
+ * moves tail past a message before it frees its cell (claimed_advance):
+ * while tail stays where it is, the next cell to free is one already
+ * claimed, or nothing. So poll tail, a line consumers write once a message,
+ * with plain reads until it moves (at most Q_TAIL_POLLS), and only then
+ * look at the cell again: polling the cell itself takes the line the
+ * consumer is about to write its release into, message after message.
+ * Returns the polls made (the caller's spin budget counts them).
+ */
+#define Q_TAIL_POLLS 64u
+static unsigned mpmc_await_tail(pshm_queue *q)
+{
+    uint64_t t = Q_LD(&q->h->tail);
+    unsigned k = 1;
+
+    q_relax();
+    while (k < Q_TAIL_POLLS && Q_LD(&q->h->tail) == t) {
+        q_relax();
+        k++;
+    }
+    return k;
+}
+
 /* Before sleeping: is a dead participant in our way? */
 static void mpmc_check_way(pshm_queue *q, int producer)
 {
@@ -773,8 +798,12 @@ static __attribute__((noinline)) int reserve_wait(pshm_queue *q, size_t n, void 
     Q_INC(&q->self->waits_full, 1);
     for (;;) {
         if (spins < q->spin) {
-            spins++;
-            q_relax();
+            if (q->g.mode == PSHM_QUEUE_MPMC) {
+                spins += mpmc_await_tail(q);
+            } else {
+                spins++;
+                q_relax();
+            }
         } else {
             uint32_t s = Q_LDA(&h->nf_seq);
             Q_STS(&h->nf_sleepers, 1);

@@ -996,6 +996,79 @@ TEST(mpmc_index_set_back_by_a_late_claimer_is_harmless)
     qpair_done(p, c);
 }
 
+/* A consumer that takes its time: n messages of instance inst in order,
+ * sleeping us microseconds after each. 0 if they all came, intact. */
+typedef struct slow_arg {
+    const char *name;
+    int n, us;
+    uint32_t inst;
+} slow_arg;
+
+static int slow_consumer(void *p)
+{
+    slow_arg *a = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    tmsg m;
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(a->name, PSHM_QUEUE_CONSUMER, &o, &q) != 0)
+        return 10;
+    for (int i = 0; i < a->n; i++) {
+        if (recv_msg(q, 10000, &m, NULL) != 0)
+            return 11;
+        if (m.inst != a->inst || m.seq != (uint32_t)i)
+            return 12;
+        struct timespec ts = {0, a->us * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    return pshm_queue_close(q) == 0 ? 0 : 13;
+}
+
+/*
+ * A producer spinning on a full MPMC ring polls tail, not the cell
+ * (mpmc_await_tail), a bounded number of times between two looks at the
+ * cell. With a slow consumer in another process it gets every free cell
+ * in turn; with a consumer that holds the oldest message (tail moved past
+ * it, its cell not free) it times out, and goes on once that is released.
+ */
+TEST_TIMEOUT(mpmc_full_ring_with_a_slow_consumer, 60)
+{
+    const char *name = th_name("mfs");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *p = NULL, *c = NULL;
+    unsigned char buf[64];
+    const void *r;
+    size_t len;
+
+    o.messages = 4;
+    o.spin = 1u << 16; /* the spinning phase, where the tail polls are */
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    slow_arg a = {name, 100, 200, 6};
+    pid_t kid = th_fork(slow_consumer, &a);
+    for (uint32_t i = 0; i < 100; i++) {
+        msg_fill(buf, 6, i, 40);
+        CHECK_OK(pshm_queue_send(p, buf, 40));
+    }
+    CHECK_EQ(th_wait(kid, 30000), 0);
+    CHECK(qstat(p).waits_full > 0);
+    /* a consumer holds the oldest message of a full ring */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    for (uint32_t i = 0; i < 4; i++) {
+        msg_fill(buf, 6, 100 + i, 40);
+        CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    }
+    CHECK_OK(pshm_queue_trypeek(c, &r, &len));
+    CHECK_EQ(Q_LD(&p->h->tail), 101); /* moved past the held message */
+    struct timespec dl;
+    deadline_ms(&dl, 20);
+    CHECK_ERR(pshm_queue_timedsend(p, buf, 40, &dl), -ETIMEDOUT);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    qpair_done(p, c);
+}
+
 TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
 {
     const char *name = th_name("bds");
