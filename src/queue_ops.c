@@ -578,18 +578,41 @@ uint64_t pshm__q_bcast_min(pshm_queue *q)
 
     for (;;) {
         uint64_t e1 = Q_LDS(&h->sub_epoch), min = q->pos;
+        q->gate = 0;
         for (unsigned i = 0; i < q->g.nparts; i++) {
             struct qpart *pp = q_part(q, i);
-            if (Q_P_STATUS(Q_LDS(&pp->state)) != Q_P_LIVE || Q_LD(&pp->role) != PSHM_QUEUE_CONSUMER)
+            uint32_t st = Q_LDS(&pp->state);
+            if (Q_P_STATUS(st) != Q_P_LIVE || Q_LD(&pp->role) != PSHM_QUEUE_CONSUMER)
                 continue;
             uint64_t c = Q_LDS(&pp->cursor);
-            if ((int64_t)(c - min) < 0)
+            if ((int64_t)(c - min) < 0) {
                 min = c;
+                q->gate = i + 1;
+                q->gate_st = st;
+            }
         }
         Q_STS(&h->pub_min, min);
         if (Q_LDS(&h->sub_epoch) == e1)
             return min;
     }
+}
+
+/*
+ * The ring is full by the cached minimum. Is the subscriber that set it
+ * (the gate) still the same holder of its slot, and still a lap behind P?
+ * Then the ring is still full whoever else moved, and the whole scan (every
+ * slot's lines, and a locked exchange of pub_min) can wait until the gate
+ * moves. Only "still full" is decided here: going on always takes a fresh
+ * scan. A gate that died stays LIVE until it is reaped (before the producer
+ * sleeps, bcast_check_way), which changes its state word.
+ */
+static inline int bcast_gated(const pshm_queue *q, uint64_t P)
+{
+    if (!q->gate)
+        return 0;
+    struct qpart *gp = q_part(q, q->gate - 1);
+    return Q_LDA(&gp->state) == q->gate_st &&
+           (int64_t)(P - Q_LDA(&gp->cursor)) >= (int64_t)q->g.nslots;
 }
 
 /*
@@ -614,6 +637,8 @@ static int bcast_try_reserve(pshm_queue *q, size_t n, void **ptr)
     uint64_t P = q->pos;
 
     if (!(q->g.flags & Q_F_OVERWRITE) && P - q->other >= q->g.nslots) {
+        if (bcast_gated(q, P))
+            return -EAGAIN;
         q->other = pshm__q_bcast_min(q);
         if (P - q->other >= q->g.nslots)
             return -EAGAIN;
@@ -670,6 +695,18 @@ static int bcast_try_peek(pshm_queue *q, const void **ptr, size_t *len)
              * cell's word, then head.) */
             if ((int64_t)(q->other - C) <= 0) {
                 int closed = Q_LDA(&h->closed) != 0;
+                uint64_t n = s1 & ~Q_B_BUSY;
+                if ((int64_t)(n - C) < 0 || n == C) {
+                    /* an older lap's message, or C being written: C is not
+                     * committed yet. Said by the cell alone: the head's
+                     * line, which the producer writes every message, is
+                     * left alone while we poll an empty ring. */
+                    if (!closed)
+                        return -EAGAIN;
+                    if (Q_LDA(&c->word) == C)
+                        continue; /* committed before the close */
+                    return -PSHM_ECLOSED;
+                }
                 q->other = Q_LDA(&h->head);
                 if ((int64_t)(q->other - C) <= 0) {
                     if (Q_LDA(&c->word) == C)
