@@ -258,6 +258,9 @@ struct pshm_queue {
     /* indices, process-local copies */
     uint64_t pos;       /* SPSC producer: head; SPSC consumer: tail; BROADCAST: head / cursor */
     uint64_t other;     /* cached view of the other side's index / BROADCAST cached min */
+    unsigned gate;      /* BROADCAST producer: index + 1 of the slowest subscriber at the
+                           last pshm__q_bcast_min, 0 = none */
+    uint32_t gate_st;   /* its slot's state word then */
     uint64_t last_epoch;
     /* the pending reservation or peek */
     int pending;

@@ -255,10 +255,38 @@ static int spsc_release(pshm_queue *q)
 
 /* ------------------------------------------------------------ MPMC */
 
-static void help_advance(uint64_t *idx, uint64_t pos)
+/*
+ * Moving head and tail. Both are hints that only ever name a position whose
+ * cells before it are all claimed (or consumed): a cell is claimed by a CAS
+ * on its own word, and an index moves from pos to pos + 1 only after the
+ * cell at pos was seen claimed. So:
+ *  - help_advance: someone else's claim at pos, seen by us. Several may
+ *    help at once: a CAS, and a load first so that helpers that come late
+ *    (the common case: the claimer moved it) do not take the line for a
+ *    locked instruction that would fail anyway.
+ *  - claimed_advance: our own claim at pos just succeeded. Whoever moves
+ *    the index from pos now moves it to pos + 1 (the claimer, or a helper
+ *    who saw our claim), so a plain release store of pos + 1 is enough and
+ *    saves a locked instruction a message on each side. If the index moved
+ *    on meanwhile (a helper, then further claims), the store can set it back,
+ *    but only to pos + 1, a position just after a claimed cell: it never
+ *    skips an unclaimed one, and the walk back to the front costs at most
+ *    one lap of helps (the ring cannot run more than a lap past a cell that
+ *    we hold and have not published or freed). Callers move the index this
+ *    way before they publish or free the cell (the rule the recovery and
+ *    the waits rely on: a freed cell is behind tail).
+ */
+static inline void help_advance(uint64_t *idx, uint64_t pos)
 {
     uint64_t e = pos;
-    (void)Q_CAS(idx, &e, pos + 1);
+    if (Q_LD(idx) == pos)
+        (void)Q_CAS(idx, &e, pos + 1);
+}
+
+static inline void claimed_advance(uint64_t *idx, uint64_t pos)
+{
+    if ((int64_t)(Q_LD(idx) - pos) <= 0)
+        Q_STR(idx, pos + 1);
 }
 
 /* Retries of the MPMC loops before reporting "busy": they only go round when
@@ -281,7 +309,7 @@ static int mpmc_try_reserve(pshm_queue *q, size_t n, void **ptr)
                 Q_ST(&q->self->cur, pos + 1); /* announce before claiming */
                 uint64_t w = Q_MK(pos, Q_WRITING, 0, 0, q->me);
                 if (Q_CAS(&c->word, &s, w)) {
-                    help_advance(&h->head, pos);
+                    claimed_advance(&h->head, pos);
                     set_pending(q, Q_RESERVED, pos, (unsigned char *)c, n);
                     q->p_state = w;
                     *ptr = c + 1;
@@ -440,7 +468,7 @@ static int mpmc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
                 PSHM__FAULT("queue.peek.announced");
                 uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), q->me < 0 ? 0 : q->me);
                 if (Q_CAS(&c->word, &s, w)) {
-                    help_advance(&h->tail, pos);
+                    claimed_advance(&h->tail, pos);
                     return mpmc_deliver(q, c, pos, w, ptr, len);
                 }
                 continue;
@@ -494,6 +522,31 @@ static int mpmc_release(pshm_queue *q)
     return ok ? 0 : -PSHM_EBADFORMAT;
 }
 
+/*
+ * MPMC producer spinning on a full ring. The cell at head frees when a
+ * consumer releases the message of the previous lap in it, and a consumer
+ * moves tail past a message before it frees its cell (claimed_advance):
+ * while tail stays where it is, the next cell to free is one already
+ * claimed, or nothing. So poll tail, a line consumers write once a message,
+ * with plain reads until it moves (at most Q_TAIL_POLLS), and only then
+ * look at the cell again: polling the cell itself takes the line the
+ * consumer is about to write its release into, message after message.
+ * Returns the polls made (the caller's spin budget counts them).
+ */
+#define Q_TAIL_POLLS 64u
+static unsigned mpmc_await_tail(pshm_queue *q)
+{
+    uint64_t t = Q_LD(&q->h->tail);
+    unsigned k = 1;
+
+    q_relax();
+    while (k < Q_TAIL_POLLS && Q_LD(&q->h->tail) == t) {
+        q_relax();
+        k++;
+    }
+    return k;
+}
+
 /* Before sleeping: is a dead participant in our way? */
 static void mpmc_check_way(pshm_queue *q, int producer)
 {
@@ -525,18 +578,41 @@ uint64_t pshm__q_bcast_min(pshm_queue *q)
 
     for (;;) {
         uint64_t e1 = Q_LDS(&h->sub_epoch), min = q->pos;
+        q->gate = 0;
         for (unsigned i = 0; i < q->g.nparts; i++) {
             struct qpart *pp = q_part(q, i);
-            if (Q_P_STATUS(Q_LDS(&pp->state)) != Q_P_LIVE || Q_LD(&pp->role) != PSHM_QUEUE_CONSUMER)
+            uint32_t st = Q_LDS(&pp->state);
+            if (Q_P_STATUS(st) != Q_P_LIVE || Q_LD(&pp->role) != PSHM_QUEUE_CONSUMER)
                 continue;
             uint64_t c = Q_LDS(&pp->cursor);
-            if ((int64_t)(c - min) < 0)
+            if ((int64_t)(c - min) < 0) {
                 min = c;
+                q->gate = i + 1;
+                q->gate_st = st;
+            }
         }
         Q_STS(&h->pub_min, min);
         if (Q_LDS(&h->sub_epoch) == e1)
             return min;
     }
+}
+
+/*
+ * The ring is full by the cached minimum. Is the subscriber that set it
+ * (the gate) still the same holder of its slot, and still a lap behind P?
+ * Then the ring is still full whoever else moved, and the whole scan (every
+ * slot's lines, and a locked exchange of pub_min) can wait until the gate
+ * moves. Only "still full" is decided here: going on always takes a fresh
+ * scan. A gate that died stays LIVE until it is reaped (before the producer
+ * sleeps, bcast_check_way), which changes its state word.
+ */
+static inline int bcast_gated(const pshm_queue *q, uint64_t P)
+{
+    if (!q->gate)
+        return 0;
+    struct qpart *gp = q_part(q, q->gate - 1);
+    return Q_LDA(&gp->state) == q->gate_st &&
+           (int64_t)(P - Q_LDA(&gp->cursor)) >= (int64_t)q->g.nslots;
 }
 
 /*
@@ -561,6 +637,8 @@ static int bcast_try_reserve(pshm_queue *q, size_t n, void **ptr)
     uint64_t P = q->pos;
 
     if (!(q->g.flags & Q_F_OVERWRITE) && P - q->other >= q->g.nslots) {
+        if (bcast_gated(q, P))
+            return -EAGAIN;
         q->other = pshm__q_bcast_min(q);
         if (P - q->other >= q->g.nslots)
             return -EAGAIN;
@@ -617,6 +695,18 @@ static int bcast_try_peek(pshm_queue *q, const void **ptr, size_t *len)
              * cell's word, then head.) */
             if ((int64_t)(q->other - C) <= 0) {
                 int closed = Q_LDA(&h->closed) != 0;
+                uint64_t n = s1 & ~Q_B_BUSY;
+                if ((int64_t)(n - C) < 0 || n == C) {
+                    /* an older lap's message, or C being written: C is not
+                     * committed yet. Said by the cell alone: the head's
+                     * line, which the producer writes every message, is
+                     * left alone while we poll an empty ring. */
+                    if (!closed)
+                        return -EAGAIN;
+                    if (Q_LDA(&c->word) == C)
+                        continue; /* committed before the close */
+                    return -PSHM_ECLOSED;
+                }
                 q->other = Q_LDA(&h->head);
                 if ((int64_t)(q->other - C) <= 0) {
                     if (Q_LDA(&c->word) == C)
@@ -745,8 +835,12 @@ static __attribute__((noinline)) int reserve_wait(pshm_queue *q, size_t n, void 
     Q_INC(&q->self->waits_full, 1);
     for (;;) {
         if (spins < q->spin) {
-            spins++;
-            q_relax();
+            if (q->g.mode == PSHM_QUEUE_MPMC) {
+                spins += mpmc_await_tail(q);
+            } else {
+                spins++;
+                q_relax();
+            }
         } else {
             uint32_t s = Q_LDA(&h->nf_seq);
             Q_STS(&h->nf_sleepers, 1);

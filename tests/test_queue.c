@@ -928,6 +928,147 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
     CHECK_OK(pshm_queue_close(c));
 }
 
+/* A fresh queue of `messages` cells of 64 bytes (recover_ms 5): the producer,
+ * and in *c a consumer. qpair_done unlinks and closes both. */
+static pshm_queue *qpair(const char *name, pshm_queue_mode mode, size_t messages, pshm_queue **c)
+{
+    pshm_queue_options o = qopts(mode, 0, 64);
+    pshm_queue *p = NULL;
+
+    o.messages = messages;
+    o.recover_ms = 5;
+    *c = NULL;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, c));
+    return p;
+}
+
+static void qpair_done(pshm_queue *p, pshm_queue *c)
+{
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_queue_close(p));
+}
+
+/*
+ * A claimer moves head or tail with a plain store after its claim
+ * (claimed_advance in queue_ops.c); a late one can set the index back, but
+ * only to just after a cell it claimed. Both indices set back like that:
+ * producers and consumers walk forward over what is claimed or consumed,
+ * and the ring goes on in order, exactly once, full at the same depth.
+ */
+TEST(mpmc_index_set_back_by_a_late_claimer_is_harmless)
+{
+    const char *name = th_name("mib");
+    pshm_queue *c, *p = qpair(name, PSHM_QUEUE_MPMC, 8, &c);
+    unsigned char buf[64];
+    tmsg m;
+
+    for (uint32_t i = 0; i < 6; i++) {
+        msg_fill(buf, 5, i, 40);
+        CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_EQ(Q_LD(&p->h->head), 6);
+    CHECK_EQ(Q_LD(&p->h->tail), 3);
+    Q_STR(&p->h->head, 1); /* a producer's late store after claiming cell 0 */
+    Q_STR(&p->h->tail, 1); /* a consumer's late store after claiming cell 0 */
+    uint32_t n = 6;
+    for (;; n++) {
+        msg_fill(buf, 5, n, 40);
+        int r = pshm_queue_trysend(p, buf, 40);
+        if (r == -EAGAIN)
+            break;
+        CHECK_OK(r);
+        CHECK(n < 100);
+    }
+    CHECK_EQ(n, 11); /* 3..10: full at 8, not earlier, not later */
+    for (uint32_t i = 3; i < n; i++) {
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+    }
+    CHECK_ERR(recv_msg(c, 10, &m, NULL), -ETIMEDOUT);
+    CHECK_EQ(Q_LD(&p->h->head), 11);
+    CHECK_EQ(Q_LD(&p->h->tail), 11);
+    qpair_done(p, c);
+}
+
+/* A consumer that takes its time: n messages of instance inst in order,
+ * sleeping us microseconds after each. 0 if they all came, intact. */
+typedef struct slow_arg {
+    const char *name;
+    int n, us;
+    uint32_t inst;
+} slow_arg;
+
+static int slow_consumer(void *p)
+{
+    slow_arg *a = p;
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+    tmsg m;
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(a->name, PSHM_QUEUE_CONSUMER, &o, &q) != 0)
+        return 10;
+    for (int i = 0; i < a->n; i++) {
+        if (recv_msg(q, 10000, &m, NULL) != 0)
+            return 11;
+        if (m.inst != a->inst || m.seq != (uint32_t)i)
+            return 12;
+        struct timespec ts = {0, a->us * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    return pshm_queue_close(q) == 0 ? 0 : 13;
+}
+
+/*
+ * A producer spinning on a full MPMC ring polls tail, not the cell
+ * (mpmc_await_tail), a bounded number of times between two looks at the
+ * cell. With a slow consumer in another process it gets every free cell
+ * in turn; with a consumer that holds the oldest message (tail moved past
+ * it, its cell not free) it times out, and goes on once that is released.
+ */
+TEST_TIMEOUT(mpmc_full_ring_with_a_slow_consumer, 60)
+{
+    const char *name = th_name("mfs");
+    pshm_queue_options o = qopts(PSHM_QUEUE_MPMC, 0, 64);
+    pshm_queue *p = NULL, *c = NULL;
+    unsigned char buf[64];
+    const void *r;
+    size_t len;
+
+    o.messages = 4;
+    o.spin = 1u << 16; /* the spinning phase, where the tail polls are */
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    slow_arg a = {name, 100, 200, 6};
+    pid_t kid = th_fork(slow_consumer, &a);
+    for (uint32_t i = 0; i < 100; i++) {
+        msg_fill(buf, 6, i, 40);
+        CHECK_OK(pshm_queue_send(p, buf, 40));
+    }
+    CHECK_EQ(th_wait(kid, 30000), 0);
+    CHECK(qstat(p).waits_full > 0);
+    /* a consumer holds the oldest message of a full ring */
+    CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
+    for (uint32_t i = 0; i < 4; i++) {
+        msg_fill(buf, 6, 100 + i, 40);
+        CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    }
+    CHECK_OK(pshm_queue_trypeek(c, &r, &len));
+    CHECK_EQ(Q_LD(&p->h->tail), 101); /* moved past the held message */
+    struct timespec dl;
+    deadline_ms(&dl, 20);
+    CHECK_ERR(pshm_queue_timedsend(p, buf, 40, &dl), -ETIMEDOUT);
+    CHECK_OK(pshm_queue_release(c));
+    CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    qpair_done(p, c);
+}
+
 TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
 {
     const char *name = th_name("bds");
@@ -955,6 +1096,160 @@ TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
     CHECK_OK(pshm_queue_close(p)); /* closes the queue ... */
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
     CHECK_OK(pshm_queue_close(c));
+}
+
+/*
+ * A subscriber polling an empty broadcast ring decides by the cell alone
+ * (an older lap's message, or its message being written: not yet), and
+ * reads the closed flag, not head. Closed is still reported only once
+ * everything committed before the close was delivered.
+ */
+TEST(broadcast_empty_poll_is_decided_by_the_cell)
+{
+    const char *name = th_name("bep");
+    pshm_queue *c, *p = qpair(name, PSHM_QUEUE_BROADCAST, 4, &c);
+    unsigned char buf[64];
+    const void *r;
+    void *w;
+    size_t len;
+    tmsg m;
+
+    CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -EAGAIN); /* never written */
+    for (uint32_t i = 0; i < 5; i++) {
+        msg_fill(buf, 8, i, 40);
+        CHECK_OK(pshm_queue_trysend(p, buf, 40));
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, i);
+        CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -EAGAIN); /* an older lap */
+    }
+    CHECK_OK(pshm_queue_tryreserve(p, 40, &w));
+    CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -EAGAIN); /* being written */
+    msg_fill(w, 8, 5, 40);
+    CHECK_OK(pshm_queue_commit(p, 40));
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 5);
+    msg_fill(buf, 8, 6, 40);
+    CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    CHECK_OK(pshm_queue_close(p)); /* the last producer: closes the queue */
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, 6);
+    CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -PSHM_ECLOSED);
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
+    CHECK_OK(pshm_queue_close(c));
+}
+
+static void wait_consumers(pshm_queue *q, unsigned n)
+{
+    for (int i = 0; i < 5000 && qstat(q).consumers < n; i++)
+        usleep(1000);
+    CHECK_EQ(qstat(q).consumers, n);
+}
+
+/* trysend until it goes through (the gate's fast "still full" included) */
+static void trysend_spin(pshm_queue *p, uint32_t inst, uint32_t seq)
+{
+    unsigned char buf[64];
+    int r;
+
+    msg_fill(buf, inst, seq, 40);
+    while ((r = pshm_queue_trysend(p, buf, 40)) == -EAGAIN)
+        q_relax();
+    CHECK_OK(r);
+}
+
+/*
+ * A broadcast producer on a full ring watches the slowest subscriber's
+ * cursor (the gate) instead of scanning every slot, and goes on by a fresh
+ * scan once the gate moved: two subscribers of different speeds, a
+ * producer in a trysend loop; both see everything in order.
+ */
+TEST_TIMEOUT(broadcast_slow_subscribers_gate_the_producer, 60)
+{
+    const char *name = th_name("bsg");
+    pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 0, 64);
+    pshm_queue *p = NULL;
+
+    o.messages = 4;
+    CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
+    slow_arg a = {name, 100, 100, 7}, b = {name, 100, 300, 7};
+    pid_t ka = th_fork(slow_consumer, &a), kb = th_fork(slow_consumer, &b);
+    wait_consumers(p, 2);
+    for (uint32_t i = 0; i < 100; i++)
+        trysend_spin(p, 7, i);
+    CHECK_EQ(th_wait(ka, 30000), 0);
+    CHECK_EQ(th_wait(kb, 30000), 0);
+    CHECK(p->gate != 0); /* the ring was full and a subscriber gated it */
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(p));
+}
+
+static int subscribe_and_stop(void *p)
+{
+    pshm_queue *q = NULL;
+    pshm_queue_options o;
+
+    pshm_queue_options_init(&o);
+    o.keep_open = 1;
+    if (pshm_queue_open(p, PSHM_QUEUE_CONSUMER, &o, &q) != 0)
+        return 10;
+    for (;;)
+        pause(); /* reads nothing until it is killed */
+}
+
+/* Fill the ring while the subscriber in child kid reads nothing and c
+ * reads everything: the child gates the producer; then kill it. */
+static void gate_and_kill(pshm_queue *p, pshm_queue *c, pid_t kid, uint32_t *seq)
+{
+    tmsg m;
+
+    for (int i = 0; i < 4; i++, (*seq)++) {
+        trysend_spin(p, 9, *seq);
+        CHECK_OK(recv_msg(c, 1000, &m, NULL));
+        CHECK_EQ(m.seq, *seq);
+    }
+    unsigned char buf[64];
+    msg_fill(buf, 9, *seq, 40);
+    CHECK_ERR(pshm_queue_trysend(p, buf, 40), -EAGAIN);
+    CHECK_EQ(Q_LD(&q_part(p, p->gate - 1)->cursor), *seq - 4); /* the child gates */
+    CHECK_ERR(pshm_queue_trysend(p, buf, 40), -EAGAIN);         /* by the gate alone */
+    CHECK_OK(kill(kid, SIGKILL));
+    CHECK_EQ(th_wait(kid, 10000), 128 + SIGKILL);
+}
+
+/*
+ * The gating subscriber is killed: until it is recovered it still counts
+ * (trysend never recovers), and once it is - by another handle, or by
+ * the producer before it sleeps in a blocking send - its slot's state word
+ * changes (the slot is not taken again here: its cursor stays behind),
+ * the producer scans again and goes on.
+ */
+TEST(broadcast_subscriber_killed_while_gating)
+{
+    const char *name = th_name("bkg");
+    pshm_queue *c, *p = qpair(name, PSHM_QUEUE_BROADCAST, 4, &c);
+    uint32_t seq = 0;
+    tmsg m;
+
+    pid_t kid = th_fork(subscribe_and_stop, (void *)name);
+    wait_consumers(p, 2);
+    gate_and_kill(p, c, kid, &seq);
+    unsigned char buf[64];
+    msg_fill(buf, 9, seq, 40);
+    CHECK_ERR(pshm_queue_trysend(p, buf, 40), -EAGAIN); /* dead, not recovered yet */
+    pshm__q_scan(c, 1); /* another handle's recovery scan frees its slot */
+    CHECK_EQ(qstat(p).dead, 0);
+    CHECK_OK(pshm_queue_trysend(p, buf, 40));
+    CHECK_OK(recv_msg(c, 1000, &m, NULL));
+    CHECK_EQ(m.seq, seq++);
+    /* again, recovered by the producer's own blocking send */
+    kid = th_fork(subscribe_and_stop, (void *)name);
+    wait_consumers(p, 2);
+    gate_and_kill(p, c, kid, &seq);
+    struct timespec dl;
+    deadline_ms(&dl, 5000);
+    CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
+    CHECK_EQ(qstat(p).dead, 0);
+    qpair_done(p, c);
 }
 
 TEST(broadcast_producer_killed_mid_write)
