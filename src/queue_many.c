@@ -183,6 +183,47 @@ static size_t mpmc_orphans_many(pshm_queue *q, const void **ptrs, size_t *lens, 
     return k;
 }
 
+/*
+ * After claiming the cell at pos: claim the full cells after it, up to
+ * room, without moving the dequeue position for each (one move past them
+ * all, by the caller, before any of them can be released or freed). A
+ * consumer that meets one of them meanwhile finds it READING and moves the
+ * position itself, as for any claimed cell. Stops at the first cell that
+ * is not full or whose length is corrupt (the ordinary path drops it, after
+ * the position moved). Returns how many it claimed.
+ */
+static size_t mpmc_run(pshm_queue *q, uint64_t pos, const void **ptrs, size_t *lens, size_t room)
+{
+    size_t k = 0;
+
+    while (k < room) {
+        uint64_t p = pos + 1 + k;
+        struct qcell *c = q_cell(q, p);
+        uint64_t s = Q_LDA(&c->word);
+        if (Q_S_PHASE(s) != Q_FULL || Q_S_POS(s) != (p & Q_POS_MASK))
+            break;
+        uint32_t l = Q_LD(&c->len); /* stable while FULL: written before it */
+        if (l > q->g.max_msg)
+            break;
+        uint64_t w = Q_MK(p, Q_READING, Q_S_TRIES(s), Q_S_RET(s), me_part(q));
+        if (!Q_CAS(&c->word, &s, w))
+            break;
+        q->m_claim[q->m_n++] = w;
+        ptrs[k] = c + 1;
+        lens[k] = l;
+        k++;
+    }
+    return k;
+}
+
+/* Move the dequeue position from somewhere in [pos, end) to end. */
+static void advance_to(uint64_t *idx, uint64_t pos, uint64_t end)
+{
+    uint64_t t = Q_LDA(idx);
+    while (q_pdiff(t, pos) >= 0 && q_pdiff(t, end) < 0 && !Q_CAS(idx, &t, end))
+        ;
+}
+
 static int mpmc_many(pshm_queue *q, const void **ptrs, size_t *lens, size_t max, size_t *n)
 {
     struct qhdr *h = q->h;
@@ -211,11 +252,18 @@ static int mpmc_many(pshm_queue *q, const void **ptrs, size_t *lens, size_t max,
             if (ph == Q_FULL) {
                 uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), me_part(q));
                 if (Q_CAS(&c->word, &s, w)) {
-                    help_advance(&h->tail, pos); /* before it can be released */
-                    if (mpmc_take(q, c, pos, w, &ptrs[k], &lens[k]))
-                        k++;
-                    else
+                    if (Q_LD(&c->len) > q->g.max_msg) {
+                        help_advance(&h->tail, pos); /* before it is freed */
+                        (void)mpmc_take(q, c, pos, w, &ptrs[k], &lens[k]); /* drops it */
                         bad = 1;
+                        continue;
+                    }
+                    (void)mpmc_take(q, c, pos, w, &ptrs[k], &lens[k]);
+                    k++;
+                    size_t run = mpmc_run(q, pos, ptrs + k, lens + k, max - k);
+                    k += run;
+                    /* past them all before any can be released */
+                    advance_to(&h->tail, pos, pos + 1 + run);
                 }
                 continue;
             }
