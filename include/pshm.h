@@ -2144,6 +2144,51 @@ PSHM_API int pshm_queue_timedpeek(pshm_queue *q, const void **ptr, size_t *len,
                                   const struct timespec *deadline);
 
 /*
+ * Batch claims on one handle (SPSC and MPMC; since 0.3): peek up to max
+ * ready messages in one call. On 0, *n (1..max) messages were claimed and
+ * ptrs[i], lens[i] (i < *n) describe them as pshm_queue_peek does one:
+ * each pointer stays valid until that message is released. The handle may
+ * go on claiming while it holds a batch (the new claims join the batch
+ * after the old ones), up to as many messages as the ring can hold.
+ * pshm_queue_releasemany(q, n) consumes the first n held messages, oldest
+ * first (n <= the number held; n = 0 does nothing). The blocking form waits
+ * until at least one message can be claimed; none waits for max.
+ * A batch is recorded in the handle's participant slot, so crashes are
+ * what they are for one peek (Participants and crashes): if the process
+ * dies holding a batch, every message of it is delivered again (counted,
+ * one by one, in info.redeliveries) or, having reached max_deliveries,
+ * dropped (info.drops); closing the handle gives every held message back.
+ * In SPSC a batch always starts at the oldest message, so a poison message
+ * also costs the messages behind it a try each.
+ * Returns 0, or (with *n = 0):
+ *   -PSHM_ECLOSED   the queue is shut down and nothing is left beyond what
+ *                   this handle holds
+ *   -PSHM_EROLE     the handle is a producer
+ *   -PSHM_EORDER    a single peek (pshm_queue_peek) is pending, or the
+ *                   handle already holds as many messages as the ring holds
+ *   -ENOTSUP        a BROADCAST queue (use pshm_queue_peek)
+ *   -EINVAL         a NULL argument, max 0, or (timed) a bad deadline
+ *   -ENOMEM         no memory for the handle's list of claims
+ *   -EAGAIN (try) / -ETIMEDOUT (timed): the queue stayed empty
+ *   -PSHM_EBADFORMAT  as for peek; a corrupt MPMC message met after others
+ *                   were claimed ends the batch early (and is dropped).
+ * While a batch is held, pshm_queue_peek/recv return -PSHM_EORDER and
+ * pshm_queue_msginfo -PSHM_EORDER. pshm_queue_releasemany returns 0,
+ * -PSHM_EORDER (no batch held, n > 0), -EINVAL (n > the number held),
+ * -PSHM_EROLE, or -PSHM_EBADFORMAT (a message was taken from under us:
+ * corrupt shared state; the others are released anyway).
+ * Thread-safety and fork: as for pshm_queue_peek (one thread per handle; a
+ * forked child must not use the handle: the batch stays the parent's).
+ */
+PSHM_API int pshm_queue_peekmany(pshm_queue *q, const void **ptrs, size_t *lens, size_t max,
+                                 size_t *n);
+PSHM_API int pshm_queue_trypeekmany(pshm_queue *q, const void **ptrs, size_t *lens, size_t max,
+                                    size_t *n);
+PSHM_API int pshm_queue_timedpeekmany(pshm_queue *q, const void **ptrs, size_t *lens, size_t max,
+                                      size_t *n, const struct timespec *deadline);
+PSHM_API int pshm_queue_releasemany(pshm_queue *q, size_t n);
+
+/*
  * pshm_queue_release: consume the peeked message (its room goes back to the
  * producer). Returns 0, -PSHM_EORDER (nothing peeked), or, BROADCAST
  * overwrite only, -PSHM_EOVERWRITTEN: the producer overwrote the message

@@ -425,8 +425,9 @@ PSHM_MPI_API MPI_Win pshm_mpi_darray_win(const pshm_mpi_darray *a);
  * destinations; fan-out: every destination gets every message). On each
  * node involved one rank, the endpoint (node-local rank opt.endpoint),
  * holds a handle on the node's queue: a consumer on the source node, a
- * producer on each destination. The source endpoint peeks messages, packs
- * them into batches (up to opt.batch_bytes) and sends each batch to every
+ * producer on each destination. The source endpoint claims messages in
+ * batches on its one handle (pshm_queue_peekmany), packs them into wire
+ * batches (up to opt.batch_bytes) and sends each batch to every
  * destination with MPI_Isend; a destination endpoint receives with
  * MPI_Irecv (four batches posted ahead), commits each message into its queue
  * in order, and acknowledges the batch. Local processes on each node use the
@@ -459,11 +460,13 @@ PSHM_MPI_API MPI_Win pshm_mpi_darray_win(const pshm_mpi_darray *a);
  *     and never without a counted redelivery at the source. Nothing is lost
  *     unless the source queue itself goes away (a job-lifetime queue goes
  *     with the job, and its messages with it).
- *   The window: in an MPMC source queue the endpoint holds opt.window
- *   consumer handles, one peeked message each (so opt.window participant
- *   slots, at most half of max_participants), and keeps up to four batches in flight; SPSC and BROADCAST allow
- *   one consumer handle per process, so the window is one message (one
- *   round trip each: slow - prefer MPMC, or release_early).
+ *   The window: the source endpoint holds at most opt.window messages
+ *   claimed and not yet released (messages in flight), all on its one
+ *   consumer handle (one participant slot, SPSC or MPMC alike), in up to
+ *   four batches in flight. So the bound on duplicates after a killed
+ *   bridge is the window. BROADCAST has no batch claims: its window is one
+ *   message (one round trip each: slow - prefer MPMC or SPSC, or
+ *   release_early).
  *   opt.release_early = 1 releases each message as soon as it is copied into
  *   a batch (one handle, full batches, any mode): faster, but a bridge death
  *   loses up to four batches in flight - at most once for those.
@@ -479,11 +482,10 @@ typedef struct pshm_mpi_bridge_options {
     size_t struct_size;     /* set by _init; do not touch */
     int endpoint;           /* node-local rank of each node's endpoint, default 0 */
     size_t batch_bytes;     /* largest batch, default 256 KiB (at least one max_msg message) */
-    unsigned window;        /* MPMC source: messages in flight (consumer handles), default 32,
-                               at most half the queue's max_participants (so 32 of the
-                               default 64 slots stay for the queue's own users). Measured
-                               (bench/mpi, quiet): 32 moves 1.3-1.5x the messages of 8 at
-                               64 B - 1 KiB; 64 was no better */
+    unsigned window;        /* messages in flight: claimed from the source queue and not
+                               yet acknowledged by every destination, default 1024 (0: 1).
+                               The most duplicates a killed bridge can cause. A window
+                               larger than the source ring holds is bounded by the ring */
     int release_early;      /* release at copy, not at acknowledgement (see above), default 0 */
     unsigned poll_ms;       /* longest sleep in a queue wait before MPI is polled again,
                                default 1 */
@@ -494,7 +496,7 @@ static inline void pshm_mpi_bridge_options_init(pshm_mpi_bridge_options *o)
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
     o->batch_bytes = (size_t)256 << 10;
-    o->window = 32;
+    o->window = 1024;
     o->poll_ms = 1;
 }
 

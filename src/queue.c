@@ -4,7 +4,7 @@
  * participants, crash recovery, statistics. The per-mode ring algorithms
  * are in queue_ops.c.
  *
- * Layout (version 1)
+ * Layout (version 3)
  * ------------------
  *   0     struct qhdr (512 bytes): magic "PSHMQUE1", layout version, ABI word
  *         (sizes of the header, participant, record and cell structs and the
@@ -61,7 +61,11 @@
  *
  * Each handle has at most one pending claim (a reservation or a peek) and
  * announces it in its slot (cur = position + 1) before making it, so a
- * recoverer knows exactly where to look:
+ * recoverer knows exactly where to look. A consumer may instead hold a
+ * batch of peeks (pshm_queue_peekmany, queue_many.c, layout version 3): its
+ * slot's cursor word says so, and the recoverer treats every message of
+ * the batch as below, one by one (SPSC: the records from tail to
+ * cursor - 1; MPMC: every cell READING with the dead slot as holder):
  *  SPSC producer: nothing is visible before commit; a reservation whose
  *    record (or PAD) is not committed is a lost reservation. The producer
  *    role (prod_owner) is freed; the next producer starts after the last
@@ -364,14 +368,16 @@ static void wake_all(pshm_queue *q)
 
 static int64_t live_off(unsigned i) { return PSHM__LIVE_BASE + (int64_t)i; }
 
-/* Count one event for the dead holder of generation gen, at most once. */
-static void ev_count(uint64_t *word, uint32_t gen)
+void pshm__q_ev_add(uint64_t *word, uint32_t gen, uint64_t n)
 {
     uint64_t w = Q_LD(word);
-    if ((w & Q_GEN_MASK) == gen)
+    if ((w & Q_GEN_MASK) == gen || n == 0)
         return;
-    Q_STS(word, ((w >> 24) + 1) << 24 | gen);
+    Q_STS(word, ((w >> 24) + n) << 24 | gen);
 }
+
+/* Count one event for the dead holder of generation gen, at most once. */
+static void ev_count(uint64_t *word, uint32_t gen) { pshm__q_ev_add(word, gen, 1); }
 
 /* SPSC: the dead consumer had peeked the record at mpos. */
 static void spsc_recover_consumer(pshm_queue *q, struct qpart *pp, uint32_t gen, uint64_t mpos)
@@ -439,6 +445,11 @@ static int reap_locked(pshm_queue *q, unsigned p)
     gen = Q_P_GEN(st);
     role = Q_LD(&pp->role);
     cur = Q_LD(&pp->cur);
+    if (q->g.mode != PSHM_QUEUE_BROADCAST && role == PSHM_QUEUE_CONSUMER && Q_LD(&pp->cursor)) {
+        /* it held a batch: recovered message by message (queue_many.c) */
+        pshm__q_many_recover(q, p, gen, cur, Q_LD(&pp->cursor));
+        cur = 0;
+    }
     switch (q->g.mode) {
     case PSHM_QUEUE_SPSC:
         if (role == PSHM_QUEUE_PRODUCER) {
@@ -492,6 +503,8 @@ static int reap_locked(pshm_queue *q, unsigned p)
     }
     PSHM__FAULT("queue.reap.before_free");
     Q_ST(&pp->cur, 0);
+    if (q->g.mode != PSHM_QUEUE_BROADCAST)
+        Q_ST(&pp->cursor, 0);
     Q_STS(&pp->state, gen << 8 | Q_P_FREE);
     pshm__q_wake(&h->ne_seq, &h->ne_sleepers);
     pshm__q_wake(&h->nf_seq, &h->nf_sleepers);
@@ -648,6 +661,7 @@ static void q_free(pshm_queue *q)
     if (!q)
         return;
     pshm__q_unmap(q->map);
+    free(q->m_claim);
     free(q);
 }
 
@@ -923,6 +937,8 @@ int pshm_queue_close(pshm_queue *q)
         (void)pshm__q_cancel(q);
     else if (q->pending == Q_PEEKED)
         pshm__q_return(q);
+    else if (q->pending == Q_MANY)
+        pshm__q_many_return(q);
     PSHM__FAULT("queue.leave.begin");
     int producer = q->role == PSHM_QUEUE_PRODUCER;
     if (q->g.mode != PSHM_QUEUE_MPMC && (producer || q->g.mode == PSHM_QUEUE_SPSC)) {
@@ -1245,7 +1261,43 @@ int pshm_queue_participants(const char *name, pshm_queue_participant *parts, siz
 
 /* ------------------------------------------------------------ fuzz hook */
 
+/* Drain up to max messages of a detached consumer q in batches of up to
+ * `batch` claims (pshm_queue_trypeekmany), reading every byte handed out. */
+static long drain_batches(pshm_queue *q, long max, size_t batch)
+{
+    const void *ptrs[64];
+    size_t lens[64], k = 0;
+    long n = 0;
+    int r = 0;
+
+    if (batch > 64)
+        batch = 64;
+    while (n < max) {
+        r = pshm_queue_trypeekmany(q, ptrs, lens, batch < (size_t)(max - n) ? batch : (size_t)(max - n), &k);
+        if (r != 0)
+            break;
+        for (size_t j = 0; j < k; j++) {
+            const volatile unsigned char *b = ptrs[j];
+            unsigned sum = 0;
+            for (size_t i = 0; i < lens[j]; i++)
+                sum += b[i];
+            (void)sum;
+        }
+        r = pshm_queue_releasemany(q, k);
+        n += (long)k;
+        if (r != 0)
+            break;
+    }
+    free(q->m_claim);
+    return r == 0 || r == -EAGAIN || r == -PSHM_ECLOSED ? n : r;
+}
+
 long pshm__queue_fuzz_drain(void *mem, size_t size, long max)
+{
+    return pshm__queue_fuzz_drain_batch(mem, size, max, 0);
+}
+
+long pshm__queue_fuzz_drain_batch(void *mem, size_t size, long max, size_t batch)
 {
     pshm_queue q;
     long n = 0;
@@ -1273,6 +1325,8 @@ long pshm__queue_fuzz_drain(void *mem, size_t size, long max)
     /* and the statistics walk */
     pshm_queue_info st;
     fill_stats(&q, &st, NULL, 0, NULL);
+    if (batch && q.g.mode != PSHM_QUEUE_BROADCAST)
+        return drain_batches(&q, max, batch);
     while (n < max) {
         const void *p;
         size_t len;

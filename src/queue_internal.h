@@ -16,7 +16,7 @@
 /* ------------------------------------------------------------ constants */
 
 #define Q_MAGIC 0x314555514D485350ULL /* "PSHMQUE1" in memory (little-endian) */
-#define Q_VERSION 2u /* 2: SPSC records on whole cache lines */
+#define Q_VERSION 3u /* 2: SPSC records on whole cache lines; 3: batch claims (queue_many.c) */
 #define Q_CL 64u            /* cache line */
 #define Q_HDR_SIZE 512u     /* header, 8 lines */
 #define Q_PART_SIZE 128u    /* participant slot, 2 lines */
@@ -120,7 +120,9 @@ struct qpart {
     uint64_t returned;   /* by the holder: peeked messages given back at close */
     /* line B */
     uint64_t cur;        /* pending reservation/peek: position + 1, 0 = none */
-    uint64_t cursor;     /* BROADCAST subscriber: next message number */
+    uint64_t cursor;     /* BROADCAST subscriber: next message number; SPSC/MPMC consumer
+                            holding a batch (queue_many.c): SPSC, the position after
+                            its last record + 1; MPMC, 1 (its cells carry it); 0 = none */
     uint64_t sent;
     uint64_t received;
     uint64_t bytes;
@@ -231,10 +233,13 @@ PSHM__HIDDEN uint32_t pshm__queue_abi(void);
  * way. Returns the number of messages drained or a negative code.
  */
 PSHM__HIDDEN long pshm__queue_fuzz_drain(void *mem, size_t size, long max);
+/* The same in batches of up to `batch` claims (pshm_queue_trypeekmany;
+ * BROADCAST, or batch 0: one peek at a time). */
+PSHM__HIDDEN long pshm__queue_fuzz_drain_batch(void *mem, size_t size, long max, size_t batch);
 
 /* ------------------------------------------------------------ the handle */
 
-enum { Q_NONE = 0, Q_RESERVED = 1, Q_PEEKED = 2 };
+enum { Q_NONE = 0, Q_RESERVED = 1, Q_PEEKED = 2, Q_MANY = 3 /* a batch (queue_many.c) */ };
 
 struct qmap; /* queue_map.c: the process's one mapping of a queue */
 
@@ -273,6 +278,10 @@ struct pshm_queue {
     int have_info;
     pshm_queue_msg_info info;
     uint64_t lost_acc;  /* BROADCAST: overruns since the last message delivered */
+    /* the batch of claims held (pending == Q_MANY), oldest first */
+    size_t m_n, m_cap;
+    uint64_t *m_claim;  /* SPSC: the position after each record; MPMC: the cell state held */
+    uint64_t m_next;    /* SPSC: where the next claim starts */
 };
 
 /* ------------------------------------------------------------ shared by queue*.c */
@@ -328,6 +337,15 @@ PSHM__HIDDEN int pshm__q_peek(pshm_queue *q, const void **ptr, size_t *len, int 
 PSHM__HIDDEN int pshm__q_release(pshm_queue *q);
 /* give back a pending peek (close) */
 PSHM__HIDDEN void pshm__q_return(pshm_queue *q);
+/* queue_many.c: give back every claim of the batch (close), and recover a
+ * dead holder's batch (reap_locked, under its slot's lock; mark is the
+ * slot's cursor word, nonzero). */
+PSHM__HIDDEN void pshm__q_many_return(pshm_queue *q);
+PSHM__HIDDEN void pshm__q_many_recover(pshm_queue *q, unsigned p, uint32_t gen, uint64_t cur,
+                                       uint64_t mark);
+/* queue.c: count n events for the dead holder of generation gen, at most
+ * once per generation (the word is count << 24 | gen). */
+PSHM__HIDDEN void pshm__q_ev_add(uint64_t *word, uint32_t gen, uint64_t n);
 /* SPSC: is the record at pos committed? 1 (and the record: position after
  * any PAD, len word, next position), 0, or -PSHM_EBADFORMAT. */
 PSHM__HIDDEN int pshm__q_spsc_committed(const pshm_queue *q, uint64_t pos, uint64_t *mpos,

@@ -962,6 +962,8 @@ int pshm__q_peek(pshm_queue *q, const void **ptr, size_t *len, int form,
         return -EINVAL;
     if (q->role != PSHM_QUEUE_CONSUMER)
         return -PSHM_EROLE;
+    if (q->pending == Q_MANY)
+        return -PSHM_EORDER; /* a batch is held (queue_many.c) */
     if (q->pending == Q_PEEKED) {
         /* still held (e.g. recv said ETRUNC): the same message again */
         *ptr = q->p_hdr + Q_REC;

@@ -210,6 +210,9 @@ TEST(attaching_to_what_is_not_a_good_queue)
     h->version = 1; /* 16-byte-packed SPSC records: not this layout */
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EVERSION);
     *h = saved;
+    h->version = 2; /* before batch claims: its recoverers would strand a batch */
+    CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EVERSION);
+    *h = saved;
     h->abi ^= 1;
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &q), -PSHM_EABI);
     *h = saved;

@@ -48,7 +48,7 @@
 static pshm_mpi_job *job;
 static int rank, quick;
 static size_t qsize; /* --qsize N: the queue part at this size only */
-static unsigned qwindow = 8; /* --window N: the bridge's messages in flight */
+static unsigned qwindow; /* --window N: the bridge's messages in flight (0: its default) */
 static size_t qbatch;        /* --batch N: the bridge's batch_bytes (0: its default) */
 static int qcold; /* --cold: the destination ring is not warmed (every page's first write timed) */
 static unsigned rma_mib = 256; /* --rma-mib N: bytes moved per RMA cell and round, in MiB */
@@ -276,6 +276,13 @@ static void warm_ring(const char *name, size_t size)
     free(m);
 }
 
+static unsigned default_window(void)
+{
+    pshm_mpi_bridge_options bo;
+    pshm_mpi_bridge_options_init(&bo);
+    return bo.window;
+}
+
 static double bridge_round(size_t size, uint64_t n, int round, int early)
 {
     pshm_mpi_bridge_options bo;
@@ -290,14 +297,14 @@ static double bridge_round(size_t size, uint64_t n, int round, int early)
     snprintf(name, sizeof name, "pshmbench_%ld_%zu_%d_%d", pid, size, round, early);
     pshm_mpi_bridge_options_init(&bo);
     bo.release_early = early;
-    bo.window = qwindow;
+    if (qwindow)
+        bo.window = qwindow;
     if (qbatch)
         bo.batch_bytes = qbatch;
     pshm_queue_options_init(&qo);
     qo.queue_mode = PSHM_QUEUE_MPMC;
     qo.max_msg = size;
     qo.messages = (size_t)n + 16; /* both queues hold the whole stream */
-    qo.max_participants = 2 * qwindow + 16 > 160 ? 2 * qwindow + 16 : 160;
     qo.lifetime = PSHM_AUTO;
     /* Both rings hold the whole stream, so without this the destination
      * would take a page fault every 4 KiB of the stream (~5 us each in this
@@ -459,7 +466,7 @@ int main(int argc, char **argv)
             printf("  %-10s %18.1f %22.1f\n", human(lr[i].size, hb), lr[i].view * 1e9,
                    lr[i].copy * 1e9);
         printf("queue across nodes   bridge msgs/s (window %u | release_early)   MPI_Send/Recv msgs/s   MPI/bridge (window | early)\n",
-               qwindow);
+               qwindow ? qwindow : default_window());
         for (int i = 0; i < nq; i++)
             printf("  %-10s %15.0f %15.0f %22.0f %11.2fx %6.2fx  (%llu messages)\n", human(qr[i].size, hb),
                    qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpi / qr[i].bridge,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* bridge.c - forward a pshm queue's messages to the queues of the same name
- * on other nodes: the source endpoint peeks, packs batches and MPI_Isends
- * them; each destination endpoint MPI_Irecvs, commits in order and
- * acknowledges; the source releases only what every destination
- * acknowledged (unless release_early). Batches are untrusted input: every
- * field is checked against the bytes that arrived. */
+ * on other nodes: the source endpoint claims messages in batches on one
+ * consumer handle (pshm_queue_peekmany), packs them into wire batches and
+ * MPI_Isends those; each destination endpoint MPI_Irecvs, commits in order
+ * and acknowledges; the source releases, oldest first, only what every
+ * destination acknowledged (unless release_early). Batches are untrusted
+ * input: every field is checked against the bytes that arrived. */
 #include "mpi_internal.h"
 
 #include <limits.h>
@@ -38,8 +39,6 @@ struct batch {       /* source: one batch being filled or in flight */
     size_t len;          /* bytes used, header included */
     uint64_t seq;
     uint32_t count;
-    unsigned *handles;   /* handles holding its messages (not release_early) */
-    unsigned nheld;
     int state;           /* 0 free, 1 filling, 2 in flight */
     int acks;            /* destinations that acknowledged it */
     uint32_t flags;      /* WIRE_END for the end of stream */
@@ -57,11 +56,17 @@ struct pshm_mpi_bridge {
     int done, closed_src, end_sent;
     unsigned idle;       /* steps in a row that moved nothing */
     pshm_mpi_bridge_info info;
-    /* source */
-    pshm_queue **h;
-    unsigned nh;
-    unsigned *pool;      /* free handles (stack) */
-    unsigned npool;
+    /* source: one consumer handle; the messages it holds are claimed in
+     * stream order and released in that order as batches are acknowledged */
+    pshm_queue *h;
+    int single;          /* BROADCAST source: one peek at a time (no batch claims) */
+    unsigned window;     /* messages held at most */
+    unsigned per_batch;  /* messages a batch carries at most: window / NBATCH (at least 1),
+                            so that four batches are in flight, not one window-sized one */
+    unsigned held;       /* claimed and not released */
+    const void **pp;     /* claimed, not packed yet: pp[pi..np) */
+    size_t *pl;
+    size_t pi, np;
     int ndst;
     int *dst;            /* destination endpoint ranks */
     struct batch b[NBATCH];
@@ -113,7 +118,6 @@ static void batch_start(pshm_mpi_bridge *br, int i)
     b->len = sizeof(struct wire);
     b->seq = br->next_seq;
     b->count = 0;
-    b->nheld = 0;
     b->acks = 0;
     br->fill = i;
 }
@@ -135,19 +139,29 @@ static int batch_send(pshm_mpi_bridge *br, struct batch *b, uint32_t flags)
     return rc;
 }
 
-/* A batch every destination acknowledged: release what it holds. */
+/* Consume the n oldest messages held. */
+static int src_release(pshm_mpi_bridge *br, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    br->held -= n;
+    return br->single ? pshm_queue_release(br->h) : pshm_queue_releasemany(br->h, n);
+}
+
+/* A batch every destination acknowledged: release its messages. Batches
+ * complete in the order they were sent (each destination acknowledges in
+ * order), which is the order their messages were claimed: they are the
+ * oldest held. */
 static int batch_done(pshm_mpi_bridge *br, struct batch *b)
 {
     int rc = PSHM_MPI__CALL(MPI_Waitall(br->ndst, b->sreq, MPI_STATUSES_IGNORE));
-    for (unsigned i = 0; i < b->nheld; i++) {
-        int r = pshm_queue_release(br->h[b->handles[i]]);
+    if (!br->o.release_early) {
+        int r = src_release(br, b->count);
         if (r != 0 && rc == 0)
             rc = r;
-        br->pool[br->npool++] = b->handles[i];
     }
     br->info.messages += b->count;
     b->state = 0;
-    b->nheld = 0;
     return rc;
 }
 
@@ -202,14 +216,34 @@ static int inflight(const pshm_mpi_bridge *br)
     return n;
 }
 
-/* Pack what the source queue has; *moved = 1 if anything was taken. wait:
- * sleep in the queue (up to dl) if it is empty and nothing else is due. */
-static int src_fill(pshm_mpi_bridge *br, int *moved, const struct timespec *wait_dl)
+/* Claim up to want messages into pp/pl (np of them). wait: sleep in the
+ * queue up to *wait if it is empty. */
+static int src_claim(pshm_mpi_bridge *br, unsigned want, const struct timespec *wait)
+{
+    size_t n = 0;
+    int rc;
+
+    if (br->single) {
+        rc = wait ? pshm_queue_timedpeek(br->h, &br->pp[0], &br->pl[0], wait)
+                  : pshm_queue_trypeek(br->h, &br->pp[0], &br->pl[0]);
+        n = rc == 0;
+    } else {
+        rc = wait ? pshm_queue_timedpeekmany(br->h, br->pp, br->pl, want, &n, wait)
+                  : pshm_queue_trypeekmany(br->h, br->pp, br->pl, want, &n);
+    }
+    br->pi = 0;
+    br->np = n;
+    br->held += (unsigned)n;
+    return rc;
+}
+
+/* Pack what the source queue has; *moved = 1 if anything was taken. If it
+ * is empty and nothing else is due, sleep in the queue up to poll_ms (and
+ * dl, the caller's deadline: NULL for none); the clock is read only then. */
+static int src_fill(pshm_mpi_bridge *br, int *moved, const struct timespec *dl)
 {
     for (;;) {
         struct batch *b;
-        const void *m;
-        size_t len;
         int rc;
 
         if (br->closed_src)
@@ -226,41 +260,54 @@ static int src_fill(pshm_mpi_bridge *br, int *moved, const struct timespec *wait
             batch_start(br, i);
         }
         b = &br->b[br->fill];
-        if (br->npool == 0 || br->cap - b->len < 8 + PAD8(br->max_msg)) {
-            if (br->npool == 0)
+        if (b->count >= br->per_batch)
+            return batch_send(br, b, 0);
+        if (br->pi == br->np) {
+            unsigned want = br->window - br->held;
+            if (want == 0) {
                 br->info.window_full++;
-            return b->count ? batch_send(br, b, 0) : 0;
-        }
-        unsigned hi = br->pool[br->npool - 1];
-        if (wait_dl && b->count == 0 && inflight(br) == 0)
-            rc = pshm_queue_timedpeek(br->h[hi], &m, &len, wait_dl);
-        else
-            rc = pshm_queue_trypeek(br->h[hi], &m, &len);
-        if (rc == -EAGAIN || rc == -ETIMEDOUT)
-            return b->count ? batch_send(br, b, 0) : 0; /* send what we have now */
-        if (rc == -PSHM_ECLOSED) {
-            br->closed_src = 1;
-            return b->count ? batch_send(br, b, 0) : 0;
-        }
-        if (rc != 0)
-            return rc;
-        if (len > br->max_msg)
-            return -PSHM_EBADFORMAT; /* the queue promised max_msg */
-        uint64_t l64 = len;
-        memcpy(b->buf + b->len, &l64, 8);
-        memcpy(b->buf + b->len + 8, m, len);
-        b->len += 8 + PAD8(len);
-        b->count++;
-        br->next_seq++;
-        br->info.bytes += len;
-        *moved = 1;
-        if (br->o.release_early) {
-            rc = pshm_queue_release(br->h[hi]);
+                return b->count ? batch_send(br, b, 0) : 0;
+            }
+            struct timespec w;
+            int wait = b->count == 0 && inflight(br) == 0;
+            if (wait)
+                deadline_in(&w, br->o.poll_ms, dl);
+            rc = src_claim(br, want, wait ? &w : NULL);
+            if (rc == -EAGAIN || rc == -ETIMEDOUT || (rc == -PSHM_EORDER && br->held))
+                return b->count ? batch_send(br, b, 0) : 0; /* send what we have now */
+            if (rc == -PSHM_ECLOSED) {
+                br->closed_src = 1;
+                return b->count ? batch_send(br, b, 0) : 0;
+            }
             if (rc != 0)
                 return rc;
-        } else {
-            br->npool--;
-            b->handles[b->nheld++] = hi;
+        }
+        size_t first = br->pi;
+        while (br->pi < br->np) {
+            size_t len = br->pl[br->pi];
+            if (len > br->max_msg)
+                return -PSHM_EBADFORMAT; /* the queue promised max_msg */
+            if (br->cap - b->len < 8 + PAD8(len) || b->count >= br->per_batch)
+                break;
+            uint64_t l64 = len;
+            memcpy(b->buf + b->len, &l64, 8);
+            memcpy(b->buf + b->len + 8, br->pp[br->pi], len);
+            b->len += 8 + PAD8(len);
+            b->count++;
+            br->next_seq++;
+            br->info.bytes += len;
+            br->pi++;
+        }
+        *moved |= br->pi > first;
+        if (br->o.release_early) {
+            rc = src_release(br, (unsigned)(br->pi - first));
+            if (rc != 0)
+                return rc;
+        }
+        if (br->pi < br->np) {
+            rc = batch_send(br, b, 0); /* full: the rest go in the next one */
+            if (rc != 0)
+                return rc;
         }
     }
 }
@@ -268,7 +315,6 @@ static int src_fill(pshm_mpi_bridge *br, int *moved, const struct timespec *wait
 static int src_step(pshm_mpi_bridge *br, const struct timespec *dl)
 {
     int moved = 0, rc;
-    struct timespec w;
 
     rc = src_acks(br, &moved);
     if (rc != 0 || br->done)
@@ -284,8 +330,7 @@ static int src_step(pshm_mpi_bridge *br, const struct timespec *dl)
             return rc;
         }
     } else {
-        deadline_in(&w, br->o.poll_ms, dl);
-        rc = src_fill(br, &moved, &w);
+        rc = src_fill(br, &moved, dl);
         if (rc != 0)
             return rc;
     }
@@ -344,10 +389,14 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
         if (len > br->max_msg || len > br->rlen - br->curoff - 8 ||
             PAD8(len) > br->rlen - br->curoff - 8)
             return -PSHM_EMPI_PROTO;
-        deadline_in(&t, br->o.poll_ms, dl);
-        rc = pshm_queue_timedreserve(br->prod, (size_t)len, &p, &t);
-        if (rc == -ETIMEDOUT)
-            return 0; /* destination full: come back (the deadline may have passed) */
+        /* the clock is read only when the queue is full and we must wait */
+        rc = pshm_queue_tryreserve(br->prod, (size_t)len, &p);
+        if (rc == -EAGAIN) {
+            deadline_in(&t, br->o.poll_ms, dl);
+            rc = pshm_queue_timedreserve(br->prod, (size_t)len, &p, &t);
+            if (rc == -ETIMEDOUT)
+                return 0; /* destination full: come back (the deadline may have passed) */
+        }
         if (rc != 0)
             return rc;
         memcpy(p, buf + br->curoff + 8, (size_t)len);
@@ -408,54 +457,35 @@ static int endpoint_open(pshm_mpi_bridge *br, const char *name, const pshm_queue
     if (br->role == ROLE_DST)
         return pshm_queue_create(nn, PSHM_QUEUE_PRODUCER, &q, &br->prod);
 
-    br->h = calloc(1, sizeof *br->h);
-    if (!br->h)
-        return -ENOMEM;
-    rc = pshm_queue_create(nn, PSHM_QUEUE_CONSUMER, &q, &br->h[0]);
+    rc = pshm_queue_create(nn, PSHM_QUEUE_CONSUMER, &q, &br->h);
     if (rc != 0)
         return rc;
-    br->nh = 1;
     pshm_queue_info_init(&qi);
-    rc = pshm_queue_fstat(br->h[0], &qi);
+    rc = pshm_queue_fstat(br->h, &qi);
     if (rc != 0)
         return rc;
-    br->max_msg = pshm_queue_max_msg(br->h[0]);
-    /* One consumer handle per message in flight: MPMC allows many; SPSC
-     * and BROADCAST one per process (see the header). */
-    unsigned w = br->o.window;
-    if (w > qi.max_participants / 2) /* leave slots to the queue's own users */
-        w = qi.max_participants / 2;
-    if (!br->o.release_early && qi.queue_mode == PSHM_QUEUE_MPMC && w > 1) {
-        pshm_queue **nh = realloc(br->h, sizeof *nh * w);
-        if (!nh)
-            return -ENOMEM;
-        br->h = nh;
-        for (unsigned i = 1; i < w; i++) {
-            rc = pshm_queue_open(nn, PSHM_QUEUE_CONSUMER, &q, &br->h[i]);
-            if (rc != 0)
-                return rc;
-            br->nh++;
-        }
-    }
+    br->max_msg = pshm_queue_max_msg(br->h);
+    /* Batch claims on the one handle, any number (SPSC, MPMC); BROADCAST
+     * has none: one message at a time (see the header). */
+    br->single = qi.queue_mode == PSHM_QUEUE_BROADCAST;
+    br->window = br->single ? 1 : br->o.window;
+    br->per_batch = br->window / NBATCH ? br->window / NBATCH : 1;
     return 0;
 }
 
 static int src_setup(pshm_mpi_bridge *br)
 {
-    br->pool = malloc(sizeof *br->pool * br->nh);
+    br->pp = malloc(sizeof *br->pp * br->window);
+    br->pl = malloc(sizeof *br->pl * br->window);
     br->areq = malloc(sizeof *br->areq * (size_t)br->ndst);
     br->aval = calloc((size_t)br->ndst, sizeof *br->aval);
     br->acked = calloc((size_t)br->ndst, sizeof *br->acked);
-    if (!br->pool || !br->areq || !br->aval || !br->acked)
+    if (!br->pp || !br->pl || !br->areq || !br->aval || !br->acked)
         return -ENOMEM;
-    for (unsigned i = 0; i < br->nh; i++)
-        br->pool[i] = br->nh - 1 - i;
-    br->npool = br->nh;
     for (int i = 0; i < NBATCH; i++) {
         br->b[i].buf = malloc(br->cap);
-        br->b[i].handles = malloc(sizeof(unsigned) * br->nh);
         br->b[i].sreq = malloc(sizeof(MPI_Request) * (size_t)br->ndst);
-        if (!br->b[i].buf || !br->b[i].handles || !br->b[i].sreq)
+        if (!br->b[i].buf || !br->b[i].sreq)
             return -ENOMEM;
         for (int j = 0; j < br->ndst; j++)
             br->b[i].sreq[j] = MPI_REQUEST_NULL;
@@ -518,7 +548,6 @@ static void bridge_free(pshm_mpi_bridge *br, int *rcp)
                 keep |= !req_settle(&br->b[i].sreq[j]);
         if (!keep)
             free(br->b[i].buf); /* else MPI may still read it: leaked on purpose */
-        free(br->b[i].handles);
         free(br->b[i].sreq);
     }
     if (br->areq)
@@ -530,16 +559,14 @@ static void bridge_free(pshm_mpi_bridge *br, int *rcp)
     }
     if (br->role == ROLE_DST)
         req_settle(&br->ackreq);
-    for (unsigned i = 0; i < br->nh; i++) {
-        r = pshm_queue_close(br->h[i]);
-        if (rcp && *rcp == 0)
-            *rcp = r;
-    }
+    r = pshm_queue_close(br->h); /* what it holds goes back to the queue */
+    if (rcp && *rcp == 0)
+        *rcp = r;
     r = pshm_queue_close(br->prod);
     if (rcp && *rcp == 0)
         *rcp = r;
-    free(br->h);
-    free(br->pool);
+    free(br->pp);
+    free(br->pl);
     free(br->areq);
     free(br->aval);
     free(br->acked);

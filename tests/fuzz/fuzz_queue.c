@@ -6,8 +6,8 @@
  *  2. if it accepts the header, the input is drained as a detached consumer
  *     (every mode), which reads every payload byte it is handed: no length
  *     or position from the ring may take it outside the ring, and no loop
- *     may run away. Inputs are copied into exact-size buffers so ASan sees
- *     any over-read. */
+ *     may run away; then drained again, in batches (peekmany). Inputs
+ *     are copied into exact-size buffers so ASan sees any over-read. */
 #include "queue_internal.h"
 
 #include <stdlib.h>
@@ -27,6 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(m, data, size);
     long n = pshm__queue_fuzz_drain(m, size, 4096);
+    if (n > 4096)
+        abort();
+    /* again from the same bytes, in batches (queue_many.c): a batch size
+     * from the input's last byte */
+    memcpy(m, data, size);
+    n = pshm__queue_fuzz_drain_batch(m, size, 4096, 1 + data[size - 1] % 64);
     if (n > 4096)
         abort();
     free(m);

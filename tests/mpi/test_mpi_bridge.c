@@ -114,6 +114,7 @@ struct mode {
     pshm_queue_mode qm;
     int release_early;
     uint64_t n; /* messages per producer */
+    unsigned window; /* the bridge's window; 0: the default */
 };
 
 /* Node 0: rank 0 the bridge's source endpoint, rank 1 a producer and a
@@ -136,15 +137,24 @@ static void pipeline_mode(const struct mode *md)
     qo.queue_mode = md->qm;
     qo.max_msg = max;
     qo.ring_bytes = 64 << 10; /* small: the bridge meets full queues */
-    qo.max_participants = 96;
+    qo.max_participants = 4; /* the bridge takes one slot, whatever its window */
     qo.lifetime = PSHM_AUTO; /* the job's lifetime (the queue default is PERSIST) */
     qo.watch = 1;
     pshm_mpi_bridge_options_init(&bo);
     bo.release_early = md->release_early;
     bo.batch_bytes = 16 << 10;
+    if (md->window)
+        bo.window = md->window;
     CHECK_OK(pshm_mpi_bridge_create(job, name, 0, &one, 1, &qo, &bo, &br));
     CHECK_OK(pshm_mpi_node_name(job, 0, name, src, sizeof src, NULL));
     CHECK_OK(pshm_mpi_node_name(job, 1, name, dst, sizeof dst, NULL));
+    if (rank == 0) {
+        /* the source endpoint: one consumer handle, not one per message */
+        pshm_queue_info si;
+        pshm_queue_info_init(&si);
+        CHECK_OK(pshm_queue_stat(src, &si));
+        CHECK_EQ(si.consumers, 1);
+    }
     if (rank == 3) /* subscribe before anything is sent (broadcast) */
         CHECK_OK(pshm_queue_open(dst, PSHM_QUEUE_CONSUMER, NULL, &cq));
     MPI_Barrier(MPI_COMM_WORLD);
@@ -175,6 +185,9 @@ static void pipeline_mode(const struct mode *md)
         CHECK_EQ(bi.done, 1);
         CHECK_EQ(bi.messages, md->n * (uint64_t)nprod);
         CHECK(bi.batches >= 1);
+        /* a batch holds at most the window's messages (until acknowledged) */
+        if (rank == 0 && md->window && !md->release_early)
+            CHECK(bi.batches >= md->n * (uint64_t)nprod / md->window);
     }
     CHECK_OK(pshm_mpi_bridge_close(br));
     MPI_Barrier(MPI_COMM_WORLD);
@@ -187,22 +200,27 @@ static void pipeline_mode(const struct mode *md)
 
 static void pipeline_mpmc(void)
 {
-    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000};
+    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000, 0};
+    pipeline_mode(&m);
+}
+static void pipeline_mpmc_window4(void)
+{
+    struct mode m = {"mpmcw", PSHM_QUEUE_MPMC, 0, 2000, 4};
     pipeline_mode(&m);
 }
 static void pipeline_spsc(void)
 {
-    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 1500}; /* one round trip a message */
+    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 20000, 0}; /* batch claims: a window too */
     pipeline_mode(&m);
 }
 static void pipeline_spsc_early(void)
 {
-    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000};
+    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000, 0};
     pipeline_mode(&m);
 }
 static void pipeline_broadcast(void)
 {
-    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000};
+    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000, 0};
     pipeline_mode(&m);
 }
 
@@ -261,7 +279,6 @@ static void fanout(void)
     qo.queue_mode = PSHM_QUEUE_MPMC;
     qo.max_msg = max;
     qo.ring_bytes = 128 << 10;
-    qo.max_participants = 80;
     qo.lifetime = PSHM_AUTO;
     qo.watch = 1;
     pshm_mpi_bridge_options_init(&bo);
@@ -296,6 +313,7 @@ int main(int argc, char **argv)
     CHECK_OK(pshm_mpi_job_open(MPI_COMM_WORLD, NULL, &job));
     if (strcmp(argv[1], "pipeline") == 0) {
         MT_RUN(pipeline_mpmc);
+        MT_RUN(pipeline_mpmc_window4);
         MT_RUN(pipeline_spsc);
         MT_RUN(pipeline_spsc_early);
         MT_RUN(pipeline_broadcast);
