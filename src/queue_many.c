@@ -217,10 +217,15 @@ static size_t mpmc_run(pshm_queue *q, uint64_t pos, const void **ptrs, size_t *l
 }
 
 /* Move the dequeue position from somewhere in [pos, end) to end. */
-static void advance_to(uint64_t *idx, uint64_t pos, uint64_t end)
+static void advance_to(uint64_t *idx, uint64_t end)
 {
+    /* Also from behind pos: a single claimer's plain store (queue_ops.c,
+     * claimed_advance) may have set the index back, but only to just after
+     * a cell it claimed, and every position before pos was claimed when we
+     * read pos from the index; so moving it to end skips no unclaimed cell,
+     * and our cells are behind it before any is released. */
     uint64_t t = Q_LDA(idx);
-    while (q_pdiff(t, pos) >= 0 && q_pdiff(t, end) < 0 && !Q_CAS(idx, &t, end))
+    while (q_pdiff(t, end) < 0 && !Q_CAS(idx, &t, end))
         ;
 }
 
@@ -263,7 +268,7 @@ static int mpmc_many(pshm_queue *q, const void **ptrs, size_t *lens, size_t max,
                     size_t run = mpmc_run(q, pos, ptrs + k, lens + k, max - k);
                     k += run;
                     /* past them all before any can be released */
-                    advance_to(&h->tail, pos, pos + 1 + run);
+                    advance_to(&h->tail, pos + 1 + run);
                 }
                 continue;
             }
