@@ -2144,7 +2144,7 @@ PSHM_API int pshm_queue_timedpeek(pshm_queue *q, const void **ptr, size_t *len,
                                   const struct timespec *deadline);
 
 /*
- * Batch claims on one handle (SPSC and MPMC; since 0.3): peek up to max
+ * Batch claims on one handle (SPSC and MPMC; symbol version PSHM_0.3): peek up to max
  * ready messages in one call. On 0, *n (1..max) messages were claimed and
  * ptrs[i], lens[i] (i < *n) describe them as pshm_queue_peek does one:
  * each pointer stays valid until that message is released. The handle may
