@@ -120,15 +120,15 @@ extern "C" {
 #endif
 
 #define PSHM_VERSION_MAJOR 0
-#define PSHM_VERSION_MINOR 2
+#define PSHM_VERSION_MINOR 3
 #define PSHM_VERSION_PATCH 0
-#define PSHM_VERSION_STRING "0.2.0"
+#define PSHM_VERSION_STRING "0.3.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, as pshm_version() returns it. */
 #define PSHM_VERSION_NUMBER                                                     \
     (PSHM_VERSION_MAJOR * 10000 + PSHM_VERSION_MINOR * 100 + PSHM_VERSION_PATCH)
 
 /* The library's version at run time: PSHM_VERSION_NUMBER of the build that
- * made it, and its string ("0.2.0"). Never fail; thread-safe. */
+ * made it, and its string ("0.3.0"). Never fail; thread-safe. */
 PSHM_API unsigned pshm_version(void);
 PSHM_API const char *pshm_version_string(void);
 
