@@ -2,7 +2,7 @@
 /*
  * bench_mpi.c - libpshm_mpi against plain MPI in the same run (not a test).
  *
- *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue] [--qsize 64|1024|16384]
+ *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue] [--qsize 64|1024|16384|65536|262144|1048576]
  *                     [--window N] [--batch BYTES] [--prefault] [--huge] [--touch]
  *                     [--rma-mib N] [--cold] [--json PATH]
  *   --prefault / --huge: the darray's slab made with that pshm_mpi_options
@@ -358,9 +358,9 @@ static double mpi_round(size_t size, uint64_t n)
 
 static void queues(struct queue_row *rows, int *nrows)
 {
-    static const size_t sizes[] = {64, 1024, 16384};
+    static const size_t sizes[] = {64, 1024, 16384, 65536, 262144, 1048576};
     int n = 0;
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < (int)(sizeof sizes / sizeof *sizes); s++) {
         if (qsize && sizes[s] != qsize)
             continue;
         struct queue_row *r = &rows[n++];
@@ -369,6 +369,9 @@ static void queues(struct queue_row *rows, int *nrows)
             cnt = 2000;
         if (cnt > 200000)
             cnt = 200000;
+        /* both rings hold the whole stream: at most 256 MiB each (64 quick) */
+        if (cnt * sizes[s] > ((uint64_t)(quick ? 64 : 256) << 20))
+            cnt = ((uint64_t)(quick ? 64 : 256) << 20) / sizes[s];
         r->size = sizes[s];
         r->n = cnt;
         r->bridge = r->early = r->mpi = 0;
@@ -398,7 +401,7 @@ int main(int argc, char **argv)
 {
     struct rma_row rr[16];
     struct local_row lr[16];
-    struct queue_row qr[4];
+    struct queue_row qr[6];
     int nr = 0, nl = 0, nq = 0, rc;
     char jpath[4096] = "", hb[32];
     const char *transport = "shm", *only = NULL;
