@@ -22,6 +22,11 @@
  * two, the source sat idle while the destination committed a batch and its
  * acknowledgement came back; four keep both sides busy. */
 #define NBATCH 4
+/* A message of at least opt.large_bytes travels zero-copy: its batch entry
+ * is its length with this bit set, and its bytes go in a message of their
+ * own (tag_large) sent straight from the source slot and received straight
+ * into a destination reservation. */
+#define LARGE_BIT (UINT64_C(1) << 63)
 
 struct wire {        /* 32 bytes, native byte order (one machine architecture per job) */
     uint32_t magic;
@@ -43,16 +48,21 @@ struct batch {       /* source: one batch being filled or in flight */
     int acks;            /* destinations that acknowledged it */
     uint32_t flags;      /* WIRE_END for the end of stream */
     uint64_t sendno;     /* batches sent before it */
-    MPI_Request *sreq;   /* one Isend per destination */
+    MPI_Request *sreq;   /* per destination: the batch's Isend, then one per large message */
+    const void **lp;     /* large messages: their source slots (claimed until released) */
+    size_t *ll;
+    unsigned nl;
+    size_t lbytes;       /* their bytes */
 };
 
 struct pshm_mpi_bridge {
     pshm_mpi_job *job;
     int role;
-    int tag_batch, tag_ack;
+    int tag_batch, tag_ack, tag_large;
     pshm_mpi_bridge_options o;
     size_t cap;          /* batch buffer size */
     size_t max_msg;
+    size_t large;        /* source: messages this long go zero-copy (SIZE_MAX: none) */
     int done, closed_src, end_sent;
     unsigned idle;       /* steps in a row that moved nothing */
     pshm_mpi_bridge_info info;
@@ -90,6 +100,8 @@ struct pshm_mpi_bridge {
     size_t rlen;
     uint64_t ackv;
     MPI_Request ackreq;
+    MPI_Request lreq;    /* a large message arriving into our reservation */
+    size_t llen;
 };
 
 static int deadline_passed(const struct timespec *dl)
@@ -119,6 +131,8 @@ static void batch_start(pshm_mpi_bridge *br, int i)
     b->seq = br->next_seq;
     b->count = 0;
     b->acks = 0;
+    b->nl = 0;
+    b->lbytes = 0;
     br->fill = i;
 }
 
@@ -132,6 +146,13 @@ static int batch_send(pshm_mpi_bridge *br, struct batch *b, uint32_t flags)
     for (int i = 0; i < br->ndst && rc == 0; i++)
         rc = PSHM_MPI__CALL(MPI_Isend(b->buf, (int)b->len, MPI_BYTE, br->dst[i], br->tag_batch,
                                       br->job->comm, &b->sreq[i]));
+    /* Large messages follow their batch, in stream order, from their slots
+     * (MPI keeps the order of messages of one tag between two ranks). */
+    for (unsigned k = 0; k < b->nl; k++)
+        for (int i = 0; i < br->ndst && rc == 0; i++)
+            rc = PSHM_MPI__CALL(MPI_Isend(b->lp[k], (int)b->ll[k], MPI_BYTE, br->dst[i],
+                                          br->tag_large, br->job->comm,
+                                          &b->sreq[(size_t)br->ndst * (1 + k) + (size_t)i]));
     b->state = 2;
     if (br->fill == b - br->b)
         br->fill = -1;
@@ -154,7 +175,7 @@ static int src_release(pshm_mpi_bridge *br, unsigned n)
  * oldest held. */
 static int batch_done(pshm_mpi_bridge *br, struct batch *b)
 {
-    int rc = PSHM_MPI__CALL(MPI_Waitall(br->ndst, b->sreq, MPI_STATUSES_IGNORE));
+    int rc = PSHM_MPI__CALL(MPI_Waitall(br->ndst * (int)(1 + b->nl), b->sreq, MPI_STATUSES_IGNORE));
     if (!br->o.release_early) {
         int r = src_release(br, b->count);
         if (r != 0 && rc == 0)
@@ -287,12 +308,25 @@ static int src_fill(pshm_mpi_bridge *br, int *moved, const struct timespec *dl)
             size_t len = br->pl[br->pi];
             if (len > br->max_msg)
                 return -PSHM_EBADFORMAT; /* the queue promised max_msg */
-            if (br->cap - b->len < 8 + PAD8(len) || b->count >= br->per_batch)
+            int big = len >= br->large;
+            size_t room = big ? 8 : 8 + PAD8(len);
+            /* A batch carries about cap bytes, its large messages included
+             * (so several are in flight), and at least one message (cap
+             * holds the largest one). */
+            if (b->count >= br->per_batch ||
+                (b->count && b->len + b->lbytes + room + (big ? len : 0) > br->cap))
                 break;
-            uint64_t l64 = len;
+            uint64_t l64 = big ? len | LARGE_BIT : len;
             memcpy(b->buf + b->len, &l64, 8);
-            memcpy(b->buf + b->len + 8, br->pp[br->pi], len);
-            b->len += 8 + PAD8(len);
+            if (big) {
+                b->lp[b->nl] = br->pp[br->pi];
+                b->ll[b->nl++] = len;
+                b->lbytes += len;
+                br->info.large++;
+            } else {
+                memcpy(b->buf + b->len + 8, br->pp[br->pi], len);
+            }
+            b->len += room;
             b->count++;
             br->next_seq++;
             br->info.bytes += len;
@@ -346,6 +380,37 @@ static int dst_post(pshm_mpi_bridge *br, int i)
                                     br->job->comm, &br->rreq[i]));
 }
 
+/* The large message being received into our reservation: 1 if it arrived
+ * and is committed, 0 if not arrived yet, or an error (a length other than
+ * its batch announced is -PSHM_EMPI_PROTO). */
+static int dst_large(pshm_mpi_bridge *br)
+{
+    MPI_Status st;
+    int flag = 0, n = -1, rc;
+    rc = MPI_Test(&br->lreq, &flag, &st);
+    if (rc != MPI_SUCCESS) {
+        rc = pshm_mpi_error(rc);
+        return rc == -PSHM_EMPI_TRUNCATE ? -PSHM_EMPI_PROTO : rc;
+    }
+    if (!flag) {
+        br->idle++;
+        return 0;
+    }
+    br->idle = 0;
+    MPI_Get_count(&st, MPI_BYTE, &n);
+    if (n < 0 || (size_t)n != br->llen)
+        return -PSHM_EMPI_PROTO;
+    rc = pshm_queue_commit(br->prod, br->llen);
+    if (rc != 0)
+        return rc;
+    br->curoff += 8;
+    br->cur++;
+    br->info.messages++;
+    br->info.bytes += br->llen;
+    br->info.large++;
+    return 1;
+}
+
 static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
 {
     char *buf = br->rbuf[br->ri];
@@ -383,11 +448,20 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
         uint64_t len;
         void *p;
         struct timespec t;
+        int big;
+        if (br->lreq != MPI_REQUEST_NULL) {
+            rc = dst_large(br);
+            if (rc <= 0)
+                return rc; /* an error, or not arrived yet */
+            continue;
+        }
         if (br->rlen - br->curoff < 8)
             return -PSHM_EMPI_PROTO;
         memcpy(&len, buf + br->curoff, 8);
-        if (len > br->max_msg || len > br->rlen - br->curoff - 8 ||
-            PAD8(len) > br->rlen - br->curoff - 8)
+        big = (len & LARGE_BIT) != 0;
+        len &= ~LARGE_BIT;
+        if (len > br->max_msg ||
+            (!big && (len > br->rlen - br->curoff - 8 || PAD8(len) > br->rlen - br->curoff - 8)))
             return -PSHM_EMPI_PROTO;
         /* the clock is read only when the queue is full and we must wait */
         rc = pshm_queue_tryreserve(br->prod, (size_t)len, &p);
@@ -399,6 +473,16 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
         }
         if (rc != 0)
             return rc;
+        if (big) {
+            /* Its bytes come on their own, straight into the reservation;
+             * MPI writes no more than len there (more is an error). */
+            br->llen = (size_t)len;
+            rc = PSHM_MPI__CALL(MPI_Irecv(p, (int)len, MPI_BYTE, br->src, br->tag_large,
+                                          br->job->comm, &br->lreq));
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         memcpy(p, buf + br->curoff + 8, (size_t)len);
         rc = pshm_queue_commit(br->prod, (size_t)len);
         if (rc != 0)
@@ -469,6 +553,9 @@ static int endpoint_open(pshm_mpi_bridge *br, const char *name, const pshm_queue
      * has none: one message at a time (see the header). */
     br->single = qi.queue_mode == PSHM_QUEUE_BROADCAST;
     br->window = br->single ? 1 : br->o.window;
+    /* release_early releases a message once packed: a large one's slot
+     * must outlive its Isend, so with it every message is copied. */
+    br->large = br->o.release_early || br->o.large_bytes == 0 ? SIZE_MAX : br->o.large_bytes;
     br->per_batch = br->window / NBATCH ? br->window / NBATCH : 1;
     return 0;
 }
@@ -483,12 +570,15 @@ static int src_setup(pshm_mpi_bridge *br)
     if (!br->pp || !br->pl || !br->areq || !br->aval || !br->acked)
         return -ENOMEM;
     for (int i = 0; i < NBATCH; i++) {
+        size_t nreq = (size_t)br->ndst * (1 + (size_t)br->per_batch);
         br->b[i].buf = malloc(br->cap);
-        br->b[i].sreq = malloc(sizeof(MPI_Request) * (size_t)br->ndst);
-        if (!br->b[i].buf || !br->b[i].sreq)
+        br->b[i].sreq = malloc(sizeof(MPI_Request) * nreq);
+        br->b[i].lp = malloc(sizeof *br->b[i].lp * br->per_batch);
+        br->b[i].ll = malloc(sizeof *br->b[i].ll * br->per_batch);
+        for (size_t j = 0; br->b[i].sreq && j < nreq; j++)
+            br->b[i].sreq[j] = MPI_REQUEST_NULL; /* before any failure: bridge_free reads them */
+        if (!br->b[i].buf || !br->b[i].sreq || !br->b[i].lp || !br->b[i].ll)
             return -ENOMEM;
-        for (int j = 0; j < br->ndst; j++)
-            br->b[i].sreq[j] = MPI_REQUEST_NULL;
     }
     br->fill = -1;
     for (int i = 0; i < br->ndst; i++) {
@@ -544,12 +634,15 @@ static void bridge_free(pshm_mpi_bridge *br, int *rcp)
     int keep = 0, r;
     for (int i = 0; i < NBATCH; i++) {
         if (br->b[i].sreq)
-            for (int j = 0; j < br->ndst; j++)
+            for (size_t j = 0; j < (size_t)br->ndst * (1 + (size_t)br->per_batch); j++)
                 keep |= !req_settle(&br->b[i].sreq[j]);
         if (!keep)
             free(br->b[i].buf); /* else MPI may still read it: leaked on purpose */
         free(br->b[i].sreq);
+        free(br->b[i].lp);
+        free(br->b[i].ll);
     }
+    req_cancel(&br->lreq); /* its reservation goes with the producer handle */
     if (br->areq)
         for (int i = 0; i < br->ndst; i++)
             req_cancel(&br->areq[i]);
@@ -601,6 +694,7 @@ int pshm_mpi_bridge_create(pshm_mpi_job *job, const char *name, int src_node,
         for (int i = 0; i < NBATCH; i++)
             br->rreq[i] = MPI_REQUEST_NULL;
         br->ackreq = MPI_REQUEST_NULL;
+        br->lreq = MPI_REQUEST_NULL;
         if (br->o.window == 0)
             br->o.window = 1;
         if (br->o.poll_ms == 0)
@@ -655,8 +749,9 @@ int pshm_mpi_bridge_create(pshm_mpi_job *job, const char *name, int src_node,
         goto fail;
     /* Tags: the n-th bridge of a job gets its own pair (collective calls
      * happen in the same order everywhere, so everyone counts alike). */
-    br->tag_batch = TAG_BASE + 2 * (int)(job->bridges % 8192);
+    br->tag_batch = TAG_BASE + 3 * (int)(job->bridges % 8000);
     br->tag_ack = br->tag_batch + 1;
+    br->tag_large = br->tag_batch + 2;
     job->bridges++;
 
     if (br->role == ROLE_SRC) {

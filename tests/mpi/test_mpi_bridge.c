@@ -20,8 +20,12 @@
 #include <sys/wait.h>
 
 #define HDR 24 /* id, seq, checksum */
+#define MAXMSG 65536 /* the largest message a test sends */
 
 static pshm_mpi_job *job;
+/* Nonzero: every fourth message is edge-1, edge or edge+1 bytes long (the
+ * bridge's large-message threshold, to cross it exactly). */
+static size_t edge;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -36,6 +40,8 @@ static size_t msg_make(unsigned char *m, size_t max, uint64_t id, uint64_t seq)
 {
     uint64_t st = id * 1000003 + seq, sum;
     size_t len = HDR + (size_t)(mt_next(&st) % (max - HDR + 1));
+    if (edge && seq % 4 == 3)
+        len = edge - 1 + (size_t)(seq / 4 % 3);
     memcpy(m, &id, 8);
     memcpy(m + 8, &seq, 8);
     for (size_t i = HDR; i < len; i++)
@@ -48,7 +54,7 @@ static size_t msg_make(unsigned char *m, size_t max, uint64_t id, uint64_t seq)
 /* Checks one received message against what its producer sent. */
 static int msg_check(const unsigned char *m, size_t len, size_t max, uint64_t *id, uint64_t *seq)
 {
-    unsigned char want[8192];
+    static unsigned char want[MAXMSG];
     if (len < HDR || len > max)
         return 0;
     memcpy(id, m, 8);
@@ -59,7 +65,7 @@ static int msg_check(const unsigned char *m, size_t len, size_t max, uint64_t *i
 static int produce(const char *qname, uint64_t id, uint64_t n, size_t max)
 {
     pshm_queue *q = NULL;
-    unsigned char m[8192];
+    static unsigned char m[MAXMSG];
     int rc = pshm_queue_open(qname, PSHM_QUEUE_PRODUCER, NULL, &q);
     for (uint64_t s = 0; rc == 0 && s < n; s++)
         rc = pshm_queue_send(q, m, msg_make(m, max, id, s));
@@ -73,7 +79,7 @@ static int produce(const char *qname, uint64_t id, uint64_t n, size_t max)
 static int consume(pshm_queue *q, int nprod, uint64_t n, size_t max, char *err, size_t cap)
 {
     uint64_t next[8] = {0}, id, seq;
-    unsigned char m[8192];
+    static unsigned char m[MAXMSG];
     size_t len;
     int rc;
     while ((rc = pshm_queue_recv(q, m, sizeof m, &len)) == 0) {
@@ -115,6 +121,8 @@ struct mode {
     int release_early;
     uint64_t n; /* messages per producer */
     unsigned window; /* the bridge's window; 0: the default */
+    size_t max;      /* largest message; 0: 512 */
+    size_t edge;     /* 0, or edge below for every fourth message */
 };
 
 /* Node 0: rank 0 the bridge's source endpoint, rank 1 a producer and a
@@ -129,7 +137,8 @@ static void pipeline_mode(const struct mode *md)
     const char *name = mt_name(md->tag);
     char src[PSHM_NAME_MAX + 1], dst[PSHM_NAME_MAX + 1];
     int rank = pshm_mpi_job_rank(job), one = 1;
-    size_t max = 512;
+    size_t max = md->max ? md->max : 512;
+    edge = md->edge;
     int nprod = md->qm == PSHM_QUEUE_MPMC ? 2 : 1;
     pshm_queue *cq = NULL;
 
@@ -137,6 +146,8 @@ static void pipeline_mode(const struct mode *md)
     qo.queue_mode = md->qm;
     qo.max_msg = max;
     qo.ring_bytes = 64 << 10; /* small: the bridge meets full queues */
+    if (max > 512)
+        qo.ring_bytes = 8 * max; /* and the destination ring wraps every few messages */
     qo.max_participants = 4; /* the bridge takes one slot, whatever its window */
     qo.lifetime = PSHM_AUTO; /* the job's lifetime (the queue default is PERSIST) */
     qo.watch = 1;
@@ -145,6 +156,8 @@ static void pipeline_mode(const struct mode *md)
     bo.batch_bytes = 16 << 10;
     if (md->window)
         bo.window = md->window;
+    if (md->edge)
+        bo.large_bytes = md->edge; /* the zero-copy threshold, crossed by the sizes */
     CHECK_OK(pshm_mpi_bridge_create(job, name, 0, &one, 1, &qo, &bo, &br));
     CHECK_OK(pshm_mpi_node_name(job, 0, name, src, sizeof src, NULL));
     CHECK_OK(pshm_mpi_node_name(job, 1, name, dst, sizeof dst, NULL));
@@ -188,6 +201,12 @@ static void pipeline_mode(const struct mode *md)
         /* a batch holds at most the window's messages (until acknowledged) */
         if (rank == 0 && md->window && !md->release_early)
             CHECK(bi.batches >= md->n * (uint64_t)nprod / md->window);
+        /* messages of large_bytes and more go zero-copy, unless
+         * release_early */
+        if (bo.large_bytes && max >= bo.large_bytes && !md->release_early)
+            CHECK(bi.large > 0 && bi.large < bi.messages);
+        else
+            CHECK_EQ(bi.large, 0);
     }
     CHECK_OK(pshm_mpi_bridge_close(br));
     MPI_Barrier(MPI_COMM_WORLD);
@@ -200,27 +219,42 @@ static void pipeline_mode(const struct mode *md)
 
 static void pipeline_mpmc(void)
 {
-    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000, 0};
+    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000, 0, 0, 0};
     pipeline_mode(&m);
 }
 static void pipeline_mpmc_window4(void)
 {
-    struct mode m = {"mpmcw", PSHM_QUEUE_MPMC, 0, 2000, 4};
+    struct mode m = {"mpmcw", PSHM_QUEUE_MPMC, 0, 2000, 4, 0, 0};
     pipeline_mode(&m);
 }
 static void pipeline_spsc(void)
 {
-    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 20000, 0}; /* batch claims: a window too */
+    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 20000, 0, 0, 0}; /* batch claims: a window too */
     pipeline_mode(&m);
 }
 static void pipeline_spsc_early(void)
 {
-    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000, 0};
+    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000, 0, 0, 0};
     pipeline_mode(&m);
+}
+/* Large messages: sizes either side of the zero-copy threshold (and exactly
+ * at it), mixed with small ones, through a destination ring of 8 of them;
+ * batch claims with the default window and a window of 8, release_early
+ * (copied, not zero-copy) and BROADCAST (one at a time). */
+static void pipeline_large(void)
+{
+    static const struct mode ms[] = {
+        {"mpmcl", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10},
+        {"spscl", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10},
+        {"spscle", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10},
+        {"bcastl", PSHM_QUEUE_BROADCAST, 0, 500, 0, 40000, 16 << 10},
+    };
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+        pipeline_mode(&ms[i]);
 }
 static void pipeline_broadcast(void)
 {
-    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000, 0};
+    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000, 0, 0, 0};
     pipeline_mode(&m);
 }
 
@@ -317,6 +351,7 @@ int main(int argc, char **argv)
         MT_RUN(pipeline_spsc);
         MT_RUN(pipeline_spsc_early);
         MT_RUN(pipeline_broadcast);
+        MT_RUN(pipeline_large);
         MT_RUN(bridge_errors);
     } else if (strcmp(argv[1], "fanout") == 0) {
         MT_RUN(fanout);
