@@ -237,12 +237,15 @@ class Bridge(_Closing):
     (``job.node_name(name, node)``). Delivery: exactly once in order while
     the job runs, at least once across a bridge's death
     (``release_early=True``: faster, at most once); see pshm_mpi.h.
+    ``window``: messages in flight, claimed in batches on one consumer handle
+    (None: the library's default, 1024); after a bridge's death at most that
+    many are delivered twice.
     """
 
     def __init__(self, job, name, src, dsts, *, mode="mpmc", max_msg=4096, messages=0,
-                 persist=False, release_early=False, window=32, batch_bytes=256 << 10):
+                 persist=False, release_early=False, window=None, batch_bytes=256 << 10):
         self._h = _mpi.Bridge(job._h, name, src, list(dsts), mode, max_msg, messages, persist,
-                              release_early, window, batch_bytes)
+                              release_early, 0 if window is None else window, batch_bytes)
 
     def run(self, timeout=None):
         """Forward until the end of stream (returns at once on ranks that are

@@ -641,7 +641,7 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     const char *name, *mode = "mpmc";
     PyObject *dsts_o;
     int src, persist = 0, early = 0, rc, ndst;
-    unsigned window = 32;
+    unsigned window = 0; /* 0: the library's default */
     Py_ssize_t max_msg = 4096, messages = 0, batch = 256 << 10;
     int dsts[64];
     int64_t d64[64];
@@ -688,7 +688,8 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     }
     pshm_mpi_bridge_options_init(&o);
     o.release_early = early;
-    o.window = window;
+    if (window)
+        o.window = window;
     o.batch_bytes = (size_t)batch;
     Py_BEGIN_ALLOW_THREADS
     rc = pshm_mpi_bridge_create(job->job, name, src, dsts, ndst, &q, &o, &br);
