@@ -78,6 +78,9 @@ queue is not shut down for the others); ``shutdown()`` ends the stream for every
 ``qsize()``, ``empty()`` and ``full()`` are snapshots, as in the stdlib.
 """
 
+import collections
+import contextlib
+import operator
 import os
 import pickle
 import queue as _stdqueue
@@ -111,6 +114,7 @@ def _after_fork_in_child():
     # drop them (closing in a child only unmaps); the child joins again on first use.
     for q in list(_live):
         q._prod = q._cons = q._anchor = None
+        q._stash.clear()   # the parent received them: the child must not again
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -154,6 +158,15 @@ def _decode(tag, meta, data):
     if tag == _T_PICKLE:
         return pickle.loads(data)
     return data
+
+
+def _decode_raw(raw):
+    """An object from one recvmany item; ValueError for a record that was not a
+    pshm.Queue message (tag -1: its text says so)."""
+    tag, meta, data = raw
+    if tag < 0:
+        raise ValueError(data)
+    return _decode(tag, meta, data)
 
 
 def _index(n, what):
@@ -284,6 +297,7 @@ class Queue:
         self._maxsize = maxsize
         self._prefault = prefault
         self._prod = self._cons = self._anchor = None
+        self._stash = collections.deque()   # received, not yet handed out: see get_many
         _live.add(self)
 
     @classmethod
@@ -384,8 +398,76 @@ class Queue:
     def get(self, block=True, timeout=None):
         """Receive the next object (a copy); ``queue.Empty`` if none comes in time
         (``block`` false: at once); :class:`ShutDown` when shut down and drained."""
+        if self._stash:
+            return _decode_raw(self._stash.popleft())
         r, tag, meta, data = self._get(self._consumer().recv, block, timeout)
         return _decode(tag, meta, data)
+
+    def get_many(self, max_items, block=True, timeout=None):
+        """Receive up to ``max_items`` objects, oldest first, as a list: at least one
+        (``block`` true: waits as ``get()`` does; ``queue.Empty`` if none comes in
+        time, or at once with ``block`` false; :class:`ShutDown` when shut down and
+        drained), then whatever else is ready, without waiting for more. Each object
+        is decoded as ``get()`` decodes it. SPSC and MPMC claim the batch with one
+        ``pshm_queue_peekmany`` and consume it with one ``pshm_queue_releasemany``
+        (so the wait and the claims happen once per batch, at most 4096 messages a
+        call); broadcast queues take one blocking ``get()`` and then non-blocking ones.
+        ``TypeError`` if ``max_items`` is not an integer, ``ValueError`` if it is < 1.
+
+        A message that cannot be decoded (not a pshm.Queue message: ``ValueError``;
+        an object that does not unpickle: whatever ``pickle.loads`` raises) is
+        consumed, as ``get()`` consumes it, and nothing else is lost: if it is the
+        first of the batch, its exception is raised at once; otherwise the objects
+        before it are returned, and the exception comes from the next
+        ``get()``/``get_many()``/``get_view()`` of this ``Queue`` object. The messages
+        after it wait, already received, in this object and come out, in order, from
+        the next calls (``close()`` and a ``fork()`` drop them)."""
+        if isinstance(max_items, bool) or not hasattr(type(max_items), '__index__'):
+            raise TypeError(f'max_items must be an integer, not {type(max_items).__name__}')
+        max_items = operator.index(max_items)
+        if max_items < 1:
+            raise ValueError('max_items must be >= 1')
+        if self._stash:
+            raws = [self._stash.popleft() for _ in range(min(max_items, len(self._stash)))]
+        else:
+            raws = self._recv_many(max_items, block, timeout)
+        out = []
+        for i, raw in enumerate(raws):
+            try:
+                out.append(_decode_raw(raw))
+            except BaseException:
+                # Raise for it now if it is first; else at the next call. Either
+                # way the ones behind it (and it, if not first) wait in the stash.
+                self._stash.extendleft(reversed(raws[i + 1 if not out else i:]))
+                if not out:
+                    raise
+                break
+        return out
+
+    def _recv_many(self, max_items, block, timeout):
+        h = self._consumer()
+        r, raws = h.recvmany(max_items, block, timeout)
+        if r == 0:
+            return raws
+        if r == _queue.ECLOSED:
+            raise ShutDown(f"queue '{self._name}' is shut down")
+        if r != _queue.ENOTSUP:
+            raise Empty
+        # Broadcast: no batch claims; one blocking recv, then non-blocking ones.
+        r, tag, meta, data = self._get(h.recv, block, timeout)
+        raws = [(tag, meta, data)]
+        while len(raws) < max_items:
+            r, tag, meta, data = (h.recv(False) + (None,))[:4]
+            if r == _queue.EOVERWRITTEN:
+                continue
+            if r:
+                break
+            raws.append((tag, meta, data))
+        return raws
+
+    def get_many_nowait(self, max_items):
+        """``get_many(max_items, False)``."""
+        return self.get_many(max_items, False)
 
     def _get(self, fn, block, timeout):
         while True:
@@ -409,6 +491,8 @@ class Queue:
         pickled ones), valid until the ``with`` ends. ``queue.Empty`` /
         :class:`ShutDown` as for ``get``; :class:`MessageLostError` at the end of the
         ``with`` if a broadcast overwrite happened meanwhile."""
+        if self._stash:   # received already by get_many (see there): a copy
+            return contextlib.nullcontext(_decode_raw(self._stash.popleft()))
         h = self._consumer()
         r, tag, meta, view = self._get(h.peek, block, timeout)
         return _View(h, tag, meta, view)
@@ -446,7 +530,9 @@ class Queue:
 
     def close(self):
         """Leave the queue in this process (it stays for the others). ``BufferError``
-        while a ``get_view()`` result is still alive."""
+        while a ``get_view()`` result is still alive. Objects ``get_many`` received but
+        has not handed out yet (only after a message that failed to decode) are dropped."""
+        self._stash.clear()
         for attr in ('_prod', '_cons', '_anchor'):
             h = getattr(self, attr)
             if h is not None:

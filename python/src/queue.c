@@ -351,6 +351,22 @@ fail:
     return NULL;
 }
 
+/* The start of a consumer's wait: 1 try once, 0 wait until *d, or -1 with
+ * an exception (closed or stale handle, bad timeout, a view still held). */
+static int wait_start(QueueObject *self, int block, PyObject *timeout, pshmpy_deadline *d)
+{
+    int once;
+
+    if (usable(self) < 0 || (once = block_timeout(block, timeout, d)) < 0)
+        return -1;
+    if (self->peeked) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "a view of the previous message is still held: leave its 'with' first");
+        return -1;
+    }
+    return once;
+}
+
 /* Peek (try, then wait): 0 with c->ptr/len, a code that is an answer, or
  * PSHMPY_EXC / another error with the exception set (returns -1 then). */
 static int peek(QueueObject *self, int block, PyObject *timeout, wait_ctx *c)
@@ -359,13 +375,8 @@ static int peek(QueueObject *self, int block, PyObject *timeout, wait_ctx *c)
     const void *p;
     int once, r;
 
-    if (usable(self) < 0 || (once = block_timeout(block, timeout, &d)) < 0)
+    if ((once = wait_start(self, block, timeout, &d)) < 0)
         return -1;
-    if (self->peeked) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "a view of the previous message is still held: leave its 'with' first");
-        return -1;
-    }
     c->q = self->q;
     r = pshm_queue_trypeek(self->q, &p, &c->len);
     c->ptr = (void *)p;
@@ -382,18 +393,21 @@ static int peek(QueueObject *self, int block, PyObject *timeout, wait_ctx *c)
 /* The frame of a peeked record, checked against the record: 0 and the
  * offset of the payload, or -1 with ValueError set (the message is then
  * released: it can never be read). */
+static int frame_ok(const void *ptr, size_t len, frame *f, size_t *head)
+{
+    if (len < sizeof *f)
+        return 0;
+    memcpy(f, ptr, sizeof *f);
+    if (f->magic != FRAME_MAGIC || f->meta_len > FRAME_META_MAX)
+        return 0;
+    *head = ALIGN16(sizeof *f + f->meta_len);
+    return *head <= len && f->data_len == len - *head;
+}
+
 static int check_frame(QueueObject *self, const wait_ctx *c, frame *f, size_t *head)
 {
-    if (c->len < sizeof *f)
-        goto bad;
-    memcpy(f, c->ptr, sizeof *f);
-    if (f->magic != FRAME_MAGIC || f->meta_len > FRAME_META_MAX)
-        goto bad;
-    *head = ALIGN16(sizeof *f + f->meta_len);
-    if (*head > c->len || f->data_len != c->len - *head)
-        goto bad;
-    return 0;
-bad:
+    if (frame_ok(c->ptr, c->len, f, head))
+        return 0;
     (void)pshm_queue_release(self->q);
     PyErr_Format(PyExc_ValueError,
                  "queue '%U': a message of %zu bytes is not a pshm.Queue message "
@@ -499,6 +513,135 @@ static PyObject *Queue_peek(QueueObject *self, PyObject *args, PyObject *kw)
     v->writable = 0;
     v->seq = 0;
     return Py_BuildValue("(iiNN)", 0, (int)f.tag, meta, (PyObject *)v);
+}
+
+/* A batch claim (recvmany): the most messages one call claims; a larger
+ * max_items is served in several calls by the caller. */
+#define RECVMANY_MAX 4096u
+
+typedef struct many_ctx {
+    pshm_queue *q;
+    const void **ptrs;
+    size_t *lens;
+    size_t max;
+    size_t n;
+} many_ctx;
+
+static int peekmany_slice(void *c, const struct timespec *until)
+{
+    many_ctx *m = c;
+
+    return pshm_queue_timedpeekmany(m->q, m->ptrs, m->lens, m->max, &m->n, until);
+}
+
+/* One claimed record as recv gives it: (tag, meta, data), or (-1, None,
+ * message) for a record that is not a pshm.Queue message (queues.py raises
+ * ValueError for it when its turn comes, as get() does). */
+static PyObject *many_item(QueueObject *self, const void *ptr, size_t len)
+{
+    PyObject *meta, *data;
+    frame f;
+    size_t head;
+
+    if (!frame_ok(ptr, len, &f, &head))
+        return Py_BuildValue("(iON)", -1, Py_None,
+                             PyUnicode_FromFormat("queue '%U': a message of %zu bytes is not a "
+                                                  "pshm.Queue message (sent by another "
+                                                  "program?); it was dropped",
+                                                  self->name, len));
+    meta = PyBytes_FromStringAndSize((const char *)ptr + sizeof f, f.meta_len);
+    data = f.tag == 0 ? PyBytes_FromStringAndSize(NULL, (Py_ssize_t)f.data_len)
+                      : PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)f.data_len);
+    if (!meta || !data) {
+        Py_XDECREF(meta);
+        Py_XDECREF(data);
+        return NULL;
+    }
+    char *dst = f.tag == 0 ? PyBytes_AS_STRING(data) : PyByteArray_AS_STRING(data);
+    advise_huge(dst, (size_t)f.data_len);
+    copy_maybe_nogil(dst, (const char *)ptr + head, (size_t)f.data_len);
+    return Py_BuildValue("(iNN)", (int)f.tag, meta, data);
+}
+
+/* Claim up to m->max messages (try, then wait): 0 with m->n, an answer
+ * code, or -1 with an exception set. */
+static int peekmany(QueueObject *self, int block, PyObject *timeout, many_ctx *m)
+{
+    pshmpy_deadline d;
+    int once, r;
+
+    if ((once = wait_start(self, block, timeout, &d)) < 0)
+        return -1;
+    m->q = self->q;
+    r = pshm_queue_trypeekmany(self->q, m->ptrs, m->lens, m->max, &m->n);
+    if (r == -EAGAIN && !once)
+        r = pshmpy_wait(peekmany_slice, m, &d);
+    if (r == PSHMPY_EXC)
+        return -1;
+    if (r == 0 || r == -EAGAIN || r == -ETIMEDOUT || r == -PSHM_ECLOSED || r == -ENOTSUP)
+        return r;
+    pshmpy_raise(r, self->name);
+    return -1;
+}
+
+/* recvmany(max_items, block=True, timeout=None) -> (0, [(tag, meta, data),
+ * ...]) with 1..min(max_items, RECVMANY_MAX) items, claimed with one
+ * peekmany and consumed with one releasemany (a record that is not a
+ * pshm.Queue message is consumed too and comes as (-1, None, text)); or
+ * (code, None) for -EAGAIN / -ETIMEDOUT / -PSHM_ECLOSED / -ENOTSUP (a
+ * BROADCAST queue: queues.py falls back to recv). If building the list
+ * fails (MemoryError) the batch is consumed all the same: a claim cannot
+ * be given back one message at a time. */
+static PyObject *Queue_recvmany(QueueObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"max_items", "block", "timeout", NULL};
+    Py_ssize_t max;
+    int block = 1, r;
+    PyObject *timeout = Py_None, *list = NULL;
+    many_ctx m = {0};
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "n|pO:recvmany", kwlist, &max, &block, &timeout))
+        return NULL;
+    if (max < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_items must be >= 1");
+        return NULL;
+    }
+    m.max = (size_t)max < RECVMANY_MAX ? (size_t)max : RECVMANY_MAX;
+    m.ptrs = PyMem_Malloc(m.max * sizeof *m.ptrs);
+    m.lens = PyMem_Malloc(m.max * sizeof *m.lens);
+    if (!m.ptrs || !m.lens) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    r = peekmany(self, block, timeout, &m);
+    if (r < 0 && r != -EAGAIN && r != -ETIMEDOUT && r != -PSHM_ECLOSED && r != -ENOTSUP)
+        goto out;
+    if (r) {
+        list = Py_BuildValue("(iO)", r, Py_None);
+        goto out;
+    }
+    list = PyList_New((Py_ssize_t)m.n);
+    for (size_t i = 0; list && i < m.n; i++) {
+        PyObject *it = many_item(self, m.ptrs[i], m.lens[i]);
+        if (!it)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, it);
+    }
+    r = pshm_queue_releasemany(self->q, m.n);
+    if (r < 0) {
+        Py_XDECREF(list);
+        list = NULL;
+        if (!PyErr_Occurred())
+            pshmpy_raise(r, self->name);
+        goto out;
+    }
+    if (list)
+        list = Py_BuildValue("(iN)", 0, list);
+out:
+    PyMem_Free(m.ptrs);
+    PyMem_Free(m.lens);
+    return list;
 }
 
 /* release() -> 0 or -PSHM_EOVERWRITTEN: give the peeked message up. */
@@ -735,6 +878,9 @@ static PyMethodDef Queue_methods[] = {
      "recv(block=True, timeout=None) -> (0, tag, meta, data) or (code, None, None)."},
     {"peek", (PyCFunction)(void (*)(void))Queue_peek, METH_VARARGS | METH_KEYWORDS,
      "peek(block=True, timeout=None) -> (0, tag, meta, View) or (code, None, None)."},
+    {"recvmany", (PyCFunction)(void (*)(void))Queue_recvmany, METH_VARARGS | METH_KEYWORDS,
+     "recvmany(max_items, block=True, timeout=None) -> (0, [(tag, meta, data), ...]) or "
+     "(code, None): a batch claim, consumed at once."},
     {"release", (PyCFunction)Queue_release, METH_NOARGS,
      "release() -> 0 or -EOVERWRITTEN: give up the peeked message."},
     {"reserve", (PyCFunction)(void (*)(void))Queue_reserve, METH_VARARGS | METH_KEYWORDS,
@@ -914,6 +1060,7 @@ static int queue_exec(PyObject *m)
     K("ETIMEDOUT", -ETIMEDOUT)
     K("ECLOSED", -PSHM_ECLOSED)
     K("EOVERWRITTEN", -PSHM_EOVERWRITTEN)
+    K("ENOTSUP", -ENOTSUP)
     K("FRAME_BYTES", (long)sizeof(frame))
 #undef K
     return 0;
