@@ -176,7 +176,7 @@ def test_a_message_that_fails_to_decode_loses_nothing_else(mode):
     assert q.get_many(10) == [0, 1]        # the good ones before it
     with pytest.raises(pickle_error()):
         q.get_many(10)                     # then its error, as get() would raise
-    assert q.get() == 3                    # the rest, received already, in order
+    assert q.get(timeout=5) == 3           # the rest, received already, in order
     assert q.get_many(10) == [4]
     q._producer().send(_T_PICKLE, b'', b'bad again')
     q.put(6)
