@@ -188,6 +188,18 @@ static inline int64_t q_pdiff(uint64_t a, uint64_t b)
 /* a counter only its single writer updates */
 #define Q_INC(p, n) Q_ST((p), Q_LD(p) + (n))
 
+/* An MPMC index seen at pos whose cell is claimed by someone else: move it
+ * to pos + 1 (queue_ops.c, "Moving head and tail"). Several may help at
+ * once: a CAS, after a load so that late helpers (the common case: the
+ * claimer moved it) do not take the line for a locked instruction that
+ * would fail anyway. */
+static inline void help_advance(uint64_t *idx, uint64_t pos)
+{
+    uint64_t e = pos;
+    if (Q_LD(idx) == pos)
+        (void)Q_CAS(idx, &e, pos + 1);
+}
+
 static inline void q_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

@@ -40,12 +40,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void help_advance(uint64_t *idx, uint64_t pos)
-{
-    uint64_t e = pos;
-    (void)Q_CAS(idx, &e, pos + 1);
-}
-
 /* Room for `more` claims after the m_n held. */
 static int many_room(pshm_queue *q, size_t more)
 {

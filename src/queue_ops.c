@@ -276,13 +276,6 @@ static int spsc_release(pshm_queue *q)
  *    way before they publish or free the cell (the rule the recovery and
  *    the waits rely on: a freed cell is behind tail).
  */
-static inline void help_advance(uint64_t *idx, uint64_t pos)
-{
-    uint64_t e = pos;
-    if (Q_LD(idx) == pos)
-        (void)Q_CAS(idx, &e, pos + 1);
-}
-
 static inline void claimed_advance(uint64_t *idx, uint64_t pos)
 {
     if ((int64_t)(Q_LD(idx) - pos) <= 0)

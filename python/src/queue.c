@@ -443,6 +443,27 @@ static int next_frame(QueueObject *self, PyObject *args, PyObject *kw, const cha
     return check_frame(self, c, f, head) < 0 ? 0 : 1;
 }
 
+/* A received frame's meta (bytes) and data (bytes for tag 0, a writable
+ * bytearray otherwise: numpy arrays built on it are writable, as a received
+ * copy should be), copied out of the message at ptr. 0, or -1 with an
+ * exception set and nothing made. */
+static int frame_copy(const void *ptr, const frame *f, size_t head, PyObject **meta,
+                      PyObject **data)
+{
+    *meta = PyBytes_FromStringAndSize((const char *)ptr + sizeof *f, f->meta_len);
+    *data = f->tag == 0 ? PyBytes_FromStringAndSize(NULL, (Py_ssize_t)f->data_len)
+                        : PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)f->data_len);
+    if (!*meta || !*data) {
+        Py_CLEAR(*meta);
+        Py_CLEAR(*data);
+        return -1;
+    }
+    char *dst = f->tag == 0 ? PyBytes_AS_STRING(*data) : PyByteArray_AS_STRING(*data);
+    advise_huge(dst, (size_t)f->data_len);
+    copy_maybe_nogil(dst, (const char *)ptr + head, (size_t)f->data_len);
+    return 0;
+}
+
 /* recv(block=True, timeout=None, kind=0) -> (0, tag, meta, data) where data
  * is bytes (kind 0) or bytearray (kind 1), or (code, None, None) for
  * -EAGAIN / -ETIMEDOUT / -PSHM_ECLOSED / -PSHM_EOVERWRITTEN. */
@@ -456,20 +477,8 @@ static PyObject *Queue_recv(QueueObject *self, PyObject *args, PyObject *kw)
 
     if (!next_frame(self, args, kw, "|pO:recv", &c, &f, &head, &res))
         return res;
-    meta = PyBytes_FromStringAndSize((const char *)c.ptr + sizeof f, f.meta_len);
-    /* bytes for the bytes tag (0), a writable bytearray otherwise (numpy
-     * arrays built on it are writable, as a received copy should be). */
-    data = f.tag == 0 ? PyBytes_FromStringAndSize(NULL, (Py_ssize_t)f.data_len)
-                      : PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)f.data_len);
-    if (!meta || !data) {
-        /* Not consumed: the message stays next (nothing was released). */
-        Py_XDECREF(meta);
-        Py_XDECREF(data);
-        return NULL;
-    }
-    char *dst = f.tag == 0 ? PyBytes_AS_STRING(data) : PyByteArray_AS_STRING(data);
-    advise_huge(dst, (size_t)f.data_len);
-    copy_maybe_nogil(dst, (const char *)c.ptr + head, (size_t)f.data_len);
+    if (frame_copy(c.ptr, &f, head, &meta, &data) < 0)
+        return NULL; /* not consumed: the message stays next (nothing was released) */
     r = pshm_queue_release(self->q);
     if (r == -PSHM_EOVERWRITTEN) {
         Py_DECREF(meta);
@@ -549,17 +558,8 @@ static PyObject *many_item(QueueObject *self, const void *ptr, size_t len)
                                                   "pshm.Queue message (sent by another "
                                                   "program?); it was dropped",
                                                   self->name, len));
-    meta = PyBytes_FromStringAndSize((const char *)ptr + sizeof f, f.meta_len);
-    data = f.tag == 0 ? PyBytes_FromStringAndSize(NULL, (Py_ssize_t)f.data_len)
-                      : PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)f.data_len);
-    if (!meta || !data) {
-        Py_XDECREF(meta);
-        Py_XDECREF(data);
+    if (frame_copy(ptr, &f, head, &meta, &data) < 0)
         return NULL;
-    }
-    char *dst = f.tag == 0 ? PyBytes_AS_STRING(data) : PyByteArray_AS_STRING(data);
-    advise_huge(dst, (size_t)f.data_len);
-    copy_maybe_nogil(dst, (const char *)ptr + head, (size_t)f.data_len);
     return Py_BuildValue("(iNN)", (int)f.tag, meta, data);
 }
 
