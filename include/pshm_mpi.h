@@ -437,15 +437,22 @@ PSHM_MPI_API MPI_Win pshm_mpi_darray_win(const pshm_mpi_darray *a);
  * its first message, message count, byte count) and the messages, each as an
  * 8-byte length and its bytes padded to 8. A large message (at least
  * opt.large_bytes, when set) is only its length in the batch, with the top
- * bit set: its bytes follow the batch as an MPI message of their own, sent
- * straight from its slot in the source queue (claimed until acknowledged)
- * and received straight into a reservation of that length in the
- * destination queue, committed in stream order: one copy, the one MPI
- * makes, instead of three (into the batch, by MPI, out of the batch);
- * several are in flight, as batches are. Off by default: where MPI's one
- * copy is the kernel's (Open MPI's CMA), out of and into ring pages it
- * measured slower than two user-space copies around a copy between two
- * cache-warm batch buffers. A length that does not match what arrives is
+ * bit set: its bytes follow the batch as an MPI message of their own,
+ * received straight into a reservation of that length in the destination
+ * queue and committed in stream order; several are in flight, as batches
+ * are. The source sends it from a copy in a send buffer of its batch (the
+ * default), or with opt.large_from_slot straight from its slot in the
+ * source queue (claimed until acknowledged). A small message is copied
+ * three times (into the batch, by MPI, out of the batch), a large one twice
+ * (into the send buffer, by MPI), or from its slot once, the one copy MPI
+ * makes. Why the default keeps the source's copy: where MPI's copy is the
+ * kernel's (Open MPI's CMA on one machine) the receiving side does it, so
+ * from the slot the destination's core alone reads the source ring and
+ * writes its own; with the copy, each node's core copies half of the way,
+ * at the same time (on the development VM 1 MiB messages moved 1.2x - 1.8x
+ * faster so than from the slot; see the README's MPI benchmark). A network
+ * card that reads the slot itself wants large_from_slot. A length that does
+ * not match what arrives is
  * -PSHM_EMPI_PROTO, and MPI never writes past the reservation. Everything
  * read from a batch is checked against the bytes received
  * (-PSHM_EMPI_PROTO), and the sequence number against the one expected
@@ -501,10 +508,12 @@ typedef struct pshm_mpi_bridge_options {
     int release_early;      /* release at copy, not at acknowledgement (see above), default 0 */
     unsigned poll_ms;       /* longest sleep in a queue wait before MPI is polled again,
                                default 1 */
-    size_t large_bytes;     /* messages at least this long go zero-copy (see Wire), default
-                               0: none (on Open MPI's CMA on the development VM, zero-copy
-                               moved 16 KiB - 1 MiB messages 1.6x - 2x slower than the
-                               copies). Ignored with release_early */
+    size_t large_bytes;     /* messages at least this long travel on their own, received
+                               straight into the destination queue (see Wire), default
+                               0: none */
+    int large_from_slot;    /* 1: send them straight from their source slots (no copy at
+                               the source; large_bytes is then ignored with
+                               release_early), default 0: from a copy */
 } pshm_mpi_bridge_options;
 
 static inline void pshm_mpi_bridge_options_init(pshm_mpi_bridge_options *o)

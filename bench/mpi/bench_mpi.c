@@ -2,15 +2,18 @@
 /*
  * bench_mpi.c - libpshm_mpi against plain MPI in the same run (not a test).
  *
- *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue] [--qsize 64|1024|16384|65536|262144|1048576]
- *                     [--window N] [--batch BYTES] [--large BYTES] [--prefault] [--huge] [--touch]
- *                     [--rma-mib N] [--cold] [--json PATH]
+ *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue|pipeline] [--qsize BYTES]
+ *                     [--window N] [--batch BYTES] [--large BYTES] [--from-slot] [--prefault]
+ *                     [--huge] [--touch] [--rma-mib N] [--cold] [--ring-mib N] [--app-spin N]
+ *                     [--json PATH]
  *   --prefault / --huge: the darray's slab made with that pshm_mpi_options
  *   field; --touch: each node writes its slab before the timing;
  *   --rma-mib: MiB moved per RMA cell and round (default 256);
  *   --window / --batch / --large: the bridge's window, batch_bytes and
- *   large_bytes (0: every message copied through batches); --cold: the
- *   destination ring is not warmed by a lap first (see warm_ring).
+ *   large_bytes (0: every message copied through batches); --from-slot:
+ *   large_from_slot; --cold: the destination ring is not warmed by a lap
+ *   first (see warm_ring); --ring-mib, --app-spin: the pipeline (part 4);
+ *   --qsize: the queue parts at that message size only.
  *     (2 ranks in 2 pseudo-nodes under mpirun; see tests/mpi/run.sh)
  *
  * 1. Remote get and put, 8 B to 64 MiB: pshm_mpi_darray_get (MPI_Get +
@@ -30,6 +33,11 @@
  *    MPI_Send / MPI_Recv of the same messages, best of 3: from and into one
  *    buffer (reused, cache-hot), and from and into buffers of the rings'
  *    size, message i at i * size ("ring": the memory the bridge streams).
+ * 4. The pipeline: the bridge between an application producer and consumer
+ *    running at the same time on rings of about 8 MiB (pipeline_round),
+ *    with messages copied through batches and with large ones on their own
+ *    (large_bytes = 1), against MPI_Send / MPI_Recv with the same
+ *    application work; best of 3.
  * The table goes to stdout, the same figures as JSON to PATH (default:
  * bench_mpi.json next to this program).
  */
@@ -43,6 +51,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #define MAXSIZE ((size_t)64 << 20)
@@ -54,9 +63,14 @@ static size_t qsize; /* --qsize N: the queue part at this size only */
 static unsigned qwindow; /* --window N: the bridge's messages in flight (0: its default) */
 static size_t qbatch;        /* --batch N: the bridge's batch_bytes (0: its default) */
 static long qlarge = -1; /* --large N: the bridge's large_bytes (-1: its default, 0: none) */
+static int qfrom_slot; /* --from-slot: the bridge's large_from_slot */
 static int qcold; /* --cold: the destination ring is not warmed (every page's first write timed) */
 static unsigned rma_mib = 256; /* --rma-mib N: bytes moved per RMA cell and round, in MiB */
 static int slab_prefault, slab_huge, slab_touch; /* --prefault, --huge, --touch: the darray's slab */
+static int pipe_only; /* --only pipeline: the queue part's pipeline cells only */
+static unsigned ring_mib = 8; /* --ring-mib N: the pipeline's rings hold about N MiB each */
+static unsigned app_spin; /* --app-spin N: the pipeline's application handles poll N times
+                             before sleeping (default 0: at once; see pipeline_round) */
 
 static double now(void)
 {
@@ -247,6 +261,8 @@ struct queue_row {
     uint64_t n;
     double bridge, early, mpi; /* messages per second, best round */
     double mpiring;            /* MPI_Send/Recv from and into the rings' footprint */
+    double pipe, pipelarge;    /* the pipeline (rings of ring_mib, application threads), copied / zero-copy */
+    double mpiapp;             /* MPI_Send/Recv with the pipeline's application work */
 };
 
 /* The destination ring holds the whole stream, so each of its pages would
@@ -298,39 +314,53 @@ static unsigned default_window(void)
     return bo.window;
 }
 
-static double bridge_round(size_t size, uint64_t n, int round, int early)
+/* A bridge from node 0 to node 1 over MPMC queues of `slots` messages of
+ * `size` bytes (prefaulted, the job's lifetime), named into name[64];
+ * large: its large_bytes (-1: the default). */
+static pshm_mpi_bridge *make_bridge(char *name, const char *prefix, size_t size, size_t slots,
+                                    int round, int early, long large)
 {
     pshm_mpi_bridge_options bo;
     pshm_queue_options qo;
     pshm_mpi_bridge *br;
-    char name[64], qname[PSHM_NAME_MAX + 1];
-    int one = 1, rc;
-    double t = 0, dt;
     long pid = (long)getpid();
+    int one = 1, rc;
 
     MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-    snprintf(name, sizeof name, "pshmbench_%ld_%zu_%d_%d", pid, size, round, early);
+    snprintf(name, 64, "%s_%ld_%zu_%d_%d_%ld", prefix, pid, size, round, early, large);
     pshm_mpi_bridge_options_init(&bo);
     bo.release_early = early;
     if (qwindow)
         bo.window = qwindow;
     if (qbatch)
         bo.batch_bytes = qbatch;
-    if (qlarge >= 0)
-        bo.large_bytes = (size_t)qlarge;
+    if (large >= 0)
+        bo.large_bytes = (size_t)large;
+    bo.large_from_slot = qfrom_slot;
     pshm_queue_options_init(&qo);
     qo.queue_mode = PSHM_QUEUE_MPMC;
     qo.max_msg = size;
-    qo.messages = (size_t)n + 16; /* both queues hold the whole stream */
+    qo.messages = slots;
     qo.lifetime = PSHM_AUTO;
-    /* Both rings hold the whole stream, so without this the destination
+    qo.prefault = 1;
+    if ((rc = pshm_mpi_bridge_create(job, name, 0, &one, 1, &qo, &bo, &br)) != 0)
+        die("bridge", rc);
+    return br;
+}
+
+static double bridge_round(size_t size, uint64_t n, int round, int early)
+{
+    pshm_mpi_bridge *br;
+    char name[64], qname[PSHM_NAME_MAX + 1];
+    int rc;
+    double t = 0, dt;
+
+    /* Both rings hold the whole stream, so without prefault the destination
      * would take a page fault every 4 KiB of the stream (~5 us each in this
      * VM): a cost a pipeline in its steady state, reusing its ring, never
      * pays, and that the MPI_Recv baseline (one buffer) does not pay. It is
      * not enough: see warm_ring. */
-    qo.prefault = 1;
-    if ((rc = pshm_mpi_bridge_create(job, name, 0, &one, 1, &qo, &bo, &br)) != 0)
-        die("bridge", rc);
+    br = make_bridge(name, "pshmbench", size, (size_t)n + 16, round, early, qlarge);
     pshm_queue *keep = NULL;
     if (rank == 1)
         warm_ring(name, size, &keep);
@@ -354,6 +384,123 @@ static double bridge_round(size_t size, uint64_t n, int round, int early)
     MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
     pshm_mpi_bridge_close(br);
     pshm_queue_close(keep);
+    return (double)n / dt;
+}
+
+/* The pipeline: an application thread on each side of the bridge, as a
+ * pipeline runs it. On node 0 a producer writes each message in place
+ * (pshm_queue_reserve, its sequence number in the first 8 bytes, commit)
+ * into a ring of about ring_mib MiB while the bridge drains it; on node 1
+ * a consumer reads each message in place (peek, check the sequence number,
+ * release) while the bridge fills it. Rings of a pipeline's size, reused
+ * as they turn, against MPI_Send/MPI_Recv with the same application work
+ * (the sequence number written into and read from a buffer, reused).
+ * Four threads on a machine of two CPUs: an application thread waiting for
+ * a message or for room sleeps at once (--app-spin 0, the default), or its
+ * polls would take a CPU from a bridge endpoint; MPI's two processes have a
+ * CPU each. On a node with a core per thread this costs nothing. */
+struct app {
+    pshm_queue *q;
+    size_t size;
+    uint64_t n;
+    int rc;
+};
+
+static void *producer(void *arg)
+{
+    struct app *a = arg;
+    void *p;
+    for (uint64_t i = 0; i < a->n; i++) {
+        if ((a->rc = pshm_queue_reserve(a->q, a->size, &p)) != 0)
+            return NULL;
+        memcpy(p, &i, sizeof i);
+        if ((a->rc = pshm_queue_commit(a->q, a->size)) != 0)
+            return NULL;
+    }
+    a->rc = pshm_queue_close(a->q); /* the end of the stream */
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    struct app *a = arg;
+    const void *p;
+    size_t len;
+    uint64_t seq;
+    for (uint64_t i = 0; i < a->n; i++) {
+        if ((a->rc = pshm_queue_peek(a->q, &p, &len)) != 0)
+            return NULL;
+        memcpy(&seq, p, sizeof seq);
+        if (len != a->size || seq != i) {
+            a->rc = -EBADMSG;
+            return NULL;
+        }
+        if ((a->rc = pshm_queue_release(a->q)) != 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+static double pipeline_round(size_t size, uint64_t n, int round, int large)
+{
+    pshm_mpi_bridge *br;
+    char name[64], qname[PSHM_NAME_MAX + 1];
+    int rc;
+    double t, dt;
+    struct app app = {.size = size, .n = n};
+    size_t slots = ((size_t)ring_mib << 20) / size;
+    pthread_t th;
+
+    br = make_bridge(name, "pshmbenchp", size, slots < 4 ? 4 : slots, round, 0, large ? 1 : 0);
+    pshm_mpi_node_name(job, rank, name, qname, sizeof qname, NULL);
+    /* Both handles open before the bridge runs: with no producer the
+     * source would be at its end of stream already. */
+    pshm_queue_options ao;
+    pshm_queue_options_init(&ao);
+    ao.spin = app_spin;
+    if ((rc = pshm_queue_open(qname, rank == 0 ? PSHM_QUEUE_PRODUCER : PSHM_QUEUE_CONSUMER, &ao,
+                              &app.q)) != 0)
+        die("open", rc);
+    MPI_Barrier(MPI_COMM_WORLD);
+    t = now();
+    if (pthread_create(&th, NULL, rank == 0 ? producer : consumer, &app) != 0)
+        die("thread", -EAGAIN);
+    if ((rc = pshm_mpi_bridge_run(br)) != 0)
+        die("run", rc);
+    pthread_join(th, NULL);
+    dt = now() - t; /* at the destination: the consumer read the last message */
+    if (app.rc != 0)
+        die(rank == 0 ? "producer" : "consumer", app.rc);
+    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    pshm_mpi_bridge_close(br);
+    if (rank == 1)
+        pshm_queue_close(app.q);
+    return (double)n / dt;
+}
+
+/* MPI_Send/MPI_Recv with the pipeline's application work: the sender writes
+ * the sequence number into its buffer, the receiver reads and checks it. */
+static double mpi_app_round(size_t size, uint64_t n)
+{
+    char *m = calloc(1, size);
+    double t, dt;
+    MPI_Barrier(MPI_COMM_WORLD);
+    t = now();
+    for (uint64_t i = 0; i < n; i++) {
+        if (rank == 0) {
+            memcpy(m, &i, sizeof i);
+            MPI_Send(m, (int)size, MPI_BYTE, 1, 7, MPI_COMM_WORLD);
+        } else {
+            uint64_t seq;
+            MPI_Recv(m, (int)size, MPI_BYTE, 0, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            memcpy(&seq, m, sizeof seq);
+            if (seq != i)
+                die("MPI_Recv", -EBADMSG);
+        }
+    }
+    dt = now() - t;
+    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    free(m);
     return (double)n / dt;
 }
 
@@ -384,11 +531,13 @@ static double mpi_round(size_t size, uint64_t n, int ring)
 
 static void queues(struct queue_row *rows, int *nrows)
 {
-    static const size_t sizes[] = {64, 1024, 16384, 65536, 262144, 1048576};
-    int n = 0;
-    for (int s = 0; s < (int)(sizeof sizes / sizeof *sizes); s++) {
-        if (qsize && sizes[s] != qsize)
-            continue;
+    size_t sizes[] = {64, 1024, 16384, 65536, 262144, 1048576};
+    int n = 0, nsizes = (int)(sizeof sizes / sizeof *sizes);
+    if (qsize) { /* --qsize: that size only (any size) */
+        sizes[0] = qsize;
+        nsizes = 1;
+    }
+    for (int s = 0; s < nsizes; s++) {
         struct queue_row *r = &rows[n++];
         uint64_t cnt = (uint64_t)((quick ? (4u << 20) : (32u << 20)) / sizes[s]);
         if (cnt < 2000)
@@ -400,8 +549,21 @@ static void queues(struct queue_row *rows, int *nrows)
             cnt = ((uint64_t)(quick ? 64 : 256) << 20) / sizes[s];
         r->size = sizes[s];
         r->n = cnt;
-        r->bridge = r->early = r->mpi = r->mpiring = 0;
+        r->bridge = r->early = r->mpi = r->mpiring = r->pipe = r->pipelarge = r->mpiapp = 0;
         for (int round = 0; round < 3; round++) {
+            double pc = pipeline_round(sizes[s], cnt, round, 0), ma = mpi_app_round(sizes[s], cnt);
+            /* on their own: for large messages only (64 B each on its own would be
+             * a message per message) */
+            double pl = sizes[s] >= 65536 ? pipeline_round(sizes[s], cnt, round, 1) : 0;
+            if (pipe_only) {
+                r->pipe = pc > r->pipe ? pc : r->pipe;
+                r->pipelarge = pl > r->pipelarge ? pl : r->pipelarge;
+                r->mpiapp = ma > r->mpiapp ? ma : r->mpiapp;
+                continue;
+            }
+            r->pipe = pc > r->pipe ? pc : r->pipe;
+            r->pipelarge = pl > r->pipelarge ? pl : r->pipelarge;
+            r->mpiapp = ma > r->mpiapp ? ma : r->mpiapp;
             double b = bridge_round(sizes[s], cnt, round, 0), m = mpi_round(sizes[s], cnt, 0);
             double e = bridge_round(sizes[s], cnt, round, 1), g = mpi_round(sizes[s], cnt, 1);
             r->mpiring = g > r->mpiring ? g : r->mpiring;
@@ -433,7 +595,9 @@ int main(int argc, char **argv)
     char jpath[4096] = "", hb[32];
     const char *transport = "shm", *only = NULL;
 
-    MPI_Init(&argc, &argv);
+    int provided;
+    /* FUNNELED: the pipeline's application threads call pshm only, never MPI */
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
@@ -449,6 +613,12 @@ int main(int argc, char **argv)
             qlarge = strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--rma-mib") == 0 && i + 1 < argc)
             rma_mib = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--from-slot") == 0)
+            qfrom_slot = 1;
+        else if (strcmp(argv[i], "--app-spin") == 0 && i + 1 < argc)
+            app_spin = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--ring-mib") == 0 && i + 1 < argc)
+            ring_mib = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--cold") == 0)
             qcold = 1;
         else if (strcmp(argv[i], "--prefault") == 0)
@@ -471,7 +641,8 @@ int main(int argc, char **argv)
         rma(rr, &nr);
     if (!only || strcmp(only, "local") == 0)
         local(lr, &nl);
-    if (!only || strcmp(only, "queue") == 0)
+    pipe_only = only && strcmp(only, "pipeline") == 0;
+    if (!only || strcmp(only, "queue") == 0 || pipe_only)
         queues(qr, &nq);
     if (rank == 0) {
         printf("pshm over MPI, 2 ranks on 2 pseudo-nodes of one machine, transport %s "
@@ -503,6 +674,13 @@ int main(int argc, char **argv)
             printf("  %-10s %15.0f %15.0f %22.0f %9.0f %11.2fx %6.2fx %6.2fx  (%llu messages)\n", human(qr[i].size, hb),
                    qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpiring, qr[i].mpi / qr[i].bridge,
                    qr[i].mpi / qr[i].early, qr[i].mpiring / qr[i].bridge, (unsigned long long)qr[i].n);
+        printf("pipeline (rings of %u MiB, a producer thread writing in place on node 0, a consumer\n"
+               "thread reading in place on node 1)   bridge msgs/s (batches | large on their own%s)\n"
+               "MPI_Send/Recv with the same application work msgs/s   bridge / MPI (batches | large)\n",
+               ring_mib, qfrom_slot ? ", from the slot" : "");
+        for (int i = 0; i < nq; i++)
+            printf("  %-10s %15.0f %15.0f %22.0f %11.2fx %6.2fx\n", human(qr[i].size, hb), qr[i].pipe,
+                   qr[i].pipelarge, qr[i].mpiapp, qr[i].pipe / qr[i].mpiapp, qr[i].pipelarge / qr[i].mpiapp);
         if (!jpath[0]) {
             ssize_t l = readlink("/proc/self/exe", jpath, sizeof jpath - 32);
             if (l > 0) {
@@ -527,8 +705,9 @@ int main(int argc, char **argv)
                         lr[i].size, lr[i].view, lr[i].copy);
             fprintf(f, "],\n \"queue\": [");
             for (int i = 0; i < nq; i++)
-                fprintf(f, "%s\n  {\"size\": %zu, \"messages\": %llu, \"bridge_msgs_per_s\": %.6g, \"bridge_early_msgs_per_s\": %.6g, \"mpi_msgs_per_s\": %.6g, \"mpi_ring_msgs_per_s\": %.6g}",
-                        i ? "," : "", qr[i].size, (unsigned long long)qr[i].n, qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpiring);
+                fprintf(f, "%s\n  {\"size\": %zu, \"messages\": %llu, \"bridge_msgs_per_s\": %.6g, \"bridge_early_msgs_per_s\": %.6g, \"mpi_msgs_per_s\": %.6g, \"mpi_ring_msgs_per_s\": %.6g, \"pipeline_msgs_per_s\": %.6g, \"pipeline_zero_copy_msgs_per_s\": %.6g, \"mpi_app_msgs_per_s\": %.6g, \"ring_mib\": %u}",
+                        i ? "," : "", qr[i].size, (unsigned long long)qr[i].n, qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpiring,
+                        qr[i].pipe, qr[i].pipelarge, qr[i].mpiapp, ring_mib);
             fprintf(f, "]}\n");
             fclose(f);
             printf("json: %s\n", jpath);

@@ -240,12 +240,19 @@ class Bridge(_Closing):
     ``window``: messages in flight, claimed in batches on one consumer handle
     (None: the library's default, 1024); after a bridge's death at most that
     many are delivered twice.
+    ``large_bytes``: messages at least this long travel as MPI messages of
+    their own, received straight into the destination queue (None: the
+    library's default); ``large_from_slot=True`` sends them straight from
+    the source queue's slots instead of from a copy (for a network card
+    that reads them itself; see pshm_mpi.h, Wire).
     """
 
     def __init__(self, job, name, src, dsts, *, mode="mpmc", max_msg=4096, messages=0,
-                 persist=False, release_early=False, window=None, batch_bytes=256 << 10):
+                 persist=False, release_early=False, window=None, batch_bytes=256 << 10,
+                 large_bytes=None, large_from_slot=False):
         self._h = _mpi.Bridge(job._h, name, src, list(dsts), mode, max_msg, messages, persist,
-                              release_early, 0 if window is None else window, batch_bytes)
+                              release_early, 0 if window is None else window, batch_bytes,
+                              -1 if large_bytes is None else large_bytes, large_from_slot)
 
     def run(self, timeout=None):
         """Forward until the end of stream (returns at once on ranks that are
@@ -254,7 +261,8 @@ class Bridge(_Closing):
         self._h.run(timeout)
 
     def info(self):
-        """What this endpoint has done: role, done, messages, bytes, batches."""
+        """What this endpoint has done: role, done, messages, bytes, batches,
+        window_full, large (messages that travelled on their own)."""
         return self._h.info()
 
     def close(self):

@@ -636,22 +636,23 @@ typedef struct {
 static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"job", "name", "src", "dsts", "mode", "max_msg", "messages",
-                             "persist", "release_early", "window", "batch_bytes", NULL};
+                             "persist", "release_early", "window", "batch_bytes",
+                             "large_bytes", "large_from_slot", NULL};
     JobObject *job;
     const char *name, *mode = "mpmc";
     PyObject *dsts_o;
-    int src, persist = 0, early = 0, rc, ndst;
+    int src, persist = 0, early = 0, from_slot = 0, rc, ndst;
     unsigned window = 0; /* 0: the library's default */
-    Py_ssize_t max_msg = 4096, messages = 0, batch = 256 << 10;
+    Py_ssize_t max_msg = 4096, messages = 0, batch = 256 << 10, large = -1; /* -1: the default */
     int dsts[64];
     int64_t d64[64];
     pshm_queue_options q;
     pshm_mpi_bridge_options o;
     pshm_mpi_bridge *br = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!siO|snnppIn:Bridge", kwlist, JobType, &job,
-                                     &name, &src, &dsts_o, &mode, &max_msg, &messages, &persist,
-                                     &early, &window, &batch) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!siO|snnppInnp:Bridge", kwlist, JobType,
+                                     &job, &name, &src, &dsts_o, &mode, &max_msg, &messages,
+                                     &persist, &early, &window, &batch, &large, &from_slot) ||
         !job_ok(job))
         return NULL;
     ndst = (int)PyObject_Length(dsts_o);
@@ -676,8 +677,9 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_ValueError, "mode: 'mpmc', 'spsc' or 'broadcast'");
         return NULL;
     }
-    if (max_msg < 1 || messages < 0 || batch < 1) {
-        PyErr_SetString(PyExc_ValueError, "max_msg, messages and batch_bytes must be positive");
+    if (max_msg < 1 || messages < 0 || batch < 1 || large < -1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "max_msg and batch_bytes must be positive, messages and large_bytes not negative");
         return NULL;
     }
     q.max_msg = (size_t)max_msg;
@@ -691,6 +693,9 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     if (window)
         o.window = window;
     o.batch_bytes = (size_t)batch;
+    if (large >= 0)
+        o.large_bytes = (size_t)large;
+    o.large_from_slot = from_slot;
     Py_BEGIN_ALLOW_THREADS
     rc = pshm_mpi_bridge_create(job->job, name, src, dsts, ndst, &q, &o, &br);
     Py_END_ALLOW_THREADS
@@ -765,11 +770,12 @@ static PyObject *br_info(BridgeObject *self, PyObject *unused)
     pshm_mpi_bridge_info_init(&i);
     pshm_mpi_bridge_fstat(self->br, &i);
     static const char *roles[] = {"none", "source", "destination"};
-    return Py_BuildValue("{s:s,s:O,s:K,s:K,s:K,s:K}", "role", roles[i.role % 3], "done",
+    return Py_BuildValue("{s:s,s:O,s:K,s:K,s:K,s:K,s:K}", "role", roles[i.role % 3], "done",
                          i.done ? Py_True : Py_False, "messages",
                          (unsigned long long)i.messages, "bytes", (unsigned long long)i.bytes,
                          "batches", (unsigned long long)i.batches, "window_full",
-                         (unsigned long long)i.window_full);
+                         (unsigned long long)i.window_full, "large",
+                         (unsigned long long)i.large);
 }
 
 static void br_dealloc(BridgeObject *self)
@@ -795,7 +801,9 @@ static PyType_Slot br_slots[] = {
     {Py_tp_dealloc, br_dealloc},
     {Py_tp_methods, br_methods},
     {Py_tp_doc, "Bridge(job, name, src, dsts, mode='mpmc', max_msg=4096, messages=0, persist=False, "
-                "release_early=False, window=32, batch_bytes=262144): collective."},
+                "release_early=False, window=0, batch_bytes=262144, large_bytes=-1, "
+                "large_from_slot=False): collective (window 0, large_bytes -1: the library's "
+                "defaults)."},
     {0, NULL},
 };
 

@@ -22,9 +22,10 @@
  * two, the source sat idle while the destination committed a batch and its
  * acknowledgement came back; four keep both sides busy. */
 #define NBATCH 4
-/* A message of at least opt.large_bytes travels zero-copy: its batch entry
+/* A message of at least opt.large_bytes travels on its own: its batch entry
  * is its length with this bit set, and its bytes go in a message of their
- * own (tag_large) sent straight from the source slot and received straight
+ * own (tag_large), sent from the batch's send buffer (or, with
+ * opt.large_from_slot, straight from the source slot) and received straight
  * into a destination reservation. */
 #define LARGE_BIT (UINT64_C(1) << 63)
 
@@ -49,7 +50,9 @@ struct batch {       /* source: one batch being filled or in flight */
     uint32_t flags;      /* WIRE_END for the end of stream */
     uint64_t sendno;     /* batches sent before it */
     MPI_Request *sreq;   /* per destination: the batch's Isend, then one per large message */
-    const void **lp;     /* large messages: their source slots (claimed until released) */
+    const void **lp;     /* large messages: where each is sent from */
+    char *stage;         /* their copies (NULL with large_from_slot: their source slots,
+                            claimed until released) */
     size_t *ll;
     unsigned nl;
     size_t lbytes;       /* their bytes */
@@ -319,7 +322,9 @@ static int src_fill(pshm_mpi_bridge *br, int *moved, const struct timespec *dl)
             uint64_t l64 = big ? len | LARGE_BIT : len;
             memcpy(b->buf + b->len, &l64, 8);
             if (big) {
-                b->lp[b->nl] = br->pp[br->pi];
+                if (b->stage) /* lbytes + len <= cap: the test above */
+                    memcpy(b->stage + b->lbytes, br->pp[br->pi], len);
+                b->lp[b->nl] = b->stage ? b->stage + b->lbytes : br->pp[br->pi];
                 b->ll[b->nl++] = len;
                 b->lbytes += len;
                 br->info.large++;
@@ -553,9 +558,12 @@ static int endpoint_open(pshm_mpi_bridge *br, const char *name, const pshm_queue
      * has none: one message at a time (see the header). */
     br->single = qi.queue_mode == PSHM_QUEUE_BROADCAST;
     br->window = br->single ? 1 : br->o.window;
-    /* release_early releases a message once packed: a large one's slot
-     * must outlive its Isend, so with it every message is copied. */
-    br->large = br->o.release_early || br->o.large_bytes == 0 ? SIZE_MAX : br->o.large_bytes;
+    /* release_early releases a message once packed: a large one sent from
+     * its slot would need the slot to outlive its Isend, so with both every
+     * message is copied into batches. */
+    br->large = (br->o.release_early && br->o.large_from_slot) || br->o.large_bytes == 0
+                    ? SIZE_MAX
+                    : br->o.large_bytes;
     br->per_batch = br->window / NBATCH ? br->window / NBATCH : 1;
     return 0;
 }
@@ -572,12 +580,15 @@ static int src_setup(pshm_mpi_bridge *br)
     for (int i = 0; i < NBATCH; i++) {
         size_t nreq = (size_t)br->ndst * (1 + (size_t)br->per_batch);
         br->b[i].buf = malloc(br->cap);
+        if (br->large != SIZE_MAX && !br->o.large_from_slot)
+            br->b[i].stage = malloc(br->cap);
         br->b[i].sreq = malloc(sizeof(MPI_Request) * nreq);
         br->b[i].lp = malloc(sizeof *br->b[i].lp * br->per_batch);
         br->b[i].ll = malloc(sizeof *br->b[i].ll * br->per_batch);
         for (size_t j = 0; br->b[i].sreq && j < nreq; j++)
             br->b[i].sreq[j] = MPI_REQUEST_NULL; /* before any failure: bridge_free reads them */
-        if (!br->b[i].buf || !br->b[i].sreq || !br->b[i].lp || !br->b[i].ll)
+        if (!br->b[i].buf || !br->b[i].sreq || !br->b[i].lp || !br->b[i].ll ||
+            (br->large != SIZE_MAX && !br->o.large_from_slot && !br->b[i].stage))
             return -ENOMEM;
     }
     br->fill = -1;
@@ -636,8 +647,10 @@ static void bridge_free(pshm_mpi_bridge *br, int *rcp)
         if (br->b[i].sreq)
             for (size_t j = 0; j < (size_t)br->ndst * (1 + (size_t)br->per_batch); j++)
                 keep |= !req_settle(&br->b[i].sreq[j]);
-        if (!keep)
-            free(br->b[i].buf); /* else MPI may still read it: leaked on purpose */
+        if (!keep) { /* else MPI may still read them: leaked on purpose */
+            free(br->b[i].buf);
+            free(br->b[i].stage);
+        }
         free(br->b[i].sreq);
         free(br->b[i].lp);
         free(br->b[i].ll);

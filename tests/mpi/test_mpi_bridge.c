@@ -123,6 +123,7 @@ struct mode {
     unsigned window; /* the bridge's window; 0: the default */
     size_t max;      /* largest message; 0: 512 */
     size_t edge;     /* 0, or edge below for every fourth message */
+    int from_slot;   /* large messages sent straight from their source slots */
 };
 
 /* Node 0: rank 0 the bridge's source endpoint, rank 1 a producer and a
@@ -157,7 +158,8 @@ static void pipeline_mode(const struct mode *md)
     if (md->window)
         bo.window = md->window;
     if (md->edge)
-        bo.large_bytes = md->edge; /* the zero-copy threshold, crossed by the sizes */
+        bo.large_bytes = md->edge; /* the threshold, crossed by the sizes */
+    bo.large_from_slot = md->from_slot;
     CHECK_OK(pshm_mpi_bridge_create(job, name, 0, &one, 1, &qo, &bo, &br));
     CHECK_OK(pshm_mpi_node_name(job, 0, name, src, sizeof src, NULL));
     CHECK_OK(pshm_mpi_node_name(job, 1, name, dst, sizeof dst, NULL));
@@ -201,9 +203,9 @@ static void pipeline_mode(const struct mode *md)
         /* a batch holds at most the window's messages (until acknowledged) */
         if (rank == 0 && md->window && !md->release_early)
             CHECK(bi.batches >= md->n * (uint64_t)nprod / md->window);
-        /* messages of large_bytes and more go zero-copy, unless
-         * release_early */
-        if (bo.large_bytes && max >= bo.large_bytes && !md->release_early)
+        /* messages of large_bytes and more go on their own, unless sent
+         * from their slots with release_early */
+        if (bo.large_bytes && max >= bo.large_bytes && !(md->release_early && md->from_slot))
             CHECK(bi.large > 0 && bi.large < bi.messages);
         else
             CHECK_EQ(bi.large, 0);
@@ -219,42 +221,48 @@ static void pipeline_mode(const struct mode *md)
 
 static void pipeline_mpmc(void)
 {
-    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000, 0, 0, 0};
+    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000, 0, 0, 0, 0};
     pipeline_mode(&m);
 }
 static void pipeline_mpmc_window4(void)
 {
-    struct mode m = {"mpmcw", PSHM_QUEUE_MPMC, 0, 2000, 4, 0, 0};
+    struct mode m = {"mpmcw", PSHM_QUEUE_MPMC, 0, 2000, 4, 0, 0, 0};
     pipeline_mode(&m);
 }
 static void pipeline_spsc(void)
 {
-    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 20000, 0, 0, 0}; /* batch claims: a window too */
+    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 20000, 0, 0, 0, 0}; /* batch claims: a window too */
     pipeline_mode(&m);
 }
 static void pipeline_spsc_early(void)
 {
-    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000, 0, 0, 0};
+    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000, 0, 0, 0, 0};
     pipeline_mode(&m);
 }
-/* Large messages: sizes either side of the zero-copy threshold (and exactly
- * at it), mixed with small ones, through a destination ring of 8 of them;
- * batch claims with the default window and a window of 8, release_early
- * (copied, not zero-copy) and BROADCAST (one at a time). */
+/* Large messages: sizes either side of the large_bytes threshold (and
+ * exactly at it), mixed with small ones, through a destination ring of 8 of
+ * them; batch claims with the default window and a window of 8,
+ * release_early and BROADCAST (one at a time); sent from a copy (the
+ * default) and straight from the source slots (with release_early: every
+ * message through batches). */
 static void pipeline_large(void)
 {
     static const struct mode ms[] = {
-        {"mpmcl", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10},
-        {"spscl", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10},
-        {"spscle", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10},
-        {"bcastl", PSHM_QUEUE_BROADCAST, 0, 500, 0, 40000, 16 << 10},
+        {"mpmcl", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10, 0},
+        {"spscl", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10, 0},
+        {"spscle", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10, 0},
+        {"bcastl", PSHM_QUEUE_BROADCAST, 0, 500, 0, 40000, 16 << 10, 0},
+        /* straight from the source slots (no copy at the source) */
+        {"mpmcls", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10, 1},
+        {"spscls", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10, 1},
+        {"spscles", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10, 1},
     };
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
         pipeline_mode(&ms[i]);
 }
 static void pipeline_broadcast(void)
 {
-    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000, 0, 0, 0};
+    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000, 0, 0, 0, 0};
     pipeline_mode(&m);
 }
 

@@ -151,14 +151,16 @@ def views(job):
     a.close()
 
 
-def bridge(job):
+def bridge(job, large_bytes=None):
     """A queue on node 0 bridged to node 1: a local process (the pshm
     command, not in the job) sends N numbered, checksummed messages into
     node 0's queue and ends the stream; another drains node 1's queue:
-    every message once, in order, intact."""
+    every message once, in order, intact. large_bytes=16: every message
+    (16 bytes) travels on its own."""
     name = uname("q")
     n = 300
-    br = job.bridge(name, 0, [1], mode="mpmc", max_msg=64, messages=n + 16)
+    br = job.bridge(name, 0, [1], mode="mpmc", max_msg=64, messages=n + 16,
+                    large_bytes=large_bytes)
     consumer = hold = None
     if job.node == 1 and job.node_rank == 1:
         # a job-lifetime queue goes when its last holder closes, and the
@@ -183,6 +185,8 @@ def bridge(job):
     if job.node_rank == 0:
         check(info["done"] and info["messages"] == n,
               "endpoint %s: %r, want %d messages" % (info["role"], info, n))
+        check(info["large"] == (n if large_bytes else 0),
+              "endpoint %s: %r, large_bytes %r" % (info["role"], info, large_bytes))
     if consumer:
         out, err = consumer.communicate(timeout=90)
         check(consumer.returncode == 0, "pshm queue recv failed: %s" % err)
@@ -197,6 +201,10 @@ def bridge(job):
     br.close()
 
 
+def bridge_large(job):
+    bridge(job, large_bytes=16)
+
+
 def main():
     seed = int(os.environ.get("PSHM_SEED", "0")) or int.from_bytes(os.urandom(4), "little")
     seed = comm.bcast(seed, root=0)
@@ -205,7 +213,7 @@ def main():
     job = mpi.Job()
     check(job.nodes == 2 and job.size == 4, "run with 4 ranks in 2 pseudo-nodes")
     passed = 0
-    for case in (node_arrays, hyperslabs, views, bridge):
+    for case in (node_arrays, hyperslabs, views, bridge, bridge_large):
         try:
             case(job, seed) if case is hyperslabs else case(job)
         except Exception:
