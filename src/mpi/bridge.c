@@ -561,7 +561,8 @@ static int endpoint_open(pshm_mpi_bridge *br, const char *name, const pshm_queue
     /* release_early releases a message once packed: a large one sent from
      * its slot would need the slot to outlive its Isend, so with both every
      * message is copied into batches. */
-    br->large = (br->o.release_early && br->o.large_from_slot) || br->o.large_bytes == 0
+    br->large = (br->o.release_early && br->o.large_from_slot) || br->o.large_bytes == 0 ||
+                        br->o.large_bytes > br->max_msg /* none can be large: no send buffers */
                     ? SIZE_MAX
                     : br->o.large_bytes;
     br->per_batch = br->window / NBATCH ? br->window / NBATCH : 1;
