@@ -173,16 +173,16 @@ def test_a_message_that_fails_to_decode_loses_nothing_else(mode):
     q._producer().send(_T_PICKLE, b'', b'not a pickle')
     q.put(3)
     q.put(4)
-    assert q.get_many(10) == [0, 1]        # the good ones before it
+    assert q.get_many(10, timeout=5) == [0, 1]   # the good ones before it
     with pytest.raises(pickle_error()):
-        q.get_many(10)                     # then its error, as get() would raise
+        q.get_many(10, timeout=5)          # then its error, as get() would raise
     assert q.get(timeout=5) == 3           # the rest, received already, in order
-    assert q.get_many(10) == [4]
+    assert q.get_many(10, timeout=5) == [4]
     q._producer().send(_T_PICKLE, b'', b'bad again')
     q.put(6)
     with pytest.raises(pickle_error()):
-        q.get_many(10)                     # first of its batch: raised at once
-    assert q.get_many(10) == [6]
+        q.get_many(10, timeout=5)          # first of its batch: raised at once
+    assert q.get_many(10, timeout=5) == [6]
     with pytest.raises(queue.Empty):
         q.get_many_nowait(10)
 
