@@ -2,6 +2,7 @@
 /* test_queue.c - queues: modes, waiting, closing, bad input, and crashes
  * (SIGKILL injection at every step of reserve/commit/peek/release). */
 #include "harness.h"
+#include "harness_queue.h"
 #include "fault.h"
 #include "queue_internal.h"
 
@@ -2507,12 +2508,7 @@ TEST(private_copies_validate_and_drain_even_when_scribbled)
         CHECK_EQ(pshm__queue_fuzz_drain(m, size, 100), 6);
         uint64_t seed = 12345;
         for (int round = 0; round < 300; round++) {
-            memcpy(m, pshm_block_data(b), size);
-            unsigned char *ring = (unsigned char *)m + g.ring_off;
-            for (int k = 0; k < 1 + round % 8; k++) {
-                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-                ring[(seed >> 33) % g.ring_size] ^= (unsigned char)(1u << (seed >> 61));
-            }
+            th_queue_scribble(m, pshm_block_data(b), size, &g, &seed, round);
             if (round % 5 == 0) { /* and the indices */
                 struct qhdr *h = m;
                 h->head += (seed >> 40) % 64;

@@ -4,6 +4,7 @@
  * timeout, bad arguments, and consumers SIGKILLed holding a batch: every
  * message of it comes back (or is dropped as poison), none twice. */
 #include "harness.h"
+#include "harness_queue.h"
 #include "queue_internal.h"
 
 #include <errno.h>
@@ -530,12 +531,7 @@ static void scribbled(pshm_queue_mode mode)
     }
     uint64_t seed = 777;
     for (int round = 0; round < 300; round++) {
-        memcpy(m, pshm_block_data(b), size);
-        unsigned char *ring = (unsigned char *)m + g.ring_off;
-        for (int k = 0; k < 1 + round % 8; k++) {
-            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            ring[(seed >> 33) % g.ring_size] ^= (unsigned char)(1u << (seed >> 61));
-        }
+        th_queue_scribble(m, pshm_block_data(b), size, &g, &seed, round);
         if (round % 5 == 0) {
             struct qhdr *h = m;
             h->tail -= (seed >> 50) % 32;
