@@ -9,6 +9,7 @@
 
 #include "os/os.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -329,6 +330,87 @@ static inline struct qpart *q_part(const pshm_queue *q, unsigned i)
 static inline struct qcell *q_cell(const pshm_queue *q, uint64_t pos)
 {
     return (struct qcell *)(q->ring + (size_t)(pos & q->mask) * q->g.slot_size);
+}
+
+/* ------------------------------------------------------------ MPMC dequeue */
+
+/* What a consumer's look at the MPMC dequeue position found. */
+enum { Q_LOOK_FULL = 1, Q_LOOK_AGAIN = 2, Q_LOOK_EMPTY = 3, Q_LOOK_BEHIND = 4 };
+
+/*
+ * One look at the MPMC dequeue position, shared by the claim loops of one
+ * message (queue_ops.c, mpmc_try_peek) and of a batch (queue_many.c,
+ * mpmc_many); h is q->h, passed so that the caller's loop keeps it in a
+ * register (read from q here, it was loaded again on every turn: one more
+ * instruction a peek). Sets the position, its cell, the cell's word and
+ * the word's lap against the position (> 0 ahead, < 0 an older lap), and
+ * returns
+ *  Q_LOOK_FULL: a committed message: the caller claims it (CAS FULL ->
+ *    READING) and, if the CAS fails, looks again;
+ *  Q_LOOK_AGAIN: the position is stale (the cell holds a later lap or a
+ *    claimed message, or a LOST one, which it frees): it helped the
+ *    position on; look again;
+ *  Q_LOOK_EMPTY: nothing committed at the position (a free cell, one being
+ *    written, an older lap not yet released): see q_mpmc_empty.
+ */
+static inline int q_mpmc_look(pshm_queue *q, struct qhdr *h, uint64_t *posp, struct qcell **cp,
+                              uint64_t *sp, int64_t *dp)
+{
+    uint64_t pos = Q_LDA(&h->tail);
+    struct qcell *c = q_cell(q, pos);
+    uint64_t s = Q_LDA(&c->word);
+    int64_t d = q_pdiff(Q_S_POS(s), pos);
+
+    *posp = pos;
+    *cp = c;
+    *sp = s;
+    *dp = d;
+    if (d > 0) {
+        help_advance(&h->tail, pos);
+        return Q_LOOK_AGAIN;
+    }
+    if (d < 0)
+        return Q_LOOK_EMPTY;
+    switch (Q_S_PHASE(s)) {
+    case Q_FULL:
+        return Q_LOOK_FULL;
+    case Q_LOST:
+        /* a dead writer's reservation, or a dropped message: skip it */
+        if (Q_CAS(&c->word, &s, Q_MK(pos + q->g.nslots, Q_FREE, 0, 0, 0)))
+            pshm__q_wake(&h->nf_seq, &h->nf_sleepers);
+        help_advance(&h->tail, pos);
+        return Q_LOOK_AGAIN;
+    case Q_READING:
+        help_advance(&h->tail, pos);
+        return Q_LOOK_AGAIN;
+    default: /* FREE or WRITING: nothing at pos yet */
+        return Q_LOOK_EMPTY;
+    }
+}
+
+/*
+ * After Q_LOOK_EMPTY at pos (cell c, word s, lap d): Q_LOOK_AGAIN if the
+ * position or the cell moved meanwhile; -EAGAIN if the queue is open or a
+ * producer is writing at pos; closed: -PSHM_ECLOSED if *final is set, else
+ * it sets *final, recovers the dead (pshm__q_scan) and returns
+ * Q_LOOK_BEHIND: the caller claims what was put back behind the position,
+ * if anything, before saying closed.
+ */
+static inline int q_mpmc_empty(pshm_queue *q, struct qhdr *h, uint64_t pos, struct qcell *c,
+                               uint64_t s, int64_t d, int *final)
+{
+    int closed = Q_LDA(&h->closed) != 0;
+
+    if (Q_LDA(&h->tail) != pos || Q_LDA(&c->word) != s)
+        return Q_LOOK_AGAIN;
+    if (!closed || (d == 0 && Q_S_PHASE(s) == Q_WRITING))
+        return -EAGAIN;
+    if (*final)
+        return -PSHM_ECLOSED;
+    *final = 1;
+    if (q->fd >= 0)
+        pshm__q_scan(q, 1);
+    return Q_LOOK_BEHIND;
 }
 
 /* The ring bytes of an SPSC record of an n-byte message (n < 2^32 here):

@@ -238,61 +238,40 @@ static int mpmc_many(pshm_queue *q, const void **ptrs, size_t *lens, size_t max,
             q->last_epoch = ep;
     }
     for (uint64_t budget = 4 * q->g.nslots + 1024; budget && k < max && !bad; budget--) {
-        uint64_t pos = Q_LDA(&h->tail);
-        struct qcell *c = q_cell(q, pos);
-        uint64_t s = Q_LDA(&c->word);
-        int64_t d = q_pdiff(Q_S_POS(s), pos);
-        if (d > 0) {
-            help_advance(&h->tail, pos);
+        uint64_t pos, s;
+        struct qcell *c;
+        int64_t d;
+        int look = q_mpmc_look(q, h, &pos, &c, &s, &d);
+        if (look == Q_LOOK_FULL) {
+            uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), me_part(q));
+            if (Q_CAS(&c->word, &s, w)) {
+                if (Q_LD(&c->len) > q->g.max_msg) {
+                    help_advance(&h->tail, pos); /* before it is freed */
+                    (void)mpmc_take(q, c, pos, w, &ptrs[k], &lens[k]); /* drops it */
+                    bad = 1;
+                    continue;
+                }
+                (void)mpmc_take(q, c, pos, w, &ptrs[k], &lens[k]);
+                k++;
+                size_t run = mpmc_run(q, pos, ptrs + k, lens + k, max - k);
+                k += run;
+                /* past them all before any can be released */
+                advance_to(&h->tail, pos + 1 + run);
+            }
             continue;
         }
-        if (d == 0) {
-            unsigned ph = Q_S_PHASE(s);
-            if (ph == Q_FULL) {
-                uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), me_part(q));
-                if (Q_CAS(&c->word, &s, w)) {
-                    if (Q_LD(&c->len) > q->g.max_msg) {
-                        help_advance(&h->tail, pos); /* before it is freed */
-                        (void)mpmc_take(q, c, pos, w, &ptrs[k], &lens[k]); /* drops it */
-                        bad = 1;
-                        continue;
-                    }
-                    (void)mpmc_take(q, c, pos, w, &ptrs[k], &lens[k]);
-                    k++;
-                    size_t run = mpmc_run(q, pos, ptrs + k, lens + k, max - k);
-                    k += run;
-                    /* past them all before any can be released */
-                    advance_to(&h->tail, pos + 1 + run);
-                }
-                continue;
-            }
-            if (ph == Q_LOST) {
-                if (Q_CAS(&c->word, &s, Q_MK(pos + q->g.nslots, Q_FREE, 0, 0, 0)))
-                    pshm__q_wake(&h->nf_seq, &h->nf_sleepers);
-                help_advance(&h->tail, pos);
-                continue;
-            }
-            if (ph == Q_READING) {
-                help_advance(&h->tail, pos);
-                continue;
-            }
-        }
+        if (look == Q_LOOK_AGAIN)
+            continue;
         /* nothing committed at pos */
         if (k)
             break;
-        int closed = Q_LDA(&h->closed) != 0;
-        if (Q_LDA(&h->tail) != pos || Q_LDA(&c->word) != s)
+        look = q_mpmc_empty(q, h, pos, c, s, d, &final);
+        if (look == Q_LOOK_AGAIN)
             continue;
-        if (!closed || (d == 0 && Q_S_PHASE(s) == Q_WRITING))
-            break;
-        if (final) {
-            r = -PSHM_ECLOSED;
+        if (look != Q_LOOK_BEHIND) {
+            r = look; /* -EAGAIN, or -PSHM_ECLOSED */
             break;
         }
-        /* closed: recover the dead and look behind once more before saying so */
-        final = 1;
-        if (q->fd >= 0)
-            pshm__q_scan(q, 1);
         k = mpmc_orphans_many(q, ptrs, lens, max, &bad);
     }
     if (k) {

@@ -446,52 +446,29 @@ static int mpmc_try_peek(pshm_queue *q, const void **ptr, size_t *len)
             orphans_clean(h, ep);
     }
     for (uint64_t budget = Q_BUDGET(q); budget; budget--) {
-        uint64_t pos = Q_LDA(&h->tail);
-        struct qcell *c = q_cell(q, pos);
-        uint64_t s = Q_LDA(&c->word);
-        int64_t d = q_pdiff(Q_S_POS(s), pos);
-        if (d > 0) {
-            help_advance(&h->tail, pos);
+        uint64_t pos, s;
+        struct qcell *c;
+        int64_t d;
+        int r = q_mpmc_look(q, h, &pos, &c, &s, &d);
+        if (r == Q_LOOK_FULL) {
+            announce(q, pos);
+            PSHM__FAULT("queue.peek.announced");
+            uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), q->me < 0 ? 0 : q->me);
+            if (Q_CAS(&c->word, &s, w)) {
+                claimed_advance(&h->tail, pos);
+                return mpmc_deliver(q, c, pos, w, ptr, len);
+            }
             continue;
         }
-        if (d == 0) {
-            switch (Q_S_PHASE(s)) {
-            case Q_FULL: {
-                announce(q, pos);
-                PSHM__FAULT("queue.peek.announced");
-                uint64_t w = Q_MK(pos, Q_READING, Q_S_TRIES(s), Q_S_RET(s), q->me < 0 ? 0 : q->me);
-                if (Q_CAS(&c->word, &s, w)) {
-                    claimed_advance(&h->tail, pos);
-                    return mpmc_deliver(q, c, pos, w, ptr, len);
-                }
-                continue;
-            }
-            case Q_LOST:
-                /* a dead writer's reservation, or a dropped message: skip it */
-                if (Q_CAS(&c->word, &s, Q_MK(pos + q->g.nslots, Q_FREE, 0, 0, 0)))
-                    pshm__q_wake(&h->nf_seq, &h->nf_sleepers);
-                help_advance(&h->tail, pos);
-                continue;
-            case Q_READING:
-                help_advance(&h->tail, pos);
-                continue;
-            default: /* FREE or WRITING: nothing at pos yet */
-                break;
-            }
-        }
+        if (r == Q_LOOK_AGAIN)
+            continue;
         /* empty: nothing committed at pos (or an older lap still unreleased) */
-        int closed = Q_LDA(&h->closed) != 0;
-        if (Q_LDA(&h->tail) != pos || Q_LDA(&c->word) != s)
+        r = q_mpmc_empty(q, h, pos, c, s, d, &final);
+        if (r == Q_LOOK_AGAIN)
             continue;
-        if (!closed || (d == 0 && Q_S_PHASE(s) == Q_WRITING))
-            return -EAGAIN;
-        if (final)
-            return -PSHM_ECLOSED;
-        /* closed: recover the dead and look behind once more before saying so */
-        final = 1;
-        if (q->fd >= 0)
-            pshm__q_scan(q, 1);
-        int r = mpmc_orphans(q, ptr, len);
+        if (r != Q_LOOK_BEHIND)
+            return r;
+        r = mpmc_orphans(q, ptr, len);
         if (r != -EAGAIN)
             return r;
     }

@@ -122,6 +122,21 @@ int th_exists(const char *name)
 const char *th_self(void) { return self_path; }
 const char *th_bindir(void) { return bin_dir; }
 
+pshm_queue_info th_queue_stat(pshm_queue *q)
+{
+    pshm_queue_info st;
+    pshm_queue_info_init(&st);
+    CHECK_OK(pshm_queue_fstat(q, &st));
+    return st;
+}
+
+void th_queue_pair_close(pshm_queue *p, pshm_queue *c)
+{
+    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
+    CHECK_OK(pshm_queue_close(c));
+    CHECK_OK(pshm_queue_close(p));
+}
+
 pid_t th_spawn(const char *helper, ...)
 {
     char *argv[64];

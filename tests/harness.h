@@ -168,4 +168,10 @@ void th_died_at(pid_t pid, const char *point, int timeout_ms);
 const char *th_self(void);
 const char *th_bindir(void);
 
+/* Queues. th_queue_stat: what pshm_queue_fstat says through q (fails the
+ * test on an error). th_queue_pair_close: unlink the queue producer p and
+ * consumer c share, then close c and p (fails the test on an error). */
+pshm_queue_info th_queue_stat(pshm_queue *q);
+void th_queue_pair_close(pshm_queue *p, pshm_queue *c);
+
 #endif

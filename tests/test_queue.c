@@ -2,6 +2,7 @@
 /* test_queue.c - queues: modes, waiting, closing, bad input, and crashes
  * (SIGKILL injection at every step of reserve/commit/peek/release). */
 #include "harness.h"
+#include "harness_queue.h"
 #include "fault.h"
 #include "queue_internal.h"
 
@@ -34,14 +35,6 @@ static pshm_queue_options qopts(pshm_queue_mode mode, size_t cap, size_t max_msg
     o.ring_bytes = cap;
     o.max_msg = max_msg;
     return o;
-}
-
-static pshm_queue_info qstat(pshm_queue *q)
-{
-    pshm_queue_info st;
-    pshm_queue_info_init(&st);
-    CHECK_OK(pshm_queue_fstat(q, &st));
-    return st;
 }
 
 /* A message that proves its own integrity: who, which, and a checksum over
@@ -132,16 +125,16 @@ TEST(create_open_geometry_and_exists)
     pshm_queue *p = NULL, *c = NULL, *x = NULL;
 
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
-    CHECK_EQ(qstat(p).queue_mode, PSHM_QUEUE_SPSC);
+    CHECK_EQ(th_queue_stat(p).queue_mode, PSHM_QUEUE_SPSC);
     CHECK_EQ(pshm_queue_max_msg(p), 100);
-    pshm_queue_info st = qstat(p);
+    pshm_queue_info st = th_queue_stat(p);
     CHECK_EQ(st.ring_bytes, 1024); /* power of two, >= 2 records of 16 + 112 */
     CHECK_EQ(st.slots, 0);
     CHECK_EQ(st.producers, 1);
     CHECK_EQ(st.consumers, 0);
     CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &x), -EEXIST);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, NULL, &c));
-    CHECK_EQ(qstat(c).consumers, 1);
+    CHECK_EQ(th_queue_stat(c).consumers, 1);
     o.open_existing = 1;
     CHECK_ERR(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &x), -PSHM_EROLE);
     CHECK(x == NULL);
@@ -156,7 +149,7 @@ TEST(create_open_geometry_and_exists)
     o = qopts(PSHM_QUEUE_MPMC, 0, 100);
     o.messages = 5;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
-    st = qstat(p);
+    st = th_queue_stat(p);
     CHECK_EQ(st.slots, 8);
     CHECK_EQ(st.max_deliveries, 3);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
@@ -303,7 +296,7 @@ static void roundtrip_mode(pshm_queue_mode mode)
     CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
     CHECK_EQ(len, 5);
     CHECK_ERR(pshm_queue_tryrecv(c, buf, sizeof buf, &len), -EAGAIN);
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.messages, 4);
     CHECK_EQ(st.bytes, 16);
     CHECK_EQ(st.received, 4);
@@ -317,7 +310,7 @@ static void roundtrip_mode(pshm_queue_mode mode)
     CHECK_EQ(len, 4);
     CHECK_ERR(pshm_queue_recv(c, buf, sizeof buf, &len), -PSHM_ECLOSED);
     CHECK_ERR(pshm_queue_trypeek(c, &r, &len), -PSHM_ECLOSED);
-    CHECK(qstat(c).shut_down);
+    CHECK(th_queue_stat(c).shut_down);
     CHECK_ERR(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p), -PSHM_ECLOSED);
     CHECK(p == NULL);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
@@ -360,15 +353,15 @@ static void full_mode(pshm_queue_mode mode, int overwrite)
         int first;
         memcpy(&first, buf, sizeof first);
         CHECK_EQ(first, 1001 - 4);
-        CHECK_EQ(qstat(c).overruns, 1001 - 4);
+        CHECK_EQ(th_queue_stat(c).overruns, 1001 - 4);
     } else {
         CHECK(n >= 4);
         CHECK(n <= 8);
         struct timespec dl;
         deadline_ms(&dl, 20);
         CHECK_ERR(pshm_queue_timedsend(p, &n, sizeof n, &dl), -ETIMEDOUT);
-        CHECK_EQ(qstat(p).waits_full, 1);
-        CHECK_EQ(qstat(p).depth, (uint64_t)n);
+        CHECK_EQ(th_queue_stat(p).waits_full, 1);
+        CHECK_EQ(th_queue_stat(p).depth, (uint64_t)n);
         CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
         int first;
         memcpy(&first, buf, sizeof first);
@@ -395,7 +388,7 @@ TEST(spsc_wraps_with_padding_contiguous_and_aligned)
 
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    CHECK_EQ(qstat(p).ring_bytes, 1024);
+    CHECK_EQ(th_queue_stat(p).ring_bytes, 1024);
     size_t ring_off = (Q_HDR_SIZE + 64 * Q_PART_SIZE + Q_RING_ALIGN - 1) / Q_RING_ALIGN * Q_RING_ALIGN;
     ring = (unsigned char *)pshm_block_data(pshm_queue_block(p)) + ring_off;
     uint32_t next = 0;
@@ -440,7 +433,7 @@ TEST(spsc_wraps_with_padding_contiguous_and_aligned)
     }
     CHECK_EQ(next, 3000);
     CHECK(wrapped_to_start > 50);
-    CHECK_EQ(qstat(c).received, 3000);
+    CHECK_EQ(th_queue_stat(c).received, 3000);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
     CHECK_OK(pshm_queue_close(c));
     CHECK_OK(pshm_queue_close(p));
@@ -503,7 +496,7 @@ TEST(closing_with_a_held_message_gives_it_back)
         CHECK_EQ(mi.attempts, 0);
         CHECK_OK(pshm_queue_recv(c, buf, sizeof buf, &len));
         CHECK(len == 1 && buf[0] == 'b');
-        CHECK_EQ(qstat(c).redeliveries, 1);
+        CHECK_EQ(th_queue_stat(c).redeliveries, 1);
         CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
         CHECK_OK(pshm_queue_close(c));
         CHECK_OK(pshm_queue_close(p));
@@ -572,7 +565,7 @@ TEST_TIMEOUT(spsc_two_processes_order_and_integrity, 120)
         CHECK_OK(pshm_queue_release(c));
     }
     CHECK_EQ(th_wait(pid, 60000), 0);
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.messages, N);
     CHECK_EQ(st.received, N);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
@@ -648,9 +641,9 @@ static void many_to_many(pshm_queue_mode mode, int nprod, int ncons, uint32_t co
         cons[i] = th_spawn("consumer", name, tname, mode == PSHM_QUEUE_MPMC ? "0" : "1", NULL);
     if (mode == PSHM_QUEUE_BROADCAST) {
         /* subscribers see what is committed after they join: wait for them */
-        for (int tries = 0; qstat(ctl).consumers < (unsigned)ncons && tries < 5000; tries++)
+        for (int tries = 0; th_queue_stat(ctl).consumers < (unsigned)ncons && tries < 5000; tries++)
             th_sleep_ms(2);
-        CHECK_EQ(qstat(ctl).consumers, ncons);
+        CHECK_EQ(th_queue_stat(ctl).consumers, ncons);
         /* one producer role: hand it to the child */
         CHECK_OK(pshm_queue_close(ctl));
         ctl = NULL;
@@ -766,7 +759,7 @@ TEST(spsc_producer_killed_mid_reservation)
 
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
     run_crash(name, PSHM_QUEUE_PRODUCER, 3, 0);
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.dead, 1);
     CHECK_EQ(st.producers, 0);
     for (uint32_t i = 0; i < 3; i++) {
@@ -776,7 +769,7 @@ TEST(spsc_producer_killed_mid_reservation)
     CHECK_ERR(recv_msg(c, 20, &m, NULL), -ETIMEDOUT); /* the reservation published nothing */
     /* the role passes to a new producer, which recovers the dead one */
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
-    st = qstat(c);
+    st = th_queue_stat(c);
     CHECK_EQ(st.dead, 0);
     CHECK_EQ(st.lost_reservations, 1);
     unsigned char buf[64];
@@ -808,7 +801,7 @@ TEST(spsc_consumer_killed_after_peek_gets_it_again_until_poison)
     /* a consumer dies holding message 0: the next one gets it again */
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    CHECK_EQ(qstat(c).redeliveries, 1);
+    CHECK_EQ(th_queue_stat(c).redeliveries, 1);
     const void *r;
     size_t len;
     CHECK_OK(pshm_queue_peek(c, &r, &len));
@@ -822,13 +815,13 @@ TEST(spsc_consumer_killed_after_peek_gets_it_again_until_poison)
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.redeliveries, 2);
     CHECK_EQ(st.drops, 1);
     CHECK_OK(recv_msg(c, 1000, &m, &mi));
     CHECK_EQ(m.seq, 2);
     CHECK_EQ(mi.attempts, 0);
-    CHECK_EQ(qstat(c).depth, 0);
+    CHECK_EQ(th_queue_stat(c).depth, 0);
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
     CHECK_OK(pshm_queue_close(p));
     CHECK_OK(pshm_queue_close(c));
@@ -864,7 +857,7 @@ TEST(mpmc_writer_killed_mid_reservation_is_skipped)
         CHECK_OK(recv_msg(c, 5000, &m, NULL));
     CHECK_EQ(m.inst, 2);
     CHECK_EQ(m.seq, 5);
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.lost_reservations, 1);
     CHECK_EQ(st.messages, 7);
     CHECK_EQ(st.received, 7);
@@ -894,7 +887,7 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
     }
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1); /* dies holding message 0 */
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c)); /* open recovers it */
-    CHECK_EQ(qstat(c).redeliveries, 1);
+    CHECK_EQ(th_queue_stat(c).redeliveries, 1);
     int seen[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++) {
         CHECK_OK(recv_msg(c, 5000, &m, &mi));
@@ -914,7 +907,7 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
     CHECK_OK(recv_msg(c, 5000, &m, &mi));
     CHECK_EQ(m.seq, 10);
     CHECK_EQ(mi.attempts, 1);
-    CHECK_EQ(qstat(c).redeliveries, 2);
+    CHECK_EQ(th_queue_stat(c).redeliveries, 2);
     CHECK_OK(pshm_queue_close(c));
     /* poison: message 20 kills two consumers (max_deliveries = 2) */
     msg_fill(buf, 3, 20, 40);
@@ -922,7 +915,7 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 1);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.drops, 1);
     CHECK_EQ(st.redeliveries, 3); /* the first death; the second one dropped it */
     CHECK_ERR(recv_msg(c, 20, &m, &mi), -ETIMEDOUT);
@@ -932,7 +925,7 @@ TEST(mpmc_reader_killed_after_peek_redelivers_then_drops_poison)
 }
 
 /* A fresh queue of `messages` cells of 64 bytes (recover_ms 5): the producer,
- * and in *c a consumer. qpair_done unlinks and closes both. */
+ * and in *c a consumer. th_queue_pair_close unlinks and closes both. */
 static pshm_queue *qpair(const char *name, pshm_queue_mode mode, size_t messages, pshm_queue **c)
 {
     pshm_queue_options o = qopts(mode, 0, 64);
@@ -944,13 +937,6 @@ static pshm_queue *qpair(const char *name, pshm_queue_mode mode, size_t messages
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, c));
     return p;
-}
-
-static void qpair_done(pshm_queue *p, pshm_queue *c)
-{
-    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
-    CHECK_OK(pshm_queue_close(c));
-    CHECK_OK(pshm_queue_close(p));
 }
 
 /*
@@ -996,7 +982,7 @@ TEST(mpmc_index_set_back_by_a_late_claimer_is_harmless)
     CHECK_ERR(recv_msg(c, 10, &m, NULL), -ETIMEDOUT);
     CHECK_EQ(Q_LD(&p->h->head), 11);
     CHECK_EQ(Q_LD(&p->h->tail), 11);
-    qpair_done(p, c);
+    th_queue_pair_close(p, c);
 }
 
 /* A consumer that takes its time: n messages of instance inst in order,
@@ -1055,7 +1041,7 @@ TEST_TIMEOUT(mpmc_full_ring_with_a_slow_consumer, 60)
         CHECK_OK(pshm_queue_send(p, buf, 40));
     }
     CHECK_EQ(th_wait(kid, 30000), 0);
-    CHECK(qstat(p).waits_full > 0);
+    CHECK(th_queue_stat(p).waits_full > 0);
     /* a consumer holds the oldest message of a full ring */
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
     for (uint32_t i = 0; i < 4; i++) {
@@ -1069,7 +1055,7 @@ TEST_TIMEOUT(mpmc_full_ring_with_a_slow_consumer, 60)
     CHECK_ERR(pshm_queue_timedsend(p, buf, 40, &dl), -ETIMEDOUT);
     CHECK_OK(pshm_queue_release(c));
     CHECK_OK(pshm_queue_trysend(p, buf, 40));
-    qpair_done(p, c);
+    th_queue_pair_close(p, c);
 }
 
 TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
@@ -1085,7 +1071,7 @@ TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_PRODUCER, &o, &p));
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
     run_crash(name, PSHM_QUEUE_CONSUMER, 0, 2); /* subscribes, dies reading nothing */
-    CHECK_EQ(qstat(p).dead, 1);
+    CHECK_EQ(th_queue_stat(p).dead, 1);
     for (uint32_t i = 0; i < 20; i++) {
         struct timespec dl;
         deadline_ms(&dl, 5000);
@@ -1094,7 +1080,7 @@ TEST(broadcast_dead_subscriber_does_not_hold_the_producer)
         CHECK_OK(recv_msg(c, 5000, &m, NULL));
         CHECK_EQ(m.seq, i);
     }
-    CHECK_EQ(qstat(p).dead, 0);
+    CHECK_EQ(th_queue_stat(p).dead, 0);
     /* a producer killed mid-write: nothing half-written is seen, the role passes on */
     CHECK_OK(pshm_queue_close(p)); /* closes the queue ... */
     CHECK_OK(pshm_block_unlink(pshm_queue_block(c)));
@@ -1143,9 +1129,9 @@ TEST(broadcast_empty_poll_is_decided_by_the_cell)
 
 static void wait_consumers(pshm_queue *q, unsigned n)
 {
-    for (int i = 0; i < 5000 && qstat(q).consumers < n; i++)
+    for (int i = 0; i < 5000 && th_queue_stat(q).consumers < n; i++)
         usleep(1000);
-    CHECK_EQ(qstat(q).consumers, n);
+    CHECK_EQ(th_queue_stat(q).consumers, n);
 }
 
 /* trysend until it goes through (the gate's fast "still full" included) */
@@ -1243,7 +1229,7 @@ TEST(broadcast_subscriber_killed_while_gating)
     msg_fill(buf, 9, seq, 40);
     CHECK_ERR(pshm_queue_trysend(p, buf, 40), -EAGAIN); /* dead, not recovered yet */
     pshm__q_scan(c, 1); /* another handle's recovery scan frees its slot */
-    CHECK_EQ(qstat(p).dead, 0);
+    CHECK_EQ(th_queue_stat(p).dead, 0);
     CHECK_OK(pshm_queue_trysend(p, buf, 40));
     CHECK_OK(recv_msg(c, 1000, &m, NULL));
     CHECK_EQ(m.seq, seq++);
@@ -1254,8 +1240,8 @@ TEST(broadcast_subscriber_killed_while_gating)
     struct timespec dl;
     deadline_ms(&dl, 5000);
     CHECK_OK(pshm_queue_timedsend(p, buf, 40, &dl));
-    CHECK_EQ(qstat(p).dead, 0);
-    qpair_done(p, c);
+    CHECK_EQ(th_queue_stat(p).dead, 0);
+    th_queue_pair_close(p, c);
 }
 
 TEST(broadcast_producer_killed_mid_write)
@@ -1271,7 +1257,7 @@ TEST(broadcast_producer_killed_mid_write)
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
     run_crash(name, PSHM_QUEUE_PRODUCER, 2, 0);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
-    CHECK_EQ(qstat(c).lost_reservations, 1);
+    CHECK_EQ(th_queue_stat(c).lost_reservations, 1);
     msg_fill(buf, 5, 7, 40);
     CHECK_OK(pshm_queue_send(p, buf, 40));
     CHECK_OK(recv_msg(c, 1000, &m, NULL));
@@ -1341,22 +1327,22 @@ TEST(deaths_while_leaving)
     CHECK(m.inst == 6 && m.seq == 0);
     CHECK_EQ(mi.returned, 1); /* given back by the close, not by the death */
     CHECK_EQ(mi.attempts, 0);
-    CHECK_EQ(qstat(c).redeliveries, 1);
+    CHECK_EQ(th_queue_stat(c).redeliveries, 1);
     CHECK_ERR(recv_msg(c, 50, &m, &mi), -ETIMEDOUT);
-    CHECK_EQ(qstat(c).redeliveries, 1); /* its recovery counted nothing more */
+    CHECK_EQ(th_queue_stat(c).redeliveries, 1); /* its recovery counted nothing more */
 
     /* the child is the last producer (ours, keep_open, leaves first) */
     CHECK_OK(pshm_queue_close(p));
-    CHECK(!qstat(c).shut_down);
+    CHECK(!th_queue_stat(c).shut_down);
     pshm_queue_info st;
     leave_arg b = {name, PSHM_QUEUE_PRODUCER, 1, "queue.leave.freed"};
     th_died_at(th_fork(leave_child, &b), "queue.leave.freed", 10000);
-    st = qstat(c);
+    st = th_queue_stat(c);
     CHECK(!st.shut_down);
     CHECK_EQ(st.lost_reservations, 1); /* cancelled by the close: once */
     CHECK_ERR(recv_msg(c, 50, &m, &mi), -ETIMEDOUT); /* not ECLOSED */
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p)); /* a new producer may come */
-    CHECK_EQ(qstat(c).lost_reservations, 1);
+    CHECK_EQ(th_queue_stat(c).lost_reservations, 1);
     msg_fill(buf, 6, 1, 40);
     CHECK_OK(pshm_queue_send(p, buf, 40));
     CHECK_OK(recv_msg(c, 5000, &m, &mi));
@@ -2100,7 +2086,7 @@ static void storm_queue(pshm_queue_mode mode, int maxdel, int kills, int nprod, 
     die_rate = 0;
     CHECK(k.ncons < ST_MAXC);
     CHECK_OK(storm_consume(&S, &S.L->cons[k.ncons++], c, 10000, 0));
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     ledger *L = S.L;
     postmortem pm;
     storm_account(&S, &k, (unsigned)maxdel, &pm);
@@ -2353,7 +2339,7 @@ static void storm_broadcast(int overwrite, int kills)
     pshm_queue_options_init(&o);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &q));
     uint64_t head = Q_LDA(&((struct qhdr *)pshm_block_data(pshm_queue_block(q)))->head);
-    pshm_queue_info st = qstat(q);
+    pshm_queue_info st = th_queue_stat(q);
     CHECK_OK(pshm_queue_close(q)); /* closes: the witness drains and leaves */
     CHECK_EQ(th_wait(wit, 60000), 0);
     ledger *L = S.L;
@@ -2522,12 +2508,7 @@ TEST(private_copies_validate_and_drain_even_when_scribbled)
         CHECK_EQ(pshm__queue_fuzz_drain(m, size, 100), 6);
         uint64_t seed = 12345;
         for (int round = 0; round < 300; round++) {
-            memcpy(m, pshm_block_data(b), size);
-            unsigned char *ring = (unsigned char *)m + g.ring_off;
-            for (int k = 0; k < 1 + round % 8; k++) {
-                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-                ring[(seed >> 33) % g.ring_size] ^= (unsigned char)(1u << (seed >> 61));
-            }
+            th_queue_scribble(m, pshm_block_data(b), size, &g, &seed, round);
             if (round % 5 == 0) { /* and the indices */
                 struct qhdr *h = m;
                 h->head += (seed >> 40) % 64;
@@ -2662,7 +2643,7 @@ TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
 
     o.keep_open = 1;
     CHECK_OK(pshm_queue_create(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    CHECK_EQ(qstat(c).ring_bytes, 1024);
+    CHECK_EQ(th_queue_stat(c).ring_bytes, 1024);
     /* two records of 320 bytes, consumed: head = tail = 640 */
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
     for (uint32_t i = 0; i < 2; i++) {
@@ -2676,7 +2657,7 @@ TEST(spsc_producer_killed_between_the_two_commit_stores_of_a_wrap)
     /* a new producer fills exactly to the ring's end (one record of 384),
      * then starts a record at the lap's start and stops half way */
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
-    CHECK_EQ(qstat(c).lost_reservations, 1);
+    CHECK_EQ(th_queue_stat(c).lost_reservations, 1);
     msg_fill(buf, 7, 0, 368);
     CHECK_OK(pshm_queue_send(p, buf, 368));
     CHECK_OK(pshm_queue_trypeek(c, &rp, &len));
@@ -2743,7 +2724,7 @@ static void headlag_mode(pshm_queue_mode mode)
     CHECK(m.inst == 9 && m.seq == 0);
     CHECK(Q_LDA(&c->h->head) == 0);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_PRODUCER, &o, &p));
-    CHECK_EQ(qstat(c).lost_reservations, 0); /* it was committed, and delivered */
+    CHECK_EQ(th_queue_stat(c).lost_reservations, 0); /* it was committed, and delivered */
     for (uint32_t i = 0; i < 40; i++) {
         msg_fill(buf, 10, i, 40);
         CHECK_OK(pshm_queue_send(p, buf, 40));
@@ -2843,7 +2824,7 @@ TEST(copying_recv_is_at_least_once_until_its_release_and_consumed_after)
             CHECK_OK(pshm_queue_open(d.name, PSHM_QUEUE_CONSUMER, NULL, &c));
             CHECK_OK(pshm_queue_tryrecv(c, buf, sizeof buf, &n));
             CHECK_EQ(n, 3);
-            pshm_queue_info st = qstat(c);
+            pshm_queue_info st = th_queue_stat(c);
             if (i == 0) {
                 CHECK(memcmp(buf, "one", 3) == 0); /* delivered again */
                 CHECK_EQ(st.redeliveries, 1);

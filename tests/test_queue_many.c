@@ -4,6 +4,7 @@
  * timeout, bad arguments, and consumers SIGKILLed holding a batch: every
  * message of it comes back (or is dropped as poison), none twice. */
 #include "harness.h"
+#include "harness_queue.h"
 #include "queue_internal.h"
 
 #include <errno.h>
@@ -29,15 +30,6 @@ static pshm_queue_options qopts(pshm_queue_mode mode, size_t max_msg)
     else
         o.messages = 16;
     return o;
-}
-
-/* the queue's statistics, as the consumer c sees them */
-static pshm_queue_info qstat(pshm_queue *c)
-{
-    pshm_queue_info st;
-    pshm_queue_info_init(&st);
-    CHECK_OK(pshm_queue_fstat(c, &st));
-    return st;
 }
 
 /* message k: its number, then bytes derived from it; len from 4 to max */
@@ -73,13 +65,6 @@ static void pair(pshm_queue_mode mode, const char *tag, size_t max, pshm_queue *
     pshm_queue_options o = qopts(mode, max);
     CHECK_OK(pshm_queue_create(th_name(tag), PSHM_QUEUE_PRODUCER, &o, p));
     CHECK_OK(pshm_queue_open(th_name(tag), PSHM_QUEUE_CONSUMER, &o, c));
-}
-
-static void unpair(pshm_queue *p, pshm_queue *c)
-{
-    CHECK_OK(pshm_block_unlink(pshm_queue_block(p)));
-    CHECK_OK(pshm_queue_close(c));
-    CHECK_OK(pshm_queue_close(p));
 }
 
 /* ------------------------------------------------------------ basics */
@@ -123,14 +108,14 @@ TEST(bad_arguments_and_order)
     CHECK_ERR(pshm_queue_releasemany(c, 2), -EINVAL); /* more than held */
     CHECK_OK(pshm_queue_releasemany(c, 1));
     CHECK_ERR(pshm_queue_releasemany(c, 1), -PSHM_EORDER);
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 
     /* BROADCAST: not supported */
     pshm_queue_options o = qopts(PSHM_QUEUE_BROADCAST, 64);
     CHECK_OK(pshm_queue_create(th_name("badb"), PSHM_QUEUE_PRODUCER, &o, &p));
     CHECK_OK(pshm_queue_open(th_name("badb"), PSHM_QUEUE_CONSUMER, &o, &c));
     CHECK_ERR(pshm_queue_trypeekmany(c, ptrs, lens, 4, &n), -ENOTSUP);
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 static void roundtrip(pshm_queue_mode mode)
@@ -158,12 +143,12 @@ static void roundtrip(pshm_queue_mode mode)
     for (size_t i = 0; i < 10; i++)
         CHECK_EQ(check_k(ptrs[i], lens[i], 64), i);
     CHECK(first == ptrs[0]);
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     if (mode == PSHM_QUEUE_SPSC)
         CHECK_EQ(st.depth, 10); /* claimed, not consumed (MPMC counts what is left to claim) */
     /* partial release: the oldest three */
     CHECK_OK(pshm_queue_releasemany(c, 3));
-    st = qstat(c);
+    st = th_queue_stat(c);
     CHECK_EQ(st.received, 3);
     if (mode == PSHM_QUEUE_SPSC)
         CHECK_EQ(st.depth, 7);
@@ -171,7 +156,7 @@ static void roundtrip(pshm_queue_mode mode)
         CHECK_EQ(check_k(ptrs[i], lens[i], 64), i);
     CHECK_ERR(pshm_queue_trypeekmany(c, ptrs, lens, 16, &n), -EAGAIN);
     CHECK_OK(pshm_queue_releasemany(c, 7));
-    st = qstat(c);
+    st = th_queue_stat(c);
     CHECK_EQ(st.received, 10);
     CHECK_EQ(st.depth, 0);
     /* single peeks work again */
@@ -187,7 +172,7 @@ static void roundtrip(pshm_queue_mode mode)
     CHECK_ERR(pshm_queue_peekmany(c, ptrs + 1, lens + 1, 15, &n), -PSHM_ECLOSED);
     CHECK_OK(pshm_queue_releasemany(c, 1));
     CHECK_ERR(pshm_queue_trypeekmany(c, ptrs, lens, 16, &n), -PSHM_ECLOSED);
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 TEST(spsc_roundtrip_and_partial_release) { roundtrip(PSHM_QUEUE_SPSC); }
@@ -241,9 +226,9 @@ static void wraps(pshm_queue_mode mode)
         next += (uint32_t)rel;
     }
     CHECK(next > 3000);
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.received, next);
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 TEST(spsc_batches_wrap_the_ring) { wraps(PSHM_QUEUE_SPSC); }
@@ -263,7 +248,7 @@ TEST(mpmc_holding_the_whole_ring)
     CHECK_EQ(n, 16);
     CHECK_ERR(pshm_queue_peekmany(c, ptrs, lens, 32, &n), -PSHM_EORDER);
     CHECK_OK(pshm_queue_releasemany(c, 16));
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 static void *late_send(void *arg)
@@ -287,7 +272,7 @@ TEST(blocking_batch_waits_for_the_first_message)
     CHECK_EQ(check_k(ptrs[0], lens[0], 64), 7);
     CHECK(pthread_join(t, NULL) == 0);
     CHECK_OK(pshm_queue_releasemany(c, 1));
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 static void close_gives_back(pshm_queue_mode mode)
@@ -320,8 +305,8 @@ static void close_gives_back(pshm_queue_mode mode)
     }
     CHECK(!seen[0] && !seen[1] && seen[2] == 1 && seen[3] == 1 && seen[4] == 1 && seen[5] == 1);
     CHECK_ERR(pshm_queue_trypeek(c, &ptrs[0], &lens[0]), -EAGAIN);
-    CHECK_EQ(qstat(c).redeliveries, 4);
-    unpair(p, c);
+    CHECK_EQ(th_queue_stat(c).redeliveries, 4);
+    th_queue_pair_close(p, c);
 }
 
 TEST(spsc_close_gives_the_batch_back) { close_gives_back(PSHM_QUEUE_SPSC); }
@@ -385,7 +370,7 @@ static void crash(pshm_queue_mode mode)
     /* a consumer dies holding 0..7 after releasing 0..2: 3..7 come back */
     kill_holding(name, 8, 3);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c)); /* open recovers it */
-    pshm_queue_info st = qstat(c);
+    pshm_queue_info st = th_queue_stat(c);
     CHECK_EQ(st.redeliveries, 5);
     CHECK_EQ(st.drops, 0);
     CHECK_EQ(st.received, 3);
@@ -409,7 +394,7 @@ static void crash(pshm_queue_mode mode)
     for (int d = 0; d < 3; d++)
         kill_holding(name, 5, 0);
     CHECK_OK(pshm_queue_open(name, PSHM_QUEUE_CONSUMER, &o, &c));
-    st = qstat(c);
+    st = th_queue_stat(c);
     CHECK_EQ(st.drops, 5);
     CHECK_EQ(st.redeliveries, 5 + 10);
     CHECK_EQ(st.depth, 0);
@@ -419,7 +404,7 @@ static void crash(pshm_queue_mode mode)
     CHECK_OK(pshm_queue_trypeek(c, &ptr, &len));
     CHECK_EQ(check_k(ptr, len, 64), 30);
     CHECK_OK(pshm_queue_release(c));
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 TEST(spsc_consumer_killed_holding_a_batch) { crash(PSHM_QUEUE_SPSC); }
@@ -452,9 +437,9 @@ TEST(mpmc_waiting_batch_recovers_a_dead_batch)
     for (int k = 0; k < 10; k++)
         CHECK_EQ(seen[k], 1);
     CHECK_OK(pshm_queue_releasemany(c, got));
-    CHECK_EQ(qstat(c).redeliveries, 10);
+    CHECK_EQ(th_queue_stat(c).redeliveries, 10);
     CHECK_ERR(pshm_queue_trypeekmany(c, ptrs, lens, 16, &n), -EAGAIN);
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 /* ------------------------------------------------------------ concurrency */
@@ -546,12 +531,7 @@ static void scribbled(pshm_queue_mode mode)
     }
     uint64_t seed = 777;
     for (int round = 0; round < 300; round++) {
-        memcpy(m, pshm_block_data(b), size);
-        unsigned char *ring = (unsigned char *)m + g.ring_off;
-        for (int k = 0; k < 1 + round % 8; k++) {
-            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            ring[(seed >> 33) % g.ring_size] ^= (unsigned char)(1u << (seed >> 61));
-        }
+        th_queue_scribble(m, pshm_block_data(b), size, &g, &seed, round);
         if (round % 5 == 0) {
             struct qhdr *h = m;
             h->tail -= (seed >> 50) % 32;
@@ -559,7 +539,7 @@ static void scribbled(pshm_queue_mode mode)
         CHECK(pshm__queue_fuzz_drain_batch(m, size, 100, 1 + round % 9) <= 100);
     }
     free(m);
-    unpair(p, c);
+    th_queue_pair_close(p, c);
 }
 
 TEST(spsc_private_copies_drain_in_batches) { scribbled(PSHM_QUEUE_SPSC); }

@@ -17,6 +17,7 @@ import pytest
 
 import pshm
 import pshm.queues
+from queue_helpers import broadcast_to_subscribers, ctrl_c_queue_child
 from test_py_sync import ctrl_c_latency, runs_while_waiting
 
 METHODS = ['fork', 'spawn', 'forkserver']
@@ -234,27 +235,11 @@ def test_mpmc_delivers_each_message_once(method):
 
 
 def test_broadcast_every_subscriber_gets_every_message():
-    ctx = mp.get_context('fork')
     q = pshm.Queue(mode='broadcast', max_msg=4096)
-    res = pshm.Queue()
-    ready = pshm.Semaphore(0)
-
-    def sub():
-        q.subscribe()
-        ready.release()
-        res.put([int(q.get(timeout=20)[0]) for _ in range(30)])
-
-    subs = [ctx.Process(target=sub) for _ in range(2)]
-    for p in subs:
-        p.start()
-    for _ in subs:
-        assert ready.acquire(timeout=20)
-    _produce(q, 30, 0)
-    assert res.get(timeout=30) == list(range(30))
-    assert res.get(timeout=30) == list(range(30))
-    for p in subs:
-        p.join(20)
-        assert p.exitcode == 0
+    got = broadcast_to_subscribers(
+        q, lambda: _produce(q, 30, 0),
+        lambda q: [int(q.get(timeout=20)[0]) for _ in range(30)])
+    assert got == [list(range(30))] * 2
 
 
 def test_simple_queue():
@@ -325,19 +310,6 @@ def test_get_wait_releases_the_gil():
     runs_while_waiting(lambda: pytest.raises(queue.Empty, q.get, timeout=1.0))
 
 
-CTRL_C_CHILD = '''
-import sys, time, pshm
-q = pshm.Queue.open(sys.argv[1])
-print('waiting', flush=True)
-try:
-    q.get()
-except KeyboardInterrupt:
-    print('KeyboardInterrupt', time.monotonic(), flush=True)
-    sys.exit(0)
-print('returned')
-'''
-
-
 def test_ctrl_c_interrupts_a_blocked_get(capsys):
     q = pshm.Queue()
-    ctrl_c_latency([CTRL_C_CHILD, q.name], 'ctrl-c queue get', capsys)
+    ctrl_c_latency([ctrl_c_queue_child('get()'), q.name], 'ctrl-c queue get', capsys)

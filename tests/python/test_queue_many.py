@@ -11,6 +11,7 @@ import pytest
 
 import pshm
 import pshm.queues
+from queue_helpers import broadcast_to_subscribers, ctrl_c_queue_child
 from test_py_sync import ctrl_c_latency, runs_while_waiting
 
 _T_PICKLE = 2
@@ -139,30 +140,15 @@ def test_shutdown_raises_what_get_raises(mode):
 
 
 def test_broadcast_falls_back_for_every_subscriber():
-    ctx = mp.get_context('fork')
-    q = pshm.Queue(mode='broadcast')
-    res = pshm.Queue()
-    ready = pshm.Semaphore(0)
-
-    def sub():
-        q.subscribe()
-        ready.release()
+    def receive(q):
         got = []
         while len(got) < 50:
             got += q.get_many(16, timeout=20)
-        res.put(got)
+        return got
 
-    subs = [ctx.Process(target=sub) for _ in range(2)]
-    for p in subs:
-        p.start()
-    for _ in subs:
-        assert ready.acquire(timeout=20)
-    _produce(q, 50, 0)
-    assert res.get(timeout=30) == list(range(50))
-    assert res.get(timeout=30) == list(range(50))
-    for p in subs:
-        p.join(20)
-        assert p.exitcode == 0
+    q = pshm.Queue(mode='broadcast')
+    got = broadcast_to_subscribers(q, lambda: _produce(q, 50, 0), receive)
+    assert got == [list(range(50))] * 2
 
 
 @pytest.mark.parametrize('mode', ['spsc', 'mpmc'])
@@ -173,16 +159,16 @@ def test_a_message_that_fails_to_decode_loses_nothing_else(mode):
     q._producer().send(_T_PICKLE, b'', b'not a pickle')
     q.put(3)
     q.put(4)
-    assert q.get_many(10) == [0, 1]        # the good ones before it
+    assert q.get_many(10, timeout=5) == [0, 1]   # the good ones before it
     with pytest.raises(pickle_error()):
-        q.get_many(10)                     # then its error, as get() would raise
+        q.get_many(10, timeout=5)          # then its error, as get() would raise
     assert q.get(timeout=5) == 3           # the rest, received already, in order
-    assert q.get_many(10) == [4]
+    assert q.get_many(10, timeout=5) == [4]
     q._producer().send(_T_PICKLE, b'', b'bad again')
     q.put(6)
     with pytest.raises(pickle_error()):
-        q.get_many(10)                     # first of its batch: raised at once
-    assert q.get_many(10) == [6]
+        q.get_many(10, timeout=5)          # first of its batch: raised at once
+    assert q.get_many(10, timeout=5) == [6]
     with pytest.raises(queue.Empty):
         q.get_many_nowait(10)
 
@@ -225,19 +211,7 @@ def test_wait_releases_the_gil():
     runs_while_waiting(lambda: pytest.raises(queue.Empty, q.get_many, 4, timeout=1.0))
 
 
-CTRL_C_CHILD = '''
-import sys, time, pshm
-q = pshm.Queue.open(sys.argv[1])
-print('waiting', flush=True)
-try:
-    q.get_many(8)
-except KeyboardInterrupt:
-    print('KeyboardInterrupt', time.monotonic(), flush=True)
-    sys.exit(0)
-print('returned')
-'''
-
-
 def test_ctrl_c_interrupts_a_blocked_get_many(capsys):
     q = pshm.Queue()
-    ctrl_c_latency([CTRL_C_CHILD, q.name], 'ctrl-c queue get_many', capsys)
+    ctrl_c_latency([ctrl_c_queue_child('get_many(8)'), q.name], 'ctrl-c queue get_many',
+                   capsys)
