@@ -42,11 +42,10 @@ the consumer takes all N, reading each one's first and last element, with get() 
 time ("drain get()") or get_many(64) ("drain get_many(64)": one claim and one release a
 batch); the time of the whole drain divided by N, the median of R rounds after one that is
 not counted. Both receive copies. For small arrays the ratio is what the batch saves a
-message (the claims, the release, the Python calls); for large ones a batch's copies are
-all alive at once, and glibc gives that memory back to the kernel when they are freed, so
-every batch copies into freshly faulted pages where get() reuses the buffer it just freed
-(1 MiB on the development VM: get_many 0.1x get(); with MALLOC_TRIM_THRESHOLD_=4G
-MALLOC_MMAP_THRESHOLD_=64M the two are within 6%).
+message (the claims, the release, the Python calls). get_many stops a batch at about
+1 MiB: a batch's copies are all alive at once, and glibc gave a freed batch of 64 MiB back
+to the kernel, so every batch copied into freshly faulted pages where get() reuses the
+buffer it just freed (1 MiB messages, 64 a batch: 0.1x get(); now one a call, 1.06x).
 
 Target (issue 10): a 64 MiB hand-off at least 50x faster than multiprocessing.Queue.
 multiprocessing.Queue's 64 MiB figure is mostly its own costs, not the pipe's: pickling

@@ -408,10 +408,14 @@ class Queue:
         (``block`` true: waits as ``get()`` does; ``queue.Empty`` if none comes in
         time, or at once with ``block`` false; :class:`ShutDown` when shut down and
         drained), then whatever else is ready, without waiting for more. Each object
-        is decoded as ``get()`` decodes it. SPSC and MPMC claim the batch with one
+        is decoded as ``get()`` decodes it. SPSC and MPMC claim the batch with
         ``pshm_queue_peekmany`` and consume it with one ``pshm_queue_releasemany``
-        (so the wait and the claims happen once per batch, at most 4096 messages a
-        call); broadcast queues take one blocking ``get()`` and then non-blocking ones.
+        (so the wait happens once per batch), at most 4096 messages a call, and
+        after the first only while the batch holds less than 1 MiB (a batch of large
+        messages, all copied out at once, would make the allocator hand each batch
+        fresh pages: with 1 MiB messages it returns one a call, as fast as
+        ``get()``); broadcast queues take one blocking ``get()`` and then
+        non-blocking ones.
         ``TypeError`` if ``max_items`` is not an integer, ``ValueError`` if it is < 1.
 
         A message that cannot be decoded (not a pshm.Queue message: ``ValueError``;

@@ -93,6 +93,26 @@ def test_partial_batches_bounds_and_decoding(mode):
         q.get_many(5, block=False)
 
 
+@pytest.mark.parametrize('mode', ['spsc', 'mpmc'])
+def test_a_batch_stops_at_about_a_mebibyte(mode):
+    # past the first message, a batch takes more only while it holds less
+    # than 1 MiB: 600 KiB messages come two a call, small ones all at once
+    q = pshm.Queue(mode=mode, max_msg=700 << 10, ring_bytes=8 << 20)
+    big = [bytes([i]) * (600 << 10) for i in range(5)]
+    for b in big:
+        q.put(b)
+    sizes, got = [], []
+    while len(got) < 5:
+        batch = q.get_many(10, timeout=5)
+        sizes.append(len(batch))
+        got += batch
+    assert sizes == [2, 2, 1] and got == big
+    q = pshm.Queue(mode=mode, maxsize=100)
+    for i in range(100):
+        q.put(i, timeout=5)
+    assert q.get_many(100, timeout=5) == list(range(100))
+
+
 def test_bad_arguments():
     q = pshm.Queue()
     q.put(1)
