@@ -251,20 +251,24 @@ def from_mpi(r):
                    "plain MPI calls doing the same job. Best of the program's rounds; ratios are "
                    "pshm / MPI (time: lower is better for pshm, rate: higher).")
     tables = []
+    def paired(x, k):
+        v = x.get(k)
+        return "%.2fx" % v if v else "n/a"
+
     rows = [[size_text(x["size"]),
              fmt_us(x.get("pshm_get_s")), fmt_us(x.get("create_get_s")),
-             fmt_ratio(x.get("pshm_get_s"), x.get("create_get_s")), fmt_us(x.get("shm_get_s")),
-             fmt_us(x.get("mpi_get_s")),
+             fmt_ratio(x.get("pshm_get_s"), x.get("create_get_s")), paired(x, "paired_create_get"),
+             fmt_us(x.get("shm_get_s")), fmt_us(x.get("mpi_get_s")),
              fmt_us(x.get("pshm_put_s")), fmt_us(x.get("create_put_s")),
-             fmt_ratio(x.get("pshm_put_s"), x.get("create_put_s")), fmt_us(x.get("shm_put_s")),
-             fmt_us(x.get("mpi_put_s"))]
+             fmt_ratio(x.get("pshm_put_s"), x.get("create_put_s")), paired(x, "paired_create_put"),
+             fmt_us(x.get("shm_put_s")), fmt_us(x.get("mpi_put_s"))]
             for x in r.get("rma", [])]
     if rows:
         tables.append({"title": "remote array access (us per operation)",
                        "columns": ["size", "pshm get", "Win_create get", "pshm / Win_create",
-                                   "/dev/shm window get", "Win_allocate get", "pshm put",
-                                   "Win_create put", "pshm / Win_create", "/dev/shm window put",
-                                   "Win_allocate put"],
+                                   "paired", "/dev/shm window get", "Win_allocate get",
+                                   "pshm put", "Win_create put", "pshm / Win_create", "paired",
+                                   "/dev/shm window put", "Win_allocate put"],
                        "rows": rows,
                        "note": "pshm's slab window is MPI_Win_create over memory that exists "
                                "(the node's pshm block); so is the 'Win_create' baseline (over "
@@ -274,24 +278,54 @@ def from_mpi(r):
                                "its own transfer. MPI_Win_allocate lets Open MPI place the "
                                "window in shared memory it maps into both ranks, a direct "
                                "load/store path that only exists inside one machine: shown, "
-                               "but the 1.1x target is against Win_create"})
+                               "but the 1.1x target is against Win_create. 'pshm / Win_create' "
+                               "divides the best rounds; 'paired' is the median over the rounds "
+                               "of the ratio within each round (the two measured milliseconds "
+                               "apart), which a drift of the machine's memory speed between "
+                               "rounds does not move"})
     rows = [[size_text(x["size"]), "%.1f" % (x["view_s"] * 1e9), "%.1f" % (x["copy_s"] * 1e9)]
             for x in r.get("local", []) if x.get("view_s") and x.get("copy_s")]
     if rows:
         tables.append({"title": "local reads of a distributed array (ns per read)",
                        "columns": ["size", "view (zero-copy)", "get (copy)"], "rows": rows})
-    rows = []
+    def rate(v):
+        return "%.0f" % v if v else "n/a"
+
+    rows, prows = [], []
     for x in r.get("queue", []):
         b, e, m = x.get("bridge_msgs_per_s"), x.get("bridge_early_msgs_per_s"), x.get("mpi_msgs_per_s")
-        rows.append([size_text(x["size"]), "%.0f" % b if b else "n/a", "%.0f" % e if e else "n/a",
-                     "%.0f" % m if m else "n/a", fmt_ratio(b, m), fmt_ratio(e, m),
-                     str(x.get("messages", ""))])
+        g = x.get("mpi_ring_msgs_per_s")
+        rows.append([size_text(x["size"]), rate(b), rate(e), rate(m), rate(g), fmt_ratio(b, m),
+                     fmt_ratio(e, m), fmt_ratio(b, g), str(x.get("messages", ""))])
+        pc, pl, ma = (x.get("pipeline_msgs_per_s"), x.get("pipeline_zero_copy_msgs_per_s"),
+                      x.get("mpi_app_msgs_per_s"))
+        if pc and ma:
+            prows.append([size_text(x["size"]), rate(pc), rate(pl), rate(ma), fmt_ratio(pc, ma),
+                          fmt_ratio(pl, ma) if pl else "n/a"])
     if rows:
         tables.append({"title": "a queue across nodes: the bridge against MPI_Send/MPI_Recv (messages/s)",
                        "columns": ["size", "bridge (window)", "bridge (release_early)",
-                                   "MPI_Send/Recv", "window rate / MPI rate",
-                                   "early rate / MPI rate", "messages"],
-                       "rows": rows})
+                                   "MPI_Send/Recv, one buffer", "MPI_Send/Recv, rings' footprint",
+                                   "window / MPI one buffer", "early / MPI one buffer",
+                                   "window / MPI rings' footprint", "messages"],
+                       "rows": rows,
+                       "note": "Both of the bridge's rings hold the whole stream, written before "
+                               "the timing (the source filled, the destination warmed by a lap), "
+                               "so the bridge reads and writes memory that is not in cache; "
+                               "'one buffer' sends from and receives into one reused buffer, "
+                               "'rings' footprint' message i at i x size in buffers of the rings' "
+                               "size"})
+    if prows:
+        tables.append({"title": "a pipeline across nodes: producer thread -> queue -> bridge -> "
+                                "queue -> consumer thread, against MPI_Send/MPI_Recv with the "
+                                "same application work (messages/s)",
+                       "columns": ["size", "bridge (batches)", "bridge (large on their own)",
+                                   "MPI_Send/Recv", "batches / MPI", "large / MPI"],
+                       "rows": prows,
+                       "note": "Rings of about 8 MiB; the producer writes each message in place "
+                               "(its sequence number), the consumer reads it in place; MPI's "
+                               "sender writes the number into its buffer, the receiver checks it. "
+                               "Four threads on this machine's CPUs: see bench/mpi/bench_mpi.c"})
     out["tables"] = tables
     return out
 

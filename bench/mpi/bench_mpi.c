@@ -101,6 +101,11 @@ struct rma_row {
      * MPI_Win_allocate (which a shared-memory machine serves by load/store) */
     double get, cget, mget, put, cput, mput;
     double sget, sput; /* MPI_Win_create over a /dev/shm MAP_SHARED mapping */
+    /* pshm / Win_create and pshm / shm: the median over the rounds of the
+     * ratio within each round (the two measured a few ms apart: a drift of
+     * the machine's memory speed, which at 16 MiB and more moves a copy by
+     * +-25% from one second to the next here, cancels) */
+    double rget, rput, rsget, rsput;
 };
 
 /* One timed loop of plain MPI RMA: op + MPI_Win_flush per call, as pshm's
@@ -122,6 +127,22 @@ static void best(double *cell, double t)
 {
     if (t < *cell)
         *cell = t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median over n rounds of a[i] / b[i]. */
+static double paired_ratio(const double *a, const double *b, int n)
+{
+    double q[64];
+    for (int i = 0; i < n; i++)
+        q[i] = a[i] / b[i];
+    qsort(q, (size_t)n, sizeof *q, cmp_double);
+    return n % 2 ? q[n / 2] : (q[n / 2 - 1] + q[n / 2]) / 2;
 }
 
 static void rma(struct rma_row *rows, int *nrows)
@@ -167,29 +188,37 @@ static void rma(struct rma_row *rows, int *nrows)
         int it = iters_for(size);
         r->size = size;
         r->get = r->cget = r->mget = r->put = r->cput = r->mput = r->sget = r->sput = 1e9;
+        double rt[2][4][ROUNDS]; /* [put][who][round]: seconds per operation */
         for (int round = 0; round < ROUNDS; round++) {
             /* The three contenders in turn, starting with a different one
              * each round, so none always goes first after the barrier. */
             for (int k = 0; rank == 0 && k < 8; k++) {
                 int who = (k + round) % 4, put = k >= 4;
                 int64_t start[1] = {(int64_t)MAXSIZE}, count[1] = {(int64_t)size};
+                double *t = &rt[put][who][round];
                 if (who == 0) {
-                    double t = now();
+                    double t0 = now();
                     for (int i = 0; i < it; i++)
                         if ((rc = put ? pshm_mpi_darray_put(a, start, count, NULL, buf)
                                       : pshm_mpi_darray_get(a, start, count, NULL, buf)) != 0 ||
                             (put && (rc = pshm_mpi_darray_flush(a)) != 0))
                             die(put ? "put" : "get", rc);
-                    best(put ? &r->put : &r->get, (now() - t) / it);
+                    best(put ? &r->put : &r->get, *t = (now() - t0) / it);
                 } else if (who == 1) {
-                    best(put ? &r->cput : &r->cget, plain_rma(cwin, put, buf, size, it));
+                    best(put ? &r->cput : &r->cget, *t = plain_rma(cwin, put, buf, size, it));
                 } else if (who == 2) {
-                    best(put ? &r->sput : &r->sget, plain_rma(swin, put, buf, size, it));
+                    best(put ? &r->sput : &r->sget, *t = plain_rma(swin, put, buf, size, it));
                 } else {
-                    best(put ? &r->mput : &r->mget, plain_rma(win, put, buf, size, it));
+                    best(put ? &r->mput : &r->mget, *t = plain_rma(win, put, buf, size, it));
                 }
             }
             MPI_Barrier(MPI_COMM_WORLD); /* the target waits inside MPI */
+        }
+        if (rank == 0) {
+            r->rget = paired_ratio(rt[0][0], rt[0][1], ROUNDS);
+            r->rput = paired_ratio(rt[1][0], rt[1][1], ROUNDS);
+            r->rsget = paired_ratio(rt[0][0], rt[0][2], ROUNDS);
+            r->rsput = paired_ratio(rt[1][0], rt[1][2], ROUNDS);
         }
     }
     *nrows = n;
@@ -646,7 +675,8 @@ int main(int argc, char **argv)
         queues(qr, &nq);
     if (rank == 0) {
         printf("pshm over MPI, 2 ranks on 2 pseudo-nodes of one machine, transport %s "
-               "(best of %d interleaved rounds)\n", transport, ROUNDS);
+               "(best of %d interleaved rounds; 'paired': the median over the rounds of\n"
+               "the ratio within each round)\n", transport, ROUNDS);
         printf("baselines: Win_create = MPI_Win_create over malloc'd memory, the window kind pshm\n"
                "uses (same transport: the fair one); Win_allocate = MPI_Win_allocate (on one\n"
                "machine Open MPI serves it by load/store in shared memory); shm = MPI_Win_create\n"
@@ -654,13 +684,14 @@ int main(int argc, char **argv)
                slab_prefault ? "; slab prefaulted" : "", slab_huge ? "; slab huge_pages" : "",
                slab_touch ? "; slab written by its node first" : "");
         for (int put = 0; put < 2; put++) {
-            printf("remote %-10s  pshm us  Win_create us  ratio  Win_allocate us  ratio   shm us  ratio   pshm GB/s\n",
+            printf("remote %-10s  pshm us  Win_create us  ratio paired  Win_allocate us  ratio   shm us  ratio paired  pshm GB/s\n",
                    put ? "put+flush" : "get");
             for (int i = 0; i < nr; i++) {
                 double p = put ? rr[i].put : rr[i].get, c = put ? rr[i].cput : rr[i].cget,
                        m = put ? rr[i].mput : rr[i].mget, sh = put ? rr[i].sput : rr[i].sget;
-                printf("  %-10s %10.2f %14.2f %6.2fx %16.2f %6.2fx %8.2f %5.2fx %11.2f\n", human(rr[i].size, hb),
-                       p * 1e6, c * 1e6, p / c, m * 1e6, p / m, sh * 1e6, p / sh,
+                printf("  %-10s %10.2f %14.2f %6.2fx %5.2fx %16.2f %6.2fx %8.2f %5.2fx %5.2fx %10.2f\n",
+                       human(rr[i].size, hb), p * 1e6, c * 1e6, p / c, put ? rr[i].rput : rr[i].rget,
+                       m * 1e6, p / m, sh * 1e6, p / sh, put ? rr[i].rsput : rr[i].rsget,
                        (double)rr[i].size / p * 1e-9);
             }
         }
@@ -696,9 +727,9 @@ int main(int argc, char **argv)
             fprintf(f, "{\"bench\": \"mpi\", \"transport\": \"%s\", \"ranks\": 2, \"nodes\": 2, \"pseudo_nodes\": %d,\n \"rma\": [",
                     transport, pshm_mpi_job_pseudo_nodes(job));
             for (int i = 0; i < nr; i++)
-                fprintf(f, "%s\n  {\"size\": %zu, \"pshm_get_s\": %.9g, \"create_get_s\": %.9g, \"mpi_get_s\": %.9g, \"pshm_put_s\": %.9g, \"create_put_s\": %.9g, \"mpi_put_s\": %.9g, \"shm_get_s\": %.9g, \"shm_put_s\": %.9g}",
+                fprintf(f, "%s\n  {\"size\": %zu, \"pshm_get_s\": %.9g, \"create_get_s\": %.9g, \"mpi_get_s\": %.9g, \"pshm_put_s\": %.9g, \"create_put_s\": %.9g, \"mpi_put_s\": %.9g, \"shm_get_s\": %.9g, \"shm_put_s\": %.9g, \"paired_create_get\": %.6g, \"paired_create_put\": %.6g, \"paired_shm_get\": %.6g, \"paired_shm_put\": %.6g}",
                         i ? "," : "", rr[i].size, rr[i].get, rr[i].cget, rr[i].mget, rr[i].put, rr[i].cput, rr[i].mput,
-                        rr[i].sget, rr[i].sput);
+                        rr[i].sget, rr[i].sput, rr[i].rget, rr[i].rput, rr[i].rsget, rr[i].rsput);
             fprintf(f, "],\n \"local\": [");
             for (int i = 0; i < nl; i++)
                 fprintf(f, "%s\n  {\"size\": %zu, \"view_s\": %.9g, \"copy_s\": %.9g}", i ? "," : "",

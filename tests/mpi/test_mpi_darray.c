@@ -409,6 +409,44 @@ static void big(void)
     CHECK_OK(pshm_mpi_darray_close(a));
 }
 
+/* kB of the mapping holding p that this process has mapped (smaps Rss),
+ * or -1 when no mapping holds it. */
+static long mapped_kb(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int in = 0;
+    long kb = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        /* a mapping's first line starts with its lowercase hex address,
+         * its fields with a capital letter */
+        if (!(line[0] >= 'A' && line[0] <= 'Z') && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        if (in && sscanf(line, "Rss: %ld kB", &kb) == 1)
+            break;
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Every rank's mapping of its slab is populated at create (other nodes
+ * read through it: pshm_mpi_darray_create), though nobody wrote it. */
+static void slab_mapped(void)
+{
+    int64_t shape[1] = {(int64_t)pshm_mpi_job_nodes(job) * (8 << 20)};
+    pshm_mpi_darray *a = NULL;
+    CHECK_OK(pshm_mpi_darray_create(job, mt_name("mapped"), "|u1", 1, shape, NULL, &a));
+    long kb = mapped_kb(pshm_array_data(pshm_mpi_darray_local(a)));
+    if (kb < 8 << 10)
+        MT_FAIL("rank %d: %ld kB of its 8 MiB slab mapped", pshm_mpi_job_rank(job), kb);
+    CHECK_OK(pshm_mpi_darray_close(a));
+}
+
 /* flush alone (no sync) completes puts at their targets: a writer puts
  * into every other node's rows in many small puts (a transport may hold
  * small ones back until a flush: osc/pt2pt packs them), flushes, and tells
@@ -483,6 +521,7 @@ int main(int argc, char **argv)
     MT_RUN(views_and_local_processes);
     MT_RUN(darray_failures);
     MT_RUN(big);
+    MT_RUN(slab_mapped);
     CHECK_OK(pshm_mpi_job_close(job));
     return mt_finish();
 }
