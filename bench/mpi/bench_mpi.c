@@ -4,10 +4,12 @@
  *
  *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue|pipeline] [--qsize BYTES]
  *                     [--window N] [--batch BYTES] [--large BYTES] [--from-slot] [--prefault]
- *                     [--huge] [--touch] [--rma-mib N] [--cold] [--ring-mib N] [--app-spin N]
+ *                     [--huge] [--no-touch] [--rma-mib N] [--cold] [--ring-mib N] [--app-spin N]
  *                     [--json PATH]
  *   --prefault / --huge: the darray's slab made with that pshm_mpi_options
- *   field; --touch: each node writes its slab before the timing;
+ *   field (the slab is always populated: pshm_mpi_darray_create);
+ *   --no-touch: the nodes do not write their slabs before the timing (each
+ *   baseline's memory is written, as an application's data would be);
  *   --rma-mib: MiB moved per RMA cell and round (default 256);
  *   --window / --batch / --large: the bridge's window, batch_bytes and
  *   large_bytes (0: every message copied through batches); --from-slot:
@@ -66,7 +68,7 @@ static long qlarge = -1; /* --large N: the bridge's large_bytes (-1: its default
 static int qfrom_slot; /* --from-slot: the bridge's large_from_slot */
 static int qcold; /* --cold: the destination ring is not warmed (every page's first write timed) */
 static unsigned rma_mib = 256; /* --rma-mib N: bytes moved per RMA cell and round, in MiB */
-static int slab_prefault, slab_huge, slab_touch; /* --prefault, --huge, --touch: the darray's slab */
+static int slab_prefault, slab_huge, slab_touch = 1; /* --prefault, --huge, --no-touch: the darray's slab */
 static int pipe_only; /* --only pipeline: the queue part's pipeline cells only */
 static unsigned ring_mib = 8; /* --ring-mib N: the pipeline's rings hold about N MiB each */
 static unsigned app_spin; /* --app-spin N: the pipeline's application handles poll N times
@@ -654,8 +656,8 @@ int main(int argc, char **argv)
             slab_prefault = 1;
         else if (strcmp(argv[i], "--huge") == 0)
             slab_huge = 1;
-        else if (strcmp(argv[i], "--touch") == 0)
-            slab_touch = 1;
+        else if (strcmp(argv[i], "--no-touch") == 0)
+            slab_touch = 0;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
@@ -682,7 +684,8 @@ int main(int argc, char **argv)
                "machine Open MPI serves it by load/store in shared memory); shm = MPI_Win_create\n"
                "over a /dev/shm MAP_SHARED mapping (shmem pages, as pshm's slab)%s%s%s\n",
                slab_prefault ? "; slab prefaulted" : "", slab_huge ? "; slab huge_pages" : "",
-               slab_touch ? "; slab written by its node first" : "");
+               slab_touch ? "; every window written by its owner first, pshm's slab too"
+                          : "; pshm's slab never written (--no-touch)");
         for (int put = 0; put < 2; put++) {
             printf("remote %-10s  pshm us  Win_create us  ratio paired  Win_allocate us  ratio   shm us  ratio paired  pshm GB/s\n",
                    put ? "put+flush" : "get");
