@@ -67,7 +67,7 @@ fi
 
 out="$build/bench"
 mkdir -p "$out"
-rm -f "$out"/bench_*.json "$out"/*.png "$out"/report.md "$out"/run.json "$out"/mpi/bench_mpi.json
+rm -f "$out"/bench_*.json "$out"/*.png "$out"/report.md "$out"/run.json "$out"/mpi/bench_mpi*.json
 load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 t_run=$(date +%s)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
