@@ -3,6 +3,7 @@
 work offline with Debian's setuptools and give a self-contained module (no
 libpshm.so needed)."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,4 +63,7 @@ def mpi_from_pip(target, env):
     run = subprocess.run([os.path.join(ROOT, "tests", "mpi", "run.sh"), "4", "shm", "2", sys.executable, "-c", code],
                          capture_output=True, text=True, env=env, cwd=str(target.parent), timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed, 0 failed" in run.stdout, run.stdout
+    # every case of test_mpi_python ran and passed (each prints "ok NAME")
+    done = re.search(r"^(\d+) passed, 0 failed$", run.stdout, re.M)
+    oks = [ln for ln in run.stdout.splitlines() if ln.startswith("ok ")]
+    assert done and int(done.group(1)) == len(oks) >= 5, run.stdout
