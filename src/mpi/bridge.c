@@ -5,38 +5,22 @@
  * MPI_Isends those; each destination endpoint MPI_Irecvs, commits in order
  * and acknowledges; the source releases, oldest first, only what every
  * destination acknowledged (unless release_early). Batches are untrusted
- * input: every field is checked against the bytes that arrived. */
+ * input: every field is checked against the bytes that arrived (wire.h,
+ * fuzzed by tests/fuzz/fuzz_wire.c). */
 #include "mpi_internal.h"
+#include "wire.h"
 
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
-#define WIRE_MAGIC 0x31425350u /* "PSB1" */
-#define WIRE_END 1u
 #define TAG_BASE 0x2000
 #define SPIN_POLLS 4096 /* MPI polls between yields while waiting */
-#define PAD8(n) (((n) + 7) & ~(size_t)7)
 /* Batches in flight (source) and receives posted ahead (destination): with
  * two, the source sat idle while the destination committed a batch and its
  * acknowledgement came back; four keep both sides busy. */
 #define NBATCH 4
-/* A message of at least opt.large_bytes travels on its own: its batch entry
- * is its length with this bit set, and its bytes go in a message of their
- * own (tag_large), sent from the batch's send buffer (or, with
- * opt.large_from_slot, straight from the source slot) and received straight
- * into a destination reservation. */
-#define LARGE_BIT (UINT64_C(1) << 63)
-
-struct wire {        /* 32 bytes, native byte order (one machine architecture per job) */
-    uint32_t magic;
-    uint32_t flags;
-    uint64_t seq;    /* stream sequence number of the first message */
-    uint32_t count;  /* messages in the batch */
-    uint32_t pad;
-    uint64_t bytes;  /* bytes after the header */
-};
 
 enum { ROLE_NONE = 0, ROLE_SRC = 1, ROLE_DST = 2 };
 
@@ -408,7 +392,7 @@ static int dst_large(pshm_mpi_bridge *br)
     rc = pshm_queue_commit(br->prod, br->llen);
     if (rc != 0)
         return rc;
-    br->curoff += 8;
+    br->curoff = wire_next(br->curoff, br->llen, 1);
     br->cur++;
     br->info.messages++;
     br->info.bytes += br->llen;
@@ -434,14 +418,9 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
         }
         br->idle = 0;
         MPI_Get_count(&st, MPI_BYTE, &n);
-        if (n < (int)sizeof w)
-            return -PSHM_EMPI_PROTO;
-        memcpy(&w, buf, sizeof w);
-        if (w.magic != WIRE_MAGIC || (w.flags & ~WIRE_END) || w.bytes != (uint64_t)n - sizeof w ||
-            w.count > (uint64_t)n / 8)
-            return -PSHM_EMPI_PROTO;
-        if (w.seq != br->expect)
-            return -PSHM_EMPI_SEQ;
+        rc = n < 0 ? WIRE_EPROTO : wire_head(buf, (size_t)n, br->expect, &w);
+        if (rc != WIRE_OK)
+            return rc == WIRE_ESEQ ? -PSHM_EMPI_SEQ : -PSHM_EMPI_PROTO;
         br->have = 1;
         br->rlen = (size_t)n;
         br->cur = 0;
@@ -460,13 +439,7 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
                 return rc; /* an error, or not arrived yet */
             continue;
         }
-        if (br->rlen - br->curoff < 8)
-            return -PSHM_EMPI_PROTO;
-        memcpy(&len, buf + br->curoff, 8);
-        big = (len & LARGE_BIT) != 0;
-        len &= ~LARGE_BIT;
-        if (len > br->max_msg ||
-            (!big && (len > br->rlen - br->curoff - 8 || PAD8(len) > br->rlen - br->curoff - 8)))
+        if (wire_entry(buf, br->rlen, br->curoff, br->max_msg, &len, &big) != WIRE_OK)
             return -PSHM_EMPI_PROTO;
         /* the clock is read only when the queue is full and we must wait */
         rc = pshm_queue_tryreserve(br->prod, (size_t)len, &p);
@@ -492,7 +465,7 @@ static int dst_step(pshm_mpi_bridge *br, const struct timespec *dl)
         rc = pshm_queue_commit(br->prod, (size_t)len);
         if (rc != 0)
             return rc;
-        br->curoff += 8 + PAD8(len);
+        br->curoff = wire_next(br->curoff, len, 0);
         br->cur++;
         br->info.messages++;
         br->info.bytes += len;
