@@ -1439,17 +1439,24 @@ static double lat_ratio(int k, int a, int b, int q)
  * blocking: the round's futex ping-pongs). A reference row is compared
  * with the standalone one-line (or futex) row.
  */
+/* The best fixed-line raw ping-pong (one line, a flag per line, or one
+ * line polled with pauses: lowest p50) cell s measured in round r. */
+static int best_fixed(int s, int r)
+{
+    int w = F_ONE;
+    for (int c = F_TWO; c <= F_POLITE; c++)
+        if (c != F_MSG && LREFP(0, s, r, c, Q50) > 0 && LREFP(0, s, r, c, Q50) < LREFP(0, s, r, w, Q50))
+            w = c;
+    return w;
+}
+
 static double lat_vs_raw(int k, int s, int q, int which)
 {
     double v[64], f[64];
     if (S[s].raw)
         return lat_ratio(k, s, find_sys(k ? R_FUTEX : R_SPIN_ONE, 0, 0), q);
     for (int r = 0; r < rounds; r++) {
-        int w = which;
-        if (k == 0 && which == 0) /* the best of the fixed-line raw ping-pongs */
-            for (int c = F_TWO; c <= F_POLITE; c++)
-                if (c != F_MSG && LREFP(k, s, r, c, Q50) > 0 && LREFP(k, s, r, c, Q50) < LREFP(k, s, r, w, Q50))
-                    w = c;
+        int w = k == 0 && which == 0 ? best_fixed(s, r) : which;
         double x = LATP(k, s, r, q), y = LREFP(k, s, r, k ? 0 : w, q);
         if (k == 1) {
             /* A futex ping-pong now and then runs without ever sleeping (each
@@ -1492,12 +1499,7 @@ static double ref_vs_best(int s, int a, int q)
 {
     double v[64];
     for (int r = 0; r < rounds; r++) {
-        int w = F_ONE;
-        for (int c = F_TWO; c <= F_POLITE; c++)
-            if (c != F_MSG && LREFP(0, s, r, c, Q50) > 0 &&
-                LREFP(0, s, r, c, Q50) < LREFP(0, s, r, w, Q50))
-                w = c;
-        double x = LREFP(0, s, r, a, q), y = LREFP(0, s, r, w, q);
+        double x = LREFP(0, s, r, a, q), y = LREFP(0, s, r, best_fixed(s, r), q);
         v[r] = x > 0 && y > 0 ? x / y : -1;
     }
     return bench_stat_of(v, rounds).med;

@@ -237,10 +237,11 @@ static int mark_trusted(int fd, const struct stat *known, int trusted)
 
     if (trusted)
         return 1;
-    if (!known && fstat(fd, &st) != 0)
-        return 0;
-    if (!known)
+    if (!known) {
+        if (fstat(fd, &st) != 0)
+            return 0;
         known = &st;
+    }
     return (known->st_mode & 022) == 0 || (known->st_mode & S_ISVTX) != 0;
 }
 

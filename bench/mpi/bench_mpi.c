@@ -586,15 +586,11 @@ static void queues(struct queue_row *rows, int *nrows)
             /* on their own: for large messages only (64 B each on its own would be
              * a message per message) */
             double pl = sizes[s] >= 65536 ? pipeline_round(sizes[s], cnt, round, 1) : 0;
-            if (pipe_only) {
-                r->pipe = pc > r->pipe ? pc : r->pipe;
-                r->pipelarge = pl > r->pipelarge ? pl : r->pipelarge;
-                r->mpiapp = ma > r->mpiapp ? ma : r->mpiapp;
-                continue;
-            }
             r->pipe = pc > r->pipe ? pc : r->pipe;
             r->pipelarge = pl > r->pipelarge ? pl : r->pipelarge;
             r->mpiapp = ma > r->mpiapp ? ma : r->mpiapp;
+            if (pipe_only)
+                continue;
             double b = bridge_round(sizes[s], cnt, round, 0), m = mpi_round(sizes[s], cnt, 0);
             double e = bridge_round(sizes[s], cnt, round, 1), g = mpi_round(sizes[s], cnt, 1);
             r->mpiring = g > r->mpiring ? g : r->mpiring;

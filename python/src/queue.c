@@ -390,9 +390,8 @@ static int peek(QueueObject *self, int block, PyObject *timeout, wait_ctx *c)
     return -1;
 }
 
-/* The frame of a peeked record, checked against the record: 0 and the
- * offset of the payload, or -1 with ValueError set (the message is then
- * released: it can never be read). */
+/* Is the record at ptr (len bytes) a frame? 1 with *f and the offset of
+ * the payload in *head, or 0. */
 static int frame_ok(const void *ptr, size_t len, frame *f, size_t *head)
 {
     if (len < sizeof *f)
@@ -404,6 +403,9 @@ static int frame_ok(const void *ptr, size_t len, frame *f, size_t *head)
     return *head <= len && f->data_len == len - *head;
 }
 
+/* The frame of a peeked record, checked against the record: 0 and the
+ * offset of the payload, or -1 with ValueError set (the message is then
+ * released: it can never be read). */
 static int check_frame(QueueObject *self, const wait_ctx *c, frame *f, size_t *head)
 {
     if (frame_ok(c->ptr, c->len, f, head))

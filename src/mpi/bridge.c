@@ -551,10 +551,12 @@ static int src_setup(pshm_mpi_bridge *br)
     br->acked = calloc((size_t)br->ndst, sizeof *br->acked);
     if (!br->pp || !br->pl || !br->areq || !br->aval || !br->acked)
         return -ENOMEM;
+    /* large messages sent from a copy: a send buffer a batch */
+    int stage = br->large != SIZE_MAX && !br->o.large_from_slot;
     for (int i = 0; i < NBATCH; i++) {
         size_t nreq = (size_t)br->ndst * (1 + (size_t)br->per_batch);
         br->b[i].buf = malloc(br->cap);
-        if (br->large != SIZE_MAX && !br->o.large_from_slot)
+        if (stage)
             br->b[i].stage = malloc(br->cap);
         br->b[i].sreq = malloc(sizeof(MPI_Request) * nreq);
         br->b[i].lp = malloc(sizeof *br->b[i].lp * br->per_batch);
@@ -562,7 +564,7 @@ static int src_setup(pshm_mpi_bridge *br)
         for (size_t j = 0; br->b[i].sreq && j < nreq; j++)
             br->b[i].sreq[j] = MPI_REQUEST_NULL; /* before any failure: bridge_free reads them */
         if (!br->b[i].buf || !br->b[i].sreq || !br->b[i].lp || !br->b[i].ll ||
-            (br->large != SIZE_MAX && !br->o.large_from_slot && !br->b[i].stage))
+            (stage && !br->b[i].stage))
             return -ENOMEM;
     }
     br->fill = -1;
