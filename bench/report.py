@@ -292,16 +292,21 @@ def from_mpi(r):
         return "%.0f" % v if v else "n/a"
 
     rows, prows = [], []
+    ring_mib, from_slot = 8, None
     for x in r.get("queue", []):
         b, e, m = x.get("bridge_msgs_per_s"), x.get("bridge_early_msgs_per_s"), x.get("mpi_msgs_per_s")
         g = x.get("mpi_ring_msgs_per_s")
         rows.append([size_text(x["size"]), rate(b), rate(e), rate(m), rate(g), fmt_ratio(b, m),
                      fmt_ratio(e, m), fmt_ratio(b, g), str(x.get("messages", ""))])
-        pc, pl, ma = (x.get("pipeline_msgs_per_s"), x.get("pipeline_zero_copy_msgs_per_s"),
-                      x.get("mpi_app_msgs_per_s"))
+        pc, pl, ec, el, ma = (x.get("pipeline_msgs_per_s"), x.get("pipeline_zero_copy_msgs_per_s"),
+                              x.get("embedded_msgs_per_s"), x.get("embedded_zero_copy_msgs_per_s"),
+                              x.get("mpi_app_msgs_per_s"))
         if pc and ma:
-            prows.append([size_text(x["size"]), rate(pc), rate(pl), rate(ma), fmt_ratio(pc, ma),
-                          fmt_ratio(pl, ma) if pl else "n/a"])
+            prows.append([size_text(x["size"]), rate(pc), rate(pl) if pl else "n/a",
+                          rate(ec), rate(el) if el else "n/a", rate(ma),
+                          paired(x, "paired_pipeline"), paired(x, "paired_pipeline_zero_copy"),
+                          paired(x, "paired_embedded"), paired(x, "paired_embedded_zero_copy")])
+            ring_mib, from_slot = x.get("ring_mib", 8), x.get("large_from_slot")
     if rows:
         tables.append({"title": "a queue across nodes: the bridge against MPI_Send/MPI_Recv (messages/s)",
                        "columns": ["size", "bridge (window)", "bridge (release_early)",
@@ -316,16 +321,25 @@ def from_mpi(r):
                                "'rings' footprint' message i at i x size in buffers of the rings' "
                                "size"})
     if prows:
-        tables.append({"title": "a pipeline across nodes: producer thread -> queue -> bridge -> "
-                                "queue -> consumer thread, against MPI_Send/MPI_Recv with the "
-                                "same application work (messages/s)",
-                       "columns": ["size", "bridge (batches)", "bridge (large on their own)",
-                                   "MPI_Send/Recv", "batches / MPI", "large / MPI"],
+        tables.append({"title": "a pipeline across nodes: producer -> queue -> bridge -> queue -> "
+                                "consumer, against MPI_Send/MPI_Recv with the same application "
+                                "work (messages/s; ratios paired)",
+                       "columns": ["size", "threads: batches", "threads: large on their own",
+                                   "embedded: batches", "embedded: large on their own",
+                                   "MPI_Send/Recv", "threads b / MPI", "threads l / MPI",
+                                   "embedded b / MPI", "embedded l / MPI"],
                        "rows": prows,
-                       "note": "Rings of about 8 MiB; the producer writes each message in place "
+                       "note": "Rings of about %d MiB; the producer writes each message in place "
                                "(its sequence number), the consumer reads it in place; MPI's "
                                "sender writes the number into its buffer, the receiver checks it. "
-                               "Four threads on this machine's CPUs: see bench/mpi/bench_mpi.c"})
+                               "'threads': the application's producer and consumer are threads "
+                               "beside the bridge's endpoints (four threads on this machine's "
+                               "CPUs); 'embedded': each endpoint rank produces or consumes "
+                               "itself, polling the bridge (pshm_mpi_bridge_poll), one thread a "
+                               "rank as MPI's. Large messages sent %s. Ratios: the median over "
+                               "the rounds of the ratio within each round" % (
+                                   ring_mib, "straight from their slots" if from_slot != 0
+                                   else "from a copy")})
     out["tables"] = tables
     return out
 

@@ -443,18 +443,20 @@ PSHM_MPI_API MPI_Win pshm_mpi_darray_win(const pshm_mpi_darray *a);
  * bit set: its bytes follow the batch as an MPI message of their own,
  * received straight into a reservation of that length in the destination
  * queue and committed in stream order; several are in flight, as batches
- * are. The source sends it from a copy in a send buffer of its batch (the
- * default), or with opt.large_from_slot straight from its slot in the
- * source queue (claimed until acknowledged). A small message is copied
- * three times (into the batch, by MPI, out of the batch), a large one twice
- * (into the send buffer, by MPI), or from its slot once, the one copy MPI
- * makes. Why the default keeps the source's copy: where MPI's copy is the
- * kernel's (Open MPI's CMA on one machine) the receiving side does it, so
- * from the slot the destination's core alone reads the source ring and
- * writes its own; with the copy, each node's core copies half of the way,
- * at the same time (on the development VM 1 MiB messages moved 1.2x - 1.8x
- * faster so than from the slot; see the README's MPI benchmark). A network
- * card that reads the slot itself wants large_from_slot. A length that does
+ * are. By default the source sends it straight from its slot in the
+ * source queue (claimed until acknowledged): the one copy is MPI's, made by
+ * the network card where there is one. With opt.large_from_slot = 0, or
+ * with release_early (which releases the slot at once), it is sent from a
+ * copy in a send buffer of its batch. So a small message is copied three
+ * times (into the batch, by MPI, out of the batch), a large one once (twice
+ * from a copy). The copy pays only where MPI's copy is the kernel's (Open
+ * MPI's CMA between pseudo-nodes of one machine) and the source ring is
+ * not in cache, as in a backlog: from the slot the destination's core alone
+ * then reads the source ring and writes its own; from a copy each side's
+ * core copies half of the way, at the same time (on the development VM a
+ * backlog of 1 MiB messages moved 1.7x faster from a copy, while a stream
+ * through rings that fit in cache moved as fast or faster from the slot;
+ * see the README's MPI benchmark). A length that does
  * not match what arrives is
  * -PSHM_EMPI_PROTO, and MPI never writes past the reservation. Everything
  * read from a batch is checked against the bytes received
@@ -513,12 +515,11 @@ typedef struct pshm_mpi_bridge_options {
                                default 1 */
     size_t large_bytes;     /* messages at least this long travel on their own, received
                                straight into the destination queue (see Wire), default
-                               128 KiB; 0: none. On the development VM, 128 KiB - 1 MiB
-                               messages moved 1.1x - 1.25x faster so than through
-                               batches, 64 KiB ones no faster */
-    int large_from_slot;    /* 1: send them straight from their source slots (no copy at
-                               the source; large_bytes is then ignored with
-                               release_early), default 0: from a copy */
+                               128 KiB; 0: none. On the development VM, in a pipeline,
+                               256 KiB - 1 MiB messages moved 1.2x - 2x faster so than
+                               through batches, 64 KiB ones no faster */
+    int large_from_slot;    /* 1 (default): send them straight from their source slots;
+                               0: from a copy (see Wire; release_early implies 0) */
 } pshm_mpi_bridge_options;
 
 static inline void pshm_mpi_bridge_options_init(pshm_mpi_bridge_options *o)
@@ -529,6 +530,7 @@ static inline void pshm_mpi_bridge_options_init(pshm_mpi_bridge_options *o)
     o->window = 1024;
     o->poll_ms = 1;
     o->large_bytes = (size_t)128 << 10;
+    o->large_from_slot = 1;
 }
 
 typedef struct pshm_mpi_bridge pshm_mpi_bridge;
@@ -569,6 +571,22 @@ PSHM_MPI_API int pshm_mpi_bridge_create(pshm_mpi_job *job, const char *name, int
  */
 PSHM_MPI_API int pshm_mpi_bridge_run(pshm_mpi_bridge *br);
 PSHM_MPI_API int pshm_mpi_bridge_timedrun(pshm_mpi_bridge *br, const struct timespec *deadline);
+
+/*
+ * pshm_mpi_bridge_poll: one step that never waits: take the acknowledgements
+ * that arrived, claim and send what the source queue holds (as one batch),
+ * receive and commit what arrived at a destination. For an endpoint rank
+ * that also produces or consumes in the same thread, as an MPI rank
+ * usually is (no thread of its own for the bridge, MPI_THREAD_SINGLE is
+ * enough): the producer calls it after every few messages it commits (each
+ * call sends what is there, so after every message makes batches of one)
+ * and whenever its ring is full; the consumer calls it whenever its queue is
+ * empty. Returns 1 once the end of stream was handled (run's 0; at once on
+ * a rank that is no endpoint), 0 if not yet, or run's errors. The same as
+ * pshm_mpi_bridge_timedrun with a deadline already past, returning 1 for 0
+ * and 0 for -ETIMEDOUT.
+ */
+PSHM_MPI_API int pshm_mpi_bridge_poll(pshm_mpi_bridge *br);
 
 /* pshm_mpi_bridge_close: close the endpoint's queue handles (peeked
  * messages not acknowledged go back to the source queue, as for any

@@ -3,7 +3,7 @@
  * bench_mpi.c - libpshm_mpi against plain MPI in the same run (not a test).
  *
  *   bench/mpi/run.sh BUILD [shm|tcp] [--quick] [--only rma|local|queue|pipeline] [--qsize BYTES]
- *                     [--window N] [--batch BYTES] [--large BYTES] [--from-slot] [--prefault]
+ *                     [--window N] [--batch BYTES] [--large BYTES] [--staged] [--prefault]
  *                     [--huge] [--no-touch] [--rma-mib N] [--cold] [--ring-mib N] [--app-spin N]
  *                     [--json PATH]
  *   --prefault / --huge: the darray's slab made with that pshm_mpi_options
@@ -12,8 +12,8 @@
  *   baseline's memory is written, as an application's data would be);
  *   --rma-mib: MiB moved per RMA cell and round (default 256);
  *   --window / --batch / --large: the bridge's window, batch_bytes and
- *   large_bytes (0: every message copied through batches); --from-slot:
- *   large_from_slot; --cold: the destination ring is not warmed by a lap
+ *   large_bytes (0: every message copied through batches); --staged:
+ *   large_from_slot = 0 (large messages sent from a copy); --cold: the destination ring is not warmed by a lap
  *   first (see warm_ring); --ring-mib, --app-spin: the pipeline (part 4);
  *   --qsize: the queue parts at that message size only.
  *     (2 ranks in 2 pseudo-nodes under mpirun; see tests/mpi/run.sh)
@@ -26,7 +26,7 @@
  *    baseline the "within 1.1x" target is about - and one from
  *    MPI_Win_allocate, which Open MPI on one machine serves by load/store
  *    in shared memory (a path no window over existing memory can take, and
- *    that no network offers). Each cell is the best of 5 interleaved
+ *    that no network offers). Each cell is the best of ROUNDS (7) interleaved
  *    rounds.
  * 2. Local reads: pshm_mpi_darray_view (zero-copy: the same time for every
  *    size) next to a copying local get.
@@ -36,10 +36,13 @@
  *    buffer (reused, cache-hot), and from and into buffers of the rings'
  *    size, message i at i * size ("ring": the memory the bridge streams).
  * 4. The pipeline: the bridge between an application producer and consumer
- *    running at the same time on rings of about 8 MiB (pipeline_round),
- *    with messages copied through batches and with large ones on their own
- *    (large_bytes = 1), against MPI_Send / MPI_Recv with the same
- *    application work; best of 3.
+ *    running at the same time on rings of about 2 MiB (--ring-mib), with
+ *    messages copied through batches and with large ones on their own
+ *    (large_bytes = 1), in two forms: application threads beside the
+ *    endpoints (pipeline_round: four threads) and the endpoints in the
+ *    application's thread (embedded_round: one a rank, as MPI's), against
+ *    MPI_Send / MPI_Recv with the same application work; ROUNDS interleaved
+ *    rounds, the best and the paired ratio (median of the rounds' ratios).
  * The table goes to stdout, the same figures as JSON to PATH (default:
  * bench_mpi.json next to this program).
  */
@@ -65,12 +68,12 @@ static size_t qsize; /* --qsize N: the queue part at this size only */
 static unsigned qwindow; /* --window N: the bridge's messages in flight (0: its default) */
 static size_t qbatch;        /* --batch N: the bridge's batch_bytes (0: its default) */
 static long qlarge = -1; /* --large N: the bridge's large_bytes (-1: its default, 0: none) */
-static int qfrom_slot; /* --from-slot: the bridge's large_from_slot */
+static int qstaged; /* --staged: the bridge's large_from_slot = 0 */
 static int qcold; /* --cold: the destination ring is not warmed (every page's first write timed) */
 static unsigned rma_mib = 256; /* --rma-mib N: bytes moved per RMA cell and round, in MiB */
 static int slab_prefault, slab_huge, slab_touch = 1; /* --prefault, --huge, --no-touch: the darray's slab */
 static int pipe_only; /* --only pipeline: the queue part's pipeline cells only */
-static unsigned ring_mib = 8; /* --ring-mib N: the pipeline's rings hold about N MiB each */
+static unsigned ring_mib = 2; /* --ring-mib N: the pipeline's rings hold about N MiB each */
 static unsigned app_spin; /* --app-spin N: the pipeline's application handles poll N times
                              before sleeping (default 0: at once; see pipeline_round) */
 
@@ -292,8 +295,13 @@ struct queue_row {
     uint64_t n;
     double bridge, early, mpi; /* messages per second, best round */
     double mpiring;            /* MPI_Send/Recv from and into the rings' footprint */
-    double pipe, pipelarge;    /* the pipeline (rings of ring_mib, application threads), copied / zero-copy */
-    double mpiapp;             /* MPI_Send/Recv with the pipeline's application work */
+    uint64_t pn;               /* messages in a pipeline cell */
+    double pipe[5];            /* the pipeline (rings of ring_mib), best round: application
+                                  threads beside the endpoints with batches, with large
+                                  messages on their own; the endpoints in the application's
+                                  thread, the same two; MPI_Send/Recv with the same
+                                  application work */
+    double rpipe[4];           /* the first four over MPI's: paired */
 };
 
 /* The destination ring holds the whole stream, so each of its pages would
@@ -367,7 +375,8 @@ static pshm_mpi_bridge *make_bridge(char *name, const char *prefix, size_t size,
         bo.batch_bytes = qbatch;
     if (large >= 0)
         bo.large_bytes = (size_t)large;
-    bo.large_from_slot = qfrom_slot;
+    if (qstaged)
+        bo.large_from_slot = 0;
     pshm_queue_options_init(&qo);
     qo.queue_mode = PSHM_QUEUE_MPMC;
     qo.max_msg = size;
@@ -482,7 +491,7 @@ static double pipeline_round(size_t size, uint64_t n, int round, int large)
     size_t slots = ((size_t)ring_mib << 20) / size;
     pthread_t th;
 
-    br = make_bridge(name, "pshmbenchp", size, slots < 4 ? 4 : slots, round, 0, large ? 1 : 0);
+    br = make_bridge(name, "pshmbenchp", size, slots < 2 ? 2 : slots, round, 0, large ? 1 : 0);
     pshm_mpi_node_name(job, rank, name, qname, sizeof qname, NULL);
     /* Both handles open before the bridge runs: with no producer the
      * source would be at its end of stream already. */
@@ -506,6 +515,86 @@ static double pipeline_round(size_t size, uint64_t n, int round, int large)
     pshm_mpi_bridge_close(br);
     if (rank == 1)
         pshm_queue_close(app.q);
+    return (double)n / dt;
+}
+
+/* The pipeline with the endpoints in the application's own thread: each
+ * rank runs one thread, as MPI's two processes do. The producer writes a
+ * message in place and lets the bridge forward (pshm_mpi_bridge_timedrun
+ * with a deadline already past: one step, no wait) after every
+ * EMBED_BYTES of messages and whenever the ring is full; the consumer steps
+ * the bridge, then reads in place whatever arrived. */
+#define EMBED_BYTES (64u << 10)
+static const struct timespec past = {0, 0};
+
+static void embed_step(pshm_mpi_bridge *br)
+{
+    int rc = pshm_mpi_bridge_timedrun(br, &past);
+    if (rc != 0 && rc != -ETIMEDOUT)
+        die("bridge step", rc);
+}
+
+static double embedded_round(size_t size, uint64_t n, int round, int large)
+{
+    pshm_mpi_bridge *br;
+    char name[64], qname[PSHM_NAME_MAX + 1];
+    pshm_queue *q;
+    int rc;
+    double t, dt;
+    size_t slots = ((size_t)ring_mib << 20) / size;
+
+    br = make_bridge(name, "pshmbenche", size, slots < 2 ? 2 : slots, round, 0, large ? 1 : 0);
+    pshm_mpi_node_name(job, rank, name, qname, sizeof qname, NULL);
+    if ((rc = pshm_queue_open(qname, rank == 0 ? PSHM_QUEUE_PRODUCER : PSHM_QUEUE_CONSUMER, NULL,
+                              &q)) != 0)
+        die("open", rc);
+    MPI_Barrier(MPI_COMM_WORLD);
+    t = now();
+    if (rank == 0) {
+        size_t pending = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            void *p;
+            while ((rc = pshm_queue_tryreserve(q, size, &p)) == -EAGAIN)
+                embed_step(br);
+            if (rc != 0)
+                die("reserve", rc);
+            memcpy(p, &i, sizeof i);
+            if ((rc = pshm_queue_commit(q, size)) != 0)
+                die("commit", rc);
+            if ((pending += size) >= EMBED_BYTES) {
+                pending = 0;
+                embed_step(br);
+            }
+        }
+        if ((rc = pshm_queue_close(q)) != 0) /* the end of the stream */
+            die("close", rc);
+    } else {
+        for (uint64_t i = 0; i < n;) {
+            const void *p;
+            size_t len;
+            uint64_t seq;
+            embed_step(br);
+            while (i < n && (rc = pshm_queue_trypeek(q, &p, &len)) == 0) {
+                memcpy(&seq, p, sizeof seq);
+                if (len != size || seq != i)
+                    die("consumer", -EBADMSG);
+                if ((rc = pshm_queue_release(q)) != 0)
+                    die("release", rc);
+                i++;
+            }
+            if (rc != 0 && rc != -EAGAIN)
+                die("peek", rc);
+        }
+    }
+    while ((rc = pshm_mpi_bridge_timedrun(br, &past)) == -ETIMEDOUT)
+        ; /* the end of stream */
+    if (rc != 0)
+        die("bridge end", rc);
+    dt = now() - t; /* at the destination: the consumer read the last message */
+    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    pshm_mpi_bridge_close(br);
+    if (rank == 1)
+        pshm_queue_close(q);
     return (double)n / dt;
 }
 
@@ -560,6 +649,33 @@ static double mpi_round(size_t size, uint64_t n, int ring)
     return (double)n / dt;
 }
 
+/* Messages in a cell: the bridge alone holds the whole stream in both
+ * rings (at most 256 MiB each, 64 quick); a pipeline reuses its rings, so
+ * it moves about 1 GiB (128 MiB quick), at least 1024 messages. */
+static uint64_t stream_count(size_t size)
+{
+    uint64_t cnt = (uint64_t)((quick ? (4u << 20) : (32u << 20)) / size);
+    if (cnt < 2000)
+        cnt = 2000;
+    if (cnt > 200000)
+        cnt = 200000;
+    if (cnt * size > ((uint64_t)(quick ? 64 : 256) << 20))
+        cnt = ((uint64_t)(quick ? 64 : 256) << 20) / size;
+    return cnt;
+}
+
+static uint64_t pipeline_count(size_t size)
+{
+    uint64_t cnt = ((uint64_t)(quick ? 128 : 1024) << 20) / size;
+    return cnt < 1024 ? 1024 : cnt > 500000 ? 500000 : cnt;
+}
+
+static void keep_best(double *cell, double v)
+{
+    if (v > *cell)
+        *cell = v;
+}
+
 static void queues(struct queue_row *rows, int *nrows)
 {
     size_t sizes[] = {64, 1024, 16384, 65536, 262144, 1048576};
@@ -570,33 +686,36 @@ static void queues(struct queue_row *rows, int *nrows)
     }
     for (int s = 0; s < nsizes; s++) {
         struct queue_row *r = &rows[n++];
-        uint64_t cnt = (uint64_t)((quick ? (4u << 20) : (32u << 20)) / sizes[s]);
-        if (cnt < 2000)
-            cnt = 2000;
-        if (cnt > 200000)
-            cnt = 200000;
-        /* both rings hold the whole stream: at most 256 MiB each (64 quick) */
-        if (cnt * sizes[s] > ((uint64_t)(quick ? 64 : 256) << 20))
-            cnt = ((uint64_t)(quick ? 64 : 256) << 20) / sizes[s];
-        r->size = sizes[s];
+        size_t size = sizes[s];
+        uint64_t cnt = stream_count(size), pcnt = pipeline_count(size);
+        /* large messages on their own: for 64 KiB and up only (64 B each
+         * on its own would be an MPI message per message) */
+        int large = size >= 65536;
+        double pr[5][ROUNDS]; /* [threads batches, threads large, embedded batches,
+                                 embedded large, MPI][round]: messages/s */
+        memset(r, 0, sizeof *r);
+        r->size = size;
         r->n = cnt;
-        r->bridge = r->early = r->mpi = r->mpiring = r->pipe = r->pipelarge = r->mpiapp = 0;
+        r->pn = pcnt;
+        for (int round = 0; round < ROUNDS; round++) {
+            /* interleaved, so that a drift of the machine moves them alike */
+            pr[4][round] = mpi_app_round(size, pcnt);
+            pr[0][round] = pipeline_round(size, pcnt, round, 0);
+            pr[1][round] = large ? pipeline_round(size, pcnt, round, 1) : 0;
+            pr[2][round] = embedded_round(size, pcnt, round, 0);
+            pr[3][round] = large ? embedded_round(size, pcnt, round, 1) : 0;
+            for (int k = 0; k < 5; k++)
+                keep_best(&r->pipe[k], pr[k][round]);
+        }
+        for (int k = 0; k < 4; k++)
+            r->rpipe[k] = pr[k][0] > 0 ? paired_ratio(pr[k], pr[4], ROUNDS) : 0;
+        if (pipe_only)
+            continue;
         for (int round = 0; round < 3; round++) {
-            double pc = pipeline_round(sizes[s], cnt, round, 0), ma = mpi_app_round(sizes[s], cnt);
-            /* on their own: for large messages only (64 B each on its own would be
-             * a message per message) */
-            double pl = sizes[s] >= 65536 ? pipeline_round(sizes[s], cnt, round, 1) : 0;
-            r->pipe = pc > r->pipe ? pc : r->pipe;
-            r->pipelarge = pl > r->pipelarge ? pl : r->pipelarge;
-            r->mpiapp = ma > r->mpiapp ? ma : r->mpiapp;
-            if (pipe_only)
-                continue;
-            double b = bridge_round(sizes[s], cnt, round, 0), m = mpi_round(sizes[s], cnt, 0);
-            double e = bridge_round(sizes[s], cnt, round, 1), g = mpi_round(sizes[s], cnt, 1);
-            r->mpiring = g > r->mpiring ? g : r->mpiring;
-            r->bridge = b > r->bridge ? b : r->bridge;
-            r->early = e > r->early ? e : r->early;
-            r->mpi = m > r->mpi ? m : r->mpi;
+            keep_best(&r->bridge, bridge_round(size, cnt, round, 0));
+            keep_best(&r->mpi, mpi_round(size, cnt, 0));
+            keep_best(&r->early, bridge_round(size, cnt, round, 1));
+            keep_best(&r->mpiring, mpi_round(size, cnt, 1));
         }
     }
     *nrows = n;
@@ -640,8 +759,8 @@ int main(int argc, char **argv)
             qlarge = strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--rma-mib") == 0 && i + 1 < argc)
             rma_mib = (unsigned)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--from-slot") == 0)
-            qfrom_slot = 1;
+        else if (strcmp(argv[i], "--staged") == 0)
+            qstaged = 1;
         else if (strcmp(argv[i], "--app-spin") == 0 && i + 1 < argc)
             app_spin = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--ring-mib") == 0 && i + 1 < argc)
@@ -700,17 +819,23 @@ int main(int argc, char **argv)
                    lr[i].copy * 1e9);
         printf("queue across nodes   bridge msgs/s (window %u | release_early)   MPI_Send/Recv msgs/s (one buffer | ring)   MPI/bridge (window | early | ring/window)\n",
                qwindow ? qwindow : default_window());
-        for (int i = 0; i < nq; i++)
+        for (int i = 0; i < nq && !pipe_only; i++)
             printf("  %-10s %15.0f %15.0f %22.0f %9.0f %11.2fx %6.2fx %6.2fx  (%llu messages)\n", human(qr[i].size, hb),
                    qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpiring, qr[i].mpi / qr[i].bridge,
                    qr[i].mpi / qr[i].early, qr[i].mpiring / qr[i].bridge, (unsigned long long)qr[i].n);
-        printf("pipeline (rings of %u MiB, a producer thread writing in place on node 0, a consumer\n"
-               "thread reading in place on node 1)   bridge msgs/s (batches | large on their own%s)\n"
-               "MPI_Send/Recv with the same application work msgs/s   bridge / MPI (batches | large)\n",
-               ring_mib, qfrom_slot ? ", from the slot" : "");
+        printf("pipeline (rings of %u MiB; producer on node 0 writes in place, consumer on node 1\n"
+               "reads in place) msgs/s, best of %d rounds: threads = application threads beside the\n"
+               "endpoints (4 threads), embedded = the endpoints in the application's thread (one a\n"
+               "rank, as MPI's); batches | large on their own%s; paired ratios over MPI_Send/Recv\n"
+               "with the same application work\n"
+               "  size        threads batches   large   embedded batches   large      MPI   "
+               "threads b|l paired   embedded b|l paired\n",
+               ring_mib, ROUNDS, qstaged ? " (from a copy)" : "");
         for (int i = 0; i < nq; i++)
-            printf("  %-10s %15.0f %15.0f %22.0f %11.2fx %6.2fx\n", human(qr[i].size, hb), qr[i].pipe,
-                   qr[i].pipelarge, qr[i].mpiapp, qr[i].pipe / qr[i].mpiapp, qr[i].pipelarge / qr[i].mpiapp);
+            printf("  %-10s %15.0f %9.0f %16.0f %9.0f %9.0f   %6.2fx %6.2fx   %7.2fx %6.2fx  (%llu messages)\n",
+                   human(qr[i].size, hb), qr[i].pipe[0], qr[i].pipe[1], qr[i].pipe[2], qr[i].pipe[3],
+                   qr[i].pipe[4], qr[i].rpipe[0], qr[i].rpipe[1], qr[i].rpipe[2], qr[i].rpipe[3],
+                   (unsigned long long)qr[i].pn);
         if (!jpath[0]) {
             ssize_t l = readlink("/proc/self/exe", jpath, sizeof jpath - 32);
             if (l > 0) {
@@ -735,9 +860,12 @@ int main(int argc, char **argv)
                         lr[i].size, lr[i].view, lr[i].copy);
             fprintf(f, "],\n \"queue\": [");
             for (int i = 0; i < nq; i++)
-                fprintf(f, "%s\n  {\"size\": %zu, \"messages\": %llu, \"bridge_msgs_per_s\": %.6g, \"bridge_early_msgs_per_s\": %.6g, \"mpi_msgs_per_s\": %.6g, \"mpi_ring_msgs_per_s\": %.6g, \"pipeline_msgs_per_s\": %.6g, \"pipeline_zero_copy_msgs_per_s\": %.6g, \"mpi_app_msgs_per_s\": %.6g, \"ring_mib\": %u}",
+                fprintf(f, "%s\n  {\"size\": %zu, \"messages\": %llu, \"bridge_msgs_per_s\": %.6g, \"bridge_early_msgs_per_s\": %.6g, \"mpi_msgs_per_s\": %.6g, \"mpi_ring_msgs_per_s\": %.6g, "
+                           "\"pipeline_messages\": %llu, \"pipeline_msgs_per_s\": %.6g, \"pipeline_zero_copy_msgs_per_s\": %.6g, \"embedded_msgs_per_s\": %.6g, \"embedded_zero_copy_msgs_per_s\": %.6g, \"mpi_app_msgs_per_s\": %.6g, "
+                           "\"paired_pipeline\": %.6g, \"paired_pipeline_zero_copy\": %.6g, \"paired_embedded\": %.6g, \"paired_embedded_zero_copy\": %.6g, \"ring_mib\": %u, \"large_from_slot\": %d}",
                         i ? "," : "", qr[i].size, (unsigned long long)qr[i].n, qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpiring,
-                        qr[i].pipe, qr[i].pipelarge, qr[i].mpiapp, ring_mib);
+                        (unsigned long long)qr[i].pn, qr[i].pipe[0], qr[i].pipe[1], qr[i].pipe[2], qr[i].pipe[3], qr[i].pipe[4],
+                        qr[i].rpipe[0], qr[i].rpipe[1], qr[i].rpipe[2], qr[i].rpipe[3], ring_mib, !qstaged);
             fprintf(f, "]}\n");
             fclose(f);
             printf("json: %s\n", jpath);

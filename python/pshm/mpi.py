@@ -242,14 +242,16 @@ class Bridge(_Closing):
     many are delivered twice.
     ``large_bytes``: messages at least this long travel as MPI messages of
     their own, received straight into the destination queue (None: the
-    library's default); ``large_from_slot=True`` sends them straight from
-    the source queue's slots instead of from a copy (for a network card
-    that reads them itself; see pshm_mpi.h, Wire).
+    library's default, 128 KiB); they are sent straight from the source
+    queue's slots, or from a copy with ``large_from_slot=False`` (None: the
+    library's default, from the slots; see pshm_mpi.h, Wire).
+    An endpoint rank that also produces or consumes in the same thread
+    calls ``poll()`` between its own queue operations instead of ``run()``.
     """
 
     def __init__(self, job, name, src, dsts, *, mode="mpmc", max_msg=4096, messages=0,
                  persist=False, release_early=False, window=None, batch_bytes=256 << 10,
-                 large_bytes=None, large_from_slot=False):
+                 large_bytes=None, large_from_slot=None):
         self._h = _mpi.Bridge(job._h, name, src, list(dsts), mode, max_msg, messages, persist,
                               release_early, 0 if window is None else window, batch_bytes,
                               -1 if large_bytes is None else large_bytes, large_from_slot)
@@ -259,6 +261,15 @@ class Bridge(_Closing):
         no endpoint). TimeoutError at ``timeout`` seconds: call again, nothing
         is lost."""
         self._h.run(timeout)
+
+    def poll(self):
+        """One step that never waits: take acknowledgements, send what the
+        source queue holds (as one batch), commit what arrived. For an
+        endpoint that also produces (call it after every few puts and while
+        the queue is full) or consumes (call it while the queue is empty).
+        True once the end of stream was handled (at once on ranks that are no
+        endpoint)."""
+        return self._h.poll()
 
     def info(self):
         """What this endpoint has done: role, done, messages, bytes, batches,

@@ -641,7 +641,8 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     JobObject *job;
     const char *name, *mode = "mpmc";
     PyObject *dsts_o;
-    int src, persist = 0, early = 0, from_slot = 0, rc, ndst;
+    int src, persist = 0, early = 0, rc, ndst;
+    PyObject *from_slot = Py_None; /* None: the library's default */
     unsigned window = 0; /* 0: the library's default */
     Py_ssize_t max_msg = 4096, messages = 0, batch = 256 << 10, large = -1; /* -1: the default */
     int dsts[64];
@@ -650,7 +651,7 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     pshm_mpi_bridge_options o;
     pshm_mpi_bridge *br = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!siO|snnppInnp:Bridge", kwlist, JobType,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!siO|snnppInnO:Bridge", kwlist, JobType,
                                      &job, &name, &src, &dsts_o, &mode, &max_msg, &messages,
                                      &persist, &early, &window, &batch, &large, &from_slot) ||
         !job_ok(job))
@@ -695,7 +696,12 @@ static PyObject *br_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     o.batch_bytes = (size_t)batch;
     if (large >= 0)
         o.large_bytes = (size_t)large;
-    o.large_from_slot = from_slot;
+    if (from_slot != Py_None) {
+        int f = PyObject_IsTrue(from_slot);
+        if (f < 0)
+            return NULL;
+        o.large_from_slot = f;
+    }
     Py_BEGIN_ALLOW_THREADS
     rc = pshm_mpi_bridge_create(job->job, name, src, dsts, ndst, &q, &o, &br);
     Py_END_ALLOW_THREADS
@@ -747,6 +753,20 @@ static PyObject *br_run(BridgeObject *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+static PyObject *br_poll(BridgeObject *self, PyObject *unused)
+{
+    int rc;
+    if (!br_ok(self))
+        return NULL;
+    /* never waits, but a large message's copy can take a while */
+    Py_BEGIN_ALLOW_THREADS
+    rc = pshm_mpi_bridge_poll(self->br);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return raise_code(rc, "Bridge.poll");
+    return PyBool_FromLong(rc);
+}
+
 static PyObject *br_close(BridgeObject *self, PyObject *unused)
 {
     int rc;
@@ -791,6 +811,8 @@ static void br_dealloc(BridgeObject *self)
 static PyMethodDef br_methods[] = {
     {"run", (PyCFunction)(void (*)(void))br_run, METH_VARARGS | METH_KEYWORDS,
      "run(timeout=None): forward until the end of stream; TimeoutError at timeout (call again)."},
+    {"poll", (PyCFunction)br_poll, METH_NOARGS,
+     "poll() -> bool: one step that never waits; True once the end of stream was handled."},
     {"close", (PyCFunction)br_close, METH_NOARGS, "Close the endpoint's queue handles (not collective)."},
     {"info", (PyCFunction)br_info, METH_NOARGS, "What this endpoint has done, as a dict."},
     {NULL, NULL, 0, NULL},

@@ -35,7 +35,7 @@ struct batch {       /* source: one batch being filled or in flight */
     uint64_t sendno;     /* batches sent before it */
     MPI_Request *sreq;   /* per destination: the batch's Isend, then one per large message */
     const void **lp;     /* large messages: where each is sent from */
-    char *stage;         /* their copies (NULL with large_from_slot: their source slots,
+    char *stage;         /* their copies (NULL when sent from their source slots,
                             claimed until released) */
     size_t *ll;
     unsigned nl;
@@ -49,7 +49,8 @@ struct pshm_mpi_bridge {
     pshm_mpi_bridge_options o;
     size_t cap;          /* batch buffer size */
     size_t max_msg;
-    size_t large;        /* source: messages this long go zero-copy (SIZE_MAX: none) */
+    size_t large;        /* source: messages this long go on their own (SIZE_MAX: none) */
+    int from_slot;       /* source: ... sent straight from their slots */
     int done, closed_src, end_sent;
     unsigned idle;       /* steps in a row that moved nothing */
     pshm_mpi_bridge_info info;
@@ -531,10 +532,10 @@ static int endpoint_open(pshm_mpi_bridge *br, const char *name, const pshm_queue
      * has none: one message at a time (see the header). */
     br->single = qi.queue_mode == PSHM_QUEUE_BROADCAST;
     br->window = br->single ? 1 : br->o.window;
-    /* release_early releases a message once packed: a large one sent from
-     * its slot would need the slot to outlive its Isend, so with both every
-     * message is copied into batches. */
-    br->large = (br->o.release_early && br->o.large_from_slot) || br->o.large_bytes == 0 ||
+    /* release_early releases a message once packed: a large one cannot be
+     * sent from its slot then, so it goes from a copy. */
+    br->from_slot = br->o.large_from_slot && !br->o.release_early;
+    br->large = br->o.large_bytes == 0 ||
                         br->o.large_bytes > br->max_msg /* none can be large: no send buffers */
                     ? SIZE_MAX
                     : br->o.large_bytes;
@@ -552,7 +553,7 @@ static int src_setup(pshm_mpi_bridge *br)
     if (!br->pp || !br->pl || !br->areq || !br->aval || !br->acked)
         return -ENOMEM;
     /* large messages sent from a copy: a send buffer a batch */
-    int stage = br->large != SIZE_MAX && !br->o.large_from_slot;
+    int stage = br->large != SIZE_MAX && !br->from_slot;
     for (int i = 0; i < NBATCH; i++) {
         size_t nreq = (size_t)br->ndst * (1 + (size_t)br->per_batch);
         br->b[i].buf = malloc(br->cap);
@@ -812,6 +813,13 @@ int pshm_mpi_bridge_timedrun(pshm_mpi_bridge *br, const struct timespec *deadlin
 int pshm_mpi_bridge_run(pshm_mpi_bridge *br)
 {
     return pshm_mpi_bridge_timedrun(br, NULL);
+}
+
+int pshm_mpi_bridge_poll(pshm_mpi_bridge *br)
+{
+    static const struct timespec past = {0, 0}; /* "try once" (pshm.h, Timeouts) */
+    int rc = pshm_mpi_bridge_timedrun(br, &past);
+    return rc == 0 ? 1 : rc == -ETIMEDOUT ? 0 : rc;
 }
 
 int pshm_mpi_bridge_close(pshm_mpi_bridge *br)

@@ -8,7 +8,8 @@
  *   test_mpi_bridge pipeline   4 ranks, 2 pseudo-nodes: producers on node 0
  *                              (a rank and a forked local process), the
  *                              bridge endpoints, a consumer rank on node 1;
- *                              every source queue mode
+ *                              every source queue mode; and the endpoints
+ *                              producing and consuming themselves, polling
  *   test_mpi_bridge fanout     4 ranks, 4 pseudo-nodes: node 0 to nodes 1-3,
  *                              producer and consumers are local processes
  *                              (forked, not in the job)
@@ -62,27 +63,50 @@ static int msg_check(const unsigned char *m, size_t len, size_t max, uint64_t *i
     return msg_make(want, max, *id, *seq) == len && memcmp(want, m, len) == 0;
 }
 
-static int produce(const char *qname, uint64_t id, uint64_t n, size_t max)
+/* Send n messages of producer id. br: this rank is also the source
+ * endpoint, in the same thread: it polls the bridge after every eighth
+ * message and while the ring is full (pshm_mpi_bridge_poll), then until the
+ * end of stream is acknowledged. */
+static int produce(const char *qname, pshm_mpi_bridge *br, uint64_t id, uint64_t n, size_t max)
 {
     pshm_queue *q = NULL;
     static unsigned char m[MAXMSG];
     int rc = pshm_queue_open(qname, PSHM_QUEUE_PRODUCER, NULL, &q);
-    for (uint64_t s = 0; rc == 0 && s < n; s++)
-        rc = pshm_queue_send(q, m, msg_make(m, max, id, s));
+    for (uint64_t s = 0; rc == 0 && s < n; s++) {
+        size_t len = msg_make(m, max, id, s);
+        if (!br) {
+            rc = pshm_queue_send(q, m, len);
+            continue;
+        }
+        while ((rc = pshm_queue_trysend(q, m, len)) == -EAGAIN)
+            if ((rc = pshm_mpi_bridge_poll(br)) < 0)
+                break;
+        if (rc == 0 && s % 8 == 7 && (rc = pshm_mpi_bridge_poll(br)) > 0)
+            rc = -EPROTO; /* the end of stream before the producer closed */
+    }
     int rc2 = pshm_queue_close(q); /* the last producer: the stream ends */
-    return rc ? rc : rc2;
+    while (br && rc == 0 && (rc = pshm_mpi_bridge_poll(br)) == 0)
+        ;
+    return rc < 0 ? rc : rc2;
 }
 
 /* Receive until the end of stream; every producer's messages in order,
- * each exactly once: next[id] is the sequence number expected. Returns 0 or
- * a description of what went wrong in err. */
-static int consume(pshm_queue *q, int nprod, uint64_t n, size_t max, char *err, size_t cap)
+ * each exactly once: next[id] is the sequence number expected. br: this
+ * rank is also the destination endpoint, polled whenever q is empty.
+ * Returns 0 or a description of what went wrong in err. */
+static int consume(pshm_queue *q, pshm_mpi_bridge *br, int nprod, uint64_t n, size_t max,
+                   char *err, size_t cap)
 {
     uint64_t next[8] = {0}, id, seq;
     static unsigned char m[MAXMSG];
     size_t len;
     int rc;
-    while ((rc = pshm_queue_recv(q, m, sizeof m, &len)) == 0) {
+    for (;;) {
+        rc = br ? pshm_queue_tryrecv(q, m, sizeof m, &len) : pshm_queue_recv(q, m, sizeof m, &len);
+        if (rc == -EAGAIN && br && (rc = pshm_mpi_bridge_poll(br)) >= 0)
+            continue;
+        if (rc != 0)
+            break;
         if (!msg_check(m, len, max, &id, &seq)) {
             snprintf(err, cap, "a corrupt message (len %zu)", len);
             return -1;
@@ -124,6 +148,8 @@ struct mode {
     size_t max;      /* largest message; 0: 512 */
     size_t edge;     /* 0, or edge below for every fourth message */
     int from_slot;   /* large messages sent straight from their source slots */
+    int embedded;    /* the endpoints produce and consume in their own thread, polling the
+                        bridge (pshm_mpi_bridge_poll); ranks 1 and 3 do nothing */
 };
 
 /* Node 0: rank 0 the bridge's source endpoint, rank 1 a producer and a
@@ -140,7 +166,7 @@ static void pipeline_mode(const struct mode *md)
     int rank = pshm_mpi_job_rank(job), one = 1;
     size_t max = md->max ? md->max : 512;
     edge = md->edge;
-    int nprod = md->qm == PSHM_QUEUE_MPMC ? 2 : 1;
+    int nprod = md->qm == PSHM_QUEUE_MPMC && !md->embedded ? 2 : 1;
     pshm_queue *cq = NULL;
 
     pshm_queue_options_init(&qo);
@@ -170,11 +196,19 @@ static void pipeline_mode(const struct mode *md)
         CHECK_OK(pshm_queue_stat(src, &si));
         CHECK_EQ(si.consumers, 1);
     }
-    if (rank == 3) /* subscribe before anything is sent (broadcast) */
+    if (rank == (md->embedded ? 2 : 3)) /* subscribe before anything is sent (broadcast) */
         CHECK_OK(pshm_queue_open(dst, PSHM_QUEUE_CONSUMER, NULL, &cq));
     MPI_Barrier(MPI_COMM_WORLD);
 
-    if (rank == 0 || rank == 2) {
+    if (md->embedded) {
+        char err[200];
+        if (rank == 0)
+            CHECK_OK(produce(src, br, 0, md->n, max));
+        if (rank == 2 && consume(cq, br, 1, md->n, max, err, sizeof err) != 0)
+            MT_FAIL("%s: %s", md->tag, err);
+        if (rank == 2)
+            CHECK_OK(pshm_queue_close(cq));
+    } else if (rank == 0 || rank == 2) {
         CHECK_OK(pshm_mpi_bridge_run(br));
     } else if (rank == 1) {
         pid_t child = -1;
@@ -182,14 +216,14 @@ static void pipeline_mode(const struct mode *md)
             child = fork();
             CHECK(child >= 0);
             if (child == 0)
-                _exit(produce(src, 1, md->n, max) == 0 ? 0 : 1);
+                _exit(produce(src, NULL, 1, md->n, max) == 0 ? 0 : 1);
         }
-        CHECK_OK(produce(src, 0, md->n, max));
+        CHECK_OK(produce(src, NULL, 0, md->n, max));
         if (child > 0)
             CHECK_EQ(wait_child(child), 0);
     } else if (rank == 3) {
         char err[200];
-        if (consume(cq, nprod, md->n, max, err, sizeof err) != 0)
+        if (consume(cq, NULL, nprod, md->n, max, err, sizeof err) != 0)
             MT_FAIL("%s: %s", md->tag, err);
         CHECK_OK(pshm_queue_close(cq));
     }
@@ -203,9 +237,9 @@ static void pipeline_mode(const struct mode *md)
         /* a batch holds at most the window's messages (until acknowledged) */
         if (rank == 0 && md->window && !md->release_early)
             CHECK(bi.batches >= md->n * (uint64_t)nprod / md->window);
-        /* messages of large_bytes and more go on their own, unless sent
-         * from their slots with release_early */
-        if (bo.large_bytes && max >= bo.large_bytes && !(md->release_early && md->from_slot))
+        /* messages of large_bytes and more go on their own (from a copy
+         * with release_early) */
+        if (bo.large_bytes && max >= bo.large_bytes)
             CHECK(bi.large > 0 && bi.large < bi.messages);
         else
             CHECK_EQ(bi.large, 0);
@@ -221,48 +255,63 @@ static void pipeline_mode(const struct mode *md)
 
 static void pipeline_mpmc(void)
 {
-    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000, 0, 0, 0, 0};
+    struct mode m = {"mpmc", PSHM_QUEUE_MPMC, 0, 20000, 0, 0, 0, 0, 0};
     pipeline_mode(&m);
 }
 static void pipeline_mpmc_window4(void)
 {
-    struct mode m = {"mpmcw", PSHM_QUEUE_MPMC, 0, 2000, 4, 0, 0, 0};
+    struct mode m = {"mpmcw", PSHM_QUEUE_MPMC, 0, 2000, 4, 0, 0, 0, 0};
     pipeline_mode(&m);
 }
 static void pipeline_spsc(void)
 {
-    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 20000, 0, 0, 0, 0}; /* batch claims: a window too */
+    struct mode m = {"spsc", PSHM_QUEUE_SPSC, 0, 20000, 0, 0, 0, 0, 0}; /* batch claims: a window too */
     pipeline_mode(&m);
 }
 static void pipeline_spsc_early(void)
 {
-    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000, 0, 0, 0, 0};
+    struct mode m = {"spsce", PSHM_QUEUE_SPSC, 1, 20000, 0, 0, 0, 0, 0};
     pipeline_mode(&m);
 }
 /* Large messages: sizes either side of the large_bytes threshold (and
  * exactly at it), mixed with small ones, through a destination ring of 8 of
  * them; batch claims with the default window and a window of 8,
- * release_early and BROADCAST (one at a time); sent from a copy (the
- * default) and straight from the source slots (with release_early: every
- * message through batches). */
+ * release_early and BROADCAST (one at a time); sent from a copy and
+ * straight from the source slots (the default; with release_early from a
+ * copy all the same). */
 static void pipeline_large(void)
 {
     static const struct mode ms[] = {
-        {"mpmcl", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10, 0},
-        {"spscl", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10, 0},
-        {"spscle", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10, 0},
-        {"bcastl", PSHM_QUEUE_BROADCAST, 0, 500, 0, 40000, 16 << 10, 0},
-        /* straight from the source slots (no copy at the source) */
-        {"mpmcls", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10, 1},
-        {"spscls", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10, 1},
-        {"spscles", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10, 1},
+        {"mpmcl", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10, 0, 0},
+        {"spscl", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10, 0, 0},
+        {"spscle", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10, 0, 0},
+        {"bcastl", PSHM_QUEUE_BROADCAST, 0, 500, 0, 40000, 16 << 10, 0, 0},
+        /* straight from the source slots (no copy at the source), the default */
+        {"mpmcls", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10, 1, 0},
+        {"spscls", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10, 1, 0},
+        {"spscles", PSHM_QUEUE_SPSC, 1, 1000, 0, 40000, 16 << 10, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+        pipeline_mode(&ms[i]);
+}
+/* The endpoints produce and consume themselves, one thread a rank, polling
+ * the bridge: small messages in batches (a small ring, so the producer
+ * polls while it is full), large ones from a copy and from their slots,
+ * release_early, and a window of 8. */
+static void pipeline_embedded(void)
+{
+    static const struct mode ms[] = {
+        {"mpmcp", PSHM_QUEUE_MPMC, 0, 20000, 0, 0, 0, 0, 1},
+        {"spscpl", PSHM_QUEUE_SPSC, 0, 1500, 8, 40000, 16 << 10, 0, 1},
+        {"mpmcpls", PSHM_QUEUE_MPMC, 0, 1500, 0, 40000, 16 << 10, 1, 1},
+        {"spscpe", PSHM_QUEUE_SPSC, 1, 20000, 0, 0, 0, 0, 1},
     };
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
         pipeline_mode(&ms[i]);
 }
 static void pipeline_broadcast(void)
 {
-    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000, 0, 0, 0, 0};
+    struct mode m = {"bcast", PSHM_QUEUE_BROADCAST, 1, 20000, 0, 0, 0, 0, 0};
     pipeline_mode(&m);
 }
 
@@ -331,12 +380,12 @@ static void fanout(void)
     CHECK(child >= 0);
     if (child == 0) {
         if (node == 0)
-            _exit(produce(mine, 0, n, max) == 0 ? 0 : 1);
+            _exit(produce(mine, NULL, 0, n, max) == 0 ? 0 : 1);
         pshm_queue *q = NULL;
         char err[200];
         if (pshm_queue_open(mine, PSHM_QUEUE_CONSUMER, NULL, &q) != 0)
             _exit(2);
-        int r = consume(q, 1, n, max, err, sizeof err);
+        int r = consume(q, NULL, 1, n, max, err, sizeof err);
         if (r != 0)
             fprintf(stderr, "fan-out consumer on node %d: %s\n", node, err);
         pshm_queue_close(q);
@@ -360,6 +409,7 @@ int main(int argc, char **argv)
         MT_RUN(pipeline_spsc_early);
         MT_RUN(pipeline_broadcast);
         MT_RUN(pipeline_large);
+        MT_RUN(pipeline_embedded);
         MT_RUN(bridge_errors);
     } else if (strcmp(argv[1], "fanout") == 0) {
         MT_RUN(fanout);

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 """pshm.mpi under mpi4py, run as one MPI job (tests/mpi/run.sh, 4 ranks in
 2 pseudo-nodes): node-shared arrays, distributed-array hyperslabs against a
-numpy reference, zero-copy views, and a bridged queue fed and drained by
-local processes (the pshm command) with sequence numbers and checksums.
+numpy reference, zero-copy views, and a bridged queue with sequence numbers
+and checksums, fed and drained by local processes (the pshm command) or by
+the endpoint ranks themselves, polling the bridge.
 A failed check aborts the whole job (mpirun exits non-zero)."""
 import os
+import queue
 import subprocess
 import sys
 import traceback
@@ -13,7 +15,7 @@ import zlib
 import numpy as np
 from mpi4py import MPI
 
-from pshm import SharedMemory, mpi
+from pshm import Queue, SharedMemory, ShutDown, mpi
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
@@ -151,6 +153,17 @@ def views(job):
     a.close()
 
 
+def check_endpoint(job, br, n, large_bytes):
+    """An endpoint (node-local rank 0) handled the end of stream and moved n
+    messages, each on its own if large_bytes was set."""
+    info = br.info()
+    if job.node_rank == 0:
+        check(info["done"] and info["messages"] == n,
+              "endpoint %s: %r, want %d messages" % (info["role"], info, n))
+        check(info["large"] == (n if large_bytes else 0),
+              "endpoint %s: %r, large_bytes %r" % (info["role"], info, large_bytes))
+
+
 def bridge(job, large_bytes=None):
     """A queue on node 0 bridged to node 1: a local process (the pshm
     command, not in the job) sends N numbered, checksummed messages into
@@ -181,12 +194,7 @@ def bridge(job, large_bytes=None):
         subprocess.run([PSHM, "queue", "send", q] + msgs, check=True)
         subprocess.run([PSHM, "queue", "close", q], check=True)
     br.run(timeout=120)
-    info = br.info()
-    if job.node_rank == 0:
-        check(info["done"] and info["messages"] == n,
-              "endpoint %s: %r, want %d messages" % (info["role"], info, n))
-        check(info["large"] == (n if large_bytes else 0),
-              "endpoint %s: %r, large_bytes %r" % (info["role"], info, large_bytes))
+    check_endpoint(job, br, n, large_bytes)
     if consumer:
         out, err = consumer.communicate(timeout=90)
         check(consumer.returncode == 0, "pshm queue recv failed: %s" % err)
@@ -205,6 +213,65 @@ def bridge_large(job):
     bridge(job, large_bytes=16)
 
 
+def bridge_polled(job, large_bytes=None):
+    """The endpoints produce and consume themselves, one thread a rank,
+    polling the bridge (Bridge.poll) between their own queue operations:
+    node 0's endpoint puts N numbered, checksummed objects into its queue
+    (polling after every eighth and while the queue is full), node 1's gets
+    them (polling while its queue is empty): every one once, in order,
+    intact. large_bytes=512: the objects (about 1 KiB) travel on their own."""
+    name = uname("qp%d" % bool(large_bytes))
+    n = 2000
+    br = job.bridge(name, 0, [1], mode="mpmc", max_msg=2048, messages=32,
+                    large_bytes=large_bytes)
+    q = None
+    if job.node_rank == 0:
+        q = Queue.open(job.node_name(name, job.node))
+        if job.node == 1:
+            q.subscribe()
+    comm.Barrier()
+    if job.node_rank == 0 and job.node == 0:
+        for i in range(n):
+            body = b"%06d" % i * 170
+            while True:
+                try:
+                    q.put((i, zlib.crc32(body), body), block=False)
+                    break
+                except queue.Full:
+                    check(not br.poll(), "the end of stream before the producer closed")
+            if i % 8 == 7:
+                br.poll()
+        q.shutdown()  # the end of the stream (the bridge drains the queue first)
+        q.close()
+        while not br.poll():
+            pass
+    elif job.node_rank == 0:
+        got = 0
+        while True:
+            try:
+                i, crc, body = q.get(block=False)
+            except queue.Empty:
+                br.poll()
+                continue
+            except ShutDown:
+                break
+            check(i == got, "object %d is %d: lost, repeated or reordered" % (got, i))
+            check(crc == zlib.crc32(body) and body == b"%06d" % i * 170, "object %d corrupt" % i)
+            got += 1
+        check(got == n, "received %d objects, want %d" % (got, n))
+        check(br.poll(), "the end of stream was not handled")
+        q.close()
+    else:
+        check(br.poll(), "a rank that is no endpoint: poll is True at once")
+    check_endpoint(job, br, n, large_bytes)
+    comm.Barrier()
+    br.close()
+
+
+def bridge_polled_large(job):
+    bridge_polled(job, large_bytes=512)
+
+
 def main():
     seed = int(os.environ.get("PSHM_SEED", "0")) or int.from_bytes(os.urandom(4), "little")
     seed = comm.bcast(seed, root=0)
@@ -213,7 +280,8 @@ def main():
     job = mpi.Job()
     check(job.nodes == 2 and job.size == 4, "run with 4 ranks in 2 pseudo-nodes")
     passed = 0
-    for case in (node_arrays, hyperslabs, views, bridge, bridge_large):
+    for case in (node_arrays, hyperslabs, views, bridge, bridge_large, bridge_polled,
+                 bridge_polled_large):
         try:
             case(job, seed) if case is hyperslabs else case(job)
         except Exception:
