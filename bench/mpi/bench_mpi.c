@@ -294,6 +294,7 @@ struct queue_row {
     size_t size;
     uint64_t n;
     double bridge, early, mpi; /* messages per second, best round */
+    double staged;             /* the bridge with large_from_slot = 0 (0: no large messages) */
     double mpiring;            /* MPI_Send/Recv from and into the rings' footprint */
     uint64_t pn;               /* messages in a pipeline cell */
     double pipe[5];            /* the pipeline (rings of ring_mib), best round: application
@@ -346,18 +347,20 @@ static void warm_ring(const char *name, size_t size, pshm_queue **keep)
     free(m);
 }
 
-static unsigned default_window(void)
+static pshm_mpi_bridge_options bridge_defaults(void)
 {
     pshm_mpi_bridge_options bo;
     pshm_mpi_bridge_options_init(&bo);
-    return bo.window;
+    return bo;
 }
 
 /* A bridge from node 0 to node 1 over MPMC queues of `slots` messages of
  * `size` bytes (prefaulted, the job's lifetime), named into name[64];
- * large: its large_bytes (-1: the default). */
+ * kind: 0 the default options, KIND_EARLY release_early, KIND_STAGED
+ * large_from_slot = 0; large: its large_bytes (-1: the default). */
+enum { KIND_EARLY = 1, KIND_STAGED = 2 };
 static pshm_mpi_bridge *make_bridge(char *name, const char *prefix, size_t size, size_t slots,
-                                    int round, int early, long large)
+                                    int round, int kind, long large)
 {
     pshm_mpi_bridge_options bo;
     pshm_queue_options qo;
@@ -366,16 +369,16 @@ static pshm_mpi_bridge *make_bridge(char *name, const char *prefix, size_t size,
     int one = 1, rc;
 
     MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-    snprintf(name, 64, "%s_%ld_%zu_%d_%d_%ld", prefix, pid, size, round, early, large);
+    snprintf(name, 64, "%s_%ld_%zu_%d_%d_%ld", prefix, pid, size, round, kind, large);
     pshm_mpi_bridge_options_init(&bo);
-    bo.release_early = early;
+    bo.release_early = kind == KIND_EARLY;
     if (qwindow)
         bo.window = qwindow;
     if (qbatch)
         bo.batch_bytes = qbatch;
     if (large >= 0)
         bo.large_bytes = (size_t)large;
-    if (qstaged)
+    if (qstaged || kind == KIND_STAGED)
         bo.large_from_slot = 0;
     pshm_queue_options_init(&qo);
     qo.queue_mode = PSHM_QUEUE_MPMC;
@@ -388,7 +391,7 @@ static pshm_mpi_bridge *make_bridge(char *name, const char *prefix, size_t size,
     return br;
 }
 
-static double bridge_round(size_t size, uint64_t n, int round, int early)
+static double bridge_round(size_t size, uint64_t n, int round, int kind)
 {
     pshm_mpi_bridge *br;
     char name[64], qname[PSHM_NAME_MAX + 1];
@@ -400,7 +403,7 @@ static double bridge_round(size_t size, uint64_t n, int round, int early)
      * VM): a cost a pipeline in its steady state, reusing its ring, never
      * pays, and that the MPI_Recv baseline (one buffer) does not pay. It is
      * not enough: see warm_ring. */
-    br = make_bridge(name, "pshmbench", size, (size_t)n + 16, round, early, qlarge);
+    br = make_bridge(name, "pshmbench", size, (size_t)n + 16, round, kind, qlarge);
     pshm_queue *keep = NULL;
     if (rank == 1)
         warm_ring(name, size, &keep);
@@ -714,7 +717,10 @@ static void queues(struct queue_row *rows, int *nrows)
         for (int round = 0; round < 3; round++) {
             keep_best(&r->bridge, bridge_round(size, cnt, round, 0));
             keep_best(&r->mpi, mpi_round(size, cnt, 0));
-            keep_best(&r->early, bridge_round(size, cnt, round, 1));
+            keep_best(&r->early, bridge_round(size, cnt, round, KIND_EARLY));
+            /* large messages from a copy: where the default sends any on their own */
+            if (size >= (qlarge >= 0 ? (size_t)qlarge : bridge_defaults().large_bytes) && qlarge != 0)
+                keep_best(&r->staged, bridge_round(size, cnt, round, KIND_STAGED));
             keep_best(&r->mpiring, mpi_round(size, cnt, 1));
         }
     }
@@ -817,12 +823,17 @@ int main(int argc, char **argv)
         for (int i = 0; i < nl; i++)
             printf("  %-10s %18.1f %22.1f\n", human(lr[i].size, hb), lr[i].view * 1e9,
                    lr[i].copy * 1e9);
-        printf("queue across nodes   bridge msgs/s (window %u | release_early)   MPI_Send/Recv msgs/s (one buffer | ring)   MPI/bridge (window | early | ring/window)\n",
-               qwindow ? qwindow : default_window());
+        printf("queue across nodes, the bridge alone (a backlog: both rings hold the whole stream)\n"
+               "  bridge msgs/s (window %u | release_early | large from a copy)   MPI_Send/Recv msgs/s\n"
+               "  (one buffer | rings' footprint)   bridge / MPI one buffer (window | early | copy)\n"
+               "  bridge / MPI rings' footprint (window | copy)\n",
+               qwindow ? qwindow : bridge_defaults().window);
         for (int i = 0; i < nq && !pipe_only; i++)
-            printf("  %-10s %15.0f %15.0f %22.0f %9.0f %11.2fx %6.2fx %6.2fx  (%llu messages)\n", human(qr[i].size, hb),
-                   qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpiring, qr[i].mpi / qr[i].bridge,
-                   qr[i].mpi / qr[i].early, qr[i].mpiring / qr[i].bridge, (unsigned long long)qr[i].n);
+            printf("  %-10s %12.0f %12.0f %12.0f %12.0f %9.0f   %5.2fx %5.2fx %5.2fx   %5.2fx %5.2fx  (%llu messages)\n",
+                   human(qr[i].size, hb), qr[i].bridge, qr[i].early, qr[i].staged, qr[i].mpi,
+                   qr[i].mpiring, qr[i].bridge / qr[i].mpi, qr[i].early / qr[i].mpi,
+                   qr[i].staged / qr[i].mpi, qr[i].bridge / qr[i].mpiring,
+                   qr[i].staged / qr[i].mpiring, (unsigned long long)qr[i].n);
         printf("pipeline (rings of %u MiB; producer on node 0 writes in place, consumer on node 1\n"
                "reads in place) msgs/s, best of %d rounds: threads = application threads beside the\n"
                "endpoints (4 threads), embedded = the endpoints in the application's thread (one a\n"
@@ -860,11 +871,11 @@ int main(int argc, char **argv)
                         lr[i].size, lr[i].view, lr[i].copy);
             fprintf(f, "],\n \"queue\": [");
             for (int i = 0; i < nq; i++)
-                fprintf(f, "%s\n  {\"size\": %zu, \"messages\": %llu, \"bridge_msgs_per_s\": %.6g, \"bridge_early_msgs_per_s\": %.6g, \"mpi_msgs_per_s\": %.6g, \"mpi_ring_msgs_per_s\": %.6g, "
+                fprintf(f, "%s\n  {\"size\": %zu, \"messages\": %llu, \"bridge_msgs_per_s\": %.6g, \"bridge_early_msgs_per_s\": %.6g, \"mpi_msgs_per_s\": %.6g, \"mpi_ring_msgs_per_s\": %.6g, \"bridge_staged_msgs_per_s\": %.6g, "
                            "\"pipeline_messages\": %llu, \"pipeline_msgs_per_s\": %.6g, \"pipeline_zero_copy_msgs_per_s\": %.6g, \"embedded_msgs_per_s\": %.6g, \"embedded_zero_copy_msgs_per_s\": %.6g, \"mpi_app_msgs_per_s\": %.6g, "
                            "\"paired_pipeline\": %.6g, \"paired_pipeline_zero_copy\": %.6g, \"paired_embedded\": %.6g, \"paired_embedded_zero_copy\": %.6g, \"ring_mib\": %u, \"large_from_slot\": %d}",
                         i ? "," : "", qr[i].size, (unsigned long long)qr[i].n, qr[i].bridge, qr[i].early, qr[i].mpi, qr[i].mpiring,
-                        (unsigned long long)qr[i].pn, qr[i].pipe[0], qr[i].pipe[1], qr[i].pipe[2], qr[i].pipe[3], qr[i].pipe[4],
+                        qr[i].staged, (unsigned long long)qr[i].pn, qr[i].pipe[0], qr[i].pipe[1], qr[i].pipe[2], qr[i].pipe[3], qr[i].pipe[4],
                         qr[i].rpipe[0], qr[i].rpipe[1], qr[i].rpipe[2], qr[i].rpipe[3], ring_mib, !qstaged);
             fprintf(f, "]}\n");
             fclose(f);
