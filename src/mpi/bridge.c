@@ -50,7 +50,7 @@ struct pshm_mpi_bridge {
     size_t cap;          /* batch buffer size */
     size_t max_msg;
     size_t large;        /* source: messages this long go on their own (SIZE_MAX: none) */
-    int from_slot;       /* source: ... sent straight from their slots */
+    int from_slot;       /* source: large messages are sent straight from their slots */
     int done, closed_src, end_sent;
     unsigned idle;       /* steps in a row that moved nothing */
     pshm_mpi_bridge_info info;
