@@ -182,12 +182,12 @@ static void rma(struct rma_row *rows, int *nrows)
     memset(smem, 1, MAXSIZE);
     memset(buf, 2, MAXSIZE);
     /* The slab last: on the development VM the shmem region whose pages are
-     * allocated first reads 1.2x - 1.4x slower by CMA at 16 - 64 MiB, which
-     * ever it is (bench_cma -l, without MPI; here, with the slab made first,
-     * pshm's 16 - 64 MiB gets were 1.2x - 1.6x of Win_create's in about half
-     * the runs and the /dev/shm window's not; made last, 0.97x - 1.13x, and
-     * the /dev/shm window the slow one). The 1.1x target is against the
-     * malloc'd window, which the order does not move. */
+     * allocated first reads 1.2x - 1.4x slower by CMA at 16 - 64 MiB,
+     * whichever it is (bench_cma -l, without MPI). Here, with the slab made
+     * first, pshm's 16 - 64 MiB gets were 1.2x - 1.6x of Win_create's in
+     * about half the runs and the /dev/shm window's were not; made last,
+     * 0.96x - 1.13x, and the /dev/shm window is the slow one. The 1.1x
+     * target is against the malloc'd window, which the order does not move. */
     pshm_mpi_options_init(&mo);
     mo.prefault = slab_prefault;
     mo.huge_pages = slab_huge;
@@ -530,18 +530,17 @@ static double pipeline_round(size_t size, uint64_t n, int round, int large)
 
 /* The pipeline with the endpoints in the application's own thread: each
  * rank runs one thread, as MPI's two processes do. The producer writes a
- * message in place and lets the bridge forward (pshm_mpi_bridge_timedrun
- * with a deadline already past: one step, no wait) after every
- * EMBED_BYTES of messages and whenever the ring is full; the consumer steps
- * the bridge, then reads in place whatever arrived. */
+ * message in place and lets the bridge forward (pshm_mpi_bridge_poll: one
+ * step, no wait) after every EMBED_BYTES of messages and whenever the ring
+ * is full; the consumer polls the bridge, then reads in place whatever
+ * arrived. */
 #define EMBED_BYTES (64u << 10)
-static const struct timespec past = {0, 0};
 
 static void embed_step(pshm_mpi_bridge *br)
 {
-    int rc = pshm_mpi_bridge_timedrun(br, &past);
-    if (rc != 0 && rc != -ETIMEDOUT)
-        die("bridge step", rc);
+    int rc = pshm_mpi_bridge_poll(br);
+    if (rc < 0)
+        die("bridge poll", rc);
 }
 
 static double embedded_round(size_t size, uint64_t n, int round, int large)
@@ -596,9 +595,9 @@ static double embedded_round(size_t size, uint64_t n, int round, int large)
                 die("peek", rc);
         }
     }
-    while ((rc = pshm_mpi_bridge_timedrun(br, &past)) == -ETIMEDOUT)
+    while ((rc = pshm_mpi_bridge_poll(br)) == 0)
         ; /* the end of stream */
-    if (rc != 0)
+    if (rc < 0)
         die("bridge end", rc);
     dt = now() - t; /* at the destination: the consumer read the last message */
     MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);

@@ -79,9 +79,11 @@ static int produce(const char *qname, pshm_mpi_bridge *br, uint64_t id, uint64_t
             continue;
         }
         while ((rc = pshm_queue_trysend(q, m, len)) == -EAGAIN)
-            if ((rc = pshm_mpi_bridge_poll(br)) < 0)
+            if ((rc = pshm_mpi_bridge_poll(br)) != 0)
                 break;
-        if (rc == 0 && s % 8 == 7 && (rc = pshm_mpi_bridge_poll(br)) > 0)
+        if (rc == 0 && s % 8 == 7)
+            rc = pshm_mpi_bridge_poll(br);
+        if (rc > 0)
             rc = -EPROTO; /* the end of stream before the producer closed */
     }
     int rc2 = pshm_queue_close(q); /* the last producer: the stream ends */
