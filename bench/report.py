@@ -296,16 +296,15 @@ def from_mpi(r):
     for x in r.get("queue", []):
         b, e, m = x.get("bridge_msgs_per_s"), x.get("bridge_early_msgs_per_s"), x.get("mpi_msgs_per_s")
         g, c = x.get("mpi_ring_msgs_per_s"), x.get("bridge_staged_msgs_per_s")
-        rows.append([size_text(x["size"]), rate(b), rate(e), rate(c) if c else "n/a", rate(m),
-                     rate(g), fmt_ratio(b, m), fmt_ratio(e, m), fmt_ratio(c, m) if c else "n/a",
-                     fmt_ratio(b, g), fmt_ratio(c, g) if c else "n/a",
+        rows.append([size_text(x["size"]), rate(b), rate(e), rate(c), rate(m),
+                     rate(g), fmt_ratio(b, m), fmt_ratio(e, m), fmt_ratio(c, m),
+                     fmt_ratio(b, g), fmt_ratio(c, g),
                      str(x.get("messages", ""))])
         pc, pl, ec, el, ma = (x.get("pipeline_msgs_per_s"), x.get("pipeline_zero_copy_msgs_per_s"),
                               x.get("embedded_msgs_per_s"), x.get("embedded_zero_copy_msgs_per_s"),
                               x.get("mpi_app_msgs_per_s"))
         if pc and ma:
-            prows.append([size_text(x["size"]), rate(pc), rate(pl) if pl else "n/a",
-                          rate(ec), rate(el) if el else "n/a", rate(ma),
+            prows.append([size_text(x["size"]), rate(pc), rate(pl), rate(ec), rate(el), rate(ma),
                           paired(x, "paired_pipeline"), paired(x, "paired_pipeline_zero_copy"),
                           paired(x, "paired_embedded"), paired(x, "paired_embedded_zero_copy")])
             ring_mib, from_slot = x.get("ring_mib", 8), x.get("large_from_slot")

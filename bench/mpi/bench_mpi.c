@@ -437,6 +437,40 @@ static double bridge_round(size_t size, uint64_t n, int round, int kind)
     return (double)n / dt;
 }
 
+/* A pipeline cell's bridge over rings of about ring_mib MiB, and this
+ * rank's application handle on its node's queue (ao: its options, NULL for
+ * the defaults): the producer on node 0, the consumer on node 1. Both open
+ * before the bridge runs: with no producer the source would be at its end
+ * of stream already. */
+static pshm_mpi_bridge *pipeline_open(const char *prefix, size_t size, int round, int large,
+                                      const pshm_queue_options *ao, pshm_queue **q)
+{
+    char name[64], qname[PSHM_NAME_MAX + 1];
+    size_t slots = ((size_t)ring_mib << 20) / size;
+    pshm_mpi_bridge *br =
+        make_bridge(name, prefix, size, slots < 2 ? 2 : slots, round, 0, large ? 1 : 0);
+    int rc;
+    pshm_mpi_node_name(job, rank, name, qname, sizeof qname, NULL);
+    if ((rc = pshm_queue_open(qname, rank == 0 ? PSHM_QUEUE_PRODUCER : PSHM_QUEUE_CONSUMER, ao,
+                              q)) != 0)
+        die("open", rc);
+    return br;
+}
+
+/* The end of a pipeline cell timed from t (at the destination: the
+ * consumer read the last message): messages per second, on both ranks.
+ * Closes the bridge and the consumer's handle (the producer's closed to end
+ * the stream). */
+static double pipeline_close(pshm_mpi_bridge *br, pshm_queue *q, double t, uint64_t n)
+{
+    double dt = now() - t;
+    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    pshm_mpi_bridge_close(br);
+    if (rank == 1)
+        pshm_queue_close(q);
+    return (double)n / dt;
+}
+
 /* The pipeline: an application thread on each side of the bridge, as a
  * pipeline runs it. On node 0 a producer writes each message in place
  * (pshm_queue_reserve, its sequence number in the first 8 bytes, commit)
@@ -494,23 +528,15 @@ static void *consumer(void *arg)
 static double pipeline_round(size_t size, uint64_t n, int round, int large)
 {
     pshm_mpi_bridge *br;
-    char name[64], qname[PSHM_NAME_MAX + 1];
+    pshm_queue_options ao;
     int rc;
-    double t, dt;
+    double t;
     struct app app = {.size = size, .n = n};
-    size_t slots = ((size_t)ring_mib << 20) / size;
     pthread_t th;
 
-    br = make_bridge(name, "pshmbenchp", size, slots < 2 ? 2 : slots, round, 0, large ? 1 : 0);
-    pshm_mpi_node_name(job, rank, name, qname, sizeof qname, NULL);
-    /* Both handles open before the bridge runs: with no producer the
-     * source would be at its end of stream already. */
-    pshm_queue_options ao;
     pshm_queue_options_init(&ao);
     ao.spin = app_spin;
-    if ((rc = pshm_queue_open(qname, rank == 0 ? PSHM_QUEUE_PRODUCER : PSHM_QUEUE_CONSUMER, &ao,
-                              &app.q)) != 0)
-        die("open", rc);
+    br = pipeline_open("pshmbenchp", size, round, large, &ao, &app.q);
     MPI_Barrier(MPI_COMM_WORLD);
     t = now();
     if (pthread_create(&th, NULL, rank == 0 ? producer : consumer, &app) != 0)
@@ -518,14 +544,9 @@ static double pipeline_round(size_t size, uint64_t n, int round, int large)
     if ((rc = pshm_mpi_bridge_run(br)) != 0)
         die("run", rc);
     pthread_join(th, NULL);
-    dt = now() - t; /* at the destination: the consumer read the last message */
     if (app.rc != 0)
         die(rank == 0 ? "producer" : "consumer", app.rc);
-    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
-    pshm_mpi_bridge_close(br);
-    if (rank == 1)
-        pshm_queue_close(app.q);
-    return (double)n / dt;
+    return pipeline_close(br, app.q, t, n);
 }
 
 /* The pipeline with the endpoints in the application's own thread: each
@@ -546,17 +567,11 @@ static void embed_step(pshm_mpi_bridge *br)
 static double embedded_round(size_t size, uint64_t n, int round, int large)
 {
     pshm_mpi_bridge *br;
-    char name[64], qname[PSHM_NAME_MAX + 1];
     pshm_queue *q;
     int rc;
-    double t, dt;
-    size_t slots = ((size_t)ring_mib << 20) / size;
+    double t;
 
-    br = make_bridge(name, "pshmbenche", size, slots < 2 ? 2 : slots, round, 0, large ? 1 : 0);
-    pshm_mpi_node_name(job, rank, name, qname, sizeof qname, NULL);
-    if ((rc = pshm_queue_open(qname, rank == 0 ? PSHM_QUEUE_PRODUCER : PSHM_QUEUE_CONSUMER, NULL,
-                              &q)) != 0)
-        die("open", rc);
+    br = pipeline_open("pshmbenche", size, round, large, NULL, &q);
     MPI_Barrier(MPI_COMM_WORLD);
     t = now();
     if (rank == 0) {
@@ -599,12 +614,7 @@ static double embedded_round(size_t size, uint64_t n, int round, int large)
         ; /* the end of stream */
     if (rc < 0)
         die("bridge end", rc);
-    dt = now() - t; /* at the destination: the consumer read the last message */
-    MPI_Bcast(&dt, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
-    pshm_mpi_bridge_close(br);
-    if (rank == 1)
-        pshm_queue_close(q);
-    return (double)n / dt;
+    return pipeline_close(br, q, t, n);
 }
 
 /* MPI_Send/MPI_Recv with the pipeline's application work: the sender writes

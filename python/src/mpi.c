@@ -824,8 +824,8 @@ static PyType_Slot br_slots[] = {
     {Py_tp_methods, br_methods},
     {Py_tp_doc, "Bridge(job, name, src, dsts, mode='mpmc', max_msg=4096, messages=0, persist=False, "
                 "release_early=False, window=0, batch_bytes=262144, large_bytes=-1, "
-                "large_from_slot=False): collective (window 0, large_bytes -1: the library's "
-                "defaults)."},
+                "large_from_slot=None): collective (window 0, large_bytes -1, large_from_slot "
+                "None: the library's defaults)."},
     {0, NULL},
 };
 

@@ -19,9 +19,9 @@
 #define PAD8(n) (((n) + 7) & ~(size_t)7)
 /* A message of at least opt.large_bytes travels on its own: its batch entry
  * is its length with this bit set, and its bytes go in a message of their
- * own (tag_large), sent from the batch's send buffer (or, with
- * opt.large_from_slot, straight from the source slot) and received straight
- * into a destination reservation. */
+ * own (tag_large), sent straight from the source slot (or, with
+ * opt.large_from_slot = 0 or release_early, from the batch's send buffer)
+ * and received straight into a destination reservation. */
 #define LARGE_BIT (UINT64_C(1) << 63)
 
 struct wire {        /* 32 bytes, native byte order (one machine architecture per job) */
